@@ -1,0 +1,99 @@
+# zshard — build, test and run targets. `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+TOOL_BINS := $(BIN)/consul $(BIN)/staticcheck $(BIN)/benchstat
+
+# Packages with goroutines, sockets or processes: their tests run under the
+# race detector. The pure packages (sharding, protocol) run without it.
+RACE_PATTERNS := ./internal/... ./consul/... ./server_consumer/... ./client_producer/...
+TEST_TIMEOUT  ?= 30m
+
+# bench: BENCH selects benchmarks, PKGS the packages, COUNT the repetitions.
+BENCH ?= .
+PKGS  ?= ./...
+COUNT ?= 5
+# fuzz: how long each Fuzz target runs.
+FUZZTIME ?= 30s
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: bootstrap
+bootstrap: ## install missing system packages (libzmq, pkg-config, python3-zmq)
+	@scripts/bootstrap.sh
+
+.PHONY: tools
+tools: $(TOOL_BINS) ## build the pinned tools (consul, staticcheck, benchstat) into bin/
+
+# One build for all tools, redone only when the tools module changes.
+$(TOOL_BINS) &: tools/go.mod tools/go.sum
+	@mkdir -p $(BIN)
+	@echo "tools: building $(notdir $(TOOL_BINS)) into bin/ (Consul takes about 3 minutes the first time)"
+	cd tools && $(GO) build -o $(BIN)/ tool
+	@touch $(TOOL_BINS)
+
+.PHONY: build
+build: bootstrap ## build server_consumer and client_producer into bin/
+	$(GO) build -o $(BIN)/ ./server_consumer ./client_producer
+
+.PHONY: vet
+vet: bootstrap
+	$(GO) vet ./...
+
+.PHONY: test
+test: bootstrap tools vet ## vet and run every test: unit, integration (real Consul, real ZeroMQ), race detector
+	@race=$$($(GO) list $(RACE_PATTERNS) 2>/dev/null || true); \
+	plain=$$($(GO) list ./... | grep -vxF -e "$${race:-^$$}" || true); \
+	if [ -n "$$plain" ]; then $(GO) test -timeout $(TEST_TIMEOUT) $$plain; fi; \
+	if [ -n "$$race" ]; then $(GO) test -race -timeout $(TEST_TIMEOUT) $$race; fi
+
+.PHONY: test-short
+test-short: bootstrap ## unit tests only (-short: no Consul, no long runs)
+	$(GO) test -short ./...
+
+.PHONY: bench
+bench: bootstrap tools ## run benchmarks (BENCH=regexp PKGS=./sharding COUNT=5) and summarise with benchstat
+	@mkdir -p $(BIN)
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(COUNT) $(PKGS) | tee $(BIN)/bench.txt
+	$(BIN)/benchstat $(BIN)/bench.txt
+
+.PHONY: fuzz
+fuzz: bootstrap ## run every Fuzz target for FUZZTIME each (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+.PHONY: lint
+lint: bootstrap tools ## gofmt, go vet and staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+.PHONY: tidy-check
+tidy-check: ## fail if go.mod/go.sum of either module are not tidy
+	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+
+.PHONY: consul
+consul: tools ## run a Consul dev agent in the foreground on 127.0.0.1:8500 (Ctrl-C stops it)
+	$(BIN)/consul agent -dev -bind 127.0.0.1 -client 127.0.0.1
+
+.PHONY: demo
+demo: bootstrap tools ## run the end-to-end demo: Consul, nodes, producer; all torn down after
+	scripts/demo.sh
+
+.PHONY: clean
+clean: ## remove bin/ and cached test results
+	rm -rf $(BIN)
+	$(GO) clean -testcache

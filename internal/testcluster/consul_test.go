@@ -1,0 +1,48 @@
+package testcluster
+
+import (
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConsulKVRoundTrip(t *testing.T) {
+	c := StartConsul(t)
+
+	kv := c.Client.KV()
+	_, err := kv.Put(&api.KVPair{Key: "zshard/test/greeting", Value: []byte("hello")}, nil)
+	require.NoError(t, err)
+
+	pair, _, err := kv.Get("zshard/test/greeting", nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair, "key written a moment ago is missing")
+	require.Equal(t, "hello", string(pair.Value))
+
+	// CAS with a stale index must fail: the agent is a real raft store.
+	ok, _, err := kv.CAS(&api.KVPair{Key: "zshard/test/greeting", Value: []byte("x"), ModifyIndex: pair.ModifyIndex - 1}, nil)
+	require.NoError(t, err)
+	require.False(t, ok, "CAS with a stale index succeeded")
+}
+
+func TestConsulAgentsAreIndependent(t *testing.T) {
+	a, b := StartConsul(t), StartConsul(t)
+	require.NotEqual(t, a.Addr, b.Addr)
+
+	_, err := a.Client.KV().Put(&api.KVPair{Key: "only/in/a", Value: []byte("1")}, nil)
+	require.NoError(t, err)
+	pair, _, err := b.Client.KV().Get("only/in/a", nil)
+	require.NoError(t, err)
+	require.Nil(t, pair, "a write to one test agent is visible in another")
+}
+
+func TestFreePortsDistinct(t *testing.T) {
+	ports, err := FreePorts(16)
+	require.NoError(t, err)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		require.False(t, seen[p], "port %d returned twice", p)
+		require.Greater(t, p, 0)
+		seen[p] = true
+	}
+}
