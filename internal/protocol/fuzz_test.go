@@ -1,0 +1,171 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func fuzzSeeds(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"PUT","key":"k","value":"v"}`,
+		`{"op":"GET_ONE","key":"k"}`,
+		`{"op":"GET_ALL"}`,
+		`{"op":"DELETE","key":"k","id":1}`,
+		`{"op":"SCAN","cursor":"00000000000000ffk","limit":2,"hash_from":1,"hash_to":99}`,
+		`{"op":"BATCH","ops":[{"op":"PUT","key":"a","value":{"x":[1,2]}},{"op":"GET_ONE","key":"a"}]}`,
+		`{"op":"SYNC","token":"t","timeout_ms":10}`,
+		` {"op":"PING"}`,
+		`{"op":"STATS","unknown":[{}]}`,
+		`[]`, `{`, `{"op":7}`, "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte{0x83, 0xa2, 'o', 'p', 0xa3, 'P', 'U', 'T', 0xa3, 'k', 'e', 'y', 0xa1, 'k', 0xa5, 'v', 'a', 'l', 'u', 'e', 0x92, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x82, 0xa2, 'o', 'p', 0xa5, 'B', 'A', 'T', 'C', 'H', 0xa3, 'o', 'p', 's', 0x91, 0x81, 0xa2, 'o', 'p', 0xa4, 'P', 'I', 'N', 'G'})
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+}
+
+// FuzzDecodeRequest checks that no input panics the decoder, that every
+// failure is a protocol error, and that every accepted request survives an
+// encode/decode round trip unchanged.
+func FuzzDecodeRequest(f *testing.F) {
+	fuzzSeeds(f)
+	lim := Limits{MaxBatchOps: 64}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		r, c, err := DecodeRequest(msg, lim)
+		if err != nil {
+			pe, ok := err.(*Error)
+			if !ok || !slices.Contains(Codes, pe.Code) || pe.Message == "" {
+				t.Fatalf("error %#v is not a protocol error", err)
+			}
+			// The error reply must itself be well-formed.
+			reply := ErrorReply(err)
+			b, err := AppendReply(nil, c, &reply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c == JSON && !json.Valid(b) {
+				t.Fatalf("invalid JSON error reply %q", b)
+			}
+			if _, _, err := DecodeReply(b); err != nil {
+				t.Fatalf("error reply %q does not decode: %v", b, err)
+			}
+			return
+		}
+		b, err := AppendRequest(nil, c, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, c2, err := DecodeRequest(b, Limits{MaxBatchOps: 64, MaxMessageBytes: 1 << 30})
+		if err != nil {
+			t.Fatalf("re-encoded request %q does not decode: %v", b, err)
+		}
+		if c2 != c {
+			t.Fatalf("codec changed: %v -> %v", c, c2)
+		}
+		if !requestsEqual(r, r2) {
+			t.Fatalf("round trip changed the request:\n%#v\n%#v", r, r2)
+		}
+	})
+}
+
+func requestsEqual(a, b Request) bool {
+	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
+		a.Cursor != b.Cursor || a.Limit != b.Limit || a.HashFrom != b.HashFrom || a.HashTo != b.HashTo ||
+		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || len(a.Ops) != len(b.Ops) {
+		return false
+	}
+	for i := range a.Ops {
+		if !requestsEqual(a.Ops[i], b.Ops[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzMsgpackSkip checks the hand-written msgpack skipper against the
+// msgpack library: both accept the same first object with the same length.
+func FuzzMsgpackSkip(f *testing.F) {
+	fuzzSeeds(f)
+	f.Add([]byte{0xc7, 0x01, 0x05, 0xaa})
+	f.Add([]byte{0xd6, 0xff, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := mpReader{b: b}
+		err := r.skip()
+		dec := msgpack.NewDecoder(bytes.NewReader(b))
+		raw, libErr := dec.DecodeRaw()
+		switch {
+		case err == nil && libErr == nil:
+			if len(raw) != r.i {
+				t.Fatalf("skip read %d bytes, library %d, of %x", r.i, len(raw), b)
+			}
+		case err == nil:
+			t.Fatalf("skip accepted %x (%d bytes), library: %v", b, r.i, libErr)
+		case libErr == nil:
+			t.Fatalf("library accepted %x (%d bytes), skip: %v", b, len(raw), err)
+		}
+	})
+}
+
+// FuzzConvertValue checks cross-codec value conversion: it never panics,
+// JSON output is valid JSON, and a converted value converts back.
+func FuzzConvertValue(f *testing.F) {
+	for _, s := range []string{`"v"`, `1`, `-1.5e300`, `[1,{"a":null}]`, `{"k":"\u00e9"}`, `18446744073709551616`} {
+		f.Add([]byte(s), true)
+	}
+	f.Add([]byte{0x81, 0x01, 0xa1, 'x'}, false)
+	f.Add([]byte{0xd6, 0xff, 0, 0, 0, 1}, false)
+	f.Add([]byte{0xc4, 0x02, 0xff, 0x00}, false)
+	f.Fuzz(func(t *testing.T, v []byte, fromJSON bool) {
+		from, to := Msgpack, JSON
+		if fromJSON {
+			from, to = JSON, Msgpack
+			if !json.Valid(v) {
+				return
+			}
+		} else {
+			r := mpReader{b: v}
+			if r.skip() != nil || r.i != len(v) {
+				return
+			}
+		}
+		out, err := ConvertValue(v, from, to)
+		if err != nil {
+			if AsError(err).Code != CodeUnconvertible {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if to == JSON && !json.Valid(out) {
+			t.Fatalf("invalid JSON %q from %x", out, v)
+		}
+		if to == Msgpack {
+			r := mpReader{b: out}
+			if r.skip() != nil || r.i != len(out) {
+				t.Fatalf("invalid msgpack %x from %q", out, v)
+			}
+		}
+		if _, err := ConvertValue(out, to, from); err != nil {
+			t.Fatalf("%x converted to %x does not convert back: %v", v, out, err)
+		}
+	})
+}
+
+// FuzzDecodeReply checks that the client-side reply decoder never panics.
+func FuzzDecodeReply(f *testing.F) {
+	for _, s := range []string{`{"status":"OK"}`, `{"status":"OK","collection":[{"key":"k","value":1}]}`,
+		`{"status":"error","error":"x","message":"m"}`, `{"status":"OK","results":[{"status":"OK"}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte{0x81, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xa2, 'O', 'K'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, _, err := DecodeReply(b)
+		if err == nil && r.Status != StatusOK && r.Status != StatusError {
+			t.Fatalf("accepted status %q", r.Status)
+		}
+	})
+}

@@ -1,0 +1,314 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func mp(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	require.NoError(t, enc.Encode(v))
+	return buf.Bytes()
+}
+
+func TestDetect(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want Codec
+		ok   bool
+	}{
+		{[]byte(`{"op":"PING"}`), JSON, true},
+		{[]byte(" \n\t\r{}"), JSON, true},
+		{[]byte{0x80}, Msgpack, true},
+		{[]byte{0x8f}, Msgpack, true},
+		{[]byte{0xde, 0, 0}, Msgpack, true},
+		{[]byte{0xdf, 0, 0, 0, 0}, Msgpack, true},
+		{nil, 0, false},
+		{[]byte(`[1]`), 0, false},
+		{[]byte(`"x"`), 0, false},
+		{[]byte{0x90}, 0, false},
+		{[]byte{0xff, 0x00}, 0, false},
+	} {
+		c, err := Detect(tc.in)
+		if !tc.ok {
+			require.Error(t, err, "%q", tc.in)
+			require.Equal(t, CodeBadRequest, AsError(err).Code)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c)
+	}
+}
+
+func TestDecodeRequestGood(t *testing.T) {
+	type kv = map[string]any
+	for _, tc := range []struct {
+		name string
+		msg  kv
+		want Request
+	}{
+		{"put", kv{"op": "PUT", "key": "k", "value": "v"}, Request{Op: OpPut, Key: "k"}},
+		{"get", kv{"op": "GET_ONE", "key": "k"}, Request{Op: OpGetOne, Key: "k"}},
+		{"getall", kv{"op": "GET_ALL"}, Request{Op: OpGetAll}},
+		{"delete", kv{"op": "DELETE", "key": "k"}, Request{Op: OpDelete, Key: "k"}},
+		{"scan", kv{"op": "SCAN", "cursor": "c", "limit": 10, "hash_from": 5, "hash_to": uint64(1) << 63}, Request{Op: OpScan, Cursor: "c", Limit: 10, HashFrom: 5, HashTo: 1 << 63}},
+		{"sync", kv{"op": "SYNC", "token": "t", "timeout_ms": 50}, Request{Op: OpSync, Token: "t", TimeoutMS: 50}},
+		{"ping unknown fields ignored", kv{"op": "PING", "future": []any{1, 2}, "x": kv{"y": 1}}, Request{Op: OpPing}},
+		{"stats", kv{"op": "STATS"}, Request{Op: OpStats}},
+		{"unicode key", kv{"op": "GET_ONE", "key": "clé-日本"}, Request{Op: OpGetOne, Key: "clé-日本"}},
+	} {
+		for _, c := range []Codec{JSON, Msgpack} {
+			t.Run(tc.name+"/"+c.String(), func(t *testing.T) {
+				var msg []byte
+				if c == JSON {
+					msg, _ = json.Marshal(tc.msg)
+				} else {
+					msg = mp(t, tc.msg)
+				}
+				r, gotC, err := DecodeRequest(msg, Limits{})
+				require.NoError(t, err)
+				require.Equal(t, c, gotC)
+				r.Value = nil
+				require.Equal(t, tc.want, r)
+			})
+		}
+	}
+}
+
+func TestDecodeKeepsRawValue(t *testing.T) {
+	msg := []byte(`{"op":"PUT","key":"k","value": {"b": [1, 2.50, "x"],  "a":null} ,"id":7}`)
+	r, _, err := DecodeRequest(msg, Limits{})
+	require.NoError(t, err)
+	require.Equal(t, `{"b": [1, 2.50, "x"],  "a":null}`, string(r.Value))
+	require.Equal(t, `7`, string(r.ID))
+
+	val := mp(t, map[string]any{"z": []any{1, "two", 3.5}, "a": nil})
+	msg = mp(t, map[string]any{"op": "PUT", "key": "k", "value": msgpack.RawMessage(val)})
+	r, _, err = DecodeRequest(msg, Limits{})
+	require.NoError(t, err)
+	require.Equal(t, val, r.Value)
+}
+
+func TestDecodeBatch(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		req := Request{Op: OpBatch, Ops: []Request{
+			{Op: OpPut, Key: "a", Value: enc(t, c, "1")},
+			{Op: OpDelete, Key: "b"},
+			{Op: OpGetOne, Key: "a"},
+		}}
+		msg, err := AppendRequest(nil, c, &req)
+		require.NoError(t, err)
+		got, gotC, err := DecodeRequest(msg, Limits{})
+		require.NoError(t, err)
+		require.Equal(t, c, gotC)
+		require.Equal(t, req, got)
+	}
+}
+
+func enc(t testing.TB, c Codec, v any) []byte {
+	if c == JSON {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	return mp(t, v)
+}
+
+func TestDecodeRequestBad(t *testing.T) {
+	lim := Limits{MaxKeyBytes: 8, MaxValueBytes: 16, MaxMessageBytes: 256, MaxBatchOps: 2, MaxScanLimit: 100}
+	type kv = map[string]any
+	for _, tc := range []struct {
+		name string
+		msg  any // []byte is sent as is; anything else is encoded in both codecs
+		code Code
+	}{
+		{"empty", []byte{}, CodeBadRequest},
+		{"garbage", []byte{0x00, 0xff, 0x13, 0x37}, CodeBadRequest},
+		{"json array", []byte(`[{"op":"PING"}]`), CodeBadRequest},
+		{"json string", []byte(`"PING"`), CodeBadRequest},
+		{"json null with space", []byte(` null`), CodeBadRequest},
+		{"json number with space", []byte(" 42"), CodeBadRequest},
+		{"broken json", []byte(`{"op":"PUT","key":`), CodeBadRequest},
+		{"trailing json", []byte(`{"op":"PING"} {}`), CodeBadRequest},
+		{"truncated msgpack", []byte{0x83, 0xa2, 'o', 'p'}, CodeBadRequest},
+		{"msgpack trailing", []byte{0x81, 0xa2, 'o', 'p', 0xa4, 'P', 'I', 'N', 'G', 0xc0}, CodeBadRequest},
+		{"msgpack huge map claim", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, CodeBadRequest},
+		{"msgpack 0xc1", []byte{0x81, 0xa1, 'x', 0xc1}, CodeBadRequest},
+		{"oversized message", []byte(`{"op":"PING","pad":"` + strings.Repeat("x", 300) + `"}`), CodeTooLarge},
+		{"invalid utf8 key json", []byte("{\"op\":\"GET_ONE\",\"key\":\"\xff\"}"), CodeBadRequest},
+		{"invalid utf8 key msgpack", []byte{0x82, 0xa2, 'o', 'p', 0xa7, 'G', 'E', 'T', '_', 'O', 'N', 'E', 0xa3, 'k', 'e', 'y', 0xa1, 0xff}, CodeBadRequest},
+		{"missing op", kv{"key": "k"}, CodeBadRequest},
+		{"op not string", kv{"op": 1}, CodeBadRequest},
+		{"op null", kv{"op": nil}, CodeBadRequest},
+		{"unknown op", kv{"op": "FROB"}, CodeUnknownOp},
+		{"lowercase op", kv{"op": "put", "key": "k", "value": 1}, CodeUnknownOp},
+		{"missing key", kv{"op": "GET_ONE"}, CodeBadRequest},
+		{"empty key", kv{"op": "PUT", "key": "", "value": 1}, CodeBadRequest},
+		{"key not string", kv{"op": "DELETE", "key": 12}, CodeBadRequest},
+		{"key list", kv{"op": "GET_ONE", "key": []any{"a"}}, CodeBadRequest},
+		{"missing value", kv{"op": "PUT", "key": "k"}, CodeBadRequest},
+		{"oversized key", kv{"op": "PUT", "key": "123456789", "value": 1}, CodeTooLarge},
+		{"oversized value", kv{"op": "PUT", "key": "k", "value": strings.Repeat("v", 20)}, CodeTooLarge},
+		{"limit not int", kv{"op": "SCAN", "limit": "ten"}, CodeBadRequest},
+		{"limit negative", kv{"op": "SCAN", "limit": -1}, CodeBadRequest},
+		{"limit too big", kv{"op": "SCAN", "limit": 1000}, CodeTooLarge},
+		{"cursor not string", kv{"op": "SCAN", "cursor": 3}, CodeBadRequest},
+		{"hash range empty", kv{"op": "SCAN", "hash_from": 10, "hash_to": 10}, CodeBadRequest},
+		{"hash negative", kv{"op": "SCAN", "hash_from": -1}, CodeBadRequest},
+		{"sync no token", kv{"op": "SYNC"}, CodeBadRequest},
+		{"sync token number", kv{"op": "SYNC", "token": 5}, CodeBadRequest},
+		{"batch no ops", kv{"op": "BATCH"}, CodeBadRequest},
+		{"batch ops not array", kv{"op": "BATCH", "ops": kv{"op": "PING"}}, CodeBadRequest},
+		{"batch too many", kv{"op": "BATCH", "ops": []any{kv{"op": "PING"}, kv{"op": "PING"}, kv{"op": "PING"}}}, CodeTooLarge},
+		{"batch nested", kv{"op": "BATCH", "ops": []any{kv{"op": "BATCH", "ops": []any{}}}}, CodeBadRequest},
+		{"batch bad element", kv{"op": "BATCH", "ops": []any{kv{"op": "PUT", "key": "k"}}}, CodeBadRequest},
+		{"batch element not map", kv{"op": "BATCH", "ops": []any{"PING"}}, CodeBadRequest},
+		{"batch element with id", kv{"op": "BATCH", "ops": []any{kv{"op": "PING", "id": 1}}}, CodeBadRequest},
+		{"oversized id", kv{"op": "PING", "id": strings.Repeat("i", 300)}, CodeTooLarge},
+	} {
+		codecs := []Codec{JSON, Msgpack}
+		if _, raw := tc.msg.([]byte); raw {
+			codecs = []Codec{0}
+		}
+		for _, c := range codecs {
+			t.Run(tc.name+"/"+c.String(), func(t *testing.T) {
+				msg, raw := tc.msg.([]byte)
+				if !raw {
+					msg = enc(t, c, tc.msg)
+				}
+				l := lim
+				if tc.name == "oversized id" {
+					l.MaxMessageBytes = 0
+				}
+				_, _, err := DecodeRequest(msg, l)
+				require.Error(t, err)
+				pe, ok := err.(*Error)
+				require.True(t, ok, "%T", err)
+				require.Equal(t, tc.code, pe.Code, pe.Message)
+				require.NotEmpty(t, pe.Message)
+			})
+		}
+	}
+}
+
+func TestReplyRoundTrip(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		val := enc(t, c, map[string]any{"n": 1})
+		replies := []Reply{
+			{Op: OpPut, Status: StatusOK},
+			{Op: OpGetOne, Status: StatusOK, Key: "k\"\n\x01é", Value: val, ID: enc(t, c, 42)},
+			{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{"a", val}, {"b", val}}},
+			{Op: OpScan, Status: StatusOK, Collection: []Entry{{"a", val}}, Cursor: "next"},
+			{Op: OpDelete, Status: StatusOK, Deleted: true},
+			{Op: OpSync, Status: StatusOK, Token: "t"},
+			{Op: OpPing, Status: StatusOK, Node: "node-0", Protocol: Version},
+			{Op: OpStats, Status: StatusOK, Stats: &Stats{Node: "n", Keys: 3, Ops: map[string]uint64{"PUT": 2},
+				Errors: map[string]uint64{}, Endpoints: map[string]EndpointStats{"request": {Messages: 1}}}},
+			{Op: OpBatch, Status: StatusOK, Results: []Reply{{Status: StatusOK}, ErrorReply(Errorf(CodeNotFound, "no"))}},
+			ErrorReply(Errorf(CodeBadRequest, "bad \xff input")),
+		}
+		for _, r := range replies {
+			b, err := AppendReply(nil, c, &r)
+			require.NoError(t, err)
+			if c == JSON {
+				require.True(t, json.Valid(b), "%s", b)
+			}
+			got, gotC, err := DecodeReply(b)
+			require.NoError(t, err, "%q", b)
+			require.Equal(t, c, gotC)
+			want := r
+			want.Op = OpInvalid
+			if want.Err != nil {
+				want.Err = &Error{Code: want.Err.Code, Message: strings.ToValidUTF8(want.Err.Message, "\ufffd")}
+			}
+			for i := range want.Results {
+				want.Results[i].Op = OpInvalid
+			}
+			if c == Msgpack && len(want.Results) > 0 {
+				// ok: same shape
+			}
+			require.Equal(t, want, got, "%s", b)
+		}
+	}
+}
+
+func TestClassLabReplyShapes(t *testing.T) {
+	// The exact JSON the class-lab clients expect.
+	for _, tc := range []struct {
+		r    Reply
+		want string
+	}{
+		{Reply{Op: OpPut, Status: StatusOK}, `{"status":"OK"}`},
+		{Reply{Op: OpGetOne, Status: StatusOK, Key: "k", Value: []byte(`"v"`)}, `{"status":"OK","key":"k","value":"v"}`},
+		{Reply{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{"k1", []byte(`"v1"`)}, {"k2", []byte(`"v2"`)}}},
+			`{"status":"OK","collection":[{"key":"k1","value":"v1"},{"key":"k2","value":"v2"}]}`},
+		{Reply{Op: OpGetAll, Status: StatusOK}, `{"status":"OK","collection":[]}`},
+		{ErrorReply(Errorf(CodeNotFound, "key %q not found", "k")), `{"status":"error","error":"not_found","message":"key \"k\" not found"}`},
+	} {
+		b, err := AppendReply(nil, JSON, &tc.r)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, string(b))
+	}
+}
+
+func TestConvertValue(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		mp   any
+	}{
+		{`"v"`, "v"},
+		{`1`, int64(1)},
+		{`-5`, int64(-5)},
+		{`18446744073709551615`, uint64(18446744073709551615)},
+		{`2.5`, 2.5},
+		{`true`, true},
+		{`null`, nil},
+		{`[1,"a",[]]`, []any{int64(1), "a", []any{}}},
+		{`{"a":{"b":"<&>"}}`, map[string]any{"a": map[string]any{"b": "<&>"}}},
+	} {
+		m, err := ConvertValue([]byte(tc.json), JSON, Msgpack)
+		require.NoError(t, err, tc.json)
+		var got any
+		require.NoError(t, msgpack.Unmarshal(m, &got))
+		wantB := mp(t, tc.mp)
+		var want any
+		require.NoError(t, msgpack.Unmarshal(wantB, &want))
+		require.Equal(t, want, got, tc.json)
+
+		back, err := ConvertValue(m, Msgpack, JSON)
+		require.NoError(t, err)
+		require.JSONEq(t, tc.json, string(back))
+	}
+	same := []byte(`{ "x" : 1 }`)
+	out, err := ConvertValue(same, JSON, JSON)
+	require.NoError(t, err)
+	require.Equal(t, same, out)
+
+	// Unconvertible msgpack values.
+	intKeys := mp(t, map[int]string{1: "a"})
+	_, err = ConvertValue(intKeys, Msgpack, JSON)
+	require.Equal(t, CodeUnconvertible, AsError(err).Code)
+	deep := append(bytes.Repeat([]byte{0x91}, MaxConvertDepth+5), 0xc0)
+	_, err = ConvertValue(deep, Msgpack, JSON)
+	require.Equal(t, CodeUnconvertible, AsError(err).Code)
+}
+
+func TestMsgpackSkipMatchesLibrary(t *testing.T) {
+	vals := []any{nil, true, 1, -1, -200, 70000, int64(-1 << 40), uint64(1 << 63), 1.5, float32(2.5), "s",
+		strings.Repeat("x", 40), strings.Repeat("y", 300), strings.Repeat("z", 70000), []byte{1, 2},
+		[]any{1, []any{2, map[string]any{"a": nil}}}, map[string]any{"k": []any{}}, make([]int, 20), make([]int, 70000)}
+	for _, v := range vals {
+		b := mp(t, v)
+		r := mpReader{b: append(b, 0xc0)}
+		require.NoError(t, r.skip())
+		require.Equal(t, len(b), r.i, "%T", v)
+	}
+}

@@ -1,0 +1,346 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Version is the protocol version a node reports in its PING reply.
+const Version = 1
+
+// Reply statuses.
+const (
+	StatusOK    = "OK"
+	StatusError = "error"
+)
+
+// Entry is one key and its raw value, in the codec of the message that
+// carries it.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
+// Stats is the body of a STATS reply.
+type Stats struct {
+	Node     string `json:"node" msgpack:"node"`
+	UptimeMS int64  `json:"uptime_ms" msgpack:"uptime_ms"`
+	// Keys and Bytes describe the store: the number of keys and the sum of
+	// their key and value lengths.
+	Keys  int64 `json:"keys" msgpack:"keys"`
+	Bytes int64 `json:"bytes" msgpack:"bytes"`
+	// Ops counts operations served by wire name, on both endpoints (an
+	// operation inside a BATCH counts once for itself; the BATCH too).
+	Ops map[string]uint64 `json:"ops" msgpack:"ops"`
+	// Errors counts error outcomes by code, on both endpoints.
+	Errors map[string]uint64 `json:"errors" msgpack:"errors"`
+	// Endpoints has one entry per endpoint: "request" and "ingest".
+	Endpoints map[string]EndpointStats `json:"endpoints" msgpack:"endpoints"`
+}
+
+// EndpointStats counts the traffic of one endpoint.
+type EndpointStats struct {
+	Messages uint64 `json:"messages" msgpack:"messages"`
+	Bytes    uint64 `json:"bytes" msgpack:"bytes"`
+	Errors   uint64 `json:"errors" msgpack:"errors"`
+}
+
+// Reply is one reply. Op selects which fields are written by AppendReply
+// (it is not itself on the wire); DecodeReply leaves it OpInvalid and fills
+// whatever fields the message has.
+type Reply struct {
+	Op     Op
+	Status string // StatusOK or StatusError
+	// Err is set for error replies (Status == StatusError).
+	Err *Error
+	// ID echoes the request's raw "id" (same codec) when it had one.
+	ID []byte
+	// Key and Value: GET_ONE.
+	Key   string
+	Value []byte
+	// Collection: GET_ALL and SCAN.
+	Collection []Entry
+	// Cursor continues a SCAN; "" when the scan is complete.
+	Cursor string
+	// Deleted: DELETE, whether the key existed.
+	Deleted bool
+	// Token: SYNC.
+	Token string
+	// Node and Protocol: PING.
+	Node     string
+	Protocol int
+	// Stats: STATS.
+	Stats *Stats
+	// Results: BATCH, one reply per operation, in order.
+	Results []Reply
+}
+
+// ErrorReply returns the error reply for err (an *Error, or anything else
+// as CodeInternal).
+func ErrorReply(err error) Reply {
+	return Reply{Status: StatusError, Err: AsError(err)}
+}
+
+// AppendReply appends r encoded in codec c to dst.
+func AppendReply(dst []byte, c Codec, r *Reply) ([]byte, error) {
+	w := writer{c: c, b: dst}
+	if err := w.reply(r); err != nil {
+		return dst, err
+	}
+	return w.b, nil
+}
+
+func (w *writer) reply(r *Reply) error {
+	if r.Status == StatusError || r.Err != nil {
+		e := r.Err
+		if e == nil {
+			e = &Error{Code: CodeInternal, Message: "unspecified error"}
+		}
+		n := 3
+		if r.ID != nil {
+			n++
+		}
+		w.openMap(n)
+		w.key("status")
+		w.str(StatusError)
+		if r.ID != nil {
+			w.key("id")
+			w.raw(r.ID)
+		}
+		w.key("error")
+		w.str(string(e.Code))
+		w.key("message")
+		w.str(e.Message)
+		w.closeMap()
+		return nil
+	}
+	n := 1
+	if r.ID != nil {
+		n++
+	}
+	switch r.Op {
+	case OpGetOne, OpScan, OpPing:
+		n += 2
+	case OpGetAll, OpDelete, OpSync, OpStats, OpBatch:
+		n++
+	}
+	w.openMap(n)
+	w.key("status")
+	w.str(StatusOK)
+	if r.ID != nil {
+		w.key("id")
+		w.raw(r.ID)
+	}
+	switch r.Op {
+	case OpGetOne:
+		w.key("key")
+		w.str(r.Key)
+		w.key("value")
+		w.raw(r.Value)
+	case OpGetAll, OpScan:
+		w.key("collection")
+		w.openArray(len(r.Collection))
+		for _, e := range r.Collection {
+			w.openMap(2)
+			w.key("key")
+			w.str(e.Key)
+			w.key("value")
+			w.raw(e.Value)
+			w.closeMap()
+		}
+		w.closeArray()
+		if r.Op == OpScan {
+			w.key("cursor")
+			w.str(r.Cursor)
+		}
+	case OpDelete:
+		w.key("deleted")
+		w.bool(r.Deleted)
+	case OpSync:
+		w.key("token")
+		w.str(r.Token)
+	case OpPing:
+		w.key("node")
+		w.str(r.Node)
+		w.key("protocol")
+		w.int(int64(r.Protocol))
+	case OpStats:
+		w.key("stats")
+		var body []byte
+		var err error
+		if w.c == JSON {
+			body, err = json.Marshal(r.Stats)
+		} else {
+			body, err = msgpack.Marshal(r.Stats)
+		}
+		if err != nil {
+			return fmt.Errorf("protocol: encode stats: %w", err)
+		}
+		w.raw(body)
+	case OpBatch:
+		w.key("results")
+		w.openArray(len(r.Results))
+		for i := range r.Results {
+			if err := w.reply(&r.Results[i]); err != nil {
+				return err
+			}
+		}
+		w.closeArray()
+	}
+	w.closeMap()
+	return nil
+}
+
+// AppendRequest appends r encoded in codec c to dst. Raw fields (ID, Value)
+// must already be encoded in c. Fields at their zero value are omitted.
+func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
+	if !c.Valid() {
+		return dst, fmt.Errorf("protocol: invalid codec %d", c)
+	}
+	if r.Op == OpInvalid || r.Op >= numOps {
+		return dst, fmt.Errorf("protocol: invalid op %d", r.Op)
+	}
+	w := writer{c: c, b: dst}
+	w.request(r)
+	return w.b, nil
+}
+
+func (w *writer) request(r *Request) {
+	n := 1
+	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.Cursor != "", r.Limit != 0,
+		r.HashFrom != 0, r.HashTo != 0, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
+		if set {
+			n++
+		}
+	}
+	w.openMap(n)
+	w.key("op")
+	w.str(r.Op.String())
+	if r.ID != nil {
+		w.key("id")
+		w.raw(r.ID)
+	}
+	if r.Key != "" {
+		w.key("key")
+		w.str(r.Key)
+	}
+	if r.Value != nil {
+		w.key("value")
+		w.raw(r.Value)
+	}
+	if r.Cursor != "" {
+		w.key("cursor")
+		w.str(r.Cursor)
+	}
+	if r.Limit != 0 {
+		w.key("limit")
+		w.int(int64(r.Limit))
+	}
+	if r.HashFrom != 0 {
+		w.key("hash_from")
+		w.uint(r.HashFrom)
+	}
+	if r.HashTo != 0 {
+		w.key("hash_to")
+		w.uint(r.HashTo)
+	}
+	if r.Token != "" {
+		w.key("token")
+		w.str(r.Token)
+	}
+	if r.TimeoutMS != 0 {
+		w.key("timeout_ms")
+		w.int(int64(r.TimeoutMS))
+	}
+	if r.Op == OpBatch {
+		w.key("ops")
+		w.openArray(len(r.Ops))
+		for i := range r.Ops {
+			w.request(&r.Ops[i])
+		}
+		w.closeArray()
+	}
+	w.closeMap()
+}
+
+// wireReply mirrors a reply for the library decoders; Raw holds raw values.
+type wireReply[Raw any] struct {
+	Status     string `json:"status" msgpack:"status"`
+	Error      string `json:"error" msgpack:"error"`
+	Message    string `json:"message" msgpack:"message"`
+	ID         Raw    `json:"id" msgpack:"id"`
+	Key        string `json:"key" msgpack:"key"`
+	Value      Raw    `json:"value" msgpack:"value"`
+	Collection []struct {
+		Key   string `json:"key" msgpack:"key"`
+		Value Raw    `json:"value" msgpack:"value"`
+	} `json:"collection" msgpack:"collection"`
+	Cursor   string `json:"cursor" msgpack:"cursor"`
+	Deleted  bool   `json:"deleted" msgpack:"deleted"`
+	Token    string `json:"token" msgpack:"token"`
+	Node     string `json:"node" msgpack:"node"`
+	Protocol int    `json:"protocol" msgpack:"protocol"`
+	Stats    *Stats `json:"stats" msgpack:"stats"`
+	Results  []Raw  `json:"results" msgpack:"results"`
+}
+
+// DecodeReply decodes one reply message (for clients). It is not on any
+// hot path of the node and uses the standard decoders.
+func DecodeReply(msg []byte) (Reply, Codec, error) {
+	c, err := Detect(msg)
+	if err != nil {
+		return Reply{}, 0, err
+	}
+	r, err := decodeReply(msg, c)
+	return r, c, err
+}
+
+func decodeReply(msg []byte, c Codec) (Reply, error) {
+	if c == JSON {
+		var wr wireReply[json.RawMessage]
+		if err := json.Unmarshal(msg, &wr); err != nil {
+			return Reply{}, errorf(CodeBadRequest, "invalid JSON reply: %v", err)
+		}
+		return fromWire(wr, c, func(b json.RawMessage) []byte { return b })
+	}
+	var wr wireReply[msgpack.RawMessage]
+	dec := msgpack.NewDecoder(bytes.NewReader(msg))
+	if err := dec.Decode(&wr); err != nil {
+		return Reply{}, errorf(CodeBadRequest, "invalid msgpack reply: %v", err)
+	}
+	return fromWire(wr, c, func(b msgpack.RawMessage) []byte { return b })
+}
+
+func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Reply, error) {
+	r := Reply{
+		Status: wr.Status, ID: bytesOf(wr.ID), Key: wr.Key, Value: bytesOf(wr.Value),
+		Cursor: wr.Cursor, Deleted: wr.Deleted, Token: wr.Token, Node: wr.Node,
+		Protocol: wr.Protocol, Stats: wr.Stats,
+	}
+	if r.Status != StatusOK && r.Status != StatusError {
+		return Reply{}, errorf(CodeBadRequest, "reply status %q is neither %q nor %q", r.Status, StatusOK, StatusError)
+	}
+	if r.Status == StatusError {
+		r.Err = &Error{Code: Code(wr.Error), Message: wr.Message}
+	}
+	if wr.Collection != nil {
+		r.Collection = make([]Entry, len(wr.Collection))
+		for i, e := range wr.Collection {
+			r.Collection[i] = Entry{Key: e.Key, Value: bytesOf(e.Value)}
+		}
+	}
+	if wr.Results != nil {
+		r.Results = make([]Reply, len(wr.Results))
+		for i, raw := range wr.Results {
+			sub, err := decodeReply(bytesOf(raw), c)
+			if err != nil {
+				return Reply{}, err
+			}
+			r.Results[i] = sub
+		}
+	}
+	return r, nil
+}

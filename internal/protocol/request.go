@@ -1,0 +1,129 @@
+package protocol
+
+import "unicode/utf8"
+
+// Request is one decoded request. Byte-slice fields alias the message they
+// were decoded from: keep the message alive and unmodified while they are in
+// use, and copy them to keep them longer.
+type Request struct {
+	Op Op
+	// ID is the raw encoding (in the request's codec) of the optional "id"
+	// field, echoed unchanged in the reply; nil when absent.
+	ID []byte
+	// Key is the key of PUT, GET_ONE and DELETE.
+	Key string
+	// Value is the raw encoding of the PUT value (one JSON value or one
+	// msgpack object, in the request's codec); nil when absent.
+	Value []byte
+	// Cursor is the SCAN cursor: "" starts a scan, a reply's cursor continues it.
+	Cursor string
+	// Limit is the SCAN page size; 0 means DefaultScanLimit.
+	Limit int
+	// HashFrom and HashTo restrict SCAN to keys whose 64-bit xxhash h
+	// satisfies HashFrom <= h < HashTo; HashTo 0 means no upper bound.
+	HashFrom, HashTo uint64
+	// Token names a SYNC barrier.
+	Token string
+	// TimeoutMS bounds how long a SYNC waits for its token; 0 means the
+	// node's default.
+	TimeoutMS int
+	// Ops are the operations of a BATCH, each a full request without ID
+	// and never itself a BATCH.
+	Ops []Request
+}
+
+// MaxTokenBytes bounds the length of a SYNC token.
+const MaxTokenBytes = 256
+
+// DecodeRequest decodes one request message. It returns the codec of the
+// message even when decoding fails (so the error can be answered in it) and
+// JSON when the codec itself cannot be told. Errors are *Error.
+func DecodeRequest(msg []byte, lim Limits) (Request, Codec, error) {
+	lim = lim.WithDefaults()
+	c, err := Detect(msg)
+	if err != nil {
+		return Request{}, JSON, err
+	}
+	if len(msg) > lim.MaxMessageBytes {
+		return Request{}, c, errorf(CodeTooLarge, "message of %d bytes exceeds the limit of %d bytes", len(msg), lim.MaxMessageBytes)
+	}
+	var r Request
+	if c == JSON {
+		r, err = decodeJSON(msg, lim, false)
+	} else {
+		r, err = decodeMsgpack(msg, lim)
+	}
+	if err != nil {
+		return Request{}, c, err
+	}
+	return r, c, nil
+}
+
+// validate checks the fields every codec decodes alike.
+func validate(r *Request, lim Limits, nested bool) error {
+	if r.Op == OpInvalid {
+		return errorf(CodeBadRequest, `missing "op"`)
+	}
+	if nested {
+		if r.Op == OpBatch {
+			return errorf(CodeBadRequest, "BATCH cannot contain BATCH")
+		}
+		if r.ID != nil {
+			return errorf(CodeBadRequest, `an operation inside BATCH cannot carry "id"`)
+		}
+	}
+	if len(r.ID) > MaxIDBytes {
+		return errorf(CodeTooLarge, `"id" of %d bytes exceeds the limit of %d bytes`, len(r.ID), MaxIDBytes)
+	}
+	if r.Op.HasKey() {
+		if err := checkKey(r.Key, lim); err != nil {
+			return err
+		}
+	}
+	switch r.Op {
+	case OpPut:
+		if r.Value == nil {
+			return errorf(CodeBadRequest, `PUT needs "value"`)
+		}
+		if len(r.Value) > lim.MaxValueBytes {
+			return errorf(CodeTooLarge, "value of %d bytes exceeds the limit of %d bytes", len(r.Value), lim.MaxValueBytes)
+		}
+	case OpScan:
+		if r.Limit < 0 {
+			return errorf(CodeBadRequest, `"limit" must not be negative`)
+		}
+		if r.Limit > lim.MaxScanLimit {
+			return errorf(CodeTooLarge, `"limit" %d exceeds the limit of %d`, r.Limit, lim.MaxScanLimit)
+		}
+		if r.HashTo != 0 && r.HashTo <= r.HashFrom {
+			return errorf(CodeBadRequest, `"hash_to" must be 0 or greater than "hash_from"`)
+		}
+	case OpSync:
+		if r.Token == "" {
+			return errorf(CodeBadRequest, `SYNC needs a non-empty string "token"`)
+		}
+		if len(r.Token) > MaxTokenBytes {
+			return errorf(CodeTooLarge, "token of %d bytes exceeds the limit of %d bytes", len(r.Token), MaxTokenBytes)
+		}
+		if r.TimeoutMS < 0 {
+			return errorf(CodeBadRequest, `"timeout_ms" must not be negative`)
+		}
+	case OpBatch:
+		if r.Ops == nil {
+			return errorf(CodeBadRequest, `BATCH needs "ops"`)
+		}
+	}
+	return nil
+}
+
+func checkKey(k string, lim Limits) error {
+	switch {
+	case k == "":
+		return errorf(CodeBadRequest, `missing or empty "key"`)
+	case len(k) > lim.MaxKeyBytes:
+		return errorf(CodeTooLarge, "key of %d bytes exceeds the limit of %d bytes", len(k), lim.MaxKeyBytes)
+	case !utf8.ValidString(k):
+		return errorf(CodeBadRequest, `"key" is not valid UTF-8`)
+	}
+	return nil
+}

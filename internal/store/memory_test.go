@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+var ctx = context.Background()
+
+type refEntry struct {
+	h   uint64
+	k   string
+	val Value
+}
+
+func sortedRef(ref map[string]Value, r HashRange) []refEntry {
+	var out []refEntry
+	for k, v := range ref {
+		if h := Hash(k); r.Contains(h) {
+			out = append(out, refEntry{h, k, v})
+		}
+	}
+	slices.SortFunc(out, func(a, b refEntry) int {
+		if Less(a.h, a.k, b.h, b.k) {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func scanAll(t *testing.T, s Store, r HashRange, limit int) []Entry {
+	t.Helper()
+	var all []Entry
+	var c Cursor
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 1_000_000)
+		p, err := s.Scan(ctx, c, r, limit)
+		require.NoError(t, err)
+		if limit > 0 {
+			require.LessOrEqual(t, len(p.Entries), limit)
+		}
+		all = append(all, p.Entries...)
+		if p.Done {
+			return all
+		}
+		require.NotEmpty(t, p.Entries, "a page that is not Done must advance")
+		// The cursor survives the wire.
+		c, err = ParseCursor(p.Next.String())
+		require.NoError(t, err)
+		require.Equal(t, p.Next, c)
+	}
+}
+
+// TestMemoryAgainstReference drives random operations against the store
+// and a plain map, then compares every kind of scan with the sorted map.
+func TestMemoryAgainstReference(t *testing.T) {
+	for _, stripes := range []int{1, 3, 16, DefaultStripes} {
+		t.Run(fmt.Sprintf("stripes=%d", stripes), func(t *testing.T) {
+			s := NewMemory(MemoryOptions{Stripes: stripes})
+			ref := map[string]Value{}
+			rng := rand.New(rand.NewPCG(1, uint64(stripes)))
+			for range 5000 {
+				k := "k" + strconv.Itoa(rng.IntN(2000))
+				switch rng.IntN(4) {
+				case 0, 1:
+					v := Value{Codec: uint8(rng.IntN(3)), Data: []byte(strconv.Itoa(rng.Int()))}
+					require.NoError(t, s.Put(ctx, k, v))
+					ref[k] = v
+				case 2:
+					existed, err := s.Delete(ctx, k)
+					require.NoError(t, err)
+					_, want := ref[k]
+					require.Equal(t, want, existed)
+					delete(ref, k)
+				case 3:
+					v, ok, err := s.Get(ctx, k)
+					require.NoError(t, err)
+					want, wantOK := ref[k]
+					require.Equal(t, wantOK, ok)
+					if ok {
+						require.Equal(t, want, v)
+					}
+				}
+			}
+			var bytes int64
+			for k, v := range ref {
+				bytes += int64(len(k) + len(v.Data))
+			}
+			require.Equal(t, Stats{Keys: int64(len(ref)), Bytes: bytes}, s.Stats())
+
+			for _, r := range []HashRange{{}, {From: 1 << 62}, {To: 1 << 63}, {From: 1 << 60, To: 3 << 61}, {From: 12345, To: 12346}} {
+				want := sortedRef(ref, r)
+				for _, limit := range []int{0, 1, 7, 100, 10000} {
+					got := scanAll(t, s, r, limit)
+					require.Len(t, got, len(want), "range %v limit %d", r, limit)
+					for i, e := range got {
+						require.Equal(t, want[i].k, e.Key)
+						require.Equal(t, want[i].h, e.Hash)
+						require.Equal(t, want[i].val, e.Value)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMemoryValuesExact(t *testing.T) {
+	s := NewMemory(MemoryOptions{})
+	data := []byte{0, 1, 2, 0xff, '"'}
+	require.NoError(t, s.Put(ctx, "k", Value{Codec: 2, Data: data}))
+	data[0] = 9 // the store copied the input
+	v, ok, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, Value{Codec: 2, Data: []byte{0, 1, 2, 0xff, '"'}}, v)
+	// Returned data stays valid after overwrite and delete.
+	require.NoError(t, s.Put(ctx, "k", Value{Codec: 1, Data: []byte("new")}))
+	_, err = s.Delete(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 1, 2, 0xff, '"'}, v.Data)
+	// Empty values are values.
+	require.NoError(t, s.Put(ctx, "e", Value{Codec: 1}))
+	v, ok, _ = s.Get(ctx, "e")
+	require.True(t, ok)
+	require.Empty(t, v.Data)
+	require.ErrorIs(t, s.Put(ctx, "", Value{}), ErrEmptyKey)
+}
+
+// TestMemoryOverwriteReleasesOldKey checks that after an overwrite the map
+// key points into the new allocation, so the old key+value block is freed.
+func TestMemoryOverwriteReleasesOldKey(t *testing.T) {
+	s := NewMemory(MemoryOptions{Stripes: 1})
+	require.NoError(t, s.Put(ctx, "key", Value{Data: []byte("old")}))
+	require.NoError(t, s.Put(ctx, "key", Value{Data: []byte("new")}))
+	for k, v := range s.stripes[0].m {
+		// Key and value must share the allocation made by the last Put.
+		require.Equal(t, uintptr(unsafe.Pointer(unsafe.StringData(k)))+uintptr(len(k)),
+			uintptr(unsafe.Pointer(unsafe.StringData(v))))
+	}
+}
+
+func TestCursorParse(t *testing.T) {
+	for _, c := range []Cursor{{}, {Hash: 0, Key: "", Started: true}, {Hash: ^uint64(0), Key: "x y\x00", Started: true}} {
+		got, err := ParseCursor(c.String())
+		require.NoError(t, err)
+		require.Equal(t, c, got)
+	}
+	for _, bad := range []string{"x", "0123456789abcdeg", "0123456789ABCDEFk", "0123"} {
+		_, err := ParseCursor(bad)
+		require.ErrorIs(t, err, ErrBadCursor, bad)
+	}
+}
+
+// TestMemoryScanWhileWriting checks the scan guarantee under concurrent
+// writes: every key present for the whole scan is returned exactly once.
+func TestMemoryScanWhileWriting(t *testing.T) {
+	s := NewMemory(MemoryOptions{Stripes: 64})
+	const stable = 5000
+	for i := range stable {
+		require.NoError(t, s.Put(ctx, "stable-"+strconv.Itoa(i), Value{Data: []byte("v")}))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := fmt.Sprintf("churn-%d-%d", w, i%3000)
+				if i%2 == 0 {
+					_ = s.Put(ctx, k, Value{Data: []byte("x")})
+				} else {
+					_, _ = s.Delete(ctx, k)
+				}
+			}
+		})
+	}
+	seen := map[string]int{}
+	for _, e := range scanAll(t, s, HashRange{}, 37) {
+		seen[e.Key]++
+	}
+	close(stop)
+	wg.Wait()
+	for k, n := range seen {
+		require.Equal(t, 1, n, k)
+	}
+	for i := range stable {
+		require.Equal(t, 1, seen["stable-"+strconv.Itoa(i)])
+	}
+}
+
+func TestMemoryClosed(t *testing.T) {
+	s := NewMemory(MemoryOptions{})
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, s.Put(ctx, "k", Value{}), ErrClosed)
+	_, _, err := s.Get(ctx, "k")
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.Delete(ctx, "k")
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.Scan(ctx, Cursor{}, HashRange{}, 1)
+	require.ErrorIs(t, err, ErrClosed)
+}
