@@ -11,8 +11,8 @@ import (
 
 	buraksezer "github.com/buraksezer/consistent"
 	"github.com/cespare/xxhash/v2"
-	rendezvous "github.com/dgryski/go-rendezvous"
 	jump "github.com/dgryski/go-jump"
+	rendezvous "github.com/dgryski/go-rendezvous"
 	"github.com/golang/groupcache/consistenthash"
 	"github.com/serialx/hashring"
 	stathat "github.com/stathat/consistent"
