@@ -1,0 +1,133 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
+)
+
+// Config configures a Node. The zero value of every field means "use the
+// default"; DefaultConfig returns the defaults filled in.
+type Config struct {
+	// Name identifies the node in logs, PING and STATS. Default "node".
+	Name string
+	// Bind is the address both endpoints bind. Default "127.0.0.1".
+	Bind string
+	// RequestPort is the TCP port of the ROUTER request endpoint; 0 binds a
+	// free port (see Node.RequestEndpoint). Default 0.
+	RequestPort int
+	// IngestPort is the TCP port of the PULL ingest endpoint; 0 binds a free
+	// port (see Node.IngestEndpoint). Default 0.
+	IngestPort int
+	// Limits bounds requests; zero fields take the protocol defaults.
+	Limits protocol.Limits
+	// MaxReplyBytes bounds a GET_ALL reply; a larger one is answered with
+	// too_large (use SCAN). Default 256 MiB.
+	MaxReplyBytes int
+	// TransportMaxBytes is ZMQ_MAXMSGSIZE on both endpoints: libzmq drops
+	// the connection of a peer that sends a bigger message, without reading
+	// it. Messages between Limits.MaxMessageBytes and this size get a
+	// too_large reply instead. Default 2 * Limits.MaxMessageBytes.
+	TransportMaxBytes int64
+	// SyncTimeout is how long a SYNC waits for its token when the request
+	// gives no timeout_ms. Default 5s.
+	SyncTimeout time.Duration
+	// MaxSyncTimeout caps a request's timeout_ms. Default 60s.
+	MaxSyncTimeout time.Duration
+	// SyncTokens is how many applied SYNC tokens the node remembers (oldest
+	// forgotten first). Default 65536.
+	SyncTokens int
+	// Linger is ZMQ_LINGER, set on every socket before it is closed: how
+	// long pending replies may still be sent at shutdown. Default 100ms.
+	Linger time.Duration
+	// PollInterval is how often an idle loop checks for shutdown; Close
+	// returns within about this long. Default 100ms.
+	PollInterval time.Duration
+	// Store holds the data. Default: a new store.Memory, closed by
+	// Node.Close. A Store given here is not closed by the node.
+	Store store.Store
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultName          = "node"
+	DefaultBind          = "127.0.0.1"
+	DefaultMaxReplyBytes = 256 << 20
+	DefaultSyncTimeout   = 5 * time.Second
+	DefaultMaxSyncTimout = 60 * time.Second
+	DefaultSyncTokens    = 1 << 16
+	DefaultLinger        = 100 * time.Millisecond
+	DefaultPollInterval  = 100 * time.Millisecond
+)
+
+// DefaultConfig returns a Config with every default filled in, except
+// Store and Logger, which New creates when nil.
+func DefaultConfig() Config {
+	return Config{}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Bind == "" {
+		c.Bind = DefaultBind
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.MaxReplyBytes == 0 {
+		c.MaxReplyBytes = DefaultMaxReplyBytes
+	}
+	if c.TransportMaxBytes == 0 {
+		c.TransportMaxBytes = 2 * int64(c.Limits.MaxMessageBytes)
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = DefaultSyncTimeout
+	}
+	if c.MaxSyncTimeout == 0 {
+		c.MaxSyncTimeout = DefaultMaxSyncTimout
+	}
+	if c.SyncTokens == 0 {
+		c.SyncTokens = DefaultSyncTokens
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	return c
+}
+
+// Validate reports every invalid field of c (after defaults are applied).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"RequestPort", c.RequestPort}, {"IngestPort", c.IngestPort}} {
+		if p.port < 0 || p.port > 65535 {
+			errs = append(errs, fmt.Errorf("%s %d is not a TCP port", p.name, p.port))
+		}
+	}
+	if c.RequestPort != 0 && c.RequestPort == c.IngestPort {
+		errs = append(errs, fmt.Errorf("RequestPort and IngestPort are both %d", c.RequestPort))
+	}
+	l := c.Limits
+	if l.MaxKeyBytes < 0 || l.MaxValueBytes < 0 || l.MaxMessageBytes < 0 || l.MaxBatchOps < 0 || l.MaxScanLimit < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.TransportMaxBytes > 0 && c.TransportMaxBytes < int64(l.MaxMessageBytes) {
+		errs = append(errs, fmt.Errorf("TransportMaxBytes %d is below Limits.MaxMessageBytes %d", c.TransportMaxBytes, l.MaxMessageBytes))
+	}
+	if c.MaxReplyBytes < 0 || c.SyncTimeout < 0 || c.MaxSyncTimeout < 0 || c.SyncTokens < 0 || c.Linger < 0 || c.PollInterval < 0 {
+		errs = append(errs, errors.New("sizes and durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}

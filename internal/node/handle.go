@@ -1,0 +1,169 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
+)
+
+// execute runs one decoded request (not a SYNC on the request endpoint,
+// which the request loop handles) and returns its reply. Requests in codec
+// c store values tagged c and read values converted to c.
+func (n *Node) execute(c protocol.Codec, r *protocol.Request) protocol.Reply {
+	n.stats.op(r.Op)
+	rep, err := n.run(c, r)
+	if err != nil {
+		pe := protocol.AsError(err)
+		n.stats.err(pe.Code)
+		rep = protocol.Reply{Status: protocol.StatusError, Err: pe}
+	}
+	rep.ID = r.ID
+	return rep
+}
+
+func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error) {
+	ok := protocol.Reply{Op: r.Op, Status: protocol.StatusOK}
+	switch r.Op {
+	case protocol.OpPut:
+		return ok, storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))
+	case protocol.OpGetOne:
+		v, found, err := n.store.Get(n.ctx, r.Key)
+		if err != nil {
+			return ok, storeErr(err)
+		}
+		if !found {
+			return ok, protocol.Errorf(protocol.CodeNotFound, "key %q not found", r.Key)
+		}
+		if ok.Value, err = protocol.ConvertValue(v.Data, protocol.Codec(v.Codec), c); err != nil {
+			return ok, err
+		}
+		ok.Key = r.Key
+		return ok, nil
+	case protocol.OpDelete:
+		existed, err := n.store.Delete(n.ctx, r.Key)
+		ok.Deleted = existed
+		return ok, storeErr(err)
+	case protocol.OpGetAll:
+		page, err := n.store.Scan(n.ctx, store.Cursor{}, store.HashRange{}, 0)
+		if err != nil {
+			return ok, storeErr(err)
+		}
+		size := 0
+		for _, e := range page.Entries {
+			size += len(e.Key) + len(e.Value.Data) + 24
+		}
+		if size > n.cfg.MaxReplyBytes {
+			return ok, protocol.Errorf(protocol.CodeTooLarge,
+				"GET_ALL of %d keys needs about %d bytes, over the reply limit of %d; page through the keys with SCAN",
+				len(page.Entries), size, n.cfg.MaxReplyBytes)
+		}
+		ok.Collection, err = collection(page.Entries, c)
+		return ok, err
+	case protocol.OpScan:
+		from, err := store.ParseCursor(r.Cursor)
+		if err != nil {
+			return ok, protocol.Errorf(protocol.CodeBadRequest, "malformed \"cursor\" %q", r.Cursor)
+		}
+		limit := r.Limit
+		if limit == 0 {
+			limit = protocol.DefaultScanLimit
+		}
+		page, err := n.store.Scan(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, limit)
+		if err != nil {
+			return ok, storeErr(err)
+		}
+		if !page.Done {
+			ok.Cursor = page.Next.String()
+		}
+		ok.Collection, err = collection(page.Entries, c)
+		return ok, err
+	case protocol.OpPing:
+		ok.Node, ok.Protocol = n.cfg.Name, protocol.Version
+		return ok, nil
+	case protocol.OpStats:
+		st := n.Stats()
+		ok.Stats = &st
+		return ok, nil
+	case protocol.OpBatch:
+		ok.Results = make([]protocol.Reply, len(r.Ops))
+		for i := range r.Ops {
+			if r.Ops[i].Op == protocol.OpSync {
+				n.stats.op(protocol.OpSync)
+				n.stats.err(protocol.CodeBadRequest)
+				ok.Results[i] = protocol.ErrorReply(protocol.Errorf(protocol.CodeBadRequest,
+					"SYNC inside BATCH is only accepted on the ingest endpoint"))
+				continue
+			}
+			ok.Results[i] = n.execute(c, &r.Ops[i])
+		}
+		return ok, nil
+	}
+	return ok, protocol.Errorf(protocol.CodeUnknownOp, "op %v is not served here", r.Op)
+}
+
+func collection(entries []store.Entry, c protocol.Codec) ([]protocol.Entry, error) {
+	out := make([]protocol.Entry, len(entries))
+	for i, e := range entries {
+		v, err := protocol.ConvertValue(e.Value.Data, protocol.Codec(e.Value.Codec), c)
+		if err != nil {
+			pe := protocol.AsError(err)
+			return nil, protocol.Errorf(pe.Code, "key %q: %s", e.Key, pe.Message)
+		}
+		out[i] = protocol.Entry{Key: e.Key, Value: v}
+	}
+	return out, nil
+}
+
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrClosed) {
+		return protocol.Errorf(protocol.CodeInternal, "node is shutting down")
+	}
+	return protocol.Errorf(protocol.CodeInternal, "store: %v", err)
+}
+
+// ingest applies one decoded message from the ingest endpoint; it returns
+// how many operations failed (each already counted) and the first error.
+func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first error) {
+	if r.Op == protocol.OpBatch {
+		n.stats.op(protocol.OpBatch)
+		for i := range r.Ops {
+			if err := n.ingestOne(c, &r.Ops[i]); err != nil {
+				if failed == 0 {
+					first = fmt.Errorf("ops[%d]: %w", i, err)
+				}
+				failed++
+			}
+		}
+		return failed, first
+	}
+	if err := n.ingestOne(c, r); err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+func (n *Node) ingestOne(c protocol.Codec, r *protocol.Request) error {
+	var err error
+	switch r.Op {
+	case protocol.OpPut:
+		err = storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))
+	case protocol.OpDelete:
+		_, err = n.store.Delete(n.ctx, r.Key)
+		err = storeErr(err)
+	case protocol.OpSync:
+		n.tokens.add(r.Token)
+		n.wakeRequestLoop()
+	default:
+		err = protocol.Errorf(protocol.CodeBadRequest, "op %v is not accepted on the ingest endpoint (PUT, DELETE, BATCH and SYNC are)", r.Op)
+	}
+	n.stats.op(r.Op)
+	if err != nil {
+		n.stats.err(protocol.AsError(err).Code)
+	}
+	return err
+}

@@ -1,0 +1,274 @@
+package node
+
+import (
+	"syscall"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// maxBurst bounds how many messages one socket is drained of before the
+// loop looks at its other socket again.
+const maxBurst = 256
+
+// requestLoop owns the ROUTER socket and the receiving end of the wake-up
+// pipe.
+func (n *Node) requestLoop(router, wake *zmq.Socket) {
+	defer closeSocket(wake, 0)
+	defer closeSocket(router, n.cfg.Linger)
+	poller := zmq.NewPoller()
+	poller.Add(router, zmq.POLLIN)
+	poller.Add(wake, zmq.POLLIN)
+	rl := reqLoop{n: n, router: router, buf: make([]byte, 0, 4096)}
+	for !n.closing() {
+		timeout := n.cfg.PollInterval
+		if len(rl.waiters) > 0 {
+			timeout = min(timeout, max(time.Until(rl.nextDeadline()), time.Millisecond))
+		}
+		polled, err := poller.Poll(timeout)
+		if err != nil {
+			if isErrno(err, syscall.EINTR) {
+				continue
+			}
+			n.log.Error("request endpoint poll failed", "err", err)
+			time.Sleep(n.cfg.PollInterval)
+			continue
+		}
+		for _, p := range polled {
+			if p.Socket == router {
+				rl.drain()
+			} else {
+				for range maxBurst {
+					if _, err := wake.RecvBytes(zmq.DONTWAIT); err != nil {
+						break
+					}
+				}
+			}
+		}
+		if len(rl.waiters) > 0 {
+			rl.settleWaiters(time.Now(), false)
+		}
+	}
+	rl.settleWaiters(time.Now(), true)
+}
+
+// reqLoop is the state of the request loop; only that goroutine uses it.
+type reqLoop struct {
+	n       *Node
+	router  *zmq.Socket
+	buf     []byte
+	waiters []*syncWaiter
+}
+
+func (rl *reqLoop) drain() {
+	for range maxBurst {
+		frames, err := rl.router.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			if !isErrno(err, syscall.EAGAIN) && !isErrno(err, syscall.EINTR) {
+				rl.n.log.Warn("request endpoint receive failed", "err", err)
+			}
+			return
+		}
+		rl.handle(frames)
+	}
+}
+
+// splitEnvelope splits a ROUTER message into its routing envelope (the
+// peer identity, plus any frames up to and including the first empty
+// delimiter frame, as REQ sends) and its body frames.
+func splitEnvelope(frames [][]byte) (envelope, body [][]byte) {
+	for i := 1; i < len(frames); i++ {
+		if len(frames[i]) == 0 {
+			return frames[:i+1], frames[i+1:]
+		}
+	}
+	return frames[:1], frames[1:]
+}
+
+func (rl *reqLoop) handle(frames [][]byte) {
+	n := rl.n
+	ep := &n.stats.request
+	ep.messages.Add(1)
+	for _, f := range frames {
+		ep.bytes.Add(uint64(len(f)))
+	}
+	envelope, body := splitEnvelope(frames)
+	var msg []byte
+	switch len(body) {
+	case 0:
+		rl.fail(envelope, protocol.JSON, nil, protocol.Errorf(protocol.CodeBadRequest, "empty message"))
+		return
+	case 1:
+		msg = body[0]
+	default:
+		rl.fail(envelope, protocol.JSON, nil, protocol.Errorf(protocol.CodeBadRequest,
+			"multipart message of %d frames; a request is exactly one frame", len(body)))
+		return
+	}
+	req, c, err := protocol.DecodeRequest(msg, n.cfg.Limits)
+	if err != nil {
+		rl.fail(envelope, c, nil, err)
+		return
+	}
+	if req.Op == protocol.OpSync {
+		n.stats.op(protocol.OpSync)
+		if n.tokens.has(req.Token) {
+			rl.send(envelope, c, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: req.ID, Token: req.Token})
+			return
+		}
+		timeout := n.cfg.SyncTimeout
+		if req.TimeoutMS > 0 {
+			timeout = min(time.Duration(req.TimeoutMS)*time.Millisecond, n.cfg.MaxSyncTimeout)
+		}
+		rl.waiters = append(rl.waiters, &syncWaiter{envelope: envelope, codec: c, id: req.ID,
+			token: req.Token, deadline: time.Now().Add(timeout)})
+		return
+	}
+	rep := n.execute(c, &req)
+	if rep.Status == protocol.StatusError {
+		ep.errors.Add(1)
+	}
+	rl.send(envelope, c, &rep)
+}
+
+func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err error) {
+	pe := protocol.AsError(err)
+	rl.n.stats.err(pe.Code)
+	rl.n.stats.request.errors.Add(1)
+	rl.n.log.Debug("bad request", "code", pe.Code, "err", pe.Message)
+	rep := protocol.Reply{Status: protocol.StatusError, Err: pe, ID: id}
+	rl.send(envelope, c, &rep)
+}
+
+func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply) {
+	b, err := protocol.AppendReply(rl.buf[:0], c, rep)
+	if err != nil {
+		rl.n.log.Error("encode reply", "err", err)
+		fallback := protocol.ErrorReply(protocol.Errorf(protocol.CodeInternal, "cannot encode reply"))
+		b, _ = protocol.AppendReply(rl.buf[:0], c, &fallback)
+	}
+	if cap(b) <= 1<<20 {
+		rl.buf = b // keep a modest buffer for the next reply
+	}
+	// DONTWAIT: a peer that is gone or not reading never blocks the loop;
+	// ROUTER drops the reply.
+	if _, err := rl.router.SendMessageDontwait(envelope, b); err != nil {
+		rl.n.log.Debug("reply dropped", "err", err)
+	}
+}
+
+func (rl *reqLoop) nextDeadline() time.Time {
+	d := rl.waiters[0].deadline
+	for _, w := range rl.waiters[1:] {
+		if w.deadline.Before(d) {
+			d = w.deadline
+		}
+	}
+	return d
+}
+
+// settleWaiters answers every SYNC whose token has arrived, whose deadline
+// has passed, or all of them when the node is closing.
+func (rl *reqLoop) settleWaiters(now time.Time, closing bool) {
+	n := rl.n
+	kept := rl.waiters[:0]
+	for _, w := range rl.waiters {
+		switch {
+		case n.tokens.has(w.token):
+			rl.send(w.envelope, w.codec, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: w.id, Token: w.token})
+		case closing:
+			rl.failSync(w, protocol.Errorf(protocol.CodeInternal, "node is shutting down"))
+		case !now.Before(w.deadline):
+			rl.failSync(w, protocol.Errorf(protocol.CodeTimeout, "SYNC token %q was not seen on the ingest endpoint in time", w.token))
+		default:
+			kept = append(kept, w)
+		}
+	}
+	clear(rl.waiters[len(kept):])
+	rl.waiters = kept
+}
+
+func (rl *reqLoop) failSync(w *syncWaiter, pe *protocol.Error) {
+	rl.n.stats.err(pe.Code)
+	rl.n.stats.request.errors.Add(1)
+	rl.send(w.envelope, w.codec, &protocol.Reply{Status: protocol.StatusError, Err: pe, ID: w.id})
+}
+
+// ingestLoop owns the PULL socket and the sending end of the wake-up pipe.
+func (n *Node) ingestLoop(pull, wake *zmq.Socket) {
+	defer closeSocket(wake, 0)
+	defer closeSocket(pull, 0) // nothing is ever sent on a PULL socket
+	n.wakeTx = wake
+	il := ingestLog{n: n}
+	for !n.closing() {
+		frames, err := pull.RecvMessageBytes(0)
+		if err != nil {
+			if !isErrno(err, syscall.EAGAIN) && !isErrno(err, syscall.EINTR) {
+				n.log.Error("ingest endpoint receive failed", "err", err)
+				time.Sleep(n.cfg.PollInterval)
+			}
+			continue
+		}
+		n.onIngest(frames, &il)
+	}
+}
+
+// wakeRequestLoop tells the request loop a SYNC token arrived. It runs only
+// on the ingest loop, which owns wakeTx. A full pipe means a wake-up is
+// already pending, so the message is dropped.
+func (n *Node) wakeRequestLoop() {
+	_, _ = n.wakeTx.SendBytes(nil, zmq.DONTWAIT)
+}
+
+func (n *Node) onIngest(frames [][]byte, il *ingestLog) {
+	ep := &n.stats.ingest
+	ep.messages.Add(1)
+	for _, f := range frames {
+		ep.bytes.Add(uint64(len(f)))
+	}
+	var err error
+	failed := 0
+	switch {
+	case len(frames) != 1:
+		err = protocol.Errorf(protocol.CodeBadRequest, "multipart message of %d frames; a message is exactly one frame", len(frames))
+	default:
+		var req protocol.Request
+		var c protocol.Codec
+		if req, c, err = protocol.DecodeRequest(frames[0], n.cfg.Limits); err != nil {
+			break
+		}
+		if !req.Op.Ingestible() {
+			n.stats.op(req.Op)
+			err = protocol.Errorf(protocol.CodeBadRequest, "op %v is not accepted on the ingest endpoint (PUT, DELETE, BATCH and SYNC are)", req.Op)
+			break
+		}
+		if failed, err = n.ingest(c, &req); failed > 0 {
+			ep.errors.Add(1)
+			il.report(failed, err)
+		}
+		return
+	}
+	n.stats.err(protocol.AsError(err).Code)
+	ep.errors.Add(1)
+	il.report(1, err)
+}
+
+// ingestLog logs ingest errors at most once per second, with a count of
+// those it held back, so a stream of junk cannot flood the log.
+type ingestLog struct {
+	n          *Node
+	last       time.Time
+	suppressed int
+}
+
+func (il *ingestLog) report(failed int, err error) {
+	now := time.Now()
+	if now.Sub(il.last) < time.Second {
+		il.suppressed += failed
+		return
+	}
+	il.n.log.Warn("ingest message rejected", "failed_ops", failed, "err", err, "suppressed_since_last", il.suppressed)
+	il.last, il.suppressed = now, 0
+}

@@ -1,0 +1,70 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// Endpoint names used in STATS.
+const (
+	EndpointRequest = "request"
+	EndpointIngest  = "ingest"
+)
+
+type endpointCounters struct {
+	messages, bytes, errors atomic.Uint64
+}
+
+func (e *endpointCounters) snapshot() protocol.EndpointStats {
+	return protocol.EndpointStats{Messages: e.messages.Load(), Bytes: e.bytes.Load(), Errors: e.errors.Load()}
+}
+
+// counters are updated by both loops, hence atomics.
+type counters struct {
+	ops     [16]atomic.Uint64 // by protocol.Op
+	errs    [16]atomic.Uint64 // by index in protocol.Codes
+	request endpointCounters
+	ingest  endpointCounters
+}
+
+func (c *counters) op(op protocol.Op) { c.ops[op&15].Add(1) }
+
+func (c *counters) err(code protocol.Code) {
+	for i, k := range protocol.Codes {
+		if k == code {
+			c.errs[i].Add(1)
+			return
+		}
+	}
+	c.errs[len(protocol.Codes)].Add(1) // unknown codes; never expected
+}
+
+// Stats returns a snapshot of the node's counters and store size.
+func (n *Node) Stats() protocol.Stats {
+	st := n.store.Stats()
+	s := protocol.Stats{
+		Node:   n.cfg.Name,
+		Keys:   st.Keys,
+		Bytes:  st.Bytes,
+		Ops:    make(map[string]uint64, len(protocol.Ops)),
+		Errors: make(map[string]uint64, len(protocol.Codes)),
+		Endpoints: map[string]protocol.EndpointStats{
+			EndpointRequest: n.stats.request.snapshot(),
+			EndpointIngest:  n.stats.ingest.snapshot(),
+		},
+	}
+	n.mu.Lock()
+	if !n.started.IsZero() {
+		s.UptimeMS = time.Since(n.started).Milliseconds()
+	}
+	n.mu.Unlock()
+	for _, op := range protocol.Ops {
+		s.Ops[op.String()] = n.stats.ops[op].Load()
+	}
+	for i, code := range protocol.Codes {
+		s.Errors[string(code)] = n.stats.errs[i].Load()
+	}
+	return s
+}
