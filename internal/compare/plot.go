@@ -29,6 +29,7 @@ func WritePlots(res Result, dir, format string) ([]string, error) {
 			p.Title.Text = fmt.Sprintf("Load per node (%s, %d nodes, %d keys)", mode, n, c.Keys)
 			p.X.Label.Text = "node (sorted by load)"
 			p.Y.Label.Text = "keys / mean"
+			p.Y.Tick.Marker = fixedTicks{}
 			var lines []any
 			for _, r := range res.Rows {
 				if r.Mode != mode || r.Nodes != n {
@@ -60,6 +61,7 @@ func WritePlots(res Result, dir, format string) ([]string, error) {
 		p.Title.Text = fmt.Sprintf("Keys moved on add / optimum (%s)", mode)
 		p.X.Label.Text = "nodes before the add"
 		p.Y.Label.Text = "moved / (keys/(n+1))"
+		p.Y.Tick.Marker = fixedTicks{}
 		var lines []any
 		for _, alg := range c.Algorithms {
 			var pts plotter.XYs
@@ -80,4 +82,18 @@ func WritePlots(res Result, dir, format string) ([]string, error) {
 		files = append(files, name)
 	}
 	return files, nil
+}
+
+// fixedTicks labels the default ticks with two decimals: the default
+// labels round 1.05 and 0.95 to too few digits for ratios near 1.
+type fixedTicks struct{}
+
+func (fixedTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = fmt.Sprintf("%.2f", ticks[i].Value)
+		}
+	}
+	return ticks
 }
