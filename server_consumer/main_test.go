@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"sync"
+
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "server_consumer-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "server_consumer")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+// freeBases finds n consecutive free ports for requests and n for ingest.
+func freeBases(t *testing.T, n int) (req, ingest int) {
+	t.Helper()
+	for range 1000 {
+		base := 20000 + rand.IntN(40000)
+		ok := true
+		for p := base; p < base+2*n && ok; p++ {
+			ok = portFree(p)
+		}
+		if ok {
+			return base, base + n
+		}
+	}
+	t.Fatal("no free port range")
+	return 0, 0
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type proc struct {
+	cmd   *exec.Cmd
+	lines *bufio.Scanner
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr of %v:\n%s", args, stderr.String())
+		}
+	})
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return &proc{cmd: cmd, lines: bufio.NewScanner(out)}
+}
+
+// ready reads READY lines until it has n and returns name -> request endpoint.
+func (p *proc) ready(t *testing.T, n int) map[string]string {
+	t.Helper()
+	eps := map[string]string{}
+	for len(eps) < n {
+		require.True(t, p.lines.Scan(), "process ended before %d nodes were ready", n)
+		f := strings.Fields(p.lines.Text())
+		if len(f) == 4 && f[0] == "READY" {
+			eps[f[1]] = f[2]
+		}
+	}
+	go func() {
+		for p.lines.Scan() {
+		}
+	}()
+	return eps
+}
+
+func ping(t *testing.T, ep string) string {
+	t.Helper()
+	s, err := zmq.NewSocket(zmq.REQ)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.SetLinger(0))
+	require.NoError(t, s.SetRcvtimeo(20*time.Second))
+	require.NoError(t, s.Connect(ep))
+	_, err = s.SendBytes([]byte(`{"op":"PING"}`), 0)
+	require.NoError(t, err)
+	b, err := s.RecvBytes(0)
+	require.NoError(t, err)
+	rep, _, err := protocol.DecodeReply(b)
+	require.NoError(t, err)
+	require.Equal(t, protocol.StatusOK, rep.Status)
+	return rep.Node
+}
+
+func TestStaticStartsAndStops(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			const n = 3
+			req, ingest := freeBases(t, n)
+			p := start(t, "--static", fmt.Sprint(n), "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest))
+			eps := p.ready(t, n)
+			for i := range n {
+				name := fmt.Sprintf("node-%d", i)
+				require.Equal(t, fmt.Sprintf("tcp://127.0.0.1:%d", req+i), eps[name])
+				require.Equal(t, name, ping(t, eps[name]))
+			}
+			require.NoError(t, p.cmd.Process.Signal(sig))
+			require.NoError(t, p.cmd.Wait(), "clean exit")
+			for i := range n {
+				require.True(t, portFree(req+i), "request port of node-%d released", i)
+				require.True(t, portFree(ingest+i), "ingest port of node-%d released", i)
+			}
+		})
+	}
+}
+
+func TestStaticStopsAllWhenOneFails(t *testing.T) {
+	req, ingest := freeBases(t, 2)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", req+1)) // node-1 cannot bind
+	require.NoError(t, err)
+	defer l.Close()
+	p := start(t, "--static", "2", "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest))
+	go func() {
+		for p.lines.Scan() {
+		}
+	}()
+	err = p.cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 1, ee.ExitCode())
+	require.True(t, portFree(req), "node-0 was stopped")
+}
+
+func TestNodeMode(t *testing.T) {
+	p := start(t, "node", "--name", "solo") // not node-<i>: free ports
+	eps := p.ready(t, 1)
+	require.Equal(t, "solo", ping(t, eps["solo"]))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, p.cmd.Wait())
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"--static", "0"}, {"--bogus"}, {"4"}, {"--static", "2", "--base-rep-port", "3000", "--base-pull-port", "3001"},
+		{"node", "--log-level", "loud"}, {"node", "--rep-port", "-5"}} {
+		err := exec.Command(binary, args...).Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%v", args)
+		require.Equal(t, 2, ee.ExitCode(), "%v", args)
+	}
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"node", "--help"}} {
+		out, err := exec.Command(binary, args...).Output()
+		require.NoError(t, err)
+		for _, flag := range []string{"--bind", "--log-level", "--max-key-bytes", "--max-value-bytes", "--max-message-bytes", "--max-batch-ops", "--max-reply-bytes"} {
+			require.Contains(t, string(out), flag)
+		}
+		if args[0] == "node" {
+			for _, flag := range []string{"--name", "--rep-port", "--pull-port"} {
+				require.Contains(t, string(out), flag)
+			}
+		} else {
+			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port"} {
+				require.Contains(t, string(out), flag)
+			}
+		}
+	}
+}

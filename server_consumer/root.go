@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// Default ports: node-<i> binds its request endpoint on BaseRequestPort+i
+// and its ingest endpoint on BaseIngestPort+i (docs/PROTOCOL.md).
+const (
+	BaseRequestPort = 2000
+	BaseIngestPort  = 2100
+)
+
+// nodeFlags are the flags that configure one node; --static forwards them
+// to every node it starts.
+type nodeFlags struct {
+	bind            string
+	logLevel        string
+	maxKeyBytes     int
+	maxValueBytes   int
+	maxMessageBytes int
+	maxBatchOps     int
+	maxReplyBytes   int
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
+	fs := cmd.Flags()
+	if persistent {
+		fs = cmd.PersistentFlags()
+	}
+	fs.StringVar(&f.bind, "bind", node.DefaultBind, "address the endpoints bind (0.0.0.0 for every interface)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&f.maxKeyBytes, "max-key-bytes", protocol.DefaultMaxKeyBytes, "largest key accepted, in bytes")
+	fs.IntVar(&f.maxValueBytes, "max-value-bytes", protocol.DefaultMaxValueBytes, "largest value accepted (encoded), in bytes")
+	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", protocol.DefaultMaxMessageBytes, "largest request message accepted, in bytes (twice this drops the connection)")
+	fs.IntVar(&f.maxBatchOps, "max-batch-ops", protocol.DefaultMaxBatchOps, "most operations in one BATCH")
+	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
+}
+
+// args renders the flags for a child process.
+func (f *nodeFlags) args() []string {
+	return []string{
+		"--bind", f.bind, "--log-level", f.logLevel,
+		"--max-key-bytes", strconv.Itoa(f.maxKeyBytes),
+		"--max-value-bytes", strconv.Itoa(f.maxValueBytes),
+		"--max-message-bytes", strconv.Itoa(f.maxMessageBytes),
+		"--max-batch-ops", strconv.Itoa(f.maxBatchOps),
+		"--max-reply-bytes", strconv.Itoa(f.maxReplyBytes),
+	}
+}
+
+func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+var nodeIndex = regexp.MustCompile(`^node-([0-9]+)$`)
+
+// defaultPorts returns the default ports of a node name: 2000+i and
+// 2100+i for node-<i> (i < 100), else 0 (a free port).
+func defaultPorts(name string) (req, ingest int) {
+	m := nodeIndex.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0
+	}
+	i, err := strconv.Atoi(m[1])
+	if err != nil || i >= BaseIngestPort-BaseRequestPort {
+		return 0, 0
+	}
+	return BaseRequestPort + i, BaseIngestPort + i
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		nf       nodeFlags
+		static   int
+		baseReq  int
+		baseIngs int
+	)
+	root := &cobra.Command{
+		Use:   "server_consumer --static N",
+		Short: "zshard server: run storage nodes",
+		Long: `server_consumer runs zshard storage nodes. Each node binds a request endpoint
+(ZeroMQ ROUTER: REQ and DEALER clients) and an ingest endpoint (ZeroMQ PULL:
+PUSH producers); the wire protocol is docs/PROTOCOL.md.
+
+  server_consumer --static N   runs node-0..node-{N-1} as child processes on
+                               request ports 2000+i and ingest ports 2100+i,
+                               and stops them all on Ctrl-C or SIGTERM.
+  server_consumer node ...     runs one node in this process.
+
+Registering nodes in Consul (server_consumer N) is not part of this build.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unexpected argument %q: Consul mode (server_consumer N) is not part of this build; run --static N", args[0])}
+			}
+			return nil
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if static <= 0 {
+				return usageError{errors.New("give --static N (N >= 1), or use the node command; see --help")}
+			}
+			if baseReq < baseIngs+static && baseIngs < baseReq+static {
+				return usageError{fmt.Errorf("--static %d: request ports %d+ overlap ingest ports %d+", static, baseReq, baseIngs)}
+			}
+			if baseReq < 1 || baseIngs < 1 || max(baseReq, baseIngs)+static-1 > 65535 {
+				return usageError{fmt.Errorf("--static %d: ports out of range", static)}
+			}
+			logger, err := nf.logger(stderr)
+			if err != nil {
+				return usageError{err}
+			}
+			return runStatic(cmd.Context(), staticConfig{
+				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs,
+				NodeArgs: nf.args(), Logger: logger, Stdout: stdout, Stderr: stderr,
+			})
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	nf.register(root, true)
+	root.Flags().IntVar(&static, "static", 0, "run N nodes (node-0..node-{N-1}) without Consul, each in its own process")
+	root.Flags().IntVar(&baseReq, "base-rep-port", BaseRequestPort, "with --static: request port of node-0 (node-i uses base+i)")
+	root.Flags().IntVar(&baseIngs, "base-pull-port", BaseIngestPort, "with --static: ingest port of node-0 (node-i uses base+i)")
+	root.AddCommand(newNodeCmd(&nf, stdout, stderr))
+	return root
+}
+
+func newNodeCmd(nf *nodeFlags, stdout, stderr io.Writer) *cobra.Command {
+	var name string
+	var repPort, pullPort int
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "run one node in this process (what --static starts N times)",
+		Long: `node runs one storage node in this process until SIGINT or SIGTERM.
+Without --rep-port/--pull-port, node-<i> binds 2000+i and 2100+i and any other
+name binds free ports. Once serving it prints one line to stdout:
+  READY <name> <request endpoint> <ingest endpoint>`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := nf.logger(stderr)
+			if err != nil {
+				return usageError{err}
+			}
+			dr, di := defaultPorts(name)
+			if !cmd.Flags().Changed("rep-port") {
+				repPort = dr
+			}
+			if !cmd.Flags().Changed("pull-port") {
+				pullPort = di
+			}
+			cfg := node.Config{
+				Name: name, Bind: nf.bind, RequestPort: repPort, IngestPort: pullPort,
+				Limits: protocol.Limits{
+					MaxKeyBytes: nf.maxKeyBytes, MaxValueBytes: nf.maxValueBytes,
+					MaxMessageBytes: nf.maxMessageBytes, MaxBatchOps: nf.maxBatchOps,
+				},
+				MaxReplyBytes: nf.maxReplyBytes,
+				Logger:        logger,
+			}
+			return runNode(cmd.Context(), cfg, stdout)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "node-0", "node name (node-<i> selects the default ports)")
+	cmd.Flags().IntVar(&repPort, "rep-port", 0, "request endpoint TCP port; 0 = a free port (default 2000+i for node-<i>)")
+	cmd.Flags().IntVar(&pullPort, "pull-port", 0, "ingest endpoint TCP port; 0 = a free port (default 2100+i for node-<i>)")
+	return cmd
+}
+
+// runNode serves one node until ctx is done.
+func runNode(ctx context.Context, cfg node.Config, stdout io.Writer) error {
+	n, err := node.New(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := n.Start(); err != nil {
+		_ = n.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "READY %s %s %s\n", n.Name(), n.RequestEndpoint(), n.IngestEndpoint())
+	<-ctx.Done()
+	return n.Close()
+}
+
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// run executes the CLI and returns the process exit code: 0, 1 on failure,
+// 2 on a usage error.
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "server_consumer:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
