@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
+)
+
+// benchValue is a 100-byte value: for the node a msgpack str of 98 bytes
+// (2 bytes of header), for the raw baselines 100 plain bytes.
+func benchValue(c protocol.Codec) []byte {
+	if c == protocol.JSON {
+		return []byte(`"` + string(make100()) + `"`) // 98 letters + 2 quotes
+	}
+	return append([]byte{0xd9, 98}, make100()...)
+}
+
+// benchSocket creates a socket with linger 0 on the default context.
+func benchSocket(b *testing.B, typ zmq.Type) *zmq.Socket {
+	b.Helper()
+	return ctxSocket(b, nil, typ)
+}
+
+// serverContext returns a fresh ZeroMQ context for the server side of a
+// baseline, so that, as with a node, client and server each have their
+// own I/O thread, as two processes would.
+func serverContext(b *testing.B) *zmq.Context {
+	b.Helper()
+	ctx, err := zmq.NewContext()
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = ctx.Term() })
+	return ctx
+}
+
+// ctxSocket creates a socket with linger 0 on ctx (nil: the default context).
+func ctxSocket(b *testing.B, ctx *zmq.Context, typ zmq.Type) *zmq.Socket {
+	b.Helper()
+	var s *zmq.Socket
+	var err error
+	if ctx == nil {
+		s, err = zmq.NewSocket(typ)
+	} else {
+		s, err = ctx.NewSocket(typ)
+	}
+	require.NoError(b, err)
+	require.NoError(b, s.SetLinger(0))
+	require.NoError(b, s.SetRcvtimeo(safety))
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func bindAny(b *testing.B, s *zmq.Socket) string {
+	b.Helper()
+	require.NoError(b, s.Bind("tcp://127.0.0.1:*"))
+	ep, err := s.GetLastEndpoint()
+	require.NoError(b, err)
+	return ep
+}
+
+// BenchmarkIngest measures the PUT throughput of the ingest path against
+// raw ZeroMQ in the same run:
+//
+//   - raw-pushpull: one PUSH sending 100-byte messages to a PULL that only
+//     receives them (messages/s);
+//   - node-batch-msgpack/batch=B: one producer encoding msgpack BATCH
+//     messages of B PUTs of distinct keys with 100-byte values, pushed to a
+//     node's ingest endpoint, ending with a SYNC barrier, so the time
+//     covers encoding, transport, decoding and applying every op (ops/s).
+func BenchmarkIngest(b *testing.B) {
+	b.Run("raw-pushpull/size=100", func(b *testing.B) {
+		b.ReportAllocs()
+		pull := ctxSocket(b, serverContext(b), zmq.PULL)
+		ep := bindAny(b, pull)
+		push := benchSocket(b, zmq.PUSH)
+		require.NoError(b, push.Connect(ep))
+		msg := make([]byte, 100)
+		done := make(chan error, 1)
+		b.ResetTimer()
+		go func() { // owns pull from here on
+			for range b.N {
+				if _, err := pull.RecvBytes(0); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for range b.N {
+			if _, err := push.SendBytes(msg, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		require.NoError(b, <-done)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+	for _, batch := range []int{1, 16, 128, 1024} {
+		b.Run(fmt.Sprintf("node-batch-msgpack/batch=%d", batch), func(b *testing.B) {
+			b.ReportAllocs()
+			n := startNode(b, Config{})
+			push := benchSocket(b, zmq.PUSH)
+			require.NoError(b, push.Connect(n.IngestEndpoint()))
+			req := benchSocket(b, zmq.REQ)
+			require.NoError(b, req.Connect(n.RequestEndpoint()))
+			value := benchValue(protocol.Msgpack)
+			r := protocol.Request{Op: protocol.OpBatch, Ops: make([]protocol.Request, 0, batch)}
+			var buf []byte
+			keyBuf := make([]byte, 0, 32)
+			b.ResetTimer()
+			for i := 0; i < b.N; {
+				r.Ops = r.Ops[:0]
+				for ; len(r.Ops) < batch && i < b.N; i++ {
+					keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
+					r.Ops = append(r.Ops, protocol.Request{Op: protocol.OpPut, Key: string(keyBuf), Value: value})
+				}
+				var err error
+				if buf, err = protocol.AppendRequest(buf[:0], protocol.Msgpack, &r); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := push.SendBytes(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			syncIngest(b, push, req, "bench")
+			b.StopTimer()
+			require.EqualValues(b, b.N, n.Store().Stats().Keys)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		})
+	}
+}
+
+// reportLatency reports the p50 and p99 of lat in microseconds.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	p := func(q float64) float64 {
+		return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Microsecond)
+	}
+	b.ReportMetric(p(0.50), "p50-us")
+	b.ReportMetric(p(0.99), "p99-us")
+}
+
+// BenchmarkGetOne measures GET_ONE round trips over one REQ socket against
+// a raw REQ/REP echo in the same run. The echo answers with a prebuilt
+// reply of the same size as the node's, so the difference is the node's
+// own work: ROUTER envelope, decode, store lookup, encode.
+func BenchmarkGetOne(b *testing.B) {
+	const keys = 100_000
+	for _, c := range codecs {
+		value := benchValue(c)
+		get := func(i int) []byte {
+			b, _ := protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: fmt.Sprintf("key-%d", i%keys)})
+			return b
+		}
+		replyTo := func(i int) []byte {
+			b, _ := protocol.AppendReply(nil, c, &protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: fmt.Sprintf("key-%d", i%keys), Value: value})
+			return b
+		}
+
+		b.Run("raw-reqrep-echo/"+c.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			rep := ctxSocket(b, serverContext(b), zmq.REP)
+			ep := bindAny(b, rep)
+			req := benchSocket(b, zmq.REQ)
+			require.NoError(b, req.Connect(ep))
+			replies := make([][]byte, 1024)
+			for i := range replies {
+				replies[i] = replyTo(i * 97)
+			}
+			done := make(chan error, 1)
+			go func() { // owns rep from here on
+				for i := range b.N {
+					if _, err := rep.RecvBytes(0); err != nil {
+						done <- err
+						return
+					}
+					if _, err := rep.SendBytes(replies[i&1023], 0); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			reqs := make([][]byte, 1024)
+			for i := range reqs {
+				reqs[i] = get(i * 97)
+			}
+			lat := make([]time.Duration, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if _, err := req.SendBytes(reqs[i&1023], 0); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := req.RecvBytes(0); err != nil {
+					b.Fatal(err)
+				}
+				lat[i] = time.Since(t0)
+			}
+			b.StopTimer()
+			require.NoError(b, <-done)
+			reportLatency(b, lat)
+		})
+
+		b.Run("node-getone/"+c.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			n := startNode(b, Config{})
+			for i := range keys {
+				require.NoError(b, n.Store().Put(context.Background(), fmt.Sprintf("key-%d", i), store.Value{Codec: uint8(c), Data: value}))
+			}
+			req := benchSocket(b, zmq.REQ)
+			require.NoError(b, req.Connect(n.RequestEndpoint()))
+			reqs := make([][]byte, 1024)
+			for i := range reqs {
+				reqs[i] = get(i * 97)
+			}
+			lat := make([]time.Duration, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if _, err := req.SendBytes(reqs[i&1023], 0); err != nil {
+					b.Fatal(err)
+				}
+				out, err := req.RecvBytes(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat[i] = time.Since(t0)
+				if want := replyTo((i & 1023) * 97); len(out) != len(want) {
+					b.Fatalf("reply %q, want %q", out, want)
+				}
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
+	}
+}
