@@ -1,0 +1,305 @@
+package consul_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/testcluster"
+)
+
+func newClient(t *testing.T) (*consul.Client, *testcluster.Consul) {
+	t.Helper()
+	agent := testcluster.StartConsul(t)
+	c, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	require.NoError(t, c.Ping(context.Background()))
+	return c, agent
+}
+
+func reg(name string, port int) consul.Registration {
+	return consul.Registration{
+		Name:    name,
+		RepURL:  fmt.Sprintf("tcp://127.0.0.1:%d", port),
+		PullURL: fmt.Sprintf("tcp://127.0.0.1:%d", port+100),
+	}
+}
+
+// eventually polls cond every 50ms for up to 20s; Consul state changes
+// (check expiry, re-registration) take a few seconds on a loaded machine.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func memberNames(t *testing.T, c *consul.Client) []string {
+	t.Helper()
+	ms, err := c.Members(context.Background())
+	require.NoError(t, err)
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
+func TestRegisterMembersDeregister(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+
+	r0, err := c.Register(ctx, reg("node-0", 2000))
+	require.NoError(t, err)
+	_, err = c.Register(ctx, reg("node-1", 2001))
+	require.NoError(t, err)
+
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms, 2)
+	require.Equal(t, consul.Member{
+		Name: "node-0", RepURL: "tcp://127.0.0.1:2000", PullURL: "tcp://127.0.0.1:2100",
+		Address: "127.0.0.1", Port: 2000, Agent: ms[0].Agent,
+	}, ms[0])
+	require.Equal(t, "node-1", ms[1].Name)
+
+	// The raw catalog, as the Consul CLI sees it, carries the contract Meta.
+	svcs, _, err := agent.Client.Catalog().Service("zshard", "", nil)
+	require.NoError(t, err)
+	require.Len(t, svcs, 2)
+	require.Equal(t, "tcp://127.0.0.1:2000", svcs[0].ServiceMeta["rep"])
+	require.Equal(t, "tcp://127.0.0.1:2100", svcs[0].ServiceMeta["pull"])
+
+	require.NoError(t, r0.Deregister(ctx))
+	require.Equal(t, []string{"node-1"}, memberNames(t, c))
+}
+
+func TestRegisterRefusesALiveName(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+	_, err := c.Register(ctx, reg("node-0", 2000))
+	require.NoError(t, err)
+
+	_, err = c.Register(ctx, reg("node-0", 2500))
+	require.ErrorIs(t, err, consul.ErrNameTaken)
+	require.Contains(t, err.Error(), "tcp://127.0.0.1:2000")
+
+	// The same endpoint on the same agent is a restart of the same node (it
+	// could bind the port, so the old process is gone): allowed.
+	_, err = c.Register(ctx, reg("node-0", 2000))
+	require.NoError(t, err)
+}
+
+func TestHealthFollowsHeartbeats(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+	r := reg("node-0", 2000)
+	r.TTL = time.Second
+	rr, err := c.Register(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, []string{"node-0"}, memberNames(t, c))
+
+	// No heartbeat: the TTL check expires and the node leaves the members.
+	eventually(t, "the silent node turns critical", func() bool { return len(memberNames(t, c)) == 0 })
+
+	rr.Beat(ctx, nil)
+	require.Equal(t, []string{"node-0"}, memberNames(t, c))
+
+	rr.Beat(ctx, errors.New("request loop stuck"))
+	require.Empty(t, memberNames(t, c))
+
+	// Run keeps it passing while healthy says so.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go rr.Run(runCtx, func() error { return nil })
+	eventually(t, "Run's heartbeats make it pass", func() bool { return len(memberNames(t, c)) == 1 })
+}
+
+func TestHeartbeatReRegistersAfterAgentForgets(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+	rr, err := c.Register(ctx, reg("node-3", 2003))
+	require.NoError(t, err)
+
+	// What an agent restart does to a dev agent: the service is gone.
+	require.NoError(t, agent.Client.Agent().ServiceDeregister("node-3"))
+	require.Empty(t, memberNames(t, c))
+
+	rr.Beat(ctx, nil)
+	require.Equal(t, []string{"node-3"}, memberNames(t, c))
+}
+
+func TestWatchMembersIsPushed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c, _ := newClient(t)
+
+	updates := make(chan []consul.Member, 16)
+	done := make(chan error, 1)
+	go func() { done <- c.WatchMembers(ctx, func(ms []consul.Member) { updates <- ms }) }()
+
+	require.Empty(t, <-updates, "first delivery is the current (empty) membership")
+	_, err := c.Register(ctx, reg("node-0", 2000))
+	require.NoError(t, err)
+	select {
+	case ms := <-updates:
+		require.Len(t, ms, 1)
+		require.Equal(t, "node-0", ms[0].Name)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no push after a registration")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchMembers ignored cancellation")
+	}
+}
+
+func TestSettingsChangeByCASOnly(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+
+	_, _, err := c.Settings(ctx)
+	require.ErrorIs(t, err, consul.ErrNotFound)
+	_, err = c.UpdateSettings(ctx, func(*consul.Settings) error { return nil })
+	require.ErrorIs(t, err, consul.ErrNotFound)
+
+	want := consul.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
+	got, created, err := c.InitSettings(ctx, want)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, want, got)
+
+	// A second initialiser does not override the first.
+	got, created, err = c.InitSettings(ctx, consul.Settings{Algorithm: "hrw", Partitions: 8})
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, want, got)
+
+	// Concurrent read-modify-write increments: CAS loses none.
+	const workers, each = 6, 5
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				_, err := c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Epoch++; return nil })
+				if errors.Is(err, consul.ErrConflict) {
+					continue // counted below: the epoch would fall short
+				}
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _, err = c.Settings(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(workers*each), got.Epoch)
+
+	// An error from the update function writes nothing.
+	veto := errors.New("veto")
+	_, err = c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Algorithm = "x"; return veto })
+	require.ErrorIs(t, err, veto)
+	got, _, err = c.Settings(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "consistent", got.Algorithm)
+}
+
+func TestSignals(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, agent := newClient(t)
+
+	pushes := make(chan []consul.Signal, 16)
+	go func() { _ = c.WatchSignals(ctx, func(s []consul.Signal) { pushes <- s }) }()
+	require.Empty(t, <-pushes)
+
+	require.NoError(t, c.SignalAdd(ctx, "node-4", "h1"))
+	s := <-pushes
+	require.Len(t, s, 1)
+	require.Equal(t, consul.Signal{Name: "node-4", State: consul.NodeUp, Host: "h1", ModifyIndex: s[0].ModifyIndex}, s[0])
+
+	require.NoError(t, c.SignalRemove(ctx, "node-4"))
+	require.Equal(t, consul.NodeRemoved, (<-pushes)[0].State)
+
+	// EnsureSignal never overrides an existing signal.
+	wrote, err := c.EnsureSignal(ctx, consul.Signal{Name: "node-4", State: consul.NodeUp})
+	require.NoError(t, err)
+	require.False(t, wrote)
+	sigs, err := c.Signals(ctx)
+	require.NoError(t, err)
+	require.Equal(t, consul.NodeRemoved, sigs[0].State)
+
+	// A lab user can write a bare word with the Consul CLI.
+	_, err = agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-5", Value: []byte("add")}, nil)
+	require.NoError(t, err)
+	sigs, err = c.Signals(ctx)
+	require.NoError(t, err)
+	require.Len(t, sigs, 2)
+	require.Equal(t, consul.NodeUp, sigs[1].State)
+
+	require.Error(t, c.SignalAdd(ctx, "bad/name", ""))
+}
+
+func TestClaimsAreExclusive(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+
+	a, err := c.NewSession(ctx, "supervisor-a", 0)
+	require.NoError(t, err)
+	b, err := c.NewSession(ctx, "supervisor-b", 0)
+	require.NoError(t, err)
+	defer b.Close(ctx)
+
+	ok, err := a.Claim(ctx, "node-1", "host-a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = a.Claim(ctx, "node-1", "host-a")
+	require.NoError(t, err)
+	require.True(t, ok, "re-claiming a held node must succeed")
+	ok, err = b.Claim(ctx, "node-1", "host-b")
+	require.NoError(t, err)
+	require.False(t, ok, "two sessions hold the same node")
+
+	claims, err := c.Claims(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"node-1": "host-a"}, claims)
+
+	// The holder goes away: after the lock delay the other may claim it.
+	require.NoError(t, a.Close(ctx))
+	require.NoError(t, a.Close(ctx), "Close twice")
+	<-a.Lost()
+	eventually(t, "b takes over node-1", func() bool {
+		ok, err := b.Claim(ctx, "node-1", "host-b")
+		require.NoError(t, err)
+		return ok
+	})
+}
+
+func TestUnreachableAgentSaysWhatToDo(t *testing.T) {
+	ports, err := testcluster.FreePorts(1)
+	require.NoError(t, err)
+	c, err := consul.New(consul.Config{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0])})
+	require.NoError(t, err)
+
+	err = c.Ping(context.Background())
+	require.ErrorIs(t, err, consul.ErrUnreachable)
+	require.Contains(t, err.Error(), fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	require.Contains(t, err.Error(), "make consul")
+
+	_, err = c.Members(context.Background())
+	require.ErrorIs(t, err, consul.ErrUnreachable)
+}

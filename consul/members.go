@@ -1,0 +1,93 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Service Meta keys a node registers with. They are part of the Consul
+// contract: scripts and lab clients read them.
+const (
+	MetaRep  = "rep"  // request endpoint URL, e.g. tcp://127.0.0.1:2000
+	MetaPull = "pull" // ingest endpoint URL, e.g. tcp://127.0.0.1:2100
+	MetaHost = "host" // the supervisor host that launched the node, if any
+)
+
+// Member is one passing instance of the zshard service.
+type Member struct {
+	Name    string // service ID = node name, e.g. "node-0"
+	RepURL  string // request endpoint (Meta "rep")
+	PullURL string // ingest endpoint (Meta "pull")
+	Host    string // Meta "host"; empty for nodes started by hand
+	Address string // service address (host of the request endpoint)
+	Port    int    // service port (port of the request endpoint)
+	Agent   string // Consul node (agent) the instance is registered on
+}
+
+// Members returns the instances of the service whose checks all pass,
+// sorted by name.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	ms, _, err := c.members((&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, c.wrapErr("reading members", err)
+	}
+	return ms, nil
+}
+
+func (c *Client) members(q *api.QueryOptions) ([]Member, uint64, error) {
+	entries, meta, err := c.api.Health().Service(c.cfg.Service, "", true, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Member, 0, len(entries))
+	for _, e := range entries {
+		s := e.Service
+		out = append(out, Member{
+			Name:    s.ID,
+			RepURL:  s.Meta[MetaRep],
+			PullURL: s.Meta[MetaPull],
+			Host:    s.Meta[MetaHost],
+			Address: s.Address,
+			Port:    s.Port,
+			Agent:   e.Node.Node,
+		})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out, meta.LastIndex, nil
+}
+
+// WatchMembers calls fn with the passing members now and after every
+// change, until ctx is cancelled (then it returns nil). fn runs on the
+// watching goroutine. Errors are logged and retried with backoff.
+func (c *Client) WatchMembers(ctx context.Context, fn func([]Member)) error {
+	return watch(ctx, defaultWatch, c.members, fn, c.logWatchErr("members"))
+}
+
+// wrapErr turns a transport failure into an *UnreachableError and adds
+// context to anything else.
+func (c *Client) wrapErr(what string, err error) error {
+	if isTransport(err) {
+		return c.unreachable(err)
+	}
+	return fmt.Errorf("consul: %s: %w", what, err)
+}
+
+// isTransport reports whether err is a failure to talk to the agent at all
+// (refused, reset, timed out), as opposed to an error status it answered with.
+func isTransport(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+func (c *Client) logWatchErr(what string) func(error, time.Duration) {
+	return func(err error, retry time.Duration) {
+		c.log.Warn("consul watch failed; retrying", "watch", what, "err", c.wrapErr(what, err), "retry_in", retry.Round(time.Millisecond))
+	}
+}

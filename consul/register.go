@@ -1,0 +1,207 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Registration defaults.
+const (
+	// DefaultTTL is how long a node's health check stays passing without a
+	// heartbeat. The registrar beats every TTL/3.
+	DefaultTTL = 5 * time.Second
+	// DefaultDeregisterAfter is how long an instance may stay critical before
+	// the agent removes it. One minute is the smallest value Consul honours.
+	DefaultDeregisterAfter = time.Minute
+)
+
+// Registration describes one node for Register.
+type Registration struct {
+	Name    string // service ID, e.g. "node-0"; required
+	RepURL  string // request endpoint, tcp://host:port; required
+	PullURL string // ingest endpoint, tcp://host:port; required
+	Host    string // supervisor host that launched it; optional
+	// TTL of the health check. Default DefaultTTL.
+	TTL time.Duration
+	// DeregisterAfter removes an instance that stays critical this long.
+	// Default DefaultDeregisterAfter.
+	DeregisterAfter time.Duration
+}
+
+// Registrar keeps one node registered: Run heartbeats its check and
+// re-registers it if the agent forgot it; Deregister removes it.
+type Registrar struct {
+	c   *Client
+	reg Registration
+	svc *api.AgentServiceRegistration
+}
+
+// CheckID returns the ID of the TTL check of the node called name.
+func CheckID(name string) string { return "service:" + name }
+
+// Register registers reg with the local agent, its check already passing:
+// call it once the node's sockets are bound and serving. It fails with
+// ErrNameTaken when a passing instance of the same name belongs to another
+// process (a critical one, left by a dead process, is taken over).
+func (c *Client) Register(ctx context.Context, reg Registration) (*Registrar, error) {
+	if reg.TTL == 0 {
+		reg.TTL = DefaultTTL
+	}
+	if reg.DeregisterAfter == 0 {
+		reg.DeregisterAfter = DefaultDeregisterAfter
+	}
+	if reg.Name == "" {
+		return nil, errors.New("consul: register: empty node name")
+	}
+	host, port, err := splitEndpoint(reg.RepURL)
+	if err != nil {
+		return nil, fmt.Errorf("consul: register %s: request endpoint: %w", reg.Name, err)
+	}
+	if _, _, err := splitEndpoint(reg.PullURL); err != nil {
+		return nil, fmt.Errorf("consul: register %s: ingest endpoint: %w", reg.Name, err)
+	}
+	if err := c.checkNameFree(ctx, reg.Name, reg.RepURL); err != nil {
+		return nil, err
+	}
+	r := &Registrar{c: c, reg: reg}
+	r.svc = &api.AgentServiceRegistration{
+		ID:      reg.Name,
+		Name:    c.cfg.Service,
+		Address: host,
+		Port:    port,
+		Meta: map[string]string{
+			MetaRep:  reg.RepURL,
+			MetaPull: reg.PullURL,
+			MetaHost: reg.Host,
+		},
+		Check: &api.AgentServiceCheck{
+			CheckID:                        CheckID(reg.Name),
+			Name:                           "zshard node " + reg.Name + " serving",
+			TTL:                            reg.TTL.String(),
+			Status:                         api.HealthPassing,
+			DeregisterCriticalServiceAfter: reg.DeregisterAfter.String(),
+		},
+	}
+	if err := r.register(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Registrar) register(ctx context.Context) error {
+	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
+	if err := r.c.api.Agent().ServiceRegisterOpts(r.svc, opts); err != nil {
+		return r.c.wrapErr("registering "+r.reg.Name, err)
+	}
+	return nil
+}
+
+// checkNameFree fails if a passing instance called name exists anywhere in
+// the catalog, unless it is a stale registration of this very endpoint on
+// this agent: the caller has bound repURL, so whoever registered it before is
+// gone (a crashed node restarted within its TTL). It cannot close the race of
+// two processes starting at the same instant; the supervisors' claims
+// (claim.go) do that.
+func (c *Client) checkNameFree(ctx context.Context, name, repURL string) error {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	entries, _, err := c.api.Health().Service(c.cfg.Service, "", false, q)
+	if err != nil {
+		return c.wrapErr("looking up "+name, err)
+	}
+	self, err := c.api.Agent().NodeName()
+	if err != nil {
+		return c.wrapErr("reading the agent's node name", err)
+	}
+	for _, e := range entries {
+		if e.Service.ID != name || e.Checks.AggregatedStatus() != api.HealthPassing {
+			continue
+		}
+		if e.Node.Node == self && e.Service.Meta[MetaRep] == repURL {
+			continue
+		}
+		return fmt.Errorf("%w: %s is passing on agent %s with request endpoint %s; "+
+			"stop that process or choose another name", ErrNameTaken, name, e.Node.Node, e.Service.Meta[MetaRep])
+	}
+	return nil
+}
+
+// Run heartbeats the check every TTL/3 until ctx is done. Before each beat
+// it calls healthy: nil marks the check passing, an error marks it critical
+// with the error as output. If the agent no longer knows the check (it was
+// restarted, or it reaped the instance), Run registers the node again.
+// Failures are logged and retried on the next beat.
+func (r *Registrar) Run(ctx context.Context, healthy func() error) {
+	tick := time.NewTicker(r.reg.TTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r.Beat(ctx, healthy())
+	}
+}
+
+// Beat reports one health result: nil is passing, an error critical.
+func (r *Registrar) Beat(ctx context.Context, health error) {
+	status, output := api.HealthPassing, "serving"
+	if health != nil {
+		status, output = api.HealthCritical, health.Error()
+	}
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	err := r.c.api.Agent().UpdateTTLOpts(CheckID(r.reg.Name), output, status, q)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if isTransport(err) {
+		r.c.log.Warn("heartbeat failed: agent unreachable", "node", r.reg.Name, "err", err)
+		return
+	}
+	// The agent answered but does not know the check: it forgot us.
+	if err := r.register(ctx); err != nil {
+		r.c.log.Warn("re-registration failed", "node", r.reg.Name, "err", err)
+		return
+	}
+	r.c.log.Info("re-registered with the agent", "node", r.reg.Name, "agent", r.c.cfg.Addr)
+	if health != nil {
+		_ = r.c.api.Agent().UpdateTTLOpts(CheckID(r.reg.Name), output, status, q)
+	}
+}
+
+// Deregister removes the node from the catalog. Call it on graceful
+// shutdown, after the node stopped taking requests.
+func (r *Registrar) Deregister(ctx context.Context) error {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	if err := r.c.api.Agent().ServiceDeregisterOpts(r.reg.Name, q); err != nil {
+		return r.c.wrapErr("deregistering "+r.reg.Name, err)
+	}
+	return nil
+}
+
+// splitEndpoint parses tcp://host:port.
+func splitEndpoint(u string) (string, int, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", 0, err
+	}
+	if p.Scheme != "tcp" {
+		return "", 0, fmt.Errorf("%q: want tcp://host:port", u)
+	}
+	host, portStr, err := net.SplitHostPort(p.Host)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", u, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", u)
+	}
+	return host, port, nil
+}
