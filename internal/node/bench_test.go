@@ -112,20 +112,17 @@ func BenchmarkIngest(b *testing.B) {
 			req := benchSocket(b, zmq.REQ)
 			require.NoError(b, req.Connect(n.RequestEndpoint()))
 			value := benchValue(protocol.Msgpack)
-			r := protocol.Request{Op: protocol.OpBatch, Ops: make([]protocol.Request, 0, batch)}
+			bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
 			var buf []byte
 			keyBuf := make([]byte, 0, 32)
 			b.ResetTimer()
 			for i := 0; i < b.N; {
-				r.Ops = r.Ops[:0]
-				for ; len(r.Ops) < batch && i < b.N; i++ {
+				bb.Reset(protocol.Msgpack, buf)
+				for ; bb.Len() < batch && i < b.N; i++ {
 					keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
-					r.Ops = append(r.Ops, protocol.Request{Op: protocol.OpPut, Key: string(keyBuf), Value: value})
+					bb.Put(string(keyBuf), value)
 				}
-				var err error
-				if buf, err = protocol.AppendRequest(buf[:0], protocol.Msgpack, &r); err != nil {
-					b.Fatal(err)
-				}
+				buf = bb.Bytes()
 				if _, err := push.SendBytes(buf, 0); err != nil {
 					b.Fatal(err)
 				}

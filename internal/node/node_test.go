@@ -231,4 +231,3 @@ func TestConfigValidate(t *testing.T) {
 	require.Equal(t, "127.0.0.1", d.Bind)
 	require.Equal(t, protocol.DefaultLimits(), d.Limits)
 }
-

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ func (t *tokenSet) add(tok string) {
 	if _, ok := t.m[tok]; ok {
 		return
 	}
+	tok = strings.Clone(tok) // do not pin the message the token came in
 	if len(t.ring) < cap(t.ring) {
 		t.ring = append(t.ring, tok)
 	} else {

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 )
 
 // mpReader reads msgpack from a byte slice without allocating. It accepts
@@ -302,14 +303,14 @@ func (rd *mpReader) request(lim Limits, nested bool) (Request, error) {
 		case "key":
 			var b []byte
 			if b, err = rd.str("key"); err == nil {
-				r.Key = string(b)
+				r.Key = aliasString(b)
 			}
 		case "value":
 			r.Value, err = rd.raw()
 		case "cursor":
 			var b []byte
 			if b, err = rd.str("cursor"); err == nil {
-				r.Cursor = string(b)
+				r.Cursor = aliasString(b)
 			}
 		case "limit":
 			r.Limit, err = rd.smallInt("limit")
@@ -320,7 +321,7 @@ func (rd *mpReader) request(lim Limits, nested bool) (Request, error) {
 		case "token":
 			var b []byte
 			if b, err = rd.str("token"); err == nil {
-				r.Token = string(b)
+				r.Token = aliasString(b)
 			}
 		case "timeout_ms":
 			r.TimeoutMS, err = rd.smallInt("timeout_ms")
@@ -407,4 +408,13 @@ func (rd *mpReader) ops(lim Limits) ([]Request, error) {
 		}
 	}
 	return ops, nil
+}
+
+// aliasString returns b as a string without copying. The decoders use it
+// for keys, cursors and tokens, which then alias the message (see Request).
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

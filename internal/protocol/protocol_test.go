@@ -312,3 +312,33 @@ func TestMsgpackSkipMatchesLibrary(t *testing.T) {
 		require.Equal(t, len(b), r.i, "%T", v)
 	}
 }
+
+func TestBatchBuilder(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		bb := NewBatchBuilder(c, nil)
+		for round := range 2 {
+			bb.Reset(c, nil)
+			bb.Put("a", enc(t, c, "1"))
+			bb.Delete("b")
+			bb.Sync("tok")
+			require.Equal(t, 3, bb.Len())
+			msg := bb.Bytes()
+			if c == JSON {
+				require.True(t, json.Valid(msg), "%s", msg)
+			}
+			r, gotC, err := DecodeRequest(msg, Limits{})
+			require.NoError(t, err, "round %d: %q", round, msg)
+			require.Equal(t, c, gotC)
+			require.Equal(t, Request{Op: OpBatch, Ops: []Request{
+				{Op: OpPut, Key: "a", Value: enc(t, c, "1")},
+				{Op: OpDelete, Key: "b"},
+				{Op: OpSync, Token: "tok"},
+			}}, r)
+		}
+		bb.Reset(c, nil)
+		r, _, err := DecodeRequest(bb.Bytes(), Limits{})
+		require.NoError(t, err)
+		require.Empty(t, r.Ops)
+		require.NotNil(t, r.Ops)
+	}
+}

@@ -2,9 +2,11 @@ package protocol
 
 import "unicode/utf8"
 
-// Request is one decoded request. Byte-slice fields alias the message they
-// were decoded from: keep the message alive and unmodified while they are in
-// use, and copy them to keep them longer.
+// Request is one decoded request. Its byte-slice fields, and (for msgpack)
+// its string fields, alias the message it was decoded from, so decoding
+// copies nothing: the message must not be modified while the Request is in
+// use, and a field kept longer than the message should be copied
+// (strings.Clone, bytes.Clone) so it does not pin the whole message.
 type Request struct {
 	Op Op
 	// ID is the raw encoding (in the request's codec) of the optional "id"

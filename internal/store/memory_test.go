@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -135,17 +135,56 @@ func TestMemoryValuesExact(t *testing.T) {
 	require.ErrorIs(t, s.Put(ctx, "", Value{}), ErrEmptyKey)
 }
 
-// TestMemoryOverwriteReleasesOldKey checks that after an overwrite the map
-// key points into the new allocation, so the old key+value block is freed.
-func TestMemoryOverwriteReleasesOldKey(t *testing.T) {
-	s := NewMemory(MemoryOptions{Stripes: 1})
-	require.NoError(t, s.Put(ctx, "key", Value{Data: []byte("old")}))
-	require.NoError(t, s.Put(ctx, "key", Value{Data: []byte("new")}))
-	for k, v := range s.stripes[0].m {
-		// Key and value must share the allocation made by the last Put.
-		require.Equal(t, uintptr(unsafe.Pointer(unsafe.StringData(k)))+uintptr(len(k)),
-			uintptr(unsafe.Pointer(unsafe.StringData(v))))
+// TestMemoryCompaction overwrites and deletes keys many times over and
+// checks that the arena stays within its bound (garbage at most the larger
+// of the live bytes and compactMin, plus the unused tail of the last
+// chunk) while every value stays right.
+func TestMemoryCompaction(t *testing.T) {
+	s := NewMemory(MemoryOptions{Stripes: 2})
+	ref := map[string]string{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		for i := range 300 {
+			k := "key-" + strconv.Itoa(i)
+			if rng.IntN(5) == 0 {
+				_, err := s.Delete(ctx, k)
+				require.NoError(t, err)
+				delete(ref, k)
+				continue
+			}
+			v := strconv.Itoa(round) + strings.Repeat("v", rng.IntN(200))
+			require.NoError(t, s.Put(ctx, k, Value{Codec: 1, Data: []byte(v)}))
+			ref[k] = v
+		}
+		for i := range s.stripes {
+			st := &s.stripes[i]
+			require.LessOrEqual(t, st.total-st.live, max(st.live, compactMin)+300, "garbage bounded")
+			allocated := 0
+			for _, c := range st.chunks {
+				allocated += cap(c)
+			}
+			require.LessOrEqual(t, allocated, st.total+maxChunk)
+		}
 	}
+	for k, v := range ref {
+		got, ok, err := s.Get(ctx, k)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, v, string(got.Data))
+	}
+	require.EqualValues(t, len(ref), s.Stats().Keys)
+}
+
+// TestMemoryLargeValue: a record bigger than a chunk gets its own chunk.
+func TestMemoryLargeValue(t *testing.T) {
+	s := NewMemory(MemoryOptions{})
+	big := []byte(strings.Repeat("x", 3*maxChunk))
+	require.NoError(t, s.Put(ctx, "big", Value{Codec: 2, Data: big}))
+	require.NoError(t, s.Put(ctx, "small", Value{Codec: 2, Data: []byte("s")}))
+	v, ok, err := s.Get(ctx, "big")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, big, v.Data)
 }
 
 func TestCursorParse(t *testing.T) {
