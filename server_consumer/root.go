@@ -16,6 +16,7 @@ import (
 
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/supervisor"
 )
 
 // Default ports: node-<i> binds its request endpoint on BaseRequestPort+i
@@ -90,34 +91,64 @@ func defaultPorts(name string) (req, ingest int) {
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		nf       nodeFlags
+		sf       supervisorFlags
 		static   int
 		baseReq  int
 		baseIngs int
 	)
 	root := &cobra.Command{
-		Use:   "server_consumer --static N",
+		Use:   "server_consumer N | --static N | node",
 		Short: "zshard server: run storage nodes",
 		Long: `server_consumer runs zshard storage nodes. Each node binds a request endpoint
 (ZeroMQ ROUTER: REQ and DEALER clients) and an ingest endpoint (ZeroMQ PULL:
 PUSH producers); the wire protocol is docs/PROTOCOL.md.
 
-  server_consumer --static N   runs node-0..node-{N-1} as child processes on
-                               request ports 2000+i and ingest ports 2100+i,
-                               and stops them all on Ctrl-C or SIGTERM.
+  server_consumer N            supervises nodes registered in Consul: writes an
+                               add signal for node-0..node-{N-1} (unless one
+                               exists), launches every node whose add signal it
+                               can claim, each as its own process registering
+                               itself, follows add/remove signals under zshard/
+                               (blocking queries), restarts crashed nodes with
+                               backoff, and stops them all on Ctrl-C or SIGTERM.
+                               N may be 0: then it only follows signals.
+  server_consumer --static N   runs node-0..node-{N-1} without Consul as child
+                               processes on request ports 2000+i and ingest
+                               ports 2100+i, and stops them all on Ctrl-C.
   server_consumer node ...     runs one node in this process.
 
-Registering nodes in Consul (server_consumer N) is not part of this build.`,
+Environment:
+  CONSUL_HTTP_ADDR   Consul agent address (default 127.0.0.1:8500); --consul
+                     overrides it.
+
+Signals (written by client_producer add-node/remove-node, or by hand):
+  consul kv put zshard/nodes/node-4 '{"state":"up"}'       # add node-4
+  consul kv put zshard/nodes/node-4 '{"state":"removed"}'  # remove it
+  '{"state":"up","host":"h1"}' asks the supervisor started with --host h1.`,
 		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError{fmt.Errorf("unexpected argument %q: Consul mode (server_consumer N) is not part of this build; run --static N", args[0])}
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("want at most one argument, the number of nodes; got %q", args)}
 			}
 			return nil
 		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if cmd.Flags().Changed("static") {
+					return usageError{errors.New("give either N (Consul mode) or --static N, not both")}
+				}
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 0 || n > 100 {
+					return usageError{fmt.Errorf("N = %q: want a number of nodes from 0 to 100", args[0])}
+				}
+				logger, err := nf.logger(stderr)
+				if err != nil {
+					return usageError{err}
+				}
+				return runSupervisor(cmd.Context(), n, sf, &nf, baseReq, baseIngs, logger, stdout, stderr)
+			}
 			if static <= 0 {
-				return usageError{errors.New("give --static N (N >= 1), or use the node command; see --help")}
+				return usageError{errors.New("give N (nodes registered in Consul) or --static N (no Consul); see --help")}
 			}
 			if baseReq < baseIngs+static && baseIngs < baseReq+static {
 				return usageError{fmt.Errorf("--static %d: request ports %d+ overlap ingest ports %d+", static, baseReq, baseIngs)}
@@ -141,8 +172,9 @@ Registering nodes in Consul (server_consumer N) is not part of this build.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	nf.register(root, true)
 	root.Flags().IntVar(&static, "static", 0, "run N nodes (node-0..node-{N-1}) without Consul, each in its own process")
-	root.Flags().IntVar(&baseReq, "base-rep-port", BaseRequestPort, "with --static: request port of node-0 (node-i uses base+i)")
-	root.Flags().IntVar(&baseIngs, "base-pull-port", BaseIngestPort, "with --static: ingest port of node-0 (node-i uses base+i)")
+	root.Flags().IntVar(&baseReq, "base-rep-port", BaseRequestPort, "request port of node-0 (node-i uses base+i; other names get free ports)")
+	root.Flags().IntVar(&baseIngs, "base-pull-port", BaseIngestPort, "ingest port of node-0 (node-i uses base+i; other names get free ports)")
+	sf.register(root)
 	root.AddCommand(newNodeCmd(&nf, stdout, stderr))
 	return root
 }
@@ -150,13 +182,18 @@ Registering nodes in Consul (server_consumer N) is not part of this build.`,
 func newNodeCmd(nf *nodeFlags, stdout, stderr io.Writer) *cobra.Command {
 	var name string
 	var repPort, pullPort int
+	var reg registerFlags
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "run one node in this process (what --static starts N times)",
 		Long: `node runs one storage node in this process until SIGINT or SIGTERM.
 Without --rep-port/--pull-port, node-<i> binds 2000+i and 2100+i and any other
-name binds free ports. Once serving it prints one line to stdout:
-  READY <name> <request endpoint> <ingest endpoint>`,
+name binds free ports. With --consul it registers in Consul once serving (a
+TTL check kept passing while its request endpoint answers PING) and
+deregisters when stopped. Once serving (and registered) it prints one line to
+stdout:
+  READY <name> <request endpoint> <ingest endpoint>
+Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := nf.logger(stderr)
@@ -179,28 +216,14 @@ name binds free ports. Once serving it prints one line to stdout:
 				MaxReplyBytes: nf.maxReplyBytes,
 				Logger:        logger,
 			}
-			return runNode(cmd.Context(), cfg, stdout)
+			return runNode(cmd.Context(), cfg, reg, logger, stdout)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "node-0", "node name (node-<i> selects the default ports)")
 	cmd.Flags().IntVar(&repPort, "rep-port", 0, "request endpoint TCP port; 0 = a free port (default 2000+i for node-<i>)")
 	cmd.Flags().IntVar(&pullPort, "pull-port", 0, "ingest endpoint TCP port; 0 = a free port (default 2100+i for node-<i>)")
+	reg.register(cmd)
 	return cmd
-}
-
-// runNode serves one node until ctx is done.
-func runNode(ctx context.Context, cfg node.Config, stdout io.Writer) error {
-	n, err := node.New(cfg)
-	if err != nil {
-		return usageError{err}
-	}
-	if err := n.Start(); err != nil {
-		_ = n.Close()
-		return err
-	}
-	fmt.Fprintf(stdout, "READY %s %s %s\n", n.Name(), n.RequestEndpoint(), n.IngestEndpoint())
-	<-ctx.Done()
-	return n.Close()
 }
 
 type usageError struct{ error }
@@ -218,7 +241,10 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "server_consumer:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
-			return 2
+			return supervisor.ExitUsage
+		}
+		if errors.Is(err, supervisor.ErrPortTaken) {
+			return supervisor.ExitPortTaken
 		}
 		return 1
 	}

@@ -1,0 +1,223 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// NodeProcess configures one node process: the node itself and, when
+// Consul is set, its registration.
+type NodeProcess struct {
+	Node node.Config
+	// Consul registers the node when not nil.
+	Consul *consul.Client
+	// Host is recorded in the registration's Meta "host".
+	Host string
+	// Advertise is the address other hosts reach this node at, written into
+	// the registered endpoint URLs. Default: the bind address, or, when that
+	// is a wildcard (0.0.0.0, ::), this host's first non-loopback address.
+	Advertise string
+	// TTL of the health check. Default consul.DefaultTTL.
+	TTL time.Duration
+	// Ready, when not nil, receives one line once the node serves and is
+	// registered: READY <name> <request endpoint> <ingest endpoint>.
+	Ready io.Writer
+	// Logger receives lifecycle events. Default: discard.
+	Logger *slog.Logger
+}
+
+// ErrPortTaken means a node could not bind because its port is in use. A
+// supervisor does not restart a node that failed this way.
+var ErrPortTaken = errors.New("port already in use")
+
+// RunNode runs one node until ctx is done: it starts the node, registers it
+// (if configured), heartbeats while the node answers its own PING, and on
+// cancellation deregisters first (so clients stop routing to it) and then
+// closes the node.
+func RunNode(ctx context.Context, p NodeProcess) error {
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n, err := node.New(p.Node)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		_ = n.Close()
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+			return fmt.Errorf("%w: %s: %v (is another server_consumer running? choose other ports)", ErrPortTaken, p.Node.Name, err)
+		}
+		return err
+	}
+	defer n.Close()
+
+	repURL, pullURL := n.RequestEndpoint(), n.IngestEndpoint()
+	var reg *consul.Registrar
+	if p.Consul != nil {
+		adv, err := advertiseAddr(p.Advertise, p.Node.Bind)
+		if err != nil {
+			return err
+		}
+		repURL, pullURL = withHost(repURL, adv), withHost(pullURL, adv)
+		reg, err = p.Consul.Register(ctx, consul.Registration{
+			Name: n.Name(), RepURL: repURL, PullURL: pullURL, Host: p.Host, TTL: p.TTL,
+		})
+		if err != nil {
+			return err
+		}
+		log.Info("registered in consul", "node", n.Name(), "rep", repURL, "pull", pullURL)
+	}
+	if p.Ready != nil {
+		fmt.Fprintf(p.Ready, "READY %s %s %s\n", n.Name(), repURL, pullURL)
+	}
+	if reg == nil {
+		<-ctx.Done()
+		return nil
+	}
+
+	// The heartbeat proves the request endpoint answers, not merely that the
+	// process lives: a wedged request loop turns the check critical.
+	ping := newPinger(withHost(n.RequestEndpoint(), loopbackFor(p.Node.Bind)), time.Second)
+	beatCtx, stopBeat := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer ping.close()
+		reg.Run(beatCtx, ping.ping)
+	}()
+	<-ctx.Done()
+	stopBeat()
+	<-done
+
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := reg.Deregister(dctx); err != nil {
+		log.Warn("deregistration failed; the agent removes the node after its check expires", "node", n.Name(), "err", err)
+		return nil
+	}
+	log.Info("deregistered from consul", "node", n.Name())
+	return nil
+}
+
+// pinger sends PING to one endpoint over a REQ socket. It is used from one
+// goroutine only. After a timeout the socket is replaced: a REQ socket that
+// lost its reply cannot send again.
+type pinger struct {
+	endpoint string
+	timeout  time.Duration
+	sock     *zmq.Socket
+	msg      []byte
+}
+
+func newPinger(endpoint string, timeout time.Duration) *pinger {
+	msg, _ := protocol.AppendRequest(nil, protocol.JSON, &protocol.Request{Op: protocol.OpPing})
+	return &pinger{endpoint: endpoint, timeout: timeout, msg: msg}
+}
+
+func (p *pinger) ping() error {
+	if p.sock == nil {
+		s, err := zmq.NewSocket(zmq.REQ)
+		if err != nil {
+			return err
+		}
+		_ = s.SetLinger(0)
+		_ = s.SetRcvtimeo(p.timeout)
+		_ = s.SetSndtimeo(p.timeout)
+		if err := s.Connect(p.endpoint); err != nil {
+			s.Close()
+			return err
+		}
+		p.sock = s
+	}
+	if _, err := p.sock.SendBytes(p.msg, 0); err != nil {
+		p.close()
+		return fmt.Errorf("ping %s: %w", p.endpoint, err)
+	}
+	reply, err := p.sock.RecvBytes(0)
+	if err != nil {
+		p.close()
+		return fmt.Errorf("ping %s: no reply within %v: %w", p.endpoint, p.timeout, err)
+	}
+	r, _, err := protocol.DecodeReply(reply)
+	if err != nil {
+		return fmt.Errorf("ping %s: %w", p.endpoint, err)
+	}
+	if r.Status != protocol.StatusOK {
+		return fmt.Errorf("ping %s: status %q", p.endpoint, r.Status)
+	}
+	return nil
+}
+
+func (p *pinger) close() {
+	if p.sock != nil {
+		p.sock.Close()
+		p.sock = nil
+	}
+}
+
+// advertiseAddr picks the address written into the registration.
+func advertiseAddr(advertise, bind string) (string, error) {
+	if advertise != "" {
+		return advertise, nil
+	}
+	if ip := net.ParseIP(bind); ip == nil || !ip.IsUnspecified() {
+		return bind, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("finding an address to advertise: %w (set --advertise)", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "", errors.New("no non-loopback IPv4 address to advertise; set --advertise")
+}
+
+// loopbackFor returns the address the node's own pinger connects to.
+func loopbackFor(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+// withHost replaces the host of a tcp://host:port endpoint.
+func withHost(endpoint, host string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	_, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return endpoint
+	}
+	u.Host = net.JoinHostPort(host, port)
+	return u.String()
+}
+
+// hostname returns this host's name for claims and Meta "host".
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}

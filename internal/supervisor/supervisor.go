@@ -1,0 +1,423 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/zshard/zshard/consul"
+)
+
+// Default ports: node-<i> binds its request endpoint on DefaultBaseRequestPort+i
+// and its ingest endpoint on DefaultBaseIngestPort+i; other names get free ports.
+const (
+	DefaultBaseRequestPort = 2000
+	DefaultBaseIngestPort  = 2100
+)
+
+// Exit codes of a node process that tell the supervisor not to restart it:
+// the same command would fail the same way.
+const (
+	ExitUsage     = 2 // bad flags or configuration
+	ExitPortTaken = 3 // a port is in use (ErrPortTaken)
+)
+
+// Config configures a supervisor. Zero values mean the documented defaults.
+type Config struct {
+	// Consul is the membership client. Required.
+	Consul *consul.Client
+	// Host names this supervisor in claims and in add signals that target a
+	// host. Default: the OS hostname.
+	Host string
+	// Nodes is N of `server_consumer N`: node-0..node-{N-1} get an add
+	// signal if they have none (an existing remove signal is respected).
+	Nodes int
+	// Exe is the server_consumer executable launched for each node, as
+	// `Exe node --name ...`. Default: this process's executable.
+	Exe string
+	// NodeArgs are extra flags passed to every node process (bind address,
+	// limits, log level).
+	NodeArgs []string
+	// BaseRequestPort and BaseIngestPort place node-<i>. Default 2000/2100.
+	BaseRequestPort, BaseIngestPort int
+	// StopTimeout is how long a node gets to exit after SIGTERM before it is
+	// killed. Default 10s.
+	StopTimeout time.Duration
+	// RestartMin and RestartMax bound the backoff between restarts of a
+	// crashing node. Default 500ms and 30s.
+	RestartMin, RestartMax time.Duration
+	// StableAfter: a node that ran this long before crashing is restarted
+	// after RestartMin again. Default 30s.
+	StableAfter time.Duration
+	// Stdout and Stderr receive the node processes' output. Default: this
+	// process's.
+	Stdout, Stderr io.Writer
+	// Logger receives the supervisor's events. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Consul == nil {
+		return errors.New("supervisor: no Consul client")
+	}
+	if c.Nodes < 0 {
+		return fmt.Errorf("supervisor: %d nodes", c.Nodes)
+	}
+	if c.Host == "" {
+		c.Host = hostname()
+	}
+	if c.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("supervisor: finding own executable: %w", err)
+		}
+		c.Exe = exe
+	}
+	if c.BaseRequestPort == 0 {
+		c.BaseRequestPort = DefaultBaseRequestPort
+	}
+	if c.BaseIngestPort == 0 {
+		c.BaseIngestPort = DefaultBaseIngestPort
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 10 * time.Second
+	}
+	if c.RestartMin == 0 {
+		c.RestartMin = 500 * time.Millisecond
+	}
+	if c.RestartMax == 0 {
+		c.RestartMax = 30 * time.Second
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = 30 * time.Second
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+var nodeIndex = regexp.MustCompile(`^node-([0-9]+)$`)
+
+// Ports returns the request and ingest ports of a node name: base+i for
+// node-<i> (i < 100), else 0 (a free port chosen at bind time).
+func Ports(name string, baseReq, baseIngest int) (req, ingest int) {
+	m := nodeIndex.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0
+	}
+	i, err := strconv.Atoi(m[1])
+	if err != nil || i >= 100 {
+		return 0, 0
+	}
+	return baseReq + i, baseIngest + i
+}
+
+// supervisor is the state of one Run; only Run's goroutine touches it.
+type supervisor struct {
+	cfg      Config
+	log      *slog.Logger
+	sess     *consul.Session
+	initial  map[string]bool
+	signals  map[string]consul.Signal
+	running  map[string]*child
+	pending  map[string]*time.Timer   // scheduled restarts
+	backoff  map[string]time.Duration // next restart delay
+	failed   map[string]uint64        // gave up; retried when the signal's index changes
+	exits    chan exitEvent
+	restarts chan string
+	done     chan struct{} // closed when Run returns
+}
+
+// Run supervises nodes until ctx is cancelled, then stops them all and
+// returns. It fails early with a clear error if Consul is unreachable.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.fill(); err != nil {
+		return err
+	}
+	c := cfg.Consul
+	if err := c.Ping(ctx); err != nil {
+		return err
+	}
+	s := &supervisor{
+		cfg: cfg, log: cfg.Logger,
+		initial: map[string]bool{}, signals: map[string]consul.Signal{},
+		running: map[string]*child{}, pending: map[string]*time.Timer{},
+		backoff: map[string]time.Duration{}, failed: map[string]uint64{},
+		exits: make(chan exitEvent), restarts: make(chan string),
+		done: make(chan struct{}),
+	}
+	defer close(s.done)
+	for i := range cfg.Nodes {
+		name := "node-" + strconv.Itoa(i)
+		s.initial[name] = true
+		if _, err := c.EnsureSignal(ctx, consul.Signal{Name: name, State: consul.NodeUp}); err != nil {
+			return err
+		}
+	}
+	var err error
+	if s.sess, err = s.newSession(ctx); err != nil {
+		return err
+	}
+
+	watchCtx, stopWatches := context.WithCancel(ctx)
+	defer stopWatches()
+	sigCh := make(chan []consul.Signal)
+	claimCh := make(chan struct{}, 1)
+	go func() {
+		_ = c.WatchSignals(watchCtx, func(sigs []consul.Signal) {
+			select {
+			case sigCh <- sigs:
+			case <-watchCtx.Done():
+			}
+		})
+	}()
+	go func() {
+		_ = c.WatchClaims(watchCtx, func(api.KVPairs) {
+			select { // coalesce: one pending reconcile is enough
+			case claimCh <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	s.log.Info("supervisor started", "host", cfg.Host, "consul", c.Config().Addr, "nodes", cfg.Nodes)
+
+	for {
+		select {
+		case <-ctx.Done():
+			stopWatches()
+			s.shutdown()
+			return nil
+		case sigs := <-sigCh:
+			s.signals = make(map[string]consul.Signal, len(sigs))
+			for _, sg := range sigs {
+				s.signals[sg.Name] = sg
+			}
+			s.reconcile(ctx)
+		case <-claimCh:
+			s.reconcile(ctx)
+		case ev := <-s.exits:
+			s.onExit(ctx, ev)
+		case name := <-s.restarts:
+			delete(s.pending, name)
+			s.reconcile(ctx)
+		case <-s.sess.Lost():
+			s.log.Warn("consul session lost; claiming running nodes again")
+			if s.sess, err = s.newSession(ctx); err != nil {
+				s.shutdown()
+				return nil // ctx was cancelled while retrying
+			}
+			s.reclaim(ctx)
+			s.reconcile(ctx)
+		}
+	}
+}
+
+// newSession creates the supervisor's session, retrying with backoff while
+// the agent is unreachable (it may be restarting). It fails only when ctx ends.
+func (s *supervisor) newSession(ctx context.Context) (*consul.Session, error) {
+	delay := s.cfg.RestartMin
+	for {
+		sess, err := s.cfg.Consul.NewSession(ctx, "zshard supervisor on "+s.cfg.Host, 0)
+		if err == nil {
+			return sess, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.log.Warn("cannot create consul session; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, s.cfg.RestartMax)
+	}
+}
+
+// wanted reports whether this supervisor should run name.
+func (s *supervisor) wanted(name string) bool {
+	sg, ok := s.signals[name]
+	if !ok {
+		// No signal is no opinion: keep what runs (a dev agent that
+		// restarted forgot the KV store) and start the initial nodes.
+		return s.initial[name] || s.running[name] != nil
+	}
+	return sg.State == consul.NodeUp && (sg.Host == "" || sg.Host == s.cfg.Host)
+}
+
+// reconcile starts the wanted nodes this supervisor can claim and stops the
+// unwanted ones it runs.
+func (s *supervisor) reconcile(ctx context.Context) {
+	names := map[string]bool{}
+	for n := range s.signals {
+		names[n] = true
+	}
+	for n := range s.initial {
+		names[n] = true
+	}
+	for n := range s.running {
+		names[n] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	slices.Sort(sorted)
+
+	for _, name := range sorted {
+		c := s.running[name]
+		if !s.wanted(name) {
+			if t := s.pending[name]; t != nil {
+				t.Stop()
+				delete(s.pending, name)
+			}
+			if c != nil && !c.stopping {
+				s.log.Info("stopping node: remove signal", "node", name, "pid", c.pid())
+				c.stop(s.cfg.StopTimeout)
+			}
+			delete(s.failed, name)
+			continue
+		}
+		if _, ok := s.signals[name]; !ok {
+			// Put the forgotten signal back so the KV store shows reality.
+			if _, err := s.cfg.Consul.EnsureSignal(ctx, consul.Signal{Name: name, State: consul.NodeUp}); err != nil {
+				s.log.Warn("cannot restore add signal", "node", name, "err", err)
+			}
+		}
+		if c != nil || s.pending[name] != nil {
+			continue
+		}
+		if idx, ok := s.failed[name]; ok && idx == s.signals[name].ModifyIndex {
+			continue // failed for good; a new signal retries
+		}
+		delete(s.failed, name)
+		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		if err != nil {
+			s.log.Warn("cannot claim node", "node", name, "err", err)
+			continue
+		}
+		if !ok {
+			s.log.Debug("node is claimed by another supervisor", "node", name)
+			continue
+		}
+		s.launch(name)
+	}
+}
+
+func (s *supervisor) launch(name string) {
+	req, ingest := Ports(name, s.cfg.BaseRequestPort, s.cfg.BaseIngestPort)
+	args := append([]string{"node", "--name", name,
+		"--rep-port", strconv.Itoa(req), "--pull-port", strconv.Itoa(ingest),
+		"--consul", s.cfg.Consul.Config().Addr,
+		"--service", s.cfg.Consul.Config().Service,
+		"--host", s.cfg.Host,
+	}, s.cfg.NodeArgs...)
+	c, err := startChild(name, s.cfg.Exe, args, s.cfg.Stdout, s.cfg.Stderr, s.exits)
+	if err != nil {
+		s.log.Error("cannot launch node", "node", name, "err", err)
+		s.scheduleRestart(name)
+		return
+	}
+	s.running[name] = c
+	s.log.Info("node launched", "node", name, "pid", c.pid(), "rep_port", req, "pull_port", ingest)
+}
+
+func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
+	c := ev.c
+	c.exited()
+	if s.running[c.name] == c {
+		delete(s.running, c.name)
+	}
+	if c.stopping {
+		s.log.Info("node stopped", "node", c.name, "pid", c.pid())
+		if err := s.sess.Release(ctx, c.name); err != nil && ctx.Err() == nil {
+			s.log.Warn("cannot release claim", "node", c.name, "err", err)
+		}
+		s.reconcile(ctx)
+		return
+	}
+	code := exitCode(ev.err)
+	ran := time.Since(c.started)
+	if code == ExitUsage || code == ExitPortTaken {
+		s.log.Error("node failed and will not be restarted until its signal changes",
+			"node", c.name, "exit_code", code, "hint", "see the node's error above")
+		s.failed[c.name] = s.signals[c.name].ModifyIndex
+		_ = s.sess.Release(ctx, c.name) // another host may be able to run it
+		return
+	}
+	if ran >= s.cfg.StableAfter {
+		delete(s.backoff, c.name)
+	}
+	s.log.Error("node exited unexpectedly; restarting", "node", c.name, "pid", c.pid(),
+		"err", ev.err, "ran", ran.Round(time.Millisecond), "restart_in", s.nextBackoff(c.name))
+	s.scheduleRestart(c.name)
+}
+
+func (s *supervisor) nextBackoff(name string) time.Duration {
+	if d, ok := s.backoff[name]; ok {
+		return d
+	}
+	return s.cfg.RestartMin
+}
+
+// scheduleRestart restarts name after its current backoff and doubles it.
+func (s *supervisor) scheduleRestart(name string) {
+	d := s.nextBackoff(name)
+	s.backoff[name] = min(d*2, s.cfg.RestartMax)
+	s.pending[name] = time.AfterFunc(d, func() {
+		select {
+		case s.restarts <- name:
+		case <-s.done:
+		}
+	})
+}
+
+// reclaim takes the claims of running nodes again on a new session; a node
+// another supervisor claimed meanwhile is stopped.
+func (s *supervisor) reclaim(ctx context.Context) {
+	for name, c := range s.running {
+		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		if err == nil && !ok {
+			s.log.Warn("another supervisor claimed a node this one runs; stopping it", "node", name)
+			c.stop(s.cfg.StopTimeout)
+		}
+	}
+}
+
+// shutdown stops every node, waits for them, and releases all claims.
+func (s *supervisor) shutdown() {
+	for _, t := range s.pending {
+		t.Stop()
+	}
+	for _, c := range s.running {
+		c.stop(s.cfg.StopTimeout)
+	}
+	if len(s.running) > 0 {
+		s.log.Info("stopping nodes", "count", len(s.running))
+	}
+	for len(s.running) > 0 {
+		ev := <-s.exits
+		ev.c.exited()
+		delete(s.running, ev.c.name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.sess.Close(ctx)
+	s.log.Info("supervisor stopped")
+}
