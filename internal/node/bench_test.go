@@ -240,3 +240,88 @@ func BenchmarkGetOne(b *testing.B) {
 		})
 	}
 }
+
+// rawPushPull sends n 100-byte messages from a PUSH to a PULL (each on its
+// own context) and returns the time until the last one is received.
+func rawPushPull(b *testing.B, n int) time.Duration {
+	pull := ctxSocket(b, serverContext(b), zmq.PULL)
+	ep := bindAny(b, pull)
+	push := benchSocket(b, zmq.PUSH)
+	require.NoError(b, push.Connect(ep))
+	// One message first, so the connection is up before the clock starts.
+	_, err := push.SendBytes([]byte{1}, 0)
+	require.NoError(b, err)
+	_, err = pull.RecvBytes(0)
+	require.NoError(b, err)
+	msg := make([]byte, 100)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { // owns pull from here on
+		for range n {
+			if _, err := pull.RecvBytes(0); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range n {
+		if _, err := push.SendBytes(msg, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	require.NoError(b, <-done)
+	return time.Since(start)
+}
+
+// nodeIngest pushes n PUTs of distinct keys with 100-byte values, as
+// msgpack BATCHes of batch ops, to a fresh node and returns the time until
+// a SYNC barrier confirms all are applied.
+func nodeIngest(b *testing.B, n, batch int) time.Duration {
+	nd := startNode(b, Config{})
+	push := benchSocket(b, zmq.PUSH)
+	require.NoError(b, push.Connect(nd.IngestEndpoint()))
+	req := benchSocket(b, zmq.REQ)
+	require.NoError(b, req.Connect(nd.RequestEndpoint()))
+	syncIngest(b, push, req, "warm") // connections up before the clock starts
+	value := benchValue(protocol.Msgpack)
+	bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
+	var buf []byte
+	keyBuf := make([]byte, 0, 32)
+	start := time.Now()
+	for i := 0; i < n; {
+		bb.Reset(protocol.Msgpack, buf)
+		for ; bb.Len() < batch && i < n; i++ {
+			keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
+			bb.Put(string(keyBuf), value)
+		}
+		buf = bb.Bytes()
+		if _, err := push.SendBytes(buf, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	syncIngest(b, push, req, "done")
+	d := time.Since(start)
+	require.EqualValues(b, n, nd.Store().Stats().Keys)
+	return d
+}
+
+// BenchmarkIngestPaired runs the raw PUSH/PULL baseline and the node's
+// msgpack BATCH ingest back to back on the same number of items in every
+// iteration, and reports both rates and their ratio, so that load from
+// other processes on a shared host hits both sides of each ratio alike.
+// One iteration is one op on each side; run it with -benchtime=Nx.
+func BenchmarkIngestPaired(b *testing.B) {
+	for _, batch := range []int{128, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			b.ReportAllocs()
+			raw := rawPushPull(b, b.N)
+			node := nodeIngest(b, b.N, batch)
+			rawRate := float64(b.N) / raw.Seconds()
+			nodeRate := float64(b.N) / node.Seconds()
+			b.ReportMetric(rawRate, "raw-msgs/s")
+			b.ReportMetric(nodeRate, "node-ops/s")
+			b.ReportMetric(nodeRate/rawRate, "x-raw")
+		})
+	}
+}

@@ -256,8 +256,8 @@ func (r *mpReader) raw() ([]byte, error) {
 
 func decodeMsgpack(msg []byte, lim Limits) (Request, error) {
 	rd := mpReader{b: msg}
-	r, err := rd.request(lim, false)
-	if err != nil {
+	var r Request
+	if err := rd.request(&r, lim, false); err != nil {
 		return Request{}, err
 	}
 	if rd.i != len(msg) {
@@ -266,36 +266,36 @@ func decodeMsgpack(msg []byte, lim Limits) (Request, error) {
 	return r, nil
 }
 
-func (rd *mpReader) request(lim Limits, nested bool) (Request, error) {
+// request decodes one request into *r, which must be zero.
+func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 	n, ok, err := rd.mapLen()
 	if err != nil {
-		return Request{}, err
+		return err
 	}
 	if !ok {
-		return Request{}, errorf(CodeBadRequest, "request must be a msgpack map")
+		return errorf(CodeBadRequest, "request must be a msgpack map")
 	}
-	var r Request
 	var opName []byte
 	haveOp := false
 	for range n {
 		name, ok, err := rd.strBytes()
 		if err != nil {
-			return Request{}, err
+			return err
 		}
 		if !ok {
 			// A non-string map key cannot name a field: skip key and value.
 			if err := rd.skip(); err != nil {
-				return Request{}, err
+				return err
 			}
 			if err := rd.skip(); err != nil {
-				return Request{}, err
+				return err
 			}
 			continue
 		}
 		switch string(name) {
 		case "op":
 			if opName, err = rd.str("op"); err != nil {
-				return Request{}, err
+				return err
 			}
 			haveOp = true
 		case "id":
@@ -335,19 +335,16 @@ func (rd *mpReader) request(lim Limits, nested bool) (Request, error) {
 			err = rd.skip()
 		}
 		if err != nil {
-			return Request{}, err
+			return err
 		}
 	}
 	if !haveOp {
-		return Request{}, errorf(CodeBadRequest, `missing "op"`)
+		return errorf(CodeBadRequest, `missing "op"`)
 	}
 	if r.Op = ParseOp(string(opName)); r.Op == OpInvalid {
-		return Request{}, errorf(CodeUnknownOp, "unknown op %q", opName)
+		return errorf(CodeUnknownOp, "unknown op %q", opName)
 	}
-	if err := validate(&r, lim, nested); err != nil {
-		return Request{}, err
-	}
-	return r, nil
+	return validate(r, lim, nested)
 }
 
 func (rd *mpReader) str(name string) ([]byte, error) {
@@ -402,7 +399,7 @@ func (rd *mpReader) ops(lim Limits) ([]Request, error) {
 	}
 	ops := make([]Request, n)
 	for i := range ops {
-		if ops[i], err = rd.request(lim, true); err != nil {
+		if err = rd.request(&ops[i], lim, true); err != nil {
 			pe := AsError(err)
 			return nil, errorf(pe.Code, "ops[%d]: %s", i, pe.Message)
 		}

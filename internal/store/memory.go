@@ -65,7 +65,7 @@ type slot struct {
 }
 
 type stripe struct {
-	mu     sync.RWMutex
+	mu     sync.Mutex
 	slots  []slot // len is 0 or a power of two
 	count  int
 	chunks [][]byte
@@ -260,8 +260,8 @@ func (s *Memory) Get(_ context.Context, key string) (Value, bool, error) {
 	}
 	h := Hash(key)
 	st := s.stripeOf(h)
-	st.mu.RLock()
-	defer st.mu.RUnlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.count == 0 {
 		return Value{}, false, nil
 	}
@@ -322,7 +322,7 @@ func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) 
 		}
 		buf = buf[:0]
 		st := &s.stripes[i]
-		st.mu.RLock()
+		st.mu.Lock()
 		for _, sl := range st.slots {
 			if sl.loc == 0 || !r.Contains(sl.hash) || (from.Started && sl.hash < from.Hash) {
 				continue
@@ -333,7 +333,7 @@ func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) 
 			}
 			buf = append(buf, Entry{Key: k, Hash: sl.hash, Value: v})
 		}
-		st.mu.RUnlock()
+		st.mu.Unlock()
 		slices.SortFunc(buf, func(a, b Entry) int {
 			if c := cmp.Compare(a.Hash, b.Hash); c != 0 {
 				return c
@@ -363,10 +363,10 @@ func (s *Memory) Stats() Stats {
 	var st Stats
 	for i := range s.stripes {
 		sp := &s.stripes[i]
-		sp.mu.RLock()
+		sp.mu.Lock()
 		st.Keys += int64(sp.count)
 		st.Bytes += sp.bytes
-		sp.mu.RUnlock()
+		sp.mu.Unlock()
 	}
 	return st
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -251,4 +252,35 @@ func TestMemoryClosed(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = s.Scan(ctx, Cursor{}, HashRange{}, 1)
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// TestPartitionRange checks PartitionRange against the multiply-shift
+// reduction itself, at every boundary and on random hashes.
+func TestPartitionRange(t *testing.T) {
+	partitionOf := func(h uint64, n int) int {
+		hi, _ := bits.Mul64(h, uint64(n))
+		return int(hi)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 3, 7, 271, 1 << 18, 1000003} {
+		for _, p := range []int{0, 1 % n, n / 2, n - 1} {
+			r := PartitionRange(p, n)
+			require.Equal(t, p, partitionOf(r.From, n), "n=%d p=%d from", n, p)
+			if r.From > 0 {
+				require.Equal(t, p-1, partitionOf(r.From-1, n), "n=%d p=%d before from", n, p)
+			}
+			if r.To != 0 {
+				require.Equal(t, p, partitionOf(r.To-1, n), "n=%d p=%d last", n, p)
+				require.Equal(t, p+1, partitionOf(r.To, n), "n=%d p=%d to", n, p)
+			} else {
+				require.Equal(t, n-1, p)
+			}
+		}
+		for range 1000 {
+			h := rng.Uint64()
+			p := partitionOf(h, n)
+			require.True(t, PartitionRange(p, n).Contains(h))
+		}
+	}
+	require.Panics(t, func() { PartitionRange(3, 3) })
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Sentinel errors.
@@ -127,4 +128,30 @@ func Less(ha uint64, ka string, hb uint64, kb string) bool {
 		return ha < hb
 	}
 	return ka < kb
+}
+
+// PartitionRange returns the hash range of partition p of partitions when
+// a key hash h is reduced to a partition by multiply-shift, the high 64
+// bits of h*partitions (the cluster's reduction, sharding.PartitionOf).
+// That reduction is monotone in h, so every partition is one contiguous
+// hash range and Scan streams it without touching other keys. It panics
+// unless 0 <= p < partitions.
+func PartitionRange(p, partitions int) HashRange {
+	if partitions <= 0 || p < 0 || p >= partitions {
+		panic(fmt.Sprintf("store: partition %d of %d", p, partitions))
+	}
+	return HashRange{From: partitionStart(p, partitions), To: partitionStart(p+1, partitions)}
+}
+
+// partitionStart is the smallest h with hi64(h*partitions) >= p, that is
+// ceil(p * 2^64 / partitions); 0 (no bound) for p == partitions.
+func partitionStart(p, partitions int) uint64 {
+	if p == partitions {
+		return 0
+	}
+	q, r := bits.Div64(uint64(p), 0, uint64(partitions))
+	if r != 0 {
+		q++
+	}
+	return q
 }
