@@ -18,11 +18,11 @@ const claimsDir = "claims/"
 // may wait up to 2x TTL), and the lock delay below after that.
 const DefaultSessionTTL = 10 * time.Second
 
-// claimLockDelay is how long Consul keeps a released lock from being taken
+// ClaimLockDelay is how long Consul keeps a released lock from being taken
 // again. Consul's default, 15 s, would hold a dead supervisor's nodes down
 // for that long; a node process outlives its supervisor by at most its own
 // shutdown, so one second is enough.
-const claimLockDelay = time.Second
+const ClaimLockDelay = time.Second
 
 // Session is a supervisor's Consul session: the claims it holds on nodes
 // are released when it is closed or lost (the supervisor died, the agent
@@ -46,7 +46,7 @@ func (c *Client) NewSession(ctx context.Context, name string, ttl time.Duration)
 		Name:      name,
 		TTL:       ttl.String(),
 		Behavior:  api.SessionBehaviorRelease,
-		LockDelay: claimLockDelay,
+		LockDelay: ClaimLockDelay,
 	}
 	id, _, err := c.api.Session().Create(entry, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
@@ -111,6 +111,17 @@ func (s *Session) Close(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// ClaimHeld reports whether any session holds the claim on node. A claim
+// that is not held but cannot be taken is in its lock delay: a session that
+// held it was invalidated less than ClaimLockDelay ago.
+func (c *Client) ClaimHeld(ctx context.Context, node string) (bool, error) {
+	p, _, err := c.api.KV().Get(c.key(claimsDir+node), (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, c.wrapErr("reading the claim on "+node, err)
+	}
+	return p != nil && p.Session != "", nil
 }
 
 // Claims returns, for every claimed node, the holder value of its lock.

@@ -141,6 +141,7 @@ type supervisor struct {
 	failed   map[string]uint64        // gave up; retried when the signal's index changes
 	exits    chan exitEvent
 	restarts chan string
+	recheck  *time.Timer   // a pending reconcile, see recheckAfter
 	done     chan struct{} // closed when Run returns
 }
 
@@ -215,6 +216,9 @@ func Run(ctx context.Context, cfg Config) error {
 			s.onExit(ctx, ev)
 		case name := <-s.restarts:
 			delete(s.pending, name)
+			s.reconcile(ctx)
+		case <-s.recheckC():
+			s.recheck = nil
 			s.reconcile(ctx)
 		case <-s.sess.Lost():
 			s.log.Warn("consul session lost; claiming running nodes again")
@@ -313,6 +317,11 @@ func (s *supervisor) reconcile(ctx context.Context) {
 			continue
 		}
 		if !ok {
+			if held, err := s.cfg.Consul.ClaimHeld(ctx, name); err == nil && !held {
+				// Free but in its lock delay (its holder's session just
+				// ended): no KV change will announce the end of the delay.
+				s.recheckAfter(consul.ClaimLockDelay + 500*time.Millisecond)
+			}
 			s.log.Debug("node is claimed by another supervisor", "node", name)
 			continue
 		}
@@ -388,6 +397,21 @@ func (s *supervisor) scheduleRestart(name string) {
 	})
 }
 
+// recheckAfter schedules one reconcile after d, unless one is pending.
+func (s *supervisor) recheckAfter(d time.Duration) {
+	if s.recheck == nil {
+		s.recheck = time.NewTimer(d)
+	}
+}
+
+// recheckC is the pending reconcile's channel; nil (never ready) if none.
+func (s *supervisor) recheckC() <-chan time.Time {
+	if s.recheck == nil {
+		return nil
+	}
+	return s.recheck.C
+}
+
 // reclaim takes the claims of running nodes again on a new session; a node
 // another supervisor claimed meanwhile is stopped.
 func (s *supervisor) reclaim(ctx context.Context) {
@@ -411,13 +435,16 @@ func (s *supervisor) shutdown() {
 	if len(s.running) > 0 {
 		s.log.Info("stopping nodes", "count", len(s.running))
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for len(s.running) > 0 {
 		ev := <-s.exits
 		ev.c.exited()
 		delete(s.running, ev.c.name)
+		// An explicit release has no lock delay: another supervisor can
+		// take the node over at once.
+		_ = s.sess.Release(ctx, ev.c.name)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	_ = s.sess.Close(ctx)
 	s.log.Info("supervisor stopped")
 }

@@ -30,6 +30,8 @@ type Consul struct {
 	// Client is an API client for Addr, ready to use: the agent has a leader.
 	Client *api.Client
 
+	bin     string
+	args    []string
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{}
@@ -109,55 +111,75 @@ func startConsul(bin, dir string) (*Consul, error) {
 		return nil, err
 	}
 	httpPort, serfLAN, server := ports[0], ports[1], ports[2]
-	logPath := filepath.Join(dir, "consul.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	c := &Consul{
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
+		bin:     bin,
+		logPath: filepath.Join(dir, "consul.log"),
+		args: []string{"agent", "-dev",
+			"-bind", "127.0.0.1", "-client", "127.0.0.1",
+			"-node", "zshard-test-" + strconv.Itoa(ports[3]),
+			"-http-port", strconv.Itoa(httpPort),
+			"-serf-lan-port", strconv.Itoa(serfLAN),
+			"-server-port", strconv.Itoa(server),
+			// Ports no test uses are switched off, so nothing else can clash.
+			"-serf-wan-port", "-1", "-dns-port", "-1",
+			"-grpc-port", "-1", "-grpc-tls-port", "-1",
+		},
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = c.Addr
+	if c.Client, err = api.NewClient(cfg); err != nil {
 		return nil, err
+	}
+	if err := c.launch(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// launch starts the agent process and waits until it is ready.
+func (c *Consul) launch() error {
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
 	}
 	defer logFile.Close() // the child keeps its own descriptor
 
-	cmd := exec.Command(bin, "agent", "-dev",
-		"-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-node", "zshard-test-"+strconv.Itoa(ports[3]),
-		"-http-port", strconv.Itoa(httpPort),
-		"-serf-lan-port", strconv.Itoa(serfLAN),
-		"-server-port", strconv.Itoa(server),
-		// Ports no test uses are switched off, so nothing else can clash.
-		"-serf-wan-port", "-1", "-dns-port", "-1",
-		"-grpc-port", "-1", "-grpc-tls-port", "-1",
-		"-data-dir", filepath.Join(dir, "data"),
-	)
+	cmd := exec.Command(c.bin, c.args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return fmt.Errorf("starting %s: %w", c.bin, err)
 	}
-	c := &Consul{
-		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
-		cmd:     cmd,
-		logPath: logPath,
-		exited:  make(chan struct{}),
-	}
+	c.cmd = cmd
+	c.exited = make(chan struct{})
+	exited := c.exited
 	go func() {
 		_ = cmd.Wait()
-		close(c.exited)
+		close(exited)
 	}()
 
-	cfg := api.DefaultConfig()
-	cfg.Address = c.Addr
-	c.Client, err = api.NewClient(cfg)
-	if err != nil {
-		_ = c.stop()
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.waitLeader(ctx); err != nil {
 		_ = c.stop()
-		return nil, fmt.Errorf("consul agent at %s: %w\n%s", c.Addr, err, c.tail(4096))
+		return fmt.Errorf("consul agent at %s: %w\n%s", c.Addr, err, c.tail(4096))
 	}
-	return c, nil
+	return nil
+}
+
+// Restart stops the agent and starts it again on the same ports. A dev
+// agent keeps nothing: services, checks, sessions and KV are gone
+// afterwards, which is what clients must survive.
+func (c *Consul) Restart(t testing.TB) {
+	t.Helper()
+	if err := c.stop(); err != nil {
+		t.Fatalf("stopping consul for a restart: %v", err)
+	}
+	if err := c.launch(); err != nil {
+		t.Fatalf("restarting consul: %v", err)
+	}
 }
 
 // waitLeader polls until the agent reports a raft leader and serves KV.

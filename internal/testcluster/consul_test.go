@@ -46,3 +46,18 @@ func TestFreePortsDistinct(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestConsulRestartForgetsEverything(t *testing.T) {
+	c := StartConsul(t)
+	addr := c.Addr
+	_, err := c.Client.KV().Put(&api.KVPair{Key: "zshard/before", Value: []byte("1")}, nil)
+	require.NoError(t, err)
+
+	c.Restart(t)
+	require.Equal(t, addr, c.Addr, "a restarted agent must keep its address")
+	pair, _, err := c.Client.KV().Get("zshard/before", nil)
+	require.NoError(t, err)
+	require.Nil(t, pair, "a dev agent kept KV data across a restart")
+	_, err = c.Client.KV().Put(&api.KVPair{Key: "zshard/after", Value: []byte("2")}, nil)
+	require.NoError(t, err)
+}

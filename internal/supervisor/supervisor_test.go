@@ -1,0 +1,397 @@
+package supervisor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/testcluster"
+)
+
+// binary is server_consumer, built once for the integration tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "zshard-supervisor-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "server_consumer")
+	build := exec.Command("go", "build", "-o", binary, "github.com/zshard/zshard/server_consumer")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building server_consumer: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output for assertions and failure logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a server_consumer process under test.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func start(t *testing.T, agent *testcluster.Consul, args ...string) *proc {
+	t.Helper()
+	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, append(args, "--consul", agent.Addr)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(t, p.cmd.Start())
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			t.Errorf("%v ignored SIGTERM for 30s", args)
+		}
+		if t.Failed() {
+			t.Logf("output of server_consumer %v:\n%s", args, p.out)
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+func (p *proc) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("process did not exit within 30s")
+		return nil
+	}
+}
+
+// supervisorArgs returns `N --base-rep-port R --base-pull-port P` with
+// port ranges that are free now, so parallel test packages do not clash.
+func supervisorArgs(t *testing.T, n int, extra ...string) []string {
+	t.Helper()
+	for range 1000 {
+		base := 20000 + rand.IntN(35000)
+		if portsFree(base, 10) && portsFree(base+100, 10) {
+			return append([]string{strconv.Itoa(n), "--base-rep-port", strconv.Itoa(base),
+				"--base-pull-port", strconv.Itoa(base + 100)}, extra...)
+		}
+	}
+	t.Fatal("no free port range")
+	return nil
+}
+
+func portsFree(base, n int) bool {
+	for p := base; p < base+n; p++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
+}
+
+// instance is what Consul says about one registered node.
+type instance struct {
+	Meta    map[string]string
+	Passing bool
+}
+
+func instances(t *testing.T, c *api.Client) map[string]instance {
+	t.Helper()
+	entries, _, err := c.Health().Service("zshard", "", false, nil)
+	require.NoError(t, err)
+	out := map[string]instance{}
+	for _, e := range entries {
+		out[e.Service.ID] = instance{Meta: e.Service.Meta, Passing: e.Checks.AggregatedStatus() == api.HealthPassing}
+	}
+	return out
+}
+
+func passingNames(t *testing.T, c *api.Client) []string {
+	t.Helper()
+	var names []string
+	for name, in := range instances(t, c) {
+		if in.Passing {
+			names = append(names, name)
+		}
+	}
+	return sortStrings(names)
+}
+
+func sortStrings(s []string) []string {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+// nodePIDs returns the node processes that pid started, by node name.
+func nodePIDs(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		for i, a := range args {
+			if a == "--name" && i+1 < len(args) {
+				out[args[i+1]] = child
+			}
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func TestSupervisorLifecycle(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	args := supervisorArgs(t, 4, "--host", "lab-host")
+	base, _ := strconv.Atoi(args[2])
+	sup := start(t, agent, args...)
+
+	want := []string{"node-0", "node-1", "node-2", "node-3"}
+	eventually(t, "four nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 4 })
+	require.Equal(t, want, passingNames(t, agent.Client))
+	for i, name := range want {
+		meta := instances(t, agent.Client)[name].Meta
+		require.Equal(t, fmt.Sprintf("tcp://127.0.0.1:%d", base+i), meta["rep"], name)
+		require.Equal(t, fmt.Sprintf("tcp://127.0.0.1:%d", base+100+i), meta["pull"], name)
+		require.Equal(t, "lab-host", meta["host"], name)
+	}
+
+	// The Consul CLI sees the same.
+	cli := func(args ...string) string {
+		args = append([]string{args[0], args[1], "-http-addr=" + agent.Addr}, args[2:]...)
+		out, err := exec.Command(mustConsulBin(t), args...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	require.Contains(t, cli("catalog", "services", "-tags"), "zshard")
+	var watched []struct{ Service struct{ ID string } }
+	require.NoError(t, json.Unmarshal([]byte(cli("watch", "-type=service", "-service=zshard", "-passingonly=true")), &watched))
+	require.Len(t, watched, 4)
+
+	// Add signal: node-4 is launched and passes.
+	_, err := agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-4", Value: []byte(`{"state":"up"}`)}, nil)
+	require.NoError(t, err)
+	eventually(t, "node-4 passes", func() bool { return instances(t, agent.Client)["node-4"].Passing })
+
+	// Remove signal: node-1 stops and leaves the catalog.
+	pids := nodePIDs(t, sup.cmd.Process.Pid)
+	require.Len(t, pids, 5)
+	_, err = agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-1", Value: []byte(`{"state":"removed"}`)}, nil)
+	require.NoError(t, err)
+	eventually(t, "node-1 leaves the catalog", func() bool {
+		_, ok := instances(t, agent.Client)["node-1"]
+		return !ok
+	})
+	eventually(t, "node-1's process exits", func() bool { return !alive(pids["node-1"]) })
+
+	// SIGTERM: every node deregisters and no process is left.
+	pids = nodePIDs(t, sup.cmd.Process.Pid)
+	require.Len(t, pids, 4)
+	sup.signal(syscall.SIGTERM)
+	require.NoError(t, sup.wait(t))
+	require.Empty(t, instances(t, agent.Client), "instances left registered after SIGTERM")
+	for name, pid := range pids {
+		require.False(t, alive(pid), "%s (pid %d) outlived its supervisor", name, pid)
+	}
+}
+
+func TestSupervisorRestartsKilledNode(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	sup := start(t, agent, supervisorArgs(t, 3)...)
+	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+
+	old := nodePIDs(t, sup.cmd.Process.Pid)["node-2"]
+	require.NotZero(t, old)
+	require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
+
+	eventually(t, "node-2 runs again under a new pid", func() bool {
+		pid := nodePIDs(t, sup.cmd.Process.Pid)["node-2"]
+		return pid != 0 && pid != old
+	})
+	eventually(t, "node-2 passes again", func() bool { return instances(t, agent.Client)["node-2"].Passing })
+	require.Contains(t, sup.out.String(), "node exited unexpectedly; restarting")
+}
+
+func TestNodesReRegisterAfterAgentRestart(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	start(t, agent, supervisorArgs(t, 2)...)
+	eventually(t, "two nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 2 })
+
+	agent.Restart(t) // a dev agent forgets services, sessions and KV
+	eventually(t, "both nodes registered again", func() bool {
+		return len(passingNames(t, agent.Client)) == 2
+	})
+	// The supervisor restores the add signals it was started with.
+	eventually(t, "add signals restored", func() bool {
+		keys, _, err := agent.Client.KV().Keys("zshard/nodes/", "", nil)
+		return err == nil && len(keys) == 2
+	})
+}
+
+func TestTwoSupervisorsRunEachNodeOnce(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	a := start(t, agent, supervisorArgs(t, 3, "--host", "host-a")...)
+	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	b := start(t, agent, supervisorArgs(t, 3, "--host", "host-b")...)
+
+	// b finds every node claimed and starts none.
+	time.Sleep(2 * time.Second)
+	require.Len(t, nodePIDs(t, a.cmd.Process.Pid), 3)
+	require.Empty(t, nodePIDs(t, b.cmd.Process.Pid))
+
+	// a goes away: b takes the nodes over.
+	a.signal(syscall.SIGTERM)
+	require.NoError(t, a.wait(t))
+	eventually(t, "host-b runs all three nodes", func() bool {
+		ins := instances(t, agent.Client)
+		n := 0
+		for _, in := range ins {
+			if in.Passing && in.Meta["host"] == "host-b" {
+				n++
+			}
+		}
+		return n == 3
+	})
+	require.Len(t, nodePIDs(t, b.cmd.Process.Pid), 3)
+
+	// A signal naming a host is run by that host only.
+	_, err := agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-9", Value: []byte(`{"state":"up","host":"host-c"}`)}, nil)
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second)
+	_, ok := instances(t, agent.Client)["node-9"]
+	require.False(t, ok, "a node meant for host-c was launched by host-b")
+}
+
+func TestPortTakenIsReportedNotRetried(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	args := supervisorArgs(t, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:"+args[2]) // node-0's request port
+	require.NoError(t, err)
+	defer l.Close()
+
+	sup := start(t, agent, args...)
+	eventually(t, "the failure is reported", func() bool {
+		return strings.Contains(sup.out.String(), "will not be restarted")
+	})
+	require.Contains(t, sup.out.String(), "port already in use")
+	time.Sleep(time.Second)
+	require.Equal(t, 1, strings.Count(sup.out.String(), "node launched"), "a node that cannot bind was restarted")
+}
+
+func TestNodeNameTakenByLiveProcess(t *testing.T) {
+	agent := testcluster.StartConsul(t)
+	first := start(t, agent, "node", "--name", "db-1", "--rep-port", "0", "--pull-port", "0")
+	eventually(t, "db-1 passes", func() bool { return instances(t, agent.Client)["db-1"].Passing })
+
+	second := start(t, agent, "node", "--name", "db-1", "--rep-port", "0", "--pull-port", "0")
+	err := second.wait(t)
+	require.Error(t, err)
+	require.Contains(t, second.out.String(), "already registered by another live process")
+	require.True(t, instances(t, agent.Client)["db-1"].Passing, "the first db-1 lost its registration")
+	_ = first
+}
+
+func TestUnreachableConsulIsExplained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the server_consumer binary")
+	}
+	cmd := exec.Command(binary, "2", "--consul", "127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "cannot reach Consul at 127.0.0.1:1")
+	require.Contains(t, string(out), "make consul")
+}
+
+func mustConsulBin(t *testing.T) string {
+	t.Helper()
+	p, err := testcluster.ConsulBinary()
+	require.NoError(t, err)
+	return p
+}
+
+var _ = context.Background
