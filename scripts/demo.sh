@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo: starts a private Consul dev agent on free loopback ports, runs
-# what zshard can do end to end, and tears everything down on exit (also on
-# Ctrl-C or failure). Nothing is left running and no ports stay taken.
+# make demo: starts a private Consul dev agent and a server_consumer
+# supervisor on free loopback ports, runs zshard end to end, and tears
+# everything down on exit (also on Ctrl-C or failure). Nothing is left
+# running and no ports stay taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,25 +12,92 @@ pids=()
 
 cleanup() {
 	local rc=$?
-	for pid in "${pids[@]}"; do
-		kill -INT "$pid" 2>/dev/null || true
+	trap - EXIT INT TERM
+	# Stop in reverse order: the supervisor (its nodes deregister) before Consul.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
 	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-	if [[ $rc -eq 0 ]]; then echo "demo: done, everything stopped"; else echo "demo: failed (exit $rc), everything stopped" >&2; fi
+	if [[ $rc -eq 0 ]]; then
+		rm -rf "$work"
+		echo "demo: done, everything stopped"
+	else
+		echo "demo: failed (exit $rc), everything stopped; logs are in $work" >&2
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step() { printf '\n== %s\n' "$*"; }
+fail() { echo "demo: $*" >&2; exit 1; }
 
 free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-step "starting a Consul dev agent (logs in $work/consul.log)"
+# free_base N: a port P such that P..P+N-1 are all free now.
+free_base() {
+	/usr/bin/python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(1000):
+    base = random.randint(20000, 55000)
+    try:
+        socks = []
+        for p in range(base, base + n):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 s.
+wait_for() {
+	local what=$1; shift
+	for _ in $(seq 150); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.2
+	done
+	fail "timed out waiting for $what"
+}
+
+# instances [passing]: the names of the registered (or only passing) nodes.
+instances() {
+	curl -fsS "http://$CONSUL_HTTP_ADDR/v1/health/service/zshard${1:+?passing}" |
+		/usr/bin/python3 -c 'import json,sys; print(" ".join(sorted(e["Service"]["ID"] for e in json.load(sys.stdin))))'
+}
+passing() { instances passing; }
+
+# show_members: the passing instances with the endpoints they registered.
+show_members() {
+	curl -fsS "http://$CONSUL_HTTP_ADDR/v1/health/service/zshard?passing" | /usr/bin/python3 -c '
+import json, sys
+row = "{:8} {:26} {}"
+print(row.format("NAME", "REQUEST (Meta rep)", "INGEST (Meta pull)"))
+for e in sorted(json.load(sys.stdin), key=lambda e: e["Service"]["ID"]):
+    s = e["Service"]
+    print(row.format(s["ID"], s["Meta"]["rep"], s["Meta"]["pull"]))'
+}
+
+# wait_passing "NAMES": waits until exactly NAMES are registered and passing.
+wait_passing() {
+	for _ in $(seq 150); do
+		if [[ "$(passing 2>/dev/null)" == "$1" && "$(instances 2>/dev/null)" == "$1" ]]; then
+			echo "passing: $1"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "timed out waiting until exactly '$1' pass (now: '$(instances)')"
+}
+
+step "building server_consumer and client_producer"
+go build -o "$BIN/" ./server_consumer ./client_producer
+
+step "starting a Consul dev agent (log: $work/consul.log)"
 http_port=$(free_port)
 "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
 	-http-port "$http_port" -serf-lan-port "$(free_port)" -server-port "$(free_port)" \
@@ -38,14 +106,24 @@ http_port=$(free_port)
 pids+=($!)
 export CONSUL_HTTP_ADDR=127.0.0.1:$http_port
 # A KV write succeeds only once the agent has elected itself leader.
-ready=
-for _ in $(seq 150); do
-	if "$BIN/consul" kv put zshard/.ready 1 >/dev/null 2>&1; then ready=1; break; fi
-	sleep 0.2
-done
-[[ -n $ready ]] || { echo "demo: Consul did not become ready; its log:" >&2; tail -20 "$work/consul.log" >&2; exit 1; }
-"$BIN/consul" members
+wait_for "Consul to elect a leader" "$BIN/consul" kv put zshard/.ready 1
+echo "Consul at $CONSUL_HTTP_ADDR"
 
-step "cluster settings under zshard/ in Consul"
-"$BIN/consul" kv put zshard/config/algorithm consistent
-"$BIN/consul" kv get -recurse zshard/
+step "server_consumer 4: a supervisor launches node-0..node-3, each registers itself (log: $work/server.log)"
+base=$(free_base 210)
+"$BIN/server_consumer" 4 --base-rep-port "$base" --base-pull-port $((base + 100)) \
+	>"$work/server.log" 2>&1 &
+pids+=($!)
+wait_passing "node-0 node-1 node-2 node-3"
+show_members
+
+step "add node-4: the add signal goes through Consul; the supervisor is notified and launches it"
+"$BIN/consul" kv put zshard/nodes/node-4 '{"state":"up"}'
+wait_passing "node-0 node-1 node-2 node-3 node-4"
+
+step "remove node-0: the remove signal stops it and it deregisters"
+"$BIN/consul" kv put zshard/nodes/node-0 '{"state":"removed"}'
+wait_passing "node-1 node-2 node-3 node-4"
+
+step "signals and settings under zshard/ in Consul"
+"$BIN/consul" kv get -recurse zshard/nodes/
