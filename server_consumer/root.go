@@ -139,7 +139,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 				}
 				n, err := strconv.Atoi(args[0])
 				if err != nil || n < 0 || n > 100 {
-					return usageError{fmt.Errorf("N = %q: want a number of nodes from 0 to 100", args[0])}
+					return usageError{fmt.Errorf("number of nodes %q: want 0 to 100", args[0])}
 				}
 				logger, err := nf.logger(stderr)
 				if err != nil {

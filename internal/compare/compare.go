@@ -222,8 +222,6 @@ func build(c Config, alg, mode string, nodes []sharding.Node) (router, error) {
 	}, nil
 }
 
-var sink int
-
 func measure(c Config, alg, mode string, n int, keys []string, hashes []uint64) (Row, error) {
 	row := Row{Algorithm: alg, Mode: mode, Nodes: n, Keys: len(keys)}
 	nodes := nodeNames("node-", 0, n)
@@ -247,7 +245,10 @@ func measure(c Config, alg, mode string, n int, keys []string, hashes []uint64) 
 	// Lookup cost, over every key in turn.
 	mask := len(keys)
 	bench := func(f func(string) int) (nsPerOp float64, allocsPerOp int64) {
-		return benchmark(c.BenchTime, func(i int) { sink += f(keys[i%mask]) })
+		var acc int // consumed below, so the lookups cannot be optimised away
+		nsPerOp, allocsPerOp = benchmark(c.BenchTime, func(i int) { acc += f(keys[i%mask]) })
+		runtime.KeepAlive(acc)
+		return nsPerOp, allocsPerOp
 	}
 	row.LookupNs, row.LookupAllocs = bench(r.byKey)
 	if c.Replicas > 0 {
