@@ -193,7 +193,7 @@ func TestNodeMode(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"--static", "0"}, {"--bogus"}, {"4"}, {"--static", "2", "--base-rep-port", "3000", "--base-pull-port", "3001"},
+	for _, args := range [][]string{{}, {"--static", "0"}, {"--bogus"}, {"many"}, {"101"}, {"4", "--static", "2"}, {"1", "2"}, {"--static", "2", "--base-rep-port", "3000", "--base-pull-port", "3001"},
 		{"node", "--log-level", "loud"}, {"node", "--rep-port", "-5"}} {
 		err := exec.Command(binary, args...).Run()
 		var ee *exec.ExitError
@@ -210,11 +210,11 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 			require.Contains(t, string(out), flag)
 		}
 		if args[0] == "node" {
-			for _, flag := range []string{"--name", "--rep-port", "--pull-port"} {
+			for _, flag := range []string{"--name", "--rep-port", "--pull-port", "--consul", "--service", "--host", "--advertise", "--ttl"} {
 				require.Contains(t, string(out), flag)
 			}
 		} else {
-			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port"} {
+			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port", "--consul", "--service", "--host", "CONSUL_HTTP_ADDR"} {
 				require.Contains(t, string(out), flag)
 			}
 		}
