@@ -325,3 +325,91 @@ func BenchmarkIngestPaired(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetOnePaired interleaves, in every iteration, one round trip to
+// a raw REQ/REP echo (replying with the exact bytes the node would) and one
+// GET_ONE round trip to a node, over one REQ socket each, alternating which
+// goes first. Both latency distributions are thus sampled under the same
+// load, and the reported ratios compare like with like.
+func BenchmarkGetOnePaired(b *testing.B) {
+	const keys = 100_000
+	for _, c := range codecs {
+		b.Run(c.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			value := benchValue(c)
+			nd := startNode(b, Config{})
+			for i := range keys {
+				require.NoError(b, nd.Store().Put(context.Background(), fmt.Sprintf("key-%d", i), store.Value{Codec: uint8(c), Data: value}))
+			}
+			const distinct = 1024
+			reqs := make([][]byte, distinct)
+			replies := make([][]byte, distinct)
+			for i := range reqs {
+				k := fmt.Sprintf("key-%d", (i*97)%keys)
+				reqs[i], _ = protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: k})
+				replies[i], _ = protocol.AppendReply(nil, c, &protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: k, Value: value})
+			}
+			rep := ctxSocket(b, serverContext(b), zmq.REP)
+			echoEP := bindAny(b, rep)
+			done := make(chan error, 1)
+			go func() { // owns rep from here on
+				for i := range b.N {
+					if _, err := rep.RecvBytes(0); err != nil {
+						done <- err
+						return
+					}
+					if _, err := rep.SendBytes(replies[i%distinct], 0); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			echo := benchSocket(b, zmq.REQ)
+			require.NoError(b, echo.Connect(echoEP))
+			node := benchSocket(b, zmq.REQ)
+			require.NoError(b, node.Connect(nd.RequestEndpoint()))
+			roundTrip := func(s *zmq.Socket, msg, want []byte) time.Duration {
+				t0 := time.Now()
+				if _, err := s.SendBytes(msg, 0); err != nil {
+					b.Fatal(err)
+				}
+				out, err := s.RecvBytes(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d := time.Since(t0)
+				if string(out) != string(want) {
+					b.Fatalf("reply %q, want %q", out, want)
+				}
+				return d
+			}
+			echoLat := make([]time.Duration, b.N)
+			nodeLat := make([]time.Duration, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				j := i % distinct
+				if i%2 == 0 {
+					echoLat[i] = roundTrip(echo, reqs[j], replies[j])
+					nodeLat[i] = roundTrip(node, reqs[j], replies[j])
+				} else {
+					nodeLat[i] = roundTrip(node, reqs[j], replies[j])
+					echoLat[i] = roundTrip(echo, reqs[j], replies[j])
+				}
+			}
+			b.StopTimer()
+			require.NoError(b, <-done)
+			slices.Sort(echoLat)
+			slices.Sort(nodeLat)
+			q := func(lat []time.Duration, p float64) float64 {
+				return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Microsecond)
+			}
+			b.ReportMetric(q(echoLat, 0.5), "echo-p50-us")
+			b.ReportMetric(q(echoLat, 0.99), "echo-p99-us")
+			b.ReportMetric(q(nodeLat, 0.5), "node-p50-us")
+			b.ReportMetric(q(nodeLat, 0.99), "node-p99-us")
+			b.ReportMetric(q(nodeLat, 0.5)/q(echoLat, 0.5), "p50-x-echo")
+			b.ReportMetric(q(nodeLat, 0.99)/q(echoLat, 0.99), "p99-x-echo")
+		})
+	}
+}
