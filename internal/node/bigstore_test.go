@@ -18,6 +18,9 @@ func TestMillionKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1M keys: skipped under -short")
 	}
+	if raceEnabled {
+		t.Skip("1M keys: skipped under -race (run it without -race)")
+	}
 	const keys = 1_000_000
 	n := startNode(t, Config{})
 	value := []byte(`"` + string(make100()) + `"`)
