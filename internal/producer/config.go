@@ -1,0 +1,183 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/sharding"
+)
+
+// Defaults of Config.
+const (
+	DefaultRequestTimeout = 2 * time.Second
+	DefaultSendTimeout    = 500 * time.Millisecond
+	DefaultSyncTimeout    = 30 * time.Second
+	DefaultRetries        = 1
+	DefaultBatchOps       = 512
+	DefaultBatchBytes     = 128 << 10
+	DefaultWindow         = 256
+	DefaultScanPage       = 1000
+	DefaultPushHWM        = 1000
+	DefaultSuspectFor     = 3 * time.Second
+)
+
+// Config configures a Producer. The zero value of every field means its
+// default; DefaultConfig returns them filled in.
+type Config struct {
+	// Consul is the membership client configuration (agent address, service
+	// name, KV prefix). Default: consul.DefaultConfig().
+	Consul consul.Config
+	// Settings are stored as the cluster settings if the cluster has none yet
+	// (check-and-set: the first producer wins). Zero fields take the sharding
+	// defaults. When the cluster already has settings they are used instead,
+	// and a disagreement is logged as a warning (every producer of a cluster
+	// must place keys identically). Default: sharding defaults, R = 0.
+	Settings consul.Settings
+	// Codec encodes requests, and the raw values passed in and returned are
+	// in it. Default protocol.JSON.
+	Codec protocol.Codec
+	// RequestTimeout bounds one attempt of one request: the wait for its
+	// reply. Default 2s.
+	RequestTimeout time.Duration
+	// SendTimeout bounds one send (ZMQ_SNDTIMEO). With ZMQ_IMMEDIATE a send to
+	// a node with no live connection blocks, so this is how long a dead node
+	// can hold a call up. Default 500ms.
+	SendTimeout time.Duration
+	// SyncTimeout bounds a Bulk.Sync barrier. Default 30s.
+	SyncTimeout time.Duration
+	// Retries is how many more times a request that timed out or could not be
+	// sent is tried on the same node (on a fresh socket). Every operation the
+	// producer sends is idempotent. Default 1; negative means none.
+	Retries int
+	// WriteQuorum is how many replicas must acknowledge a Put or Delete:
+	// 0 means all of the key's preference list. Default 0.
+	WriteQuorum int
+	// BatchOps and BatchBytes bound one BATCH message of a Bulk; a batch is
+	// sent when either is reached. Defaults 512 ops, 128 KiB.
+	BatchOps   int
+	BatchBytes int
+	// Window is how many requests Do keeps in flight per node. Default 256.
+	Window int
+	// ScanPage is the SCAN page size of Scan and GetAll. Default 1000.
+	ScanPage int
+	// PushHWM is ZMQ_SNDHWM of a Bulk's PUSH sockets, in messages. Default 1000.
+	PushHWM int
+	// SuspectFor is how long a node that failed a request is asked last by
+	// reads. Default 3s.
+	SuspectFor time.Duration
+	// Logger receives warnings (settings disagreement, membership changes).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	def := sharding.DefaultConfig()
+	if c.Settings.Algorithm == "" {
+		c.Settings.Algorithm = def.Algorithm
+	}
+	if c.Settings.Partitions == 0 {
+		c.Settings.Partitions = def.Partitions
+	}
+	if c.Settings.VNodes == 0 && c.Settings.Algorithm == sharding.Consistent {
+		c.Settings.VNodes = def.VNodes
+	}
+	if c.Codec == 0 {
+		c.Codec = protocol.JSON
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = DefaultSyncTimeout
+	}
+	switch {
+	case c.Retries == 0:
+		c.Retries = DefaultRetries
+	case c.Retries < 0:
+		c.Retries = 0
+	}
+	if c.BatchOps == 0 {
+		c.BatchOps = DefaultBatchOps
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.ScanPage == 0 {
+		c.ScanPage = DefaultScanPage
+	}
+	if c.PushHWM == 0 {
+		c.PushHWM = DefaultPushHWM
+	}
+	if c.SuspectFor == 0 {
+		c.SuspectFor = DefaultSuspectFor
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Consul.Logger == nil {
+		c.Consul.Logger = c.Logger
+	}
+	return c
+}
+
+// Validate reports every invalid field of c (after defaults are applied).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if err := c.Consul.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := settingsConfig(c.Settings).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("settings: %w", err))
+	}
+	if !c.Codec.Valid() {
+		errs = append(errs, fmt.Errorf("codec %d: want protocol.JSON or protocol.Msgpack", c.Codec))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"RequestTimeout", c.RequestTimeout}, {"SendTimeout", c.SendTimeout}, {"SyncTimeout", c.SyncTimeout}, {"SuspectFor", c.SuspectFor}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", d.name, d.v))
+		}
+	}
+	if c.WriteQuorum < 0 {
+		errs = append(errs, fmt.Errorf("WriteQuorum %d: must be >= 0", c.WriteQuorum))
+	}
+	if c.BatchOps < 1 || c.BatchOps > protocol.DefaultMaxBatchOps {
+		errs = append(errs, fmt.Errorf("BatchOps %d: want 1..%d", c.BatchOps, protocol.DefaultMaxBatchOps))
+	}
+	if c.BatchBytes < 1 || c.BatchBytes > protocol.DefaultMaxMessageBytes/2 {
+		errs = append(errs, fmt.Errorf("BatchBytes %d: want 1..%d", c.BatchBytes, protocol.DefaultMaxMessageBytes/2))
+	}
+	if c.Window < 1 {
+		errs = append(errs, fmt.Errorf("Window %d: must be >= 1", c.Window))
+	}
+	if c.ScanPage < 1 || c.ScanPage > protocol.DefaultMaxScanLimit {
+		errs = append(errs, fmt.Errorf("ScanPage %d: want 1..%d", c.ScanPage, protocol.DefaultMaxScanLimit))
+	}
+	if c.PushHWM < 1 {
+		errs = append(errs, fmt.Errorf("PushHWM %d: must be >= 1", c.PushHWM))
+	}
+	return errors.Join(errs...)
+}
+
+// settingsConfig is the sharding configuration of cluster settings s.
+func settingsConfig(s consul.Settings) sharding.Config {
+	return sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
+}

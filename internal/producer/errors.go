@@ -1,0 +1,96 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// Sentinel errors. Callers test with errors.Is; the errors returned wrap them.
+var (
+	// ErrClosed means the Producer (or Bulk) was closed.
+	ErrClosed = errors.New("producer: closed")
+	// ErrNotFound means no replica that answered holds the key.
+	ErrNotFound = errors.New("producer: key not found")
+	// ErrNoNodes means the cluster has no passing member.
+	ErrNoNodes = errors.New("producer: no nodes in the cluster")
+	// ErrTimeout means a node did not answer in time (or could not be sent to).
+	ErrTimeout = errors.New("producer: node did not answer in time")
+	// ErrUnavailable means no replica of a key answered.
+	ErrUnavailable = errors.New("producer: no replica answered")
+	// ErrQuorum means fewer replicas acknowledged a write than the quorum.
+	ErrQuorum = errors.New("producer: write not acknowledged by enough replicas")
+)
+
+// NodeError is a failure of one node.
+type NodeError struct {
+	Node string
+	Err  error
+}
+
+func (e *NodeError) Error() string { return e.Node + ": " + e.Err.Error() }
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// ReplyError is an error reply from a node ({"status":"error",...}).
+type ReplyError struct {
+	Code    protocol.Code
+	Message string
+}
+
+func (e *ReplyError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Is makes errors.Is(err, ErrNotFound) true for a not_found reply.
+func (e *ReplyError) Is(target error) bool {
+	return target == ErrNotFound && e.Code == protocol.CodeNotFound
+}
+
+// NodesError collects the failures of several nodes, e.g. the replicas that
+// did not acknowledge a write or the nodes a Scan could not read.
+type NodesError struct {
+	// Op describes the operation, e.g. `PUT "k"`.
+	Op string
+	// Kind is the sentinel this error wraps (ErrQuorum, ErrUnavailable, ...).
+	Kind error
+	// Acked lists the nodes that succeeded.
+	Acked []string
+	// Failed maps each failed node to its error.
+	Failed map[string]error
+}
+
+func (e *NodesError) Error() string {
+	names := make([]string, 0, len(e.Failed))
+	for n := range e.Failed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + e.Failed[n].Error()
+	}
+	msg := e.Kind.Error()
+	if e.Op != "" {
+		msg = e.Op + ": " + msg
+	}
+	if len(e.Acked) > 0 {
+		msg += fmt.Sprintf(" (acknowledged by %s)", strings.Join(e.Acked, ", "))
+	}
+	return msg + ": " + strings.Join(parts, "; ")
+}
+
+// Unwrap returns the kind and every node's error.
+func (e *NodesError) Unwrap() []error {
+	out := []error{e.Kind}
+	for _, err := range e.Failed {
+		out = append(out, err)
+	}
+	return out
+}
+
+// retryable reports whether err is a transport failure worth another attempt
+// (the node may answer next time) rather than an answer.
+func retryable(err error) bool {
+	return errors.Is(err, ErrTimeout)
+}

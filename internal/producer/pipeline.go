@@ -1,0 +1,398 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// OpKind is an operation of the pipelined path.
+type OpKind uint8
+
+// The operations Do runs.
+const (
+	OpGet OpKind = iota + 1
+	OpPut
+	OpDelete
+)
+
+// Op is one operation for Do. Value is raw, in the producer's codec (PUT).
+type Op struct {
+	Kind  OpKind
+	Key   string
+	Value []byte
+}
+
+// Result is the outcome of one Op: Value for a GET (aliasing the reply; copy
+// it to keep it), Deleted for a DELETE, and Err as Get, Put and Delete
+// would return it.
+type Result struct {
+	Value   []byte
+	Deleted bool
+	Err     error
+}
+
+// Do runs n operations through the pipelined path: op(i) gives the i-th,
+// done(i, r) receives its result, both called on the calling goroutine, done
+// exactly once per operation and in no particular order. Up to Config.Window
+// requests are in flight per node. Replication, read fallback, timeouts and
+// retries behave as in Get, Put and Delete. Do returns an error only when it
+// could not run everything: ErrClosed, or the context's error (operations
+// not yet done then get it as their Result.Err).
+func (p *Producer) Do(ctx context.Context, n int, op func(i int) Op, done func(i int, r Result)) error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	pl := &pipeline{p: p, ctx: ctx, op: op, done: done, nodes: map[*peer]*pipeNode{}, tasks: map[uint64]*pipeTask{}}
+	defer pl.release()
+	return pl.run(n)
+}
+
+type pipeline struct {
+	p     *Producer
+	ctx   context.Context
+	op    func(int) Op
+	done  func(int, Result)
+	nodes map[*peer]*pipeNode
+	tasks map[uint64]*pipeTask
+	msg   []byte
+	buf   [8]string
+	// finished counts completed operations.
+	finished int
+}
+
+type pipeNode struct {
+	pr       *peer
+	c        *conn
+	queue    []*pipeTask
+	inflight int
+	// since is when the node last made progress while it had requests in
+	// flight; RequestTimeout without progress times all of them out.
+	since time.Time
+}
+
+type pipeOp struct {
+	i       int
+	op      Op
+	targets []*peer
+	next    int // GET: next target to ask
+	// writes
+	need, acks, pending int
+	failed              map[string]error
+	deleted, notFound   bool
+}
+
+type pipeTask struct {
+	po      *pipeOp
+	node    *pipeNode
+	attempt int
+	id      uint64
+}
+
+func (pl *pipeline) run(n int) error {
+	active, next := 0, 0
+	for next < n || active > 0 {
+		if err := pl.ctx.Err(); err != nil {
+			pl.abort(err, next, n)
+			return err
+		}
+		window := pl.p.cfg.Window * max(1, len(pl.p.st.Load().members))
+		for active < window && next < n {
+			pl.start(next)
+			next++
+			active++
+		}
+		for _, nd := range pl.nodes {
+			pl.sendQueued(nd)
+		}
+		active -= pl.receive()
+		active -= pl.expire()
+	}
+	return nil
+}
+
+// start begins operation i; it may complete at once (no node, bad op).
+func (pl *pipeline) start(i int) {
+	o := pl.op(i)
+	po := &pipeOp{i: i, op: o}
+	targets, err := pl.p.st.Load().targets(o.Key, pl.buf[:])
+	if err == nil && o.Kind != OpGet && o.Kind != OpPut && o.Kind != OpDelete {
+		err = fmt.Errorf("producer: invalid op kind %d", o.Kind)
+	}
+	if err != nil {
+		pl.finish(po, Result{Err: err})
+		return
+	}
+	po.targets = targets
+	if o.Kind == OpGet {
+		orderForRead(po.targets)
+		pl.enqueue(po, po.targets[0], 0)
+		po.next = 1
+		return
+	}
+	po.need = pl.p.quorum(len(targets))
+	po.pending = len(targets)
+	for _, pr := range targets {
+		pl.enqueue(po, pr, 0)
+	}
+}
+
+func (pl *pipeline) finish(po *pipeOp, r Result) {
+	pl.finished++
+	pl.done(po.i, r)
+}
+
+func (pl *pipeline) enqueue(po *pipeOp, pr *peer, attempt int) {
+	nd := pl.nodes[pr]
+	if nd == nil {
+		nd = &pipeNode{pr: pr}
+		pl.nodes[pr] = nd
+	}
+	nd.queue = append(nd.queue, &pipeTask{po: po, node: nd, attempt: attempt})
+}
+
+func (pl *pipeline) sendQueued(nd *pipeNode) {
+	for len(nd.queue) > 0 && nd.inflight < pl.p.cfg.Window {
+		t := nd.queue[0]
+		nd.queue = nd.queue[1:]
+		if nd.c == nil {
+			c, err := nd.pr.take()
+			if err != nil {
+				pl.failed(t, err)
+				continue
+			}
+			nd.c = c
+		}
+		var idb [9]byte
+		id, num := pl.p.newID(idb[:0])
+		req := protocol.Request{ID: id, Key: t.po.op.Key}
+		switch t.po.op.Kind {
+		case OpGet:
+			req.Op = protocol.OpGetOne
+		case OpPut:
+			req.Op, req.Value = protocol.OpPut, t.po.op.Value
+		case OpDelete:
+			req.Op = protocol.OpDelete
+		}
+		var err error
+		if pl.msg, err = protocol.AppendRequest(pl.msg[:0], pl.p.codec, &req); err != nil {
+			pl.answered(t, protocol.Reply{}, err)
+			continue
+		}
+		if err := nd.c.send(pl.msg); err != nil {
+			pl.dropConn(nd)
+			pl.failed(t, err)
+			continue
+		}
+		t.id = num
+		pl.tasks[num] = t
+		if nd.inflight == 0 {
+			nd.since = time.Now()
+		}
+		nd.inflight++
+	}
+}
+
+// receive waits for replies (at most until the earliest node times out)
+// and handles them; it returns how many operations completed.
+func (pl *pipeline) receive() int {
+	before := pl.finished
+	poller := zmq.NewPoller()
+	var polled []*pipeNode
+	wait := pl.p.cfg.RequestTimeout
+	now := time.Now()
+	for _, nd := range pl.nodes {
+		if nd.inflight > 0 && nd.c != nil {
+			poller.Add(nd.c.s, zmq.POLLIN)
+			polled = append(polled, nd)
+			wait = min(wait, pl.p.cfg.RequestTimeout-now.Sub(nd.since))
+		}
+	}
+	if len(polled) == 0 {
+		return 0
+	}
+	if _, err := poller.Poll(max(wait, time.Millisecond)); err != nil && !isErrno(err, syscall.EINTR) {
+		pl.p.log.Warn("poll failed", "err", err)
+	}
+	for _, nd := range polled {
+		for nd.c != nil {
+			frames, err := nd.c.s.RecvMessageBytes(zmq.DONTWAIT)
+			if err != nil {
+				break
+			}
+			nd.since = time.Now()
+			rep, _, err := protocol.DecodeReply(frames[len(frames)-1])
+			if err != nil {
+				continue
+			}
+			num, ok := parseID(rep.ID, pl.p.codec)
+			t := pl.tasks[num]
+			if !ok || t == nil || t.node != nd {
+				continue
+			}
+			delete(pl.tasks, num)
+			nd.inflight--
+			pl.answered(t, rep, replyErr(rep))
+		}
+	}
+	return pl.finished - before
+}
+
+// expire times out every request of a node that made no progress for
+// RequestTimeout and drops its socket; it returns how many operations
+// completed.
+func (pl *pipeline) expire() int {
+	before := pl.finished
+	now := time.Now()
+	for _, nd := range pl.nodes {
+		if nd.inflight == 0 || now.Sub(nd.since) < pl.p.cfg.RequestTimeout {
+			continue
+		}
+		var lost []*pipeTask
+		for num, t := range pl.tasks {
+			if t.node == nd {
+				lost = append(lost, t)
+				delete(pl.tasks, num)
+			}
+		}
+		nd.inflight = 0
+		pl.dropConn(nd)
+		for _, t := range lost {
+			pl.failed(t, fmt.Errorf("no reply from %s: %w", nd.pr.rep, ErrTimeout))
+		}
+	}
+	return pl.finished - before
+}
+
+func (pl *pipeline) dropConn(nd *pipeNode) {
+	if nd.c != nil {
+		nd.pr.give(nd.c, false)
+		nd.c = nil
+	}
+}
+
+// failed handles a transport failure of t: retry on the same node, then
+// give up on it.
+func (pl *pipeline) failed(t *pipeTask, err error) {
+	if retryable(err) && t.attempt < pl.p.cfg.Retries {
+		pl.enqueue(t.po, t.node.pr, t.attempt+1)
+		return
+	}
+	t.node.pr.suspect()
+	pl.answered(t, protocol.Reply{}, &NodeError{Node: t.node.pr.name, Err: err})
+}
+
+// answered handles the final outcome of t on its node.
+func (pl *pipeline) answered(t *pipeTask, rep protocol.Reply, err error) {
+	po := t.po
+	var re *ReplyError
+	fatal := errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotFound
+	if po.op.Kind == OpGet {
+		switch {
+		case err == nil:
+			pl.finish(po, Result{Value: rep.Value})
+			return
+		case fatal:
+			pl.finish(po, Result{Err: err})
+			return
+		case errors.Is(err, ErrNotFound):
+			po.notFound = true
+		default:
+			if po.failed == nil {
+				po.failed = map[string]error{}
+			}
+			po.failed[t.node.pr.name] = err
+		}
+		if po.next < len(po.targets) {
+			pl.enqueue(po, po.targets[po.next], 0)
+			po.next++
+			return
+		}
+		if po.notFound {
+			pl.finish(po, Result{Err: fmt.Errorf("key %q: %w", po.op.Key, ErrNotFound)})
+			return
+		}
+		pl.finish(po, Result{Err: &NodesError{Op: fmt.Sprintf("GET_ONE %q", po.op.Key), Kind: ErrUnavailable, Failed: po.failed}})
+		return
+	}
+	po.pending--
+	switch {
+	case err == nil:
+		po.acks++
+		po.deleted = po.deleted || rep.Deleted
+	case fatal:
+		if po.failed == nil {
+			po.failed = map[string]error{}
+		}
+		po.failed[""] = err
+	default:
+		if po.failed == nil {
+			po.failed = map[string]error{}
+		}
+		po.failed[t.node.pr.name] = err
+	}
+	if po.pending > 0 {
+		return
+	}
+	if fe := po.failed[""]; fe != nil {
+		pl.finish(po, Result{Err: fe})
+		return
+	}
+	if po.acks < po.need {
+		pl.finish(po, Result{Deleted: po.deleted, Err: &NodesError{Op: fmt.Sprintf("%v %q", po.op.Kind, po.op.Key), Kind: ErrQuorum, Failed: po.failed}})
+		return
+	}
+	pl.finish(po, Result{Deleted: po.deleted})
+}
+
+// abort completes every operation still running with err.
+func (pl *pipeline) abort(err error, next, n int) {
+	seen := map[*pipeOp]bool{}
+	for _, nd := range pl.nodes {
+		for _, t := range nd.queue {
+			seen[t.po] = true
+		}
+		nd.queue = nil
+	}
+	for _, t := range pl.tasks {
+		seen[t.po] = true
+	}
+	pl.tasks = map[uint64]*pipeTask{}
+	for po := range seen {
+		pl.finish(po, Result{Err: err})
+	}
+	for i := next; i < n; i++ {
+		pl.done(i, Result{Err: err})
+	}
+}
+
+// release gives the sockets back; a node with requests still in flight
+// loses its socket (late replies must not reach the next user).
+func (pl *pipeline) release() {
+	for _, nd := range pl.nodes {
+		if nd.c != nil {
+			nd.pr.give(nd.c, nd.inflight == 0)
+			nd.c = nil
+		}
+	}
+}
+
+// String names the kind as on the wire.
+func (k OpKind) String() string {
+	switch k {
+	case OpGet:
+		return "GET_ONE"
+	case OpPut:
+		return "PUT"
+	case OpDelete:
+		return "DELETE"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}

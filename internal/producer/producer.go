@@ -1,0 +1,340 @@
+package producer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/sharding"
+)
+
+// Producer routes operations to the nodes of a zshard cluster. Create it with
+// New and release it with Close. It is safe for concurrent use.
+type Producer struct {
+	cfg   Config
+	log   *slog.Logger
+	cc    *consul.Client
+	zctx  *zmq.Context
+	codec protocol.Codec
+	// instance prefixes SYNC tokens so two producers never share one.
+	instance string
+	nextID   atomic.Uint64
+
+	// st is the routing snapshot every operation loads once.
+	st atomic.Pointer[state]
+	// mu serialises rebuilds of st (the two watches, New).
+	mu       sync.Mutex
+	members  []consul.Member
+	settings consul.Settings
+
+	// gate counts calls in progress (and open Bulks) so Close can wait.
+	gateMu  sync.Mutex
+	gateCnd *sync.Cond
+	calls   int
+	closed  bool
+	bulks   map[*Bulk]struct{}
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// state is an immutable routing snapshot.
+type state struct {
+	settings consul.Settings
+	table    *sharding.Table // nil when there is no member
+	members  []consul.Member // sorted by name
+	peers    map[string]*peer
+}
+
+// New connects to Consul, reads (or initialises) the cluster settings and the
+// passing members, and starts following both. A cluster with no member yet is
+// not an error: operations fail with ErrNoNodes until one registers.
+func New(ctx context.Context, cfg Config) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cc, err := consul.New(cfg.Consul)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := loadSettings(ctx, cc, cfg.Settings, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	members, err := cc.Members(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("producer: read members: %w", err)
+	}
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		return nil, fmt.Errorf("producer: zmq context: %w", err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	p := &Producer{
+		cfg: cfg, log: cfg.Logger, cc: cc, zctx: zctx, codec: cfg.Codec,
+		instance: hex.EncodeToString(rnd[:]),
+		settings: settings, members: members,
+		bulks: map[*Bulk]struct{}{},
+	}
+	p.gateCnd = sync.NewCond(&p.gateMu)
+	if err := p.rebuild(); err != nil {
+		_ = zctx.Term()
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.goTracked(func() {
+		_ = cc.WatchMembers(wctx, func(m []consul.Member) { p.onMembers(m) })
+	})
+	p.goTracked(func() {
+		_ = cc.WatchSettings(wctx, func(s consul.Settings, exists bool) {
+			if exists {
+				p.onSettings(s)
+			}
+		})
+	})
+	return p, nil
+}
+
+// loadSettings returns the cluster settings, storing want first if there are
+// none. Stored settings win over want; a difference is logged.
+func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, log *slog.Logger) (consul.Settings, error) {
+	s, _, err := cc.Settings(ctx)
+	if errors.Is(err, consul.ErrNotFound) {
+		var created bool
+		s, created, err = cc.InitSettings(ctx, want)
+		if err == nil && created {
+			log.Info("initialised cluster settings", "algorithm", s.Algorithm, "partitions", s.Partitions,
+				"replicas", s.Replicas, "vnodes", s.VNodes)
+		}
+	}
+	if err != nil {
+		return s, fmt.Errorf("producer: cluster settings: %w", err)
+	}
+	if err := settingsConfig(s).Validate(); err != nil {
+		return s, fmt.Errorf("producer: stored cluster settings %+v: %w", s, err)
+	}
+	if d := SettingsDiff(want, s); d != "" {
+		log.Warn("cluster settings differ from the requested ones; using the stored settings so every producer places keys identically",
+			"differences", d)
+	}
+	return s, nil
+}
+
+// SettingsDiff describes how the placement fields of got differ from want
+// ("" when they agree): algorithm, partitions, replicas, and vnodes for the
+// consistent ring.
+func SettingsDiff(want, got consul.Settings) string {
+	d := ""
+	add := func(name string, w, g any) {
+		if d != "" {
+			d += ", "
+		}
+		d += fmt.Sprintf("%s: requested %v, cluster has %v", name, w, g)
+	}
+	if want.Algorithm != got.Algorithm {
+		add("algorithm", want.Algorithm, got.Algorithm)
+	}
+	if want.Partitions != got.Partitions {
+		add("partitions", want.Partitions, got.Partitions)
+	}
+	if want.Replicas != got.Replicas {
+		add("replicas", want.Replicas, got.Replicas)
+	}
+	if got.Algorithm == sharding.Consistent && want.Algorithm == got.Algorithm &&
+		want.VNodes != got.VNodes && got.VNodes != 0 {
+		add("vnodes", want.VNodes, got.VNodes)
+	}
+	return d
+}
+
+func (p *Producer) goTracked(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+func (p *Producer) onMembers(m []consul.Member) {
+	p.mu.Lock()
+	p.members = m
+	p.mu.Unlock()
+	if err := p.rebuild(); err != nil {
+		p.log.Error("placement not updated after a membership change", "err", err)
+	}
+}
+
+func (p *Producer) onSettings(s consul.Settings) {
+	if err := settingsConfig(s).Validate(); err != nil {
+		p.log.Error("ignoring invalid cluster settings", "settings", fmt.Sprintf("%+v", s), "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.settings = s
+	p.mu.Unlock()
+	if err := p.rebuild(); err != nil {
+		p.log.Error("placement not updated after a settings change", "err", err)
+	}
+}
+
+// rebuild builds a new snapshot from p.members and p.settings, reusing the
+// peers whose endpoints did not change, swaps it in and closes the peers
+// that left.
+func (p *Producer) rebuild() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.isClosed() {
+		return nil
+	}
+	old := p.st.Load()
+	next := &state{settings: p.settings, members: p.members, peers: make(map[string]*peer, len(p.members))}
+	if len(p.members) > 0 {
+		names := make([]string, len(p.members))
+		for i, m := range p.members {
+			names[i] = m.Name
+		}
+		t, err := sharding.NewTable(settingsConfig(p.settings), sharding.NodesNamed(names...))
+		if err != nil {
+			return fmt.Errorf("producer: placement over %v: %w", names, err)
+		}
+		next.table = t
+	}
+	for _, m := range p.members {
+		if old != nil {
+			if pr, ok := old.peers[m.Name]; ok && pr.rep == m.RepURL && pr.pull == m.PullURL {
+				next.peers[m.Name] = pr
+				continue
+			}
+		}
+		next.peers[m.Name] = newPeer(p, m)
+	}
+	p.st.Store(next)
+	if old != nil {
+		for name, pr := range old.peers {
+			if next.peers[name] != pr {
+				pr.close()
+			}
+		}
+		if len(old.members) != len(next.members) || old.settings != next.settings {
+			p.log.Info("placement updated", "members", len(next.members), "algorithm", next.settings.Algorithm,
+				"replicas", next.settings.Replicas, "epoch", next.settings.Epoch)
+		}
+	}
+	return nil
+}
+
+// enter registers a call in progress; it fails once Close has begun.
+func (p *Producer) enter() error {
+	p.gateMu.Lock()
+	defer p.gateMu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.calls++
+	return nil
+}
+
+func (p *Producer) leave() {
+	p.gateMu.Lock()
+	p.calls--
+	if p.calls == 0 {
+		p.gateCnd.Broadcast()
+	}
+	p.gateMu.Unlock()
+}
+
+func (p *Producer) isClosed() bool {
+	p.gateMu.Lock()
+	defer p.gateMu.Unlock()
+	return p.closed
+}
+
+// Close stops following Consul, waits for the calls in progress (each is
+// bounded by its timeouts), closes the Bulks still open without flushing them,
+// closes every socket and terminates the ZeroMQ context.
+// It is safe to call more than once.
+func (p *Producer) Close() error {
+	var err error
+	p.once.Do(func() {
+		p.gateMu.Lock()
+		p.closed = true
+		for p.calls > 0 {
+			p.gateCnd.Wait()
+		}
+		bulks := p.bulks
+		p.bulks = nil
+		p.gateMu.Unlock()
+		for b := range bulks {
+			b.close(false)
+		}
+		p.cancel()
+		p.wg.Wait()
+		p.mu.Lock()
+		if st := p.st.Load(); st != nil {
+			for _, pr := range st.peers {
+				pr.close()
+			}
+		}
+		p.mu.Unlock()
+		err = p.zctx.Term()
+	})
+	return err
+}
+
+// Codec returns the codec of requests and of the raw values.
+func (p *Producer) Codec() protocol.Codec { return p.codec }
+
+// Settings returns the cluster settings in use.
+func (p *Producer) Settings() consul.Settings { return p.st.Load().settings }
+
+// Members returns the passing members in use, sorted by name.
+func (p *Producer) Members() []consul.Member {
+	return append([]consul.Member(nil), p.st.Load().members...)
+}
+
+// Table returns the placement in use; nil while the cluster has no member.
+func (p *Producer) Table() *sharding.Table { return p.st.Load().table }
+
+// Replicas returns the preference list of key: the nodes that hold it, owner
+// first. It is empty while the cluster has no member.
+func (p *Producer) Replicas(key string) []string {
+	t := p.st.Load().table
+	if t == nil {
+		return nil
+	}
+	return t.AppendPrefs(nil, key)
+}
+
+// targets returns the peers of key's preference list, owner first.
+func (st *state) targets(key string, buf []string) ([]*peer, error) {
+	if st.table == nil {
+		return nil, ErrNoNodes
+	}
+	names := st.table.AppendPrefs(buf[:0], key)
+	out := make([]*peer, len(names))
+	for i, n := range names {
+		out[i] = st.peers[n]
+	}
+	return out, nil
+}
+
+// quorum returns the acknowledgements a write to n replicas needs.
+func (p *Producer) quorum(n int) int {
+	if q := p.cfg.WriteQuorum; q > 0 && q < n {
+		return q
+	}
+	return n
+}

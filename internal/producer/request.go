@@ -1,0 +1,254 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zshard/zshard/internal/protocol"
+)
+
+// deadline is the end of one attempt: RequestTimeout from now, or the
+// context's deadline if sooner.
+func (p *Producer) deadline(ctx context.Context, timeout time.Duration) time.Time {
+	d := time.Now().Add(timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
+}
+
+// encode encodes req with a fresh id.
+func (p *Producer) encode(req *protocol.Request) (msg, id []byte, err error) {
+	id, _ = p.newID(nil)
+	req.ID = id
+	msg, err = protocol.AppendRequest(nil, p.codec, req)
+	return msg, id, err
+}
+
+// call sends req to pr and returns its reply, retrying a timed-out attempt
+// on a fresh socket. An error reply is a *ReplyError.
+func (p *Producer) call(ctx context.Context, pr *peer, req protocol.Request, timeout time.Duration) (protocol.Reply, error) {
+	msg, id, err := p.encode(&req)
+	if err != nil {
+		return protocol.Reply{}, err
+	}
+	var last error
+	for attempt := 0; attempt <= p.cfg.Retries; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return protocol.Reply{}, err
+		}
+		rep, err := p.attempt(ctx, pr, msg, id, timeout)
+		if err == nil {
+			return rep, replyErr(rep)
+		}
+		last = err
+		if !retryable(err) {
+			break
+		}
+	}
+	pr.suspect()
+	return protocol.Reply{}, &NodeError{Node: pr.name, Err: last}
+}
+
+func (p *Producer) attempt(ctx context.Context, pr *peer, msg, id []byte, timeout time.Duration) (protocol.Reply, error) {
+	c, err := pr.take()
+	if err != nil {
+		return protocol.Reply{}, err
+	}
+	if err := c.send(msg); err != nil {
+		pr.give(c, false)
+		return protocol.Reply{}, err
+	}
+	rep, err := c.recv(id, p.deadline(ctx, timeout))
+	pr.give(c, err == nil)
+	return rep, err
+}
+
+func replyErr(rep protocol.Reply) error {
+	if rep.Status == protocol.StatusOK {
+		return nil
+	}
+	if rep.Err == nil {
+		return &ReplyError{Code: protocol.CodeInternal, Message: fmt.Sprintf("reply status %q", rep.Status)}
+	}
+	return &ReplyError{Code: rep.Err.Code, Message: rep.Err.Message}
+}
+
+// fanout sends req to every target at once and collects their replies
+// within one deadline, then retries the targets that timed out. errs[i] is
+// nil when targets[i] answered OK.
+func (p *Producer) fanout(ctx context.Context, targets []*peer, req protocol.Request, timeout time.Duration) ([]protocol.Reply, []error) {
+	reps := make([]protocol.Reply, len(targets))
+	errs := make([]error, len(targets))
+	msg, id, err := p.encode(&req)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return reps, errs
+	}
+	pending := make([]int, len(targets))
+	for i := range pending {
+		pending[i] = i
+	}
+	conns := make([]*conn, len(targets))
+	for attempt := 0; attempt <= p.cfg.Retries && len(pending) > 0; attempt++ {
+		if err := ctx.Err(); err != nil {
+			for _, i := range pending {
+				errs[i] = err
+			}
+			return reps, errs
+		}
+		for _, i := range pending {
+			c, err := targets[i].take()
+			if err == nil {
+				if err = c.send(msg); err != nil {
+					targets[i].give(c, false)
+				}
+			}
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			conns[i], errs[i] = c, nil
+		}
+		dl := p.deadline(ctx, timeout)
+		for _, i := range pending {
+			c := conns[i]
+			if c == nil {
+				continue
+			}
+			reps[i], errs[i] = c.recv(id, dl)
+			targets[i].give(c, errs[i] == nil)
+			conns[i] = nil
+			if errs[i] == nil {
+				errs[i] = replyErr(reps[i])
+			}
+		}
+		pending = slices.DeleteFunc(pending, func(i int) bool { return !retryable(errs[i]) })
+	}
+	for i, err := range errs {
+		if err != nil && retryable(err) {
+			targets[i].suspect()
+			errs[i] = &NodeError{Node: targets[i].name, Err: err}
+		}
+	}
+	return reps, errs
+}
+
+// write sends a PUT or DELETE to every replica of req.Key and checks the
+// quorum. It reports whether any replica held the key (DELETE).
+func (p *Producer) write(ctx context.Context, req protocol.Request) (bool, error) {
+	if err := p.enter(); err != nil {
+		return false, err
+	}
+	defer p.leave()
+	var buf [8]string
+	targets, err := p.st.Load().targets(req.Key, buf[:])
+	if err != nil {
+		return false, err
+	}
+	reps, errs := p.fanout(ctx, targets, req, p.cfg.RequestTimeout)
+	var acked []string
+	var failed map[string]error
+	existed := false
+	for i, err := range errs {
+		if err == nil {
+			acked = append(acked, targets[i].name)
+			existed = existed || reps[i].Deleted
+			continue
+		}
+		var re *ReplyError
+		if errors.As(err, &re) && re.Code != protocol.CodeInternal {
+			return false, err // the request itself is wrong; every replica says so
+		}
+		if failed == nil {
+			failed = map[string]error{}
+		}
+		failed[targets[i].name] = err
+	}
+	if len(acked) < p.quorum(len(targets)) {
+		return existed, &NodesError{Op: fmt.Sprintf("%v %q", req.Op, req.Key), Kind: ErrQuorum, Acked: acked, Failed: failed}
+	}
+	return existed, nil
+}
+
+// Put stores value (the raw encoding of one value in the producer's codec,
+// see EncodeValue) under key on every replica of key, acknowledged: it
+// returns nil once the write quorum has applied it.
+func (p *Producer) Put(ctx context.Context, key string, value []byte) error {
+	_, err := p.write(ctx, protocol.Request{Op: protocol.OpPut, Key: key, Value: value})
+	return err
+}
+
+// Delete removes key from every replica. It reports whether any replica
+// held it.
+func (p *Producer) Delete(ctx context.Context, key string) (bool, error) {
+	return p.write(ctx, protocol.Request{Op: protocol.OpDelete, Key: key})
+}
+
+// Get returns the raw value of key (in the producer's codec), asking the
+// replicas in preference order (recently failed ones last) until one holds
+// it. It returns an error wrapping ErrNotFound when every replica that
+// answered lacks the key, and ErrUnavailable when none answered.
+func (p *Producer) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
+	var buf [8]string
+	targets, err := p.st.Load().targets(key, buf[:])
+	if err != nil {
+		return nil, err
+	}
+	orderForRead(targets)
+	var failed map[string]error
+	notFound := false
+	for _, pr := range targets {
+		rep, err := p.call(ctx, pr, protocol.Request{Op: protocol.OpGetOne, Key: key}, p.cfg.RequestTimeout)
+		if err == nil {
+			return rep.Value, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var re *ReplyError
+		switch {
+		case errors.Is(err, ErrNotFound):
+			notFound = true
+		case errors.As(err, &re) && re.Code != protocol.CodeInternal:
+			return nil, err // bad key, unconvertible value: no replica will do better
+		default:
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			failed[pr.name] = err
+		}
+	}
+	if notFound {
+		return nil, fmt.Errorf("key %q: %w", key, ErrNotFound)
+	}
+	return nil, &NodesError{Op: fmt.Sprintf("GET_ONE %q", key), Kind: ErrUnavailable, Failed: failed}
+}
+
+// orderForRead moves the peers that failed recently to the end, keeping
+// the preference order otherwise.
+func orderForRead(targets []*peer) {
+	if len(targets) < 2 {
+		return
+	}
+	now := time.Now().UnixNano()
+	slices.SortStableFunc(targets, func(a, b *peer) int {
+		sa, sb := a.suspected(now), b.suspected(now)
+		switch {
+		case sa == sb:
+			return 0
+		case sb:
+			return -1
+		}
+		return 1
+	})
+}
