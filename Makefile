@@ -97,3 +97,14 @@ demo: bootstrap tools ## run the end-to-end demo: Consul, nodes, producer; all t
 clean: ## remove bin/ and cached test results
 	rm -rf $(BIN)
 	$(GO) clean -testcache
+
+# ---- containers: images built locally, end-to-end test on docker-compose ----
+
+.PHONY: docker-images
+docker-images: bootstrap ## build zshard/zshard:local and zshard/consul:local with no registry (debootstrap base, cached)
+	docker/build-images.sh
+
+.PHONY: e2e-docker
+e2e-docker: docker-images ## end-to-end test on containers: compose up, node faults, compose down (internal/e2e)
+	$(GO) vet -tags e2e ./internal/e2e
+	$(GO) test -tags e2e -count=1 -v -timeout 20m ./internal/e2e

@@ -1,0 +1,18 @@
+// Package e2e holds the end-to-end test of zshard on containers: images built
+// locally (docker/build-images.sh), the cluster of docker-compose.yml brought
+// up under a private project name, data loaded over the wire protocol, nodes
+// stopped, paused and cut off the network while Consul's view and the
+// remaining nodes are checked, everything restored, then torn down with
+// nothing left behind.
+//
+// The tests carry the build tag e2e, so `go test ./...` does not run them.
+// Run them with `make e2e-docker`, which builds the images first, or by hand:
+//
+//	docker/build-images.sh
+//	go test -tags e2e -count=1 -v -timeout 20m ./internal/e2e
+//
+// Environment: ZSHARD_IMAGE and CONSUL_IMAGE name the images (default the
+// local tags zshard/zshard:local and zshard/consul:local); ZSHARD_COMPOSE
+// picks the compose command ("docker compose" or "docker-compose"; default:
+// the plugin if present, else docker-compose).
+package e2e
