@@ -39,14 +39,20 @@ type MemoryOptions struct {
 // the way: the hash space is cut into stripes, each guarded by its own
 // lock, holding
 //
-//   - an open-addressing hash table of (hash, location) pairs with linear
-//     probing and backward-shift deletion, and
+//   - an open-addressing hash table of 8-byte slots with linear probing and
+//     backward-shift deletion; a slot packs 32 bits of the key hash (the
+//     bits right below those that pick the stripe; they also pick the slot)
+//     and the 32-bit location of the record, and
 //   - an append-only arena of byte chunks holding the records: uvarint key
 //     length, uvarint value length, codec byte, key bytes, value bytes.
 //
 // Neither holds Go pointers per key, so a store of millions of keys adds
-// almost nothing to GC marking, and the overhead per key is one 16-byte
-// table slot (at a load of 3/8 to 3/4) plus a few header bytes. Written
+// almost nothing to GC marking, and the overhead per key is one 8-byte
+// table slot (at a load of 3/8 to 3/4) plus a few header bytes. A location
+// is a chunk number (16 bits) and an offset in it (16 bits), so a stripe
+// holds at most 65535 chunks: 4 GiB of records of up to 64 KiB, fewer when
+// records are bigger (each gets a chunk of its own); Put returns ErrFull
+// beyond that. Written
 // bytes are never modified: an overwrite or delete leaves the old record
 // as garbage, and a stripe compacts (copies its live records to fresh
 // chunks) once its garbage exceeds both compactMin and its live bytes, so
@@ -59,10 +65,15 @@ type Memory struct {
 	closed  atomic.Bool
 }
 
-type slot struct {
-	hash uint64
-	loc  uint64 // 0: empty; else (chunk index + 1) << 32 | offset
-}
+// slot is 0 when empty, else tag<<32 | loc with loc = (chunk index + 1)<<16
+// | offset.
+type slot uint64
+
+func (s slot) tag() uint32 { return uint32(s >> 32) }
+func (s slot) loc() uint32 { return uint32(s) }
+
+// maxChunks bounds the chunks of one stripe (chunk numbers are 16 bits).
+const maxChunks = 1<<16 - 1
 
 type stripe struct {
 	mu     sync.Mutex
@@ -90,8 +101,6 @@ func NewMemory(opts MemoryOptions) *Memory {
 // Hash is the key hash that orders the store: xxhash.Sum64String.
 func Hash(key string) uint64 { return xxhash.Sum64String(key) }
 
-func (s *Memory) stripeOf(h uint64) *stripe { return &s.stripes[s.index(h)] }
-
 func (s *Memory) index(h uint64) int {
 	if s.shift == 64 {
 		return 0
@@ -99,50 +108,54 @@ func (s *Memory) index(h uint64) int {
 	return int(h >> s.shift)
 }
 
+// tag is the 32 bits of h right below the stripe bits.
+func (s *Memory) tag(h uint64) uint32 { return uint32((h << (64 - s.shift)) >> 32) }
+
 // record decodes the record at loc. The returned key and value alias the
 // chunk.
-func (st *stripe) record(loc uint64) (key string, v Value, size int) {
+func (st *stripe) record(loc uint32) (key string, v Value, size int) {
 	return recordIn(st.chunks, loc)
 }
 
-func recordIn(chunks [][]byte, loc uint64) (key string, v Value, size int) {
-	c := chunks[loc>>32-1][uint32(loc):]
+func recordIn(chunks [][]byte, loc uint32) (key string, v Value, size int) {
+	c := chunks[loc>>16-1][loc&0xffff:]
 	kl, n1 := binary.Uvarint(c)
 	vl, n2 := binary.Uvarint(c[n1:])
 	h := n1 + n2
 	v.Codec = c[h]
 	k := c[h+1 : h+1+int(kl)]
-	v.Data = c[h+1+int(kl) : h+1+int(kl)+int(vl) : h+1+int(kl)+int(vl)]
-	return unsafe.String(unsafe.SliceData(k), len(k)), v, h + 1 + int(kl) + int(vl)
-}
-
-func (st *stripe) recordKey(loc uint64) string {
-	k, _, _ := st.record(loc)
-	return k
+	end := h + 1 + int(kl) + int(vl)
+	v.Data = c[h+1+int(kl) : end : end]
+	return unsafe.String(unsafe.SliceData(k), len(k)), v, end
 }
 
 // find returns the slot holding key, or the empty slot where it would go.
-func (st *stripe) find(h uint64, key string) (int, bool) {
-	mask := uint64(len(st.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sl := &st.slots[i]
-		if sl.loc == 0 {
+func (st *stripe) find(tag uint32, key string) (int, bool) {
+	mask := uint32(len(st.slots) - 1)
+	for i := tag & mask; ; i = (i + 1) & mask {
+		sl := st.slots[i]
+		if sl == 0 {
 			return int(i), false
 		}
-		if sl.hash == h && st.recordKey(sl.loc) == key {
-			return int(i), true
+		if sl.tag() == tag {
+			if k, _, _ := st.record(sl.loc()); k == key {
+				return int(i), true
+			}
 		}
 	}
 }
 
 // write appends a record to the arena and returns its location.
-func (st *stripe) write(key string, v Value) (uint64, int) {
+func (st *stripe) write(key string, v Value) (uint32, error) {
 	var hdr [2 * binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(hdr[:], uint64(len(key)))
 	n += binary.PutUvarint(hdr[n:], uint64(len(v.Data)))
 	recLen := n + 1 + len(key) + len(v.Data)
 	ci := len(st.chunks) - 1
 	if ci < 0 || cap(st.chunks[ci])-len(st.chunks[ci]) < recLen {
+		if len(st.chunks) >= maxChunks {
+			return 0, ErrFull
+		}
 		size := minChunk
 		if ci >= 0 {
 			size = min(2*cap(st.chunks[ci]), maxChunk)
@@ -160,19 +173,19 @@ func (st *stripe) write(key string, v Value) (uint64, int) {
 	st.chunks[ci] = c
 	st.total += recLen
 	st.live += recLen
-	return uint64(ci+1)<<32 | uint64(off), recLen
+	return uint32(ci+1)<<16 | uint32(off), nil
 }
 
 func (st *stripe) grow() {
 	old := st.slots
 	st.slots = make([]slot, max(8, 2*len(old)))
-	mask := uint64(len(st.slots) - 1)
+	mask := uint32(len(st.slots) - 1)
 	for _, sl := range old {
-		if sl.loc == 0 {
+		if sl == 0 {
 			continue
 		}
-		i := sl.hash & mask
-		for st.slots[i].loc != 0 {
+		i := sl.tag() & mask
+		for st.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
 		st.slots[i] = sl
@@ -187,10 +200,10 @@ func (st *stripe) remove(i int) {
 	for {
 		j = (j + 1) & mask
 		sl := st.slots[j]
-		if sl.loc == 0 {
+		if sl == 0 {
 			break
 		}
-		k := int(sl.hash) & mask // the slot sl wants
+		k := int(sl.tag()) & mask // the slot sl wants
 		// sl stays if its wanted slot lies cyclically in (i, j].
 		if (i <= j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
 			continue
@@ -198,24 +211,28 @@ func (st *stripe) remove(i int) {
 		st.slots[i] = sl
 		i = j
 	}
-	st.slots[i] = slot{}
+	st.slots[i] = 0
 	st.count--
 }
 
 // maybeCompact copies the live records to fresh chunks when garbage
-// dominates.
-func (st *stripe) maybeCompact() {
+// dominates, or when force is set and there is any garbage.
+func (st *stripe) maybeCompact(force bool) {
 	garbage := st.total - st.live
-	if garbage < compactMin || garbage < st.live {
+	if garbage == 0 || (!force && (garbage < compactMin || garbage < st.live)) {
 		return
 	}
 	old := st.chunks
 	st.chunks, st.total, st.live = nil, 0, 0
-	for i := range st.slots {
-		if loc := st.slots[i].loc; loc != 0 {
-			k, v, _ := recordIn(old, loc)
-			st.slots[i].loc, _ = st.write(k, v)
+	for i, sl := range st.slots {
+		if sl == 0 {
+			continue
 		}
+		k, v, _ := recordIn(old, sl.loc())
+		// The live records fit: they fitted in the old chunks, which were
+		// no fewer.
+		loc, _ := st.write(k, v)
+		st.slots[i] = slot(uint64(sl.tag())<<32 | uint64(loc))
 	}
 }
 
@@ -228,28 +245,38 @@ func (s *Memory) Put(_ context.Context, key string, v Value) error {
 		return ErrEmptyKey
 	}
 	h := Hash(key)
-	st := s.stripeOf(h)
+	tag := s.tag(h)
+	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	if (st.count+1)*4 > len(st.slots)*3 {
 		st.grow()
 	}
-	i, found := st.find(h, key)
-	oldLen := 0
+	i, found := st.find(tag, key)
+	oldLen, oldSize := 0, 0
 	if found {
-		_, old, size := st.record(st.slots[i].loc)
-		oldLen = len(old.Data)
-		st.live -= size
+		_, old, size := st.record(st.slots[i].loc())
+		oldLen, oldSize = len(old.Data), size
 	}
-	loc, _ := st.write(key, v)
-	st.slots[i] = slot{hash: h, loc: loc}
+	loc, err := st.write(key, v)
+	if err != nil {
+		st.maybeCompact(true)
+		if found { // compaction moved the old record
+			i, _ = st.find(tag, key)
+		}
+		if loc, err = st.write(key, v); err != nil {
+			return err
+		}
+	}
+	st.slots[i] = slot(uint64(tag)<<32 | uint64(loc))
 	if found {
+		st.live -= oldSize
 		st.bytes += int64(len(v.Data) - oldLen)
 	} else {
 		st.count++
 		st.bytes += int64(len(key) + len(v.Data))
 	}
-	st.maybeCompact()
-	st.mu.Unlock()
+	st.maybeCompact(false)
 	return nil
 }
 
@@ -259,17 +286,17 @@ func (s *Memory) Get(_ context.Context, key string) (Value, bool, error) {
 		return Value{}, false, ErrClosed
 	}
 	h := Hash(key)
-	st := s.stripeOf(h)
+	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.count == 0 {
 		return Value{}, false, nil
 	}
-	i, found := st.find(h, key)
+	i, found := st.find(s.tag(h), key)
 	if !found {
 		return Value{}, false, nil
 	}
-	_, v, _ := st.record(st.slots[i].loc)
+	_, v, _ := st.record(st.slots[i].loc())
 	return v, true, nil
 }
 
@@ -279,28 +306,27 @@ func (s *Memory) Delete(_ context.Context, key string) (bool, error) {
 		return false, ErrClosed
 	}
 	h := Hash(key)
-	st := s.stripeOf(h)
+	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.count == 0 {
-		st.mu.Unlock()
 		return false, nil
 	}
-	i, found := st.find(h, key)
-	var vlen int
-	if found {
-		_, v, size := st.record(st.slots[i].loc)
-		vlen = len(v.Data)
-		st.live -= size
-		st.bytes -= int64(len(key) + vlen)
-		st.remove(i)
-		st.maybeCompact()
+	i, found := st.find(s.tag(h), key)
+	if !found {
+		return false, nil
 	}
-	st.mu.Unlock()
-	return found, nil
+	_, v, size := st.record(st.slots[i].loc())
+	st.live -= size
+	st.bytes -= int64(len(key) + len(v.Data))
+	st.remove(i)
+	st.maybeCompact(false)
+	return true, nil
 }
 
 // Scan implements Store. A page costs one pass over the table of each
-// stripe it touches plus a sort of that stripe's matching keys.
+// stripe it touches (reading and hashing every key of the stripe) plus a
+// sort of that stripe's matching keys.
 func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) (Page, error) {
 	if s.closed.Load() {
 		return Page{}, ErrClosed
@@ -324,14 +350,15 @@ func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) 
 		st := &s.stripes[i]
 		st.mu.Lock()
 		for _, sl := range st.slots {
-			if sl.loc == 0 || !r.Contains(sl.hash) || (from.Started && sl.hash < from.Hash) {
+			if sl == 0 {
 				continue
 			}
-			k, v, _ := st.record(sl.loc)
-			if from.Started && !Less(from.Hash, from.Key, sl.hash, k) {
+			k, v, _ := st.record(sl.loc())
+			h := Hash(k)
+			if !r.Contains(h) || (from.Started && !Less(from.Hash, from.Key, h, k)) {
 				continue
 			}
-			buf = append(buf, Entry{Key: k, Hash: sl.hash, Value: v})
+			buf = append(buf, Entry{Key: k, Hash: h, Value: v})
 		}
 		st.mu.Unlock()
 		slices.SortFunc(buf, func(a, b Entry) int {

@@ -15,6 +15,9 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrEmptyKey is returned for an empty key.
 	ErrEmptyKey = errors.New("store: empty key")
+	// ErrFull is returned by Put when a stripe of a Memory store has no
+	// room left for the record (see Memory).
+	ErrFull = errors.New("store: stripe full")
 	// ErrBadCursor is returned by ParseCursor for a malformed cursor.
 	ErrBadCursor = errors.New("store: malformed cursor")
 )
