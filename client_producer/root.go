@@ -66,6 +66,7 @@ join or leave, and compares placement algorithms.`,
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 
 	root.AddCommand(newCompareCmd(g))
+	root.AddCommand(newPutCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
 	return root
 }
 

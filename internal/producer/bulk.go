@@ -28,7 +28,7 @@ var ErrSync = errors.New("producer: bulk operations not confirmed by every node"
 // concurrent use; loading goroutines each use their own. Producer.Close
 // closes the Bulks still open; their later calls fail with ErrClosed.
 type Bulk struct {
-	p      *Producer
+	p *Producer
 	// mu is held by every method, so Producer.Close can close the Bulk
 	// between two of its calls; a Bulk is still for one goroutine.
 	mu     sync.Mutex

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(g *globalConfig) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster: settings, members, health and keys per node",
+		Long: `status prints the cluster settings stored in Consul (algorithm, partitions,
+replication factor R, layout epoch) and, for every passing member, whether it
+answers a STATS request, how many keys it stores, the share of partitions it
+owns as first choice, the round trip, and its endpoints. It exits with status
+1 when a member does not answer.`,
+		Example: `  client_producer status
+  client_producer --json status`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := openProducer(cmd, g)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			st, err := p.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			unhealthy := 0
+			for _, n := range st.Nodes {
+				if !n.Healthy {
+					unhealthy++
+				}
+			}
+			out := cmd.OutOrStdout()
+			if g.JSON {
+				if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "nodes": st.Nodes}); err != nil {
+					return err
+				}
+			} else {
+				s := st.Settings
+				fmt.Fprintf(out, "consul %s   algorithm %s   R=%d   partitions %d", g.Consul, s.Algorithm, s.Replicas, s.Partitions)
+				if s.VNodes != 0 {
+					fmt.Fprintf(out, "   vnodes %d", s.VNodes)
+				}
+				fmt.Fprintf(out, "   epoch %d\n\n", s.Epoch)
+				if len(st.Nodes) == 0 {
+					fmt.Fprintln(out, "no passing member: start nodes with `server_consumer N`")
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tHEALTH\tKEYS\tOWNS\tRTT\tREQUEST\tINGEST")
+				var keys int64
+				for _, n := range st.Nodes {
+					health := "ok"
+					if !n.Healthy {
+						health = "DOWN"
+					}
+					share := 100 * float64(n.Partitions) / float64(max(1, s.Partitions))
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", n.Name, health, n.Keys, share,
+						n.RTT.Round(10*time.Microsecond), n.RepURL, n.PullURL)
+					keys += n.Keys
+				}
+				_ = tw.Flush()
+				fmt.Fprintf(out, "\n%d members, %d stored copies (about %d keys with R=%d)\n",
+					len(st.Nodes), keys, keys/int64(s.Replicas+1), s.Replicas)
+				for _, n := range st.Nodes {
+					if !n.Healthy {
+						fmt.Fprintf(out, "%s: %s\n", n.Name, n.Error)
+					}
+				}
+			}
+			if unhealthy > 0 {
+				return fmt.Errorf("%d of %d members did not answer", unhealthy, len(st.Nodes))
+			}
+			return nil
+		},
+	}
+}
