@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/producer/bench"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/sharding"
+)
+
+func newBenchCmd(g *globalConfig) *cobra.Command {
+	cfg := bench.Config{}
+	var algorithms, codecs []string
+	var inProcess, noBaselines, noRedis, quiet bool
+	var profile, plots string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the producer against raw ZeroMQ and redis, in one run",
+		Long: `bench measures the producer end to end. For every algorithm and codec it
+starts a private cluster (its own service name and KV prefix in the Consul
+agent of --consul, N fresh node processes), then:
+
+  bulk PUT       K keys of V-byte values through PUSH (BATCH messages), until
+                 every node's SYNC barrier confirmed them
+  ack PUT        the K keys again as acknowledged PUT requests, pipelined
+  pipelined GET  K GET_ONE requests, pipelined (--window in flight per node)
+  GET            one GET_ONE at a time on one connection: ops/s, p50/p99/p999
+  keys per node  after the load, with the peak over the mean
+
+In the same run it measures the baselines: raw ZeroMQ PUSH/PULL (V-byte
+messages) and REQ/REP echo round trips, and redis-benchmark SET/GET with and
+without pipelining against a private redis-server when one is installed
+(scripts/bootstrap.sh --bench). It ends with each goal of docs/BENCHMARKS.md
+as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
+		Example: `  client_producer bench --keys 100000
+  client_producer bench --keys 1000000 --json > bench.json
+  client_producer bench --algorithms hrw --codecs msgpack --profile prof/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Consul = consul.Config{Addr: g.Consul}
+			cfg.Replicas = g.Replicas
+			cfg.Algorithms = algorithms
+			if len(algorithms) == 0 && cmd.Flags().Changed("hash") {
+				cfg.Algorithms = []string{g.Hash}
+			}
+			for _, a := range cfg.Algorithms {
+				if err := (sharding.Config{Algorithm: a}).Validate(); err != nil {
+					return err
+				}
+			}
+			cfg.Codecs = nil
+			for _, c := range codecs {
+				switch c {
+				case "json":
+					cfg.Codecs = append(cfg.Codecs, protocol.JSON)
+				case "msgpack":
+					cfg.Codecs = append(cfg.Codecs, protocol.Msgpack)
+				default:
+					return fmt.Errorf("--codecs %q: want json and/or msgpack", c)
+				}
+			}
+			if cfg.ValueSize < 34 || cfg.ValueSize > 255 {
+				return fmt.Errorf("--value-size %d: want 34..255 bytes", cfg.ValueSize)
+			}
+			cfg.Baselines, cfg.Redis = !noBaselines, !noRedis
+			if !inProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				cfg.Spawn = []string{exe, "bench-node"}
+			}
+			stderr := cmd.ErrOrStderr()
+			if profile != "" {
+				if err := os.MkdirAll(profile, 0o755); err != nil {
+					return err
+				}
+				cfg.ProfileDir = profile
+				f, err := os.Create(filepath.Join(profile, "producer.pprof"))
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+			show := !quiet && !g.JSON && isTerminal(stderr)
+			cfg.Progress = func(phase string, total int) func(int) {
+				if !quiet && !g.JSON {
+					fmt.Fprintf(stderr, "%s %s\n", time.Now().Format("15:04:05"), phase)
+				}
+				bar := newProgress(stderr, int64(total), phase, show)
+				last := 0
+				return func(done int) {
+					if done > last {
+						bar.Add(done - last)
+						last = done
+					}
+					if done >= total {
+						bar.Finish()
+					}
+				}
+			}
+			res, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if plots != "" {
+				if err := writeBenchPlots(res, plots); err != nil {
+					return err
+				}
+			}
+			if g.JSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			printBench(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Keys, "keys", 100000, "K: keys loaded per algorithm and codec")
+	f.IntVar(&cfg.ValueSize, "value-size", 100, "V: encoded size of every value in bytes (34..255)")
+	f.IntVar(&cfg.Nodes, "nodes", 4, "nodes of each private cluster")
+	f.StringSliceVar(&algorithms, "algorithms", nil, fmt.Sprintf("algorithms to measure (default: --hash if set, else all of %v)", sharding.Algorithms()))
+	f.StringSliceVar(&codecs, "codecs", []string{"json", "msgpack"}, "codecs to measure")
+	f.BoolVar(&inProcess, "in-process", false, "run the nodes inside this process instead of as child processes")
+	f.IntVar(&cfg.LatencyOps, "latency-ops", 20000, "one-at-a-time GET_ONE (and REQ/REP echoes) timed for the latency figures")
+	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines loading through bulk PUSH, each with its own sockets")
+	f.IntVar(&cfg.Window, "window", 0, "pipelined requests in flight per node (0: the producer's default, 256)")
+	f.BoolVar(&noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")
+	f.BoolVar(&noRedis, "no-redis", false, "skip redis-benchmark")
+	f.StringVar(&profile, "profile", "", "write CPU profiles (producer.pprof and one per node process and run) to this directory")
+	f.StringVar(&plots, "plots", "", "write throughput and latency plots (PNG) to this directory")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no phase lines and no progress bar on stderr")
+	return cmd
+}
+
+func printBench(w io.Writer, r *bench.Result) {
+	fmt.Fprintf(w, "zshard producer benchmark: %d keys, %d-byte values, %d nodes (%s), R=%d, %d CPUs, %s\n\n",
+		r.Keys, r.ValueSize, r.Nodes, r.NodeMode, r.Replicas, r.CPUs, r.Started.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "algorithm\tcodec\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\tpeak/mean\t")
+	for _, run := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t\n", run.Algorithm, run.Codec,
+			rate(run.BulkPut.OpsPerSec), rate(run.AckPut.OpsPerSec), rate(run.PipeGet.OpsPerSec), rate(run.Get.OpsPerSec),
+			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), run.PeakOverMean)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	for _, run := range r.Runs {
+		names := make([]string, 0, len(run.KeysPerNode))
+		for n := range run.KeysPerNode {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %d", n, run.KeysPerNode[n])
+		}
+		fmt.Fprintf(w, "keys per node, %s/%s: %s\n", run.Algorithm, run.Codec, strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w, "\nbaselines (same run, same machine):")
+	if r.PushPull != nil {
+		fmt.Fprintf(w, "  raw ZeroMQ PUSH/PULL, %d-byte messages   %s msg/s\n", r.ValueSize, rate(r.PushPull.OpsPerSec))
+	}
+	if r.ReqRep != nil {
+		fmt.Fprintf(w, "  raw ZeroMQ REQ/REP echo                p50 %s  p99 %s  p999 %s  (%s round trips/s)\n",
+			us(r.ReqRep.P50), us(r.ReqRep.P99), us(r.ReqRep.P999), rate(r.ReqRep.OpsPerSec))
+	}
+	for _, rr := range r.Redis {
+		fmt.Fprintf(w, "  redis %-32s %s req/s\n", rr.Name, rate(rr.RPS))
+	}
+	if r.RedisError != "" {
+		fmt.Fprintf(w, "  redis: %s\n", r.RedisError)
+	}
+	if len(r.Goals) > 0 {
+		fmt.Fprintln(w, "\ngoals:")
+		for _, g := range r.Goals {
+			verdict, cmp := "MET   ", ">="
+			if !g.Met {
+				verdict = "MISSED"
+			}
+			if g.Lower {
+				cmp = "<="
+			}
+			fmt.Fprintf(w, "  %s %-52s %.2fx (goal %s %.1fx)\n", verdict, g.Name, g.Ratio, cmp, g.Target)
+		}
+	}
+}
+
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/1e3) }

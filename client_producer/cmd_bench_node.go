@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/producer/bench"
+)
+
+// newBenchNodeCmd is the hidden node process `bench` starts for each node
+// of its private clusters: one node registered under a private service name,
+// running until its stdin closes.
+func newBenchNodeCmd() *cobra.Command {
+	var addr, service, name string
+	cmd := &cobra.Command{
+		Use:    "bench-node",
+		Short:  "Run one node of a bench cluster (started by bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		// The global flags do not apply here.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cc := consul.Config{Addr: addr, Service: service, Prefix: service + "/"}
+			return bench.RunNode(cmd.Context(), cc, name, os.Stdin, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&addr, "consul", "", "Consul agent address")
+	cmd.Flags().StringVar(&service, "service", "", "private service name")
+	cmd.Flags().StringVar(&name, "name", "", "node name")
+	return cmd
+}

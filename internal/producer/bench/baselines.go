@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// pushPull measures raw ZeroMQ PUSH/PULL over loopback TCP: n messages of
+// size bytes, one sender and one receiver goroutine on separate contexts.
+func pushPull(n, size int) (Throughput, error) {
+	rctx, err := zmq.NewContext()
+	if err != nil {
+		return Throughput{}, err
+	}
+	defer rctx.Term()
+	sctx, err := zmq.NewContext()
+	if err != nil {
+		return Throughput{}, err
+	}
+	defer sctx.Term()
+	pull, err := rctx.NewSocket(zmq.PULL)
+	if err != nil {
+		return Throughput{}, err
+	}
+	_ = pull.SetLinger(0)
+	_ = pull.SetRcvtimeo(10 * time.Second)
+	if err := pull.Bind("tcp://127.0.0.1:*"); err != nil {
+		pull.Close()
+		return Throughput{}, err
+	}
+	ep, _ := pull.GetLastEndpoint()
+	push, err := sctx.NewSocket(zmq.PUSH)
+	if err != nil {
+		pull.Close()
+		return Throughput{}, err
+	}
+	_ = push.SetLinger(0)
+	_ = push.Connect(ep)
+	msg := make([]byte, size)
+	// Warm the connection up.
+	if _, err := push.SendBytes(msg, 0); err == nil {
+		_, _ = pull.RecvBytes(0)
+	}
+	done := make(chan error, 1)
+	go func() { // owns pull
+		defer pull.Close()
+		for i := 0; i < n; i++ {
+			if _, err := pull.RecvBytes(0); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := push.SendBytes(msg, 0); err != nil {
+			push.Close()
+			<-done
+			return Throughput{}, err
+		}
+	}
+	err = <-done
+	el := time.Since(start)
+	push.Close()
+	return throughput(n, el), err
+}
+
+// reqRep measures raw ZeroMQ REQ/REP echo round trips over loopback TCP.
+func reqRep(n, size int) (Latency, error) {
+	rctx, err := zmq.NewContext()
+	if err != nil {
+		return Latency{}, err
+	}
+	defer rctx.Term()
+	cctx, err := zmq.NewContext()
+	if err != nil {
+		return Latency{}, err
+	}
+	defer cctx.Term()
+	rep, err := rctx.NewSocket(zmq.REP)
+	if err != nil {
+		return Latency{}, err
+	}
+	_ = rep.SetLinger(0)
+	_ = rep.SetRcvtimeo(10 * time.Second)
+	if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
+		rep.Close()
+		return Latency{}, err
+	}
+	ep, _ := rep.GetLastEndpoint()
+	warm := min(1000, n)
+	go func() { // owns rep
+		defer rep.Close()
+		for i := 0; i < n+warm; i++ {
+			m, err := rep.RecvBytes(0)
+			if err != nil {
+				return
+			}
+			if _, err := rep.SendBytes(m, 0); err != nil {
+				return
+			}
+		}
+	}()
+	req, err := cctx.NewSocket(zmq.REQ)
+	if err != nil {
+		return Latency{}, err
+	}
+	defer req.Close()
+	_ = req.SetLinger(0)
+	_ = req.SetRcvtimeo(10 * time.Second)
+	if err := req.Connect(ep); err != nil {
+		return Latency{}, err
+	}
+	msg := make([]byte, size)
+	samples := make([]time.Duration, 0, n)
+	start := time.Now()
+	for i := 0; i < n+warm; i++ {
+		t0 := time.Now()
+		if _, err := req.SendBytes(msg, 0); err != nil {
+			return Latency{}, err
+		}
+		if _, err := req.RecvBytes(0); err != nil {
+			return Latency{}, err
+		}
+		if i == warm-1 {
+			start = time.Now()
+		}
+		if i >= warm {
+			samples = append(samples, time.Since(t0))
+		}
+	}
+	return latency(samples, time.Since(start)), nil
+}
+
+// RedisRun is one redis-benchmark measurement.
+type RedisRun struct {
+	Name string  `json:"name"` // e.g. "SET -P 16 -c 50"
+	Args string  `json:"args"` // the exact command line
+	RPS  float64 `json:"rps"`  // requests per second, as reported
+}
+
+// redisRuns are the redis-benchmark measurements the goals compare with.
+var redisRuns = []struct{ name, test, extra string }{
+	{"SET -c 50", "set", "-c 50"},
+	{"SET -P 16 -c 50", "set", "-P 16 -c 50"},
+	{"GET -c 50", "get", "-c 50"},
+	{"GET -P 16 -c 50", "get", "-P 16 -c 50"},
+}
+
+// errNoRedis means redis-server or redis-benchmark is not installed.
+var errNoRedis = errors.New("redis-server/redis-benchmark not installed (scripts/bootstrap.sh --bench installs them)")
+
+// redisBench starts a private redis-server on a free port (no persistence)
+// and runs redis-benchmark against it: n requests, size-byte values.
+func redisBench(ctx context.Context, n, size int) ([]RedisRun, error) {
+	server, err1 := exec.LookPath("redis-server")
+	client, err2 := exec.LookPath("redis-benchmark")
+	if err1 != nil || err2 != nil {
+		return nil, errNoRedis
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	srv := exec.CommandContext(ctx, server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	if err := waitRedis(port); err != nil {
+		return nil, err
+	}
+	var out []RedisRun
+	for _, r := range redisRuns {
+		args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", r.test, "-n", strconv.Itoa(n), "-d", strconv.Itoa(size), "--csv"}
+		args = append(args, strings.Fields(r.extra)...)
+		b, err := exec.CommandContext(ctx, client, args...).Output()
+		if err != nil {
+			return out, fmt.Errorf("redis-benchmark %s: %w", strings.Join(args, " "), err)
+		}
+		rps, err := parseRedisCSV(b, strings.ToUpper(r.test))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, RedisRun{Name: r.name, Args: "redis-benchmark " + strings.Join(args, " "), RPS: rps})
+	}
+	return out, nil
+}
+
+func waitRedis(port int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("PING\r\n"))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			_ = c.Close()
+			if strings.HasPrefix(line, "+PONG") {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("redis-server did not answer PING")
+}
+
+// parseRedisCSV reads the rps of test from redis-benchmark --csv output:
+// a header "test","rps",... then one row per test.
+func parseRedisCSV(b []byte, test string) (float64, error) {
+	rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("redis-benchmark output %q: %w", b, err)
+	}
+	for _, row := range rows {
+		if len(row) >= 2 && row[0] == test {
+			return strconv.ParseFloat(row[1], 64)
+		}
+	}
+	return 0, fmt.Errorf("redis-benchmark output has no %s row: %q", test, b)
+}

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/testcluster"
+)
+
+func TestParseRedisCSV(t *testing.T) {
+	out := []byte("\"test\",\"rps\",\"avg_latency_ms\"\n\"SET\",\"81234.56\",\"0.300\"\n")
+	rps, err := parseRedisCSV(out, "SET")
+	require.NoError(t, err)
+	require.InDelta(t, 81234.56, rps, 1e-6)
+	_, err = parseRedisCSV(out, "GET")
+	require.Error(t, err)
+}
+
+func TestLatencyQuantiles(t *testing.T) {
+	var s []time.Duration
+	for i := 1000; i >= 1; i-- {
+		s = append(s, time.Duration(i))
+	}
+	l := latency(s, time.Second)
+	require.Equal(t, time.Duration(500), l.P50)
+	require.Equal(t, time.Duration(990), l.P99)
+	require.Equal(t, time.Duration(999), l.P999)
+	require.Equal(t, 1000, l.Ops)
+}
+
+func TestGoals(t *testing.T) {
+	res := &Result{
+		Runs: []RunResult{
+			{Algorithm: "hrw", Codec: "msgpack", BulkPut: Throughput{OpsPerSec: 500}, PipeGet: Throughput{OpsPerSec: 40}, Get: Latency{P50: 110}},
+			{Algorithm: "hrw", Codec: "json", BulkPut: Throughput{OpsPerSec: 300}, PipeGet: Throughput{OpsPerSec: 60}, Get: Latency{P50: 130}},
+		},
+		ReqRep: &Latency{P50: 100},
+		Redis:  []RedisRun{{Name: "SET -P 16 -c 50", RPS: 1000}, {Name: "SET -c 50", RPS: 100}, {Name: "GET -P 16 -c 50", RPS: 100}},
+	}
+	g := goals(res)
+	require.Len(t, g, 4)
+	require.InDelta(t, 0.5, g[0].Ratio, 1e-9)
+	require.False(t, g[0].Met)
+	require.InDelta(t, 3.0, g[1].Ratio, 1e-9)
+	require.True(t, g[1].Met)
+	require.InDelta(t, 0.6, g[2].Ratio, 1e-9) // best codec
+	require.True(t, g[2].Met)
+	require.InDelta(t, 1.1, g[3].Ratio, 1e-9) // best p50
+	require.True(t, g[3].Met)
+}
+
+// TestRunSmall runs the whole benchmark on a tiny key set with in-process
+// nodes against a real Consul agent: every phase must answer every key.
+func TestRunSmall(t *testing.T) {
+	c := testcluster.StartConsul(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Consul: consul.Config{Addr: c.Addr}, Keys: 3000, Nodes: 3, Replicas: 1, LatencyOps: 500,
+		Algorithms: []string{"consistent", "hrw"}, Codecs: []protocol.Codec{protocol.JSON, protocol.Msgpack},
+		Baselines: true,
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Runs, 4)
+	for _, r := range res.Runs {
+		require.Zero(t, r.Errors)
+		var sum int64
+		for _, n := range r.KeysPerNode {
+			sum += n
+		}
+		require.Equal(t, int64(3000*2), sum, "%s/%s: every key on R+1 nodes", r.Algorithm, r.Codec)
+		require.Positive(t, r.BulkPut.OpsPerSec)
+		require.Equal(t, 500, r.Get.Ops)
+	}
+	require.NotNil(t, res.ReqRep)
+	require.NotNil(t, res.PushPull)
+	require.Len(t, res.Goals, 1) // no redis asked: only the latency goal
+}

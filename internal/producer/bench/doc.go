@@ -1,0 +1,12 @@
+// Package bench measures the producer end to end and, in the same run, the
+// baselines it is compared against: raw ZeroMQ PUSH/PULL and REQ/REP echo,
+// and redis-server through redis-benchmark when it is installed.
+//
+// For every algorithm and codec asked, Run starts a fresh private cluster
+// (its own Consul service name and KV prefix, N nodes as child processes or
+// in this process), loads K keys of V-byte values through the bulk PUSH path
+// (acknowledged by SYNC barriers) and through pipelined acknowledged PUT
+// requests, reads them back with pipelined GET_ONE and measures the latency of
+// one-at-a-time GET_ONE, then records the keys per node. `client_producer
+// bench` is its command line; scripts/bench.sh runs it with a private Consul.
+package bench

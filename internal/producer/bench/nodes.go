@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+)
+
+// EnvProfile names the file a node process started by Run writes its CPU
+// profile to.
+const EnvProfile = "ZSHARD_BENCH_NODE_PROFILE"
+
+// RunNode runs one node registered in Consul under cc's service until ctx is
+// done or stdin closes (the parent went away). It prints READY once it is
+// registered. It is the body of the hidden `client_producer bench-node`.
+func RunNode(ctx context.Context, cc consul.Config, name string, stdin io.Reader, stdout io.Writer) error {
+	if f := os.Getenv(EnvProfile); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+	}
+	n, err := node.New(node.Config{Name: name})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	defer n.Close()
+	c, err := consul.New(cc)
+	if err != nil {
+		return err
+	}
+	reg, err := c.Register(ctx, consul.Registration{Name: name, RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
+	if err != nil {
+		return err
+	}
+	defer reg.Deregister(context.Background())
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go reg.Run(rctx, func() error { return nil })
+	fmt.Fprintln(stdout, "READY")
+	eof := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, stdin); close(eof) }()
+	select {
+	case <-ctx.Done():
+	case <-eof:
+	}
+	return nil
+}
+
+// cluster is the set of nodes of one measured run.
+type cluster struct {
+	stops []func()
+}
+
+func (c *cluster) stop() {
+	for _, s := range c.stops {
+		s()
+	}
+	c.stops = nil
+}
+
+// startNodes starts n nodes named node-0.. registered in cc's service: as
+// child processes running spawn + [--name node-i] when spawn is set, else
+// in this process.
+func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, profile string) (*cluster, error) {
+	cl := &cluster{}
+	for i := range n {
+		name := fmt.Sprintf("node-%d", i)
+		var err error
+		if len(spawn) > 0 {
+			err = cl.spawn(cc, name, spawn, profile)
+		} else {
+			err = cl.inProcess(ctx, cc, name)
+		}
+		if err != nil {
+			cl.stop()
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	return cl, nil
+}
+
+func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile string) error {
+	args := append(append([]string{}, spawn[1:]...), "--consul", cc.Addr, "--service", cc.Service, "--name", name)
+	cmd := exec.Command(spawn[0], args...)
+	cmd.Env = os.Environ()
+	if profile != "" {
+		cmd.Env = append(cmd.Env, EnvProfile+"="+strings.ReplaceAll(profile, "NODE", name))
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	stop := func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	cl.stops = append(cl.stops, stop)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "READY" {
+		return fmt.Errorf("node process did not start (%q, %v)", line, err)
+	}
+	return nil
+}
+
+func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string) error {
+	n, err := node.New(node.Config{Name: name})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	c, err := consul.New(cc)
+	if err != nil {
+		_ = n.Close()
+		return err
+	}
+	reg, err := c.Register(ctx, consul.Registration{Name: name, RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
+	if err != nil {
+		_ = n.Close()
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); reg.Run(rctx, func() error { return nil }) }()
+	cl.stops = append(cl.stops, func() {
+		cancel()
+		<-done
+		_ = reg.Deregister(context.Background())
+		_ = n.Close()
+	})
+	return nil
+}
