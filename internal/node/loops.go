@@ -23,6 +23,21 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 	poller.Add(wake, zmq.POLLIN)
 	rl := reqLoop{n: n, router: router, buf: make([]byte, 0, 4096)}
 	for !n.closing() {
+		if len(rl.waiters) == 0 {
+			// Nothing waits for the ingest loop: block on the ROUTER alone
+			// (ZMQ_RCVTIMEO is PollInterval), one call per request. Wake-ups
+			// sent meanwhile stay queued and are drained by the poll path.
+			frames, err := router.RecvMessageBytes(0)
+			switch {
+			case err == nil:
+				rl.handle(frames)
+			case isErrno(err, syscall.EAGAIN), isErrno(err, syscall.EINTR):
+			default:
+				n.log.Error("request endpoint receive failed", "err", err)
+				time.Sleep(n.cfg.PollInterval)
+			}
+			continue
+		}
 		timeout := n.cfg.PollInterval
 		if len(rl.waiters) > 0 {
 			timeout = min(timeout, max(time.Until(rl.nextDeadline()), time.Millisecond))

@@ -151,6 +151,9 @@ func (n *Node) Start() error {
 	if err := pull.SetRcvtimeo(n.cfg.PollInterval); err != nil {
 		return fail(err)
 	}
+	if err := router.SetRcvtimeo(n.cfg.PollInterval); err != nil {
+		return fail(err)
+	}
 
 	n.zctx = zctx
 	n.running = true
