@@ -34,7 +34,8 @@ agent of --consul, N fresh node processes), then:
   bulk PUT       K keys of V-byte values through PUSH (BATCH messages), until
                  every node's SYNC barrier confirmed them
   ack PUT        the K keys again as acknowledged PUT requests, pipelined
-  pipelined GET  K GET_ONE requests, pipelined (--window in flight per node)
+  pipelined GET  K GET_ONE requests, pipelined (BATCHes of --pipeline-batch,
+                 --window of them in flight per node)
   GET            one GET_ONE at a time on one connection: ops/s, p50/p99/p999
   keys per node  after the load, with the peak over the mean
 
@@ -138,7 +139,8 @@ as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
 	f.BoolVar(&inProcess, "in-process", false, "run the nodes inside this process instead of as child processes")
 	f.IntVar(&cfg.LatencyOps, "latency-ops", 20000, "one-at-a-time GET_ONE (and REQ/REP echoes) timed for the latency figures")
 	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines loading through bulk PUSH, each with its own sockets")
-	f.IntVar(&cfg.Window, "window", 0, "pipelined requests in flight per node (0: the producer's default, 256)")
+	f.IntVar(&cfg.Window, "window", 0, "pipelined request messages in flight per node (0: the producer's default, 64)")
+	f.IntVar(&cfg.PipelineBatch, "pipeline-batch", 0, "operations per pipelined BATCH message; 1 = one request per operation (0: the producer's default, 64)")
 	f.BoolVar(&noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")
 	f.BoolVar(&noRedis, "no-redis", false, "skip redis-benchmark")
 	f.StringVar(&profile, "profile", "", "write CPU profiles (producer.pprof and one per node process and run) to this directory")

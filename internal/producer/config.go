@@ -19,7 +19,8 @@ const (
 	DefaultRetries        = 1
 	DefaultBatchOps       = 512
 	DefaultBatchBytes     = 128 << 10
-	DefaultWindow         = 256
+	DefaultWindow         = 64
+	DefaultPipelineBatch  = 64
 	DefaultScanPage       = 1000
 	DefaultPushHWM        = 1000
 	DefaultSuspectFor     = 3 * time.Second
@@ -60,8 +61,13 @@ type Config struct {
 	// sent when either is reached. Defaults 512 ops, 128 KiB.
 	BatchOps   int
 	BatchBytes int
-	// Window is how many requests Do keeps in flight per node. Default 256.
+	// Window is how many request messages Do keeps in flight per node.
+	// Default 64.
 	Window int
+	// PipelineBatch is how many operations Do packs into one BATCH request
+	// (bounded by about BatchBytes of keys and values too). 1 sends every
+	// operation as its own request. Default 64.
+	PipelineBatch int
 	// ScanPage is the SCAN page size of Scan and GetAll. Default 1000.
 	ScanPage int
 	// PushHWM is ZMQ_SNDHWM of a Bulk's PUSH sockets, in messages. Default 1000.
@@ -117,6 +123,9 @@ func (c Config) withDefaults() Config {
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}
+	if c.PipelineBatch == 0 {
+		c.PipelineBatch = DefaultPipelineBatch
+	}
 	if c.ScanPage == 0 {
 		c.ScanPage = DefaultScanPage
 	}
@@ -167,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.Window < 1 {
 		errs = append(errs, fmt.Errorf("Window %d: must be >= 1", c.Window))
+	}
+	if c.PipelineBatch < 1 || c.PipelineBatch > protocol.DefaultMaxBatchOps {
+		errs = append(errs, fmt.Errorf("PipelineBatch %d: want 1..%d", c.PipelineBatch, protocol.DefaultMaxBatchOps))
 	}
 	if c.ScanPage < 1 || c.ScanPage > protocol.DefaultMaxScanLimit {
 		errs = append(errs, fmt.Errorf("ScanPage %d: want 1..%d", c.ScanPage, protocol.DefaultMaxScanLimit))

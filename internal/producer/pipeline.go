@@ -40,8 +40,10 @@ type Result struct {
 
 // Do runs n operations through the pipelined path: op(i) gives the i-th,
 // done(i, r) receives its result, both called on the calling goroutine, done
-// exactly once per operation and in no particular order. Up to Config.Window
-// requests are in flight per node. Replication, read fallback, timeouts and
+// exactly once per operation and in no particular order. Operations queued
+// for the same node travel together in BATCH requests of up to
+// Config.PipelineBatch, and up to Config.Window messages are in flight per
+// node. Replication, read fallback, timeouts and
 // retries behave as in Get, Put and Delete. Do returns an error only when it
 // could not run everything: ErrClosed, or the context's error (operations
 // not yet done then get it as their Result.Err).
@@ -50,7 +52,7 @@ func (p *Producer) Do(ctx context.Context, n int, op func(i int) Op, done func(i
 		return err
 	}
 	defer p.leave()
-	pl := &pipeline{p: p, ctx: ctx, op: op, done: done, nodes: map[*peer]*pipeNode{}, tasks: map[uint64]*pipeTask{}}
+	pl := &pipeline{p: p, ctx: ctx, op: op, done: done, nodes: map[*peer]*pipeNode{}, msgs: map[uint64]*pipeMsg{}}
 	defer pl.release()
 	return pl.run(n)
 }
@@ -61,7 +63,8 @@ type pipeline struct {
 	op    func(int) Op
 	done  func(int, Result)
 	nodes map[*peer]*pipeNode
-	tasks map[uint64]*pipeTask
+	msgs  map[uint64]*pipeMsg // in flight, by request id
+	ops   []protocol.Request
 	msg   []byte
 	buf   [8]string
 	// finished counts completed operations.
@@ -93,7 +96,12 @@ type pipeTask struct {
 	po      *pipeOp
 	node    *pipeNode
 	attempt int
-	id      uint64
+}
+
+// pipeMsg is one request message in flight: one operation, or a BATCH.
+type pipeMsg struct {
+	node  *pipeNode
+	tasks []*pipeTask
 }
 
 func (pl *pipeline) run(n int) error {
@@ -103,7 +111,7 @@ func (pl *pipeline) run(n int) error {
 			pl.abort(err, next, n)
 			return err
 		}
-		window := pl.p.cfg.Window * max(1, len(pl.p.st.Load().members))
+		window := min(1<<16, pl.p.cfg.Window*pl.p.cfg.PipelineBatch*max(1, len(pl.p.st.Load().members)))
 		for active < window && next < n {
 			pl.start(next)
 			next++
@@ -158,46 +166,77 @@ func (pl *pipeline) enqueue(po *pipeOp, pr *peer, attempt int) {
 	nd.queue = append(nd.queue, &pipeTask{po: po, node: nd, attempt: attempt})
 }
 
+// sendQueued sends nd's queued operations, up to Config.PipelineBatch of
+// them (and about Config.BatchBytes of values) per message: one alone as a
+// plain request, several as one BATCH request, whose reply carries one
+// result per operation. At most Config.Window messages are in flight.
 func (pl *pipeline) sendQueued(nd *pipeNode) {
 	for len(nd.queue) > 0 && nd.inflight < pl.p.cfg.Window {
-		t := nd.queue[0]
-		nd.queue = nd.queue[1:]
 		if nd.c == nil {
 			c, err := nd.pr.take()
 			if err != nil {
-				pl.failed(t, err)
-				continue
+				queued := nd.queue
+				nd.queue = nil
+				for _, t := range queued {
+					pl.failed(t, err)
+				}
+				return
 			}
 			nd.c = c
 		}
+		k, size := 0, 0
+		for k < len(nd.queue) && k < pl.p.cfg.PipelineBatch && (k == 0 || size < pl.p.cfg.BatchBytes) {
+			size += len(nd.queue[k].po.op.Key) + len(nd.queue[k].po.op.Value)
+			k++
+		}
+		batch := append([]*pipeTask(nil), nd.queue[:k]...)
+		nd.queue = nd.queue[k:]
+		if len(nd.queue) == 0 {
+			nd.queue = nil
+		}
 		var idb [9]byte
 		id, num := pl.p.newID(idb[:0])
-		req := protocol.Request{ID: id, Key: t.po.op.Key}
-		switch t.po.op.Kind {
-		case OpGet:
-			req.Op = protocol.OpGetOne
-		case OpPut:
-			req.Op, req.Value = protocol.OpPut, t.po.op.Value
-		case OpDelete:
-			req.Op = protocol.OpDelete
+		var req protocol.Request
+		if k == 1 {
+			req = wireRequest(batch[0].po.op)
+		} else {
+			pl.ops = pl.ops[:0]
+			for _, t := range batch {
+				pl.ops = append(pl.ops, wireRequest(t.po.op))
+			}
+			req = protocol.Request{Op: protocol.OpBatch, Ops: pl.ops}
 		}
+		req.ID = id
 		var err error
 		if pl.msg, err = protocol.AppendRequest(pl.msg[:0], pl.p.codec, &req); err != nil {
-			pl.answered(t, protocol.Reply{}, err)
+			for _, t := range batch {
+				pl.answered(t, protocol.Reply{}, err)
+			}
 			continue
 		}
 		if err := nd.c.send(pl.msg); err != nil {
 			pl.dropConn(nd)
-			pl.failed(t, err)
+			for _, t := range batch {
+				pl.failed(t, err)
+			}
 			continue
 		}
-		t.id = num
-		pl.tasks[num] = t
+		pl.msgs[num] = &pipeMsg{node: nd, tasks: batch}
 		if nd.inflight == 0 {
 			nd.since = time.Now()
 		}
 		nd.inflight++
 	}
+}
+
+func wireRequest(o Op) protocol.Request {
+	switch o.Kind {
+	case OpGet:
+		return protocol.Request{Op: protocol.OpGetOne, Key: o.Key}
+	case OpPut:
+		return protocol.Request{Op: protocol.OpPut, Key: o.Key, Value: o.Value}
+	}
+	return protocol.Request{Op: protocol.OpDelete, Key: o.Key}
 }
 
 // receive waits for replies (at most until the earliest node times out)
@@ -233,13 +272,13 @@ func (pl *pipeline) receive() int {
 				continue
 			}
 			num, ok := parseID(rep.ID, pl.p.codec)
-			t := pl.tasks[num]
-			if !ok || t == nil || t.node != nd {
+			m := pl.msgs[num]
+			if !ok || m == nil || m.node != nd {
 				continue
 			}
-			delete(pl.tasks, num)
+			delete(pl.msgs, num)
 			nd.inflight--
-			pl.answered(t, rep, replyErr(rep))
+			pl.answeredMsg(m, rep)
 		}
 	}
 	return pl.finished - before
@@ -256,10 +295,10 @@ func (pl *pipeline) expire() int {
 			continue
 		}
 		var lost []*pipeTask
-		for num, t := range pl.tasks {
-			if t.node == nd {
-				lost = append(lost, t)
-				delete(pl.tasks, num)
+		for num, m := range pl.msgs {
+			if m.node == nd {
+				lost = append(lost, m.tasks...)
+				delete(pl.msgs, num)
 			}
 		}
 		nd.inflight = 0
@@ -287,6 +326,26 @@ func (pl *pipeline) failed(t *pipeTask, err error) {
 	}
 	t.node.pr.suspect()
 	pl.answered(t, protocol.Reply{}, &NodeError{Node: t.node.pr.name, Err: err})
+}
+
+// answeredMsg hands the reply to a message to its operations.
+func (pl *pipeline) answeredMsg(m *pipeMsg, rep protocol.Reply) {
+	if len(m.tasks) == 1 {
+		pl.answered(m.tasks[0], rep, replyErr(rep))
+		return
+	}
+	if err := replyErr(rep); err != nil || len(rep.Results) != len(m.tasks) {
+		if err == nil {
+			err = &ReplyError{Code: protocol.CodeInternal, Message: fmt.Sprintf("BATCH of %d answered with %d results", len(m.tasks), len(rep.Results))}
+		}
+		for _, t := range m.tasks {
+			pl.answered(t, protocol.Reply{}, err)
+		}
+		return
+	}
+	for i, t := range m.tasks {
+		pl.answered(t, rep.Results[i], replyErr(rep.Results[i]))
+	}
 }
 
 // answered handles the final outcome of t on its node.
@@ -361,10 +420,12 @@ func (pl *pipeline) abort(err error, next, n int) {
 		}
 		nd.queue = nil
 	}
-	for _, t := range pl.tasks {
-		seen[t.po] = true
+	for _, m := range pl.msgs {
+		for _, t := range m.tasks {
+			seen[t.po] = true
+		}
 	}
-	pl.tasks = map[uint64]*pipeTask{}
+	pl.msgs = map[uint64]*pipeMsg{}
 	for po := range seen {
 		pl.finish(po, Result{Err: err})
 	}

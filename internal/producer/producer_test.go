@@ -71,7 +71,11 @@ func testOperations(t *testing.T, c *testcluster.Consul, alg string, codec proto
 		names = append(names, name)
 	}
 	cl.waitMembers(names...)
-	p := cl.producerFor(consul.Settings{Algorithm: alg, Replicas: r, Partitions: 4096}, codec)
+	p := cl.producerFor(consul.Settings{Algorithm: alg, Replicas: r, Partitions: 4096}, codec, func(cfg *Config) {
+		if r == 0 {
+			cfg.PipelineBatch = 1 // one request per pipelined operation; R=2 runs use BATCHes
+		}
+	})
 	waitTable(t, p, 4)
 	require.Equal(t, alg, p.Table().Algorithm())
 	require.Equal(t, r+1, p.Table().Width())
@@ -244,7 +248,8 @@ func testNodeAdded(t *testing.T, c *testcluster.Consul) {
 	require.Equal(t, int64(owned), nodes["node-2"].Stats().Keys)
 }
 
-// fakeNode is a ROUTER that answers GET_ONE with the value "v", except that
+// fakeNode is a ROUTER that answers GET_ONE (alone or in a BATCH) with the
+// value "v", except that
 // it silently drops the next `drop` requests: a lost reply.
 type fakeNode struct {
 	rep, pull string
@@ -287,7 +292,14 @@ func startFake(t *testing.T) *fakeNode {
 				continue
 			}
 			val, _ := EncodeValue(codec, "v")
-			b, _ := protocol.AppendReply(nil, codec, &protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, ID: req.ID, Key: req.Key, Value: val})
+			rep := protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, ID: req.ID, Key: req.Key, Value: val}
+			if req.Op == protocol.OpBatch {
+				rep = protocol.Reply{Op: protocol.OpBatch, Status: protocol.StatusOK, ID: req.ID}
+				for _, op := range req.Ops {
+					rep.Results = append(rep.Results, protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: op.Key, Value: val})
+				}
+			}
+			b, _ := protocol.AppendReply(nil, codec, &rep)
 			_, _ = router.SendMessage(frames[0], b)
 		}
 	}()

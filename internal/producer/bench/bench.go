@@ -45,9 +45,10 @@ type Config struct {
 	LatencyOps int
 	// Loaders is how many goroutines load through Bulk, each its own. Default 1.
 	Loaders int
-	// Window is the producer's pipelining window per node. Default: the
-	// producer's default.
-	Window int
+	// Window and PipelineBatch are the producer's pipelining window (messages
+	// in flight per node) and operations per BATCH message. Default: the
+	// producer's defaults.
+	Window, PipelineBatch int
 	// Baselines runs raw ZeroMQ PUSH/PULL and REQ/REP echo. Redis runs
 	// redis-benchmark against a private redis-server when installed.
 	Baselines, Redis bool
@@ -240,7 +241,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, k
 	}
 	defer cl.stop()
 	done(cfg.Nodes)
-	p, err := producer.New(ctx, producer.Config{Consul: cc, Settings: settings, Codec: codec, Window: cfg.Window, Logger: cfg.Logger})
+	p, err := producer.New(ctx, producer.Config{Consul: cc, Settings: settings, Codec: codec, Window: cfg.Window, PipelineBatch: cfg.PipelineBatch, Logger: cfg.Logger})
 	if err != nil {
 		return out, err
 	}
