@@ -267,7 +267,7 @@ func (pl *pipeline) receive() int {
 				break
 			}
 			nd.since = time.Now()
-			rep, _, err := protocol.DecodeReply(frames[len(frames)-1])
+			rep, err := decodeReply(frames[len(frames)-1])
 			if err != nil {
 				continue
 			}
