@@ -266,4 +266,3 @@ func (r *mpr) reply(depth int) (protocol.Reply, bool) {
 	}
 	return rep, true
 }
-
