@@ -60,7 +60,7 @@ const (
 	DefaultBind          = "127.0.0.1"
 	DefaultMaxReplyBytes = 256 << 20
 	DefaultSyncTimeout   = 5 * time.Second
-	DefaultMaxSyncTimout = 60 * time.Second
+	DefaultMaxSyncTimeout = 60 * time.Second
 	DefaultSyncTokens    = 1 << 16
 	DefaultLinger        = 100 * time.Millisecond
 	DefaultPollInterval  = 100 * time.Millisecond
@@ -90,7 +90,7 @@ func (c Config) withDefaults() Config {
 		c.SyncTimeout = DefaultSyncTimeout
 	}
 	if c.MaxSyncTimeout == 0 {
-		c.MaxSyncTimeout = DefaultMaxSyncTimout
+		c.MaxSyncTimeout = DefaultMaxSyncTimeout
 	}
 	if c.SyncTokens == 0 {
 		c.SyncTokens = DefaultSyncTokens
