@@ -56,14 +56,14 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultName          = "node"
-	DefaultBind          = "127.0.0.1"
-	DefaultMaxReplyBytes = 256 << 20
-	DefaultSyncTimeout   = 5 * time.Second
+	DefaultName           = "node"
+	DefaultBind           = "127.0.0.1"
+	DefaultMaxReplyBytes  = 256 << 20
+	DefaultSyncTimeout    = 5 * time.Second
 	DefaultMaxSyncTimeout = 60 * time.Second
-	DefaultSyncTokens    = 1 << 16
-	DefaultLinger        = 100 * time.Millisecond
-	DefaultPollInterval  = 100 * time.Millisecond
+	DefaultSyncTokens     = 1 << 16
+	DefaultLinger         = 100 * time.Millisecond
+	DefaultPollInterval   = 100 * time.Millisecond
 )
 
 // DefaultConfig returns a Config with every default filled in, except
