@@ -211,11 +211,12 @@ func TestDockerCluster(t *testing.T) {
 	_, _, err = get(reg["node-2"].rep, key("node-2", 0), time.Second)
 	assert.Error(t, err, "a paused node must not answer")
 
-	// Restore: start, unpause, reconnect with the same address (a network
-	// blip: the node's connections to Consul must recover).
-	c.docker("start", containers["node-1"])
-	c.docker("unpause", containers["node-2"])
+	// Restore: reconnect node-3 with its old address (a network blip: its
+	// connections to Consul must recover), unpause node-2, start node-1.
+	// node-3 goes first: the restarted node-1 could take its free address.
 	c.docker("network", "connect", "--ip", ipBefore, netName, containers["node-3"])
+	c.docker("unpause", containers["node-2"])
+	c.docker("start", containers["node-1"])
 	waitFor(t, "all nodes passing again", func() (bool, string) {
 		in := instances(t, cc)
 		return slices.Equal(passing(in), nodes), describe(in)
