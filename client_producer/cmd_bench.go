@@ -138,7 +138,7 @@ as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
 	f.StringSliceVar(&codecs, "codecs", []string{"json", "msgpack"}, "codecs to measure")
 	f.BoolVar(&inProcess, "in-process", false, "run the nodes inside this process instead of as child processes")
 	f.IntVar(&cfg.LatencyOps, "latency-ops", 20000, "one-at-a-time GET_ONE (and REQ/REP echoes) timed for the latency figures")
-	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines loading through bulk PUSH, each with its own sockets")
+	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines per throughput phase (bulk, pipelined PUT and GET), each over its own key range and sockets")
 	f.IntVar(&cfg.Window, "window", 0, "pipelined request messages in flight per node (0: the producer's default, 64)")
 	f.IntVar(&cfg.PipelineBatch, "pipeline-batch", 0, "operations per pipelined BATCH message; 1 = one request per operation (0: the producer's default, 64)")
 	f.BoolVar(&noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")

@@ -2,6 +2,8 @@ package producer
 
 import (
 	"fmt"
+	"strings"
+	"unsafe"
 
 	"github.com/zshard/zshard/internal/protocol"
 )
@@ -23,7 +25,8 @@ func decodeReply(b []byte) (protocol.Reply, error) {
 
 // fastMsgpackReply decodes one msgpack reply whose fields are all among
 // status, error, message, id, key, value, deleted, token and results. Raw
-// fields (ID, Value) alias b. ok is false for anything else, including
+// fields (ID, Value) and the strings Key and Token alias b, which must not be
+// modified while the reply is in use (a received message never is). ok is false for anything else, including
 // malformed input.
 func fastMsgpackReply(b []byte) (protocol.Reply, bool) {
 	r := mpr{b: b}
@@ -91,6 +94,8 @@ func (r *mpr) mapLen() (int, bool) {
 	return 0, false
 }
 
+// str returns the next string; it aliases b (no copy), which the caller
+// owns for as long as the reply is used.
 func (r *mpr) str() (string, bool) {
 	c := r.byte1()
 	var n int
@@ -109,7 +114,10 @@ func (r *mpr) str() (string, bool) {
 	if !r.need(n) {
 		return "", false
 	}
-	s := string(r.b[r.i : r.i+n])
+	if n == 0 {
+		return "", true
+	}
+	s := unsafe.String(&r.b[r.i], n)
 	r.i += n
 	return s, true
 }
@@ -212,7 +220,17 @@ func (r *mpr) reply(depth int) (protocol.Reply, bool) {
 		}
 		switch k {
 		case "status":
-			rep.Status, ok = r.str()
+			var st string
+			if st, ok = r.str(); ok {
+				switch st {
+				case protocol.StatusOK:
+					rep.Status = protocol.StatusOK
+				case protocol.StatusError:
+					rep.Status = protocol.StatusError
+				default:
+					rep.Status = strings.Clone(st)
+				}
+			}
 		case "error":
 			code, ok = r.str()
 		case "message":
@@ -262,7 +280,7 @@ func (r *mpr) reply(depth int) (protocol.Reply, bool) {
 		}
 	}
 	if rep.Status == protocol.StatusError {
-		rep.Err = &protocol.Error{Code: protocol.Code(code), Message: msg}
+		rep.Err = &protocol.Error{Code: protocol.Code(strings.Clone(code)), Message: strings.Clone(msg)}
 	}
 	return rep, true
 }

@@ -85,7 +85,8 @@ type pipeOp struct {
 	i       int
 	op      Op
 	targets []*peer
-	next    int // GET: next target to ask
+	tbuf    [4]*peer // targets' storage for R < 4
+	next    int      // GET: next target to ask
 	// writes
 	need, acks, pending int
 	failed              map[string]error
@@ -130,7 +131,7 @@ func (pl *pipeline) run(n int) error {
 func (pl *pipeline) start(i int) {
 	o := pl.op(i)
 	po := &pipeOp{i: i, op: o}
-	targets, err := pl.p.st.Load().targets(o.Key, pl.buf[:])
+	targets, err := pl.p.st.Load().targetsInto(po.tbuf[:0], o.Key, pl.buf[:])
 	if err == nil && o.Kind != OpGet && o.Kind != OpPut && o.Kind != OpDelete {
 		err = fmt.Errorf("producer: invalid op kind %d", o.Kind)
 	}

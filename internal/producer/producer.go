@@ -320,15 +320,18 @@ func (p *Producer) Replicas(key string) []string {
 
 // targets returns the peers of key's preference list, owner first.
 func (st *state) targets(key string, buf []string) ([]*peer, error) {
+	return st.targetsInto(nil, key, buf)
+}
+
+// targetsInto appends the peers of key's preference list to dst.
+func (st *state) targetsInto(dst []*peer, key string, buf []string) ([]*peer, error) {
 	if st.table == nil {
 		return nil, ErrNoNodes
 	}
-	names := st.table.AppendPrefs(buf[:0], key)
-	out := make([]*peer, len(names))
-	for i, n := range names {
-		out[i] = st.peers[n]
+	for _, n := range st.table.AppendPrefs(buf[:0], key) {
+		dst = append(dst, st.peers[n])
 	}
-	return out, nil
+	return dst, nil
 }
 
 // quorum returns the acknowledgements a write to n replicas needs.

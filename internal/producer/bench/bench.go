@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -43,7 +44,9 @@ type Config struct {
 	// LatencyOps is how many one-at-a-time GET_ONE (and REQ/REP echo round
 	// trips) are timed. Default min(Keys, 20000).
 	LatencyOps int
-	// Loaders is how many goroutines load through Bulk, each its own. Default 1.
+	// Loaders is how many goroutines run each throughput phase, each over its
+	// own range of keys with its own Bulk or Do (and so its own sockets).
+	// Default 1.
 	Loaders int
 	// Window and PipelineBatch are the producer's pipelining window (messages
 	// in flight per node) and operations per BATCH message. Default: the
@@ -300,7 +303,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, k
 	stopTick()
 
 	// Acknowledged PUT, pipelined.
-	out.AckPut, err = timedDo(ctx, p, cfg.Progress(prefix+"acknowledged PUT (pipelined)", n), n,
+	out.AckPut, err = timedDo(ctx, cfg, p, cfg.Progress(prefix+"acknowledged PUT (pipelined)", n), n,
 		func(i int) producer.Op { return producer.Op{Kind: producer.OpPut, Key: keys[i], Value: value} },
 		func(i int, r producer.Result) {
 			if r.Err != nil {
@@ -312,7 +315,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, k
 	}
 
 	// GET_ONE, pipelined.
-	out.PipeGet, err = timedDo(ctx, p, cfg.Progress(prefix+"GET_ONE (pipelined)", n), n,
+	out.PipeGet, err = timedDo(ctx, cfg, p, cfg.Progress(prefix+"GET_ONE (pipelined)", n), n,
 		func(i int) producer.Op { return producer.Op{Kind: producer.OpGet, Key: keys[i]} },
 		func(i int, r producer.Result) {
 			if r.Err != nil || len(r.Value) != len(value) {
@@ -365,19 +368,26 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, k
 	return out, nil
 }
 
-func timedDo(ctx context.Context, p *producer.Producer, prog func(int), n int, op func(int) producer.Op, done func(int, producer.Result)) (Throughput, error) {
-	count := 0
+// timedDo runs n operations through Do from cfg.Loaders goroutines, each
+// over its own range of the keys (and its own sockets).
+func timedDo(ctx context.Context, cfg Config, p *producer.Producer, prog func(int), n int, op func(int) producer.Op, done func(int, producer.Result)) (Throughput, error) {
+	var count atomic.Int64
+	stop := ticker(prog, &count, n)
+	defer stop()
 	start := time.Now()
-	err := p.Do(ctx, n, op, func(i int, r producer.Result) {
-		done(i, r)
-		count++
-		if count&4095 == 0 {
-			prog(count)
-		}
-	})
-	t := throughput(n, time.Since(start))
-	prog(n)
-	return t, err
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.Loaders)
+	for l := range cfg.Loaders {
+		lo, hi := l*n/cfg.Loaders, (l+1)*n/cfg.Loaders
+		wg.Go(func() {
+			errs[l] = p.Do(ctx, hi-lo, func(i int) producer.Op { return op(lo + i) }, func(i int, r producer.Result) {
+				done(lo+i, r)
+				count.Add(1)
+			})
+		})
+	}
+	wg.Wait()
+	return throughput(n, time.Since(start)), errors.Join(errs...)
 }
 
 // ticker reports an atomic counter to prog every 200ms until stopped.
