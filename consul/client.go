@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -24,6 +25,9 @@ var (
 	// ErrNotFound means a key the caller asked for does not exist.
 	ErrNotFound = errors.New("not found")
 )
+
+// maxRequestTime bounds any HTTP request to the agent; see New.
+const maxRequestTime = defaultWaitTime + defaultWaitTime/16 + 30*time.Second
 
 // DefaultAddr is the agent address used when neither Config.Addr nor
 // CONSUL_HTTP_ADDR is set.
@@ -98,6 +102,15 @@ func New(cfg Config) (*Client, error) {
 	cfg.fill()
 	ac := api.DefaultConfig()
 	ac.Address = cfg.Addr
+	// A safety net under the per-call contexts: no request may hang on a
+	// dead connection (a peer whose address changed answers nothing) for
+	// longer than the longest blocking query plus Consul's jitter.
+	hc, err := api.NewHttpClient(ac.Transport, ac.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("consul: http client: %w", err)
+	}
+	hc.Timeout = maxRequestTime
+	ac.HttpClient = hc
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("consul: client for %s: %w", cfg.Addr, err)

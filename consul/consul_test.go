@@ -303,3 +303,25 @@ func TestUnreachableAgentSaysWhatToDo(t *testing.T) {
 	_, err = c.Members(context.Background())
 	require.ErrorIs(t, err, consul.ErrUnreachable)
 }
+
+func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+	r := reg("node-0", 2000)
+	addr := "10.0.0.1"
+	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
+	r.Refresh = func() (string, string, error) {
+		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
+	}
+	rr, err := c.Register(ctx, r)
+	require.NoError(t, err)
+
+	addr = "10.0.0.2" // the container got a new address
+	rr.Beat(ctx, nil)
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.Equal(t, "tcp://10.0.0.2:2000", ms[0].RepURL)
+	require.Equal(t, "tcp://10.0.0.2:2100", ms[0].PullURL)
+	require.Equal(t, "10.0.0.2", ms[0].Address)
+}

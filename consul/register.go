@@ -33,6 +33,10 @@ type Registration struct {
 	// DeregisterAfter removes an instance that stays critical this long.
 	// Default DefaultDeregisterAfter.
 	DeregisterAfter time.Duration
+	// Refresh, when not nil, is asked before every heartbeat for the
+	// current endpoint URLs; when they differ from the registered ones (the
+	// host's address changed) the node registers again with the new ones.
+	Refresh func() (repURL, pullURL string, err error)
 }
 
 // Registrar keeps one node registered: Run heartbeats its check and
@@ -60,39 +64,48 @@ func (c *Client) Register(ctx context.Context, reg Registration) (*Registrar, er
 	if reg.Name == "" {
 		return nil, errors.New("consul: register: empty node name")
 	}
-	host, port, err := splitEndpoint(reg.RepURL)
-	if err != nil {
-		return nil, fmt.Errorf("consul: register %s: request endpoint: %w", reg.Name, err)
-	}
-	if _, _, err := splitEndpoint(reg.PullURL); err != nil {
-		return nil, fmt.Errorf("consul: register %s: ingest endpoint: %w", reg.Name, err)
+	r := &Registrar{c: c, reg: reg}
+	if err := r.setEndpoints(reg.RepURL, reg.PullURL); err != nil {
+		return nil, err
 	}
 	if err := c.checkNameFree(ctx, reg.Name, reg.RepURL); err != nil {
 		return nil, err
-	}
-	r := &Registrar{c: c, reg: reg}
-	r.svc = &api.AgentServiceRegistration{
-		ID:      reg.Name,
-		Name:    c.cfg.Service,
-		Address: host,
-		Port:    port,
-		Meta: map[string]string{
-			MetaRep:  reg.RepURL,
-			MetaPull: reg.PullURL,
-			MetaHost: reg.Host,
-		},
-		Check: &api.AgentServiceCheck{
-			CheckID:                        CheckID(reg.Name),
-			Name:                           "zshard node " + reg.Name + " serving",
-			TTL:                            reg.TTL.String(),
-			Status:                         api.HealthPassing,
-			DeregisterCriticalServiceAfter: reg.DeregisterAfter.String(),
-		},
 	}
 	if err := r.register(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// setEndpoints builds the service definition for the given endpoints.
+func (r *Registrar) setEndpoints(repURL, pullURL string) error {
+	host, port, err := splitEndpoint(repURL)
+	if err != nil {
+		return fmt.Errorf("consul: register %s: request endpoint: %w", r.reg.Name, err)
+	}
+	if _, _, err := splitEndpoint(pullURL); err != nil {
+		return fmt.Errorf("consul: register %s: ingest endpoint: %w", r.reg.Name, err)
+	}
+	r.reg.RepURL, r.reg.PullURL = repURL, pullURL
+	r.svc = &api.AgentServiceRegistration{
+		ID:      r.reg.Name,
+		Name:    r.c.cfg.Service,
+		Address: host,
+		Port:    port,
+		Meta: map[string]string{
+			MetaRep:  repURL,
+			MetaPull: pullURL,
+			MetaHost: r.reg.Host,
+		},
+		Check: &api.AgentServiceCheck{
+			CheckID:                        CheckID(r.reg.Name),
+			Name:                           "zshard node " + r.reg.Name + " serving",
+			TTL:                            r.reg.TTL.String(),
+			Status:                         api.HealthPassing,
+			DeregisterCriticalServiceAfter: r.reg.DeregisterAfter.String(),
+		},
+	}
+	return nil
 }
 
 func (r *Registrar) register(ctx context.Context) error {
@@ -150,8 +163,25 @@ func (r *Registrar) Run(ctx context.Context, healthy func() error) {
 	}
 }
 
-// Beat reports one health result: nil is passing, an error critical.
+// Beat reports one health result: nil is passing, an error critical. It
+// gives up after TTL/3, so a dead connection cannot stall the heartbeats.
 func (r *Registrar) Beat(ctx context.Context, health error) {
+	ctx, cancel := context.WithTimeout(ctx, max(r.reg.TTL/3, time.Second))
+	defer cancel()
+	if r.reg.Refresh != nil {
+		rep, pull, err := r.reg.Refresh()
+		if err != nil {
+			r.c.log.Warn("cannot determine the node's endpoints", "node", r.reg.Name, "err", err)
+		} else if rep != r.reg.RepURL || pull != r.reg.PullURL {
+			if err := r.setEndpoints(rep, pull); err != nil {
+				r.c.log.Warn("new endpoints rejected", "node", r.reg.Name, "err", err)
+			} else if err := r.register(ctx); err != nil {
+				r.c.log.Warn("re-registration with new endpoints failed", "node", r.reg.Name, "err", err)
+			} else {
+				r.c.log.Info("re-registered with new endpoints", "node", r.reg.Name, "rep", rep, "pull", pull)
+			}
+		}
+	}
 	status, output := api.HealthPassing, "serving"
 	if health != nil {
 		status, output = api.HealthCritical, health.Error()

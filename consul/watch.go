@@ -17,8 +17,11 @@ type watchOptions struct {
 	backoffMax time.Duration // longest wait after errors
 }
 
+// defaultWaitTime is how long the agent may hold one blocking query.
+const defaultWaitTime = 5 * time.Minute
+
 var defaultWatch = watchOptions{
-	wait:       5 * time.Minute,
+	wait:       defaultWaitTime,
 	minGap:     100 * time.Millisecond,
 	backoffMin: 200 * time.Millisecond,
 	backoffMax: 15 * time.Second,
@@ -39,7 +42,9 @@ type fetchFunc[T any] func(q *api.QueryOptions) (T, uint64, error)
 //   - consecutive queries are at least minGap apart, so a key that changes
 //     very often cannot make the loop spin;
 //   - errors back off exponentially with jitter, up to backoffMax, and fn is
-//     told nothing until a read succeeds again.
+//     told nothing until a read succeeds again;
+//   - a query that outlives wait plus the agent's jitter is abandoned as an
+//     error (a connection that died silently never answers).
 //
 // fn runs on the watching goroutine: a slow fn delays the next query, never
 // causes a missed change (the next query returns at once with the newest
@@ -58,8 +63,12 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 			}
 		}
 		last = time.Now()
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: o.wait}).WithContext(ctx)
+		// The agent answers within wait plus up to wait/16 of jitter; a
+		// query that takes much longer hangs on a dead connection.
+		qctx, cancel := context.WithTimeout(ctx, o.wait+o.wait/16+5*time.Second)
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: o.wait}).WithContext(qctx)
 		v, newIndex, err := fetch(q)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}

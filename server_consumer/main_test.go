@@ -214,7 +214,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 				require.Contains(t, string(out), flag)
 			}
 		} else {
-			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port", "--consul", "--service", "--host", "CONSUL_HTTP_ADDR"} {
+			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port", "--consul", "--service", "--host", "--advertise", "CONSUL_HTTP_ADDR"} {
 				require.Contains(t, string(out), flag)
 			}
 		}

@@ -15,9 +15,10 @@ import (
 
 // supervisorFlags configure `server_consumer N`.
 type supervisorFlags struct {
-	consul  string
-	service string
-	host    string
+	consul    string
+	service   string
+	host      string
+	advertise string
 }
 
 func (f *supervisorFlags) register(cmd *cobra.Command) {
@@ -25,6 +26,7 @@ func (f *supervisorFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.consul, "consul", "", "Consul agent address host:port (default $CONSUL_HTTP_ADDR, else "+consul.DefaultAddr+")")
 	fs.StringVar(&f.service, "service", "zshard", "Consul service name the nodes register under")
 	fs.StringVar(&f.host, "host", "", "name of this host in claims and in add signals that target a host (default: the hostname)")
+	fs.StringVar(&f.advertise, "advertise", "", "address the nodes register as reachable at (default: the bind address, or this host's first IPv4 address when binding 0.0.0.0, looked up again before every heartbeat)")
 }
 
 // registerFlags configure a node's own registration in Consul.
@@ -50,11 +52,16 @@ func runSupervisor(ctx context.Context, n int, sf supervisorFlags, nf *nodeFlags
 	if err != nil {
 		return usageError{err}
 	}
+	nodeArgs := nf.args()
+	if sf.advertise != "" {
+		nodeArgs = append(nodeArgs, "--advertise", sf.advertise)
+	}
 	return supervisor.Run(ctx, supervisor.Config{
 		Consul:          c,
 		Host:            sf.host,
 		Nodes:           n,
-		NodeArgs:        nf.args(),
+		NodeArgs:        nodeArgs,
+		DataDir:         nf.dataDir,
 		BaseRequestPort: baseReq,
 		BaseIngestPort:  baseIngest,
 		Stdout:          stdout,

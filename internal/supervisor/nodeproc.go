@@ -70,15 +70,25 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 	repURL, pullURL := n.RequestEndpoint(), n.IngestEndpoint()
 	var reg *consul.Registrar
 	if p.Consul != nil {
-		adv, err := advertiseAddr(p.Advertise, p.Node.Bind)
-		if err != nil {
+		// Bound endpoints, rewritten to the address other hosts reach. With
+		// a wildcard bind and no --advertise that address is looked up again
+		// before every heartbeat: a container can be given a new one.
+		boundRep, boundPull := repURL, pullURL
+		endpoints := func() (string, string, error) {
+			adv, err := advertiseAddr(p.Advertise, p.Node.Bind)
+			if err != nil {
+				return "", "", err
+			}
+			return withHost(boundRep, adv), withHost(boundPull, adv), nil
+		}
+		if repURL, pullURL, err = endpoints(); err != nil {
 			return err
 		}
-		repURL, pullURL = withHost(repURL, adv), withHost(pullURL, adv)
-		reg, err = p.Consul.Register(ctx, consul.Registration{
-			Name: n.Name(), RepURL: repURL, PullURL: pullURL, Host: p.Host, TTL: p.TTL,
-		})
-		if err != nil {
+		r := consul.Registration{Name: n.Name(), RepURL: repURL, PullURL: pullURL, Host: p.Host, TTL: p.TTL}
+		if p.Advertise == "" && isWildcard(p.Node.Bind) {
+			r.Refresh = endpoints
+		}
+		if reg, err = p.Consul.Register(ctx, r); err != nil {
 			return err
 		}
 		log.Info("registered in consul", "node", n.Name(), "rep", repURL, "pull", pullURL)
@@ -176,7 +186,7 @@ func advertiseAddr(advertise, bind string) (string, error) {
 	if advertise != "" {
 		return advertise, nil
 	}
-	if ip := net.ParseIP(bind); ip == nil || !ip.IsUnspecified() {
+	if !isWildcard(bind) {
 		return bind, nil
 	}
 	addrs, err := net.InterfaceAddrs()
@@ -191,9 +201,15 @@ func advertiseAddr(advertise, bind string) (string, error) {
 	return "", errors.New("no non-loopback IPv4 address to advertise; set --advertise")
 }
 
+// isWildcard reports whether bind listens on every interface.
+func isWildcard(bind string) bool {
+	ip := net.ParseIP(bind)
+	return ip != nil && ip.IsUnspecified()
+}
+
 // loopbackFor returns the address the node's own pinger connects to.
 func loopbackFor(bind string) string {
-	if ip := net.ParseIP(bind); ip != nil && ip.IsUnspecified() {
+	if isWildcard(bind) {
 		return "127.0.0.1"
 	}
 	return bind
