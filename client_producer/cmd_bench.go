@@ -36,7 +36,9 @@ agent of --consul, N fresh node processes), then:
   ack PUT        the K keys again as acknowledged PUT requests, pipelined
   pipelined GET  K GET_ONE requests, pipelined (BATCHes of --pipeline-batch,
                  --window of them in flight per node)
-  GET            one GET_ONE at a time on one connection: ops/s, p50/p99/p999
+  GET            one GET_ONE at a time on one connection: ops/s, p50/p99/p999,
+                 each followed by one raw REQ/REP echo (echo p50: a paired
+                 baseline that saw the same host load)
   keys per node  after the load, with the peak over the mean
 
 In the same run it measures the baselines: raw ZeroMQ PUSH/PULL (V-byte
@@ -81,6 +83,7 @@ as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
 					return err
 				}
 				cfg.Spawn = []string{exe, "bench-node"}
+				cfg.SpawnEcho = []string{exe, "bench-echo"}
 			}
 			stderr := cmd.ErrOrStderr()
 			if profile != "" {
@@ -153,11 +156,15 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(w, "zshard producer benchmark: %d keys, %d-byte values, %d nodes (%s), R=%d, %d CPUs, %s\n\n",
 		r.Keys, r.ValueSize, r.Nodes, r.NodeMode, r.Replicas, r.CPUs, r.Started.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "algorithm\tcodec\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\tpeak/mean\t")
+	fmt.Fprintln(tw, "algorithm\tcodec\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\techo p50\tGET/echo p50\tpeak/mean\t")
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t\n", run.Algorithm, run.Codec,
+		ratio := 0.0
+		if run.Echo.P50 > 0 {
+			ratio = float64(run.Get.P50) / float64(run.Echo.P50)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2fx\t%.3f\t\n", run.Algorithm, run.Codec,
 			rate(run.BulkPut.OpsPerSec), rate(run.AckPut.OpsPerSec), rate(run.PipeGet.OpsPerSec), rate(run.Get.OpsPerSec),
-			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), run.PeakOverMean)
+			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), us(run.Echo.P50), ratio, run.PeakOverMean)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -178,7 +185,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(w, "  raw ZeroMQ PUSH/PULL, %d-byte messages   %s msg/s\n", r.ValueSize, rate(r.PushPull.OpsPerSec))
 	}
 	if r.ReqRep != nil {
-		fmt.Fprintf(w, "  raw ZeroMQ REQ/REP echo                p50 %s  p99 %s  p999 %s  (%s round trips/s)\n",
+		fmt.Fprintf(w, "  raw ZeroMQ REQ/REP echo, alone         p50 %s  p99 %s  p999 %s  (%s round trips/s)\n",
 			us(r.ReqRep.P50), us(r.ReqRep.P99), us(r.ReqRep.P999), rate(r.ReqRep.OpsPerSec))
 	}
 	for _, rr := range r.Redis {

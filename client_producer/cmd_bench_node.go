@@ -31,3 +31,18 @@ func newBenchNodeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "node name")
 	return cmd
 }
+
+// newBenchEchoCmd is the hidden REQ/REP echo process of bench's paired
+// latency baseline: it prints its endpoint and echoes until stdin closes.
+func newBenchEchoCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "bench-echo",
+		Short:             "Run the REQ/REP echo of bench's latency baseline (started by bench)",
+		Hidden:            true,
+		Args:              cobra.NoArgs,
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return bench.RunEcho(os.Stdin, cmd.OutOrStdout())
+		},
+	}
+}

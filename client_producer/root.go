@@ -67,7 +67,7 @@ join or leave, and compares placement algorithms.`,
 
 	root.AddCommand(newCompareCmd(g))
 	root.AddCommand(newPutCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
-	root.AddCommand(newBenchCmd(g), newBenchNodeCmd())
+	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	return root
 }
 
