@@ -1,0 +1,541 @@
+package durable
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/zshard/zshard/internal/store"
+)
+
+// Sentinel errors, wrapped with %w.
+var (
+	// ErrReadOnly is returned by Put and Delete of a store opened read-only
+	// because its directory could not be written (see Open).
+	ErrReadOnly = errors.New("durable: data directory not writable; store is read-only, reads are served")
+	// ErrDiskFull is returned by Put and Delete while the free space of the
+	// data directory's file system is below Options.MinFreeBytes.
+	ErrDiskFull = errors.New("durable: disk full; writes refused, reads are served")
+)
+
+// Defaults.
+const (
+	DefaultMinFreeBytes = 64 << 20
+	DefaultSyncInterval = 10 * time.Millisecond
+	lockStripes         = 256
+	cleanMarker         = "ZSHARD_CLEAN_SHUTDOWN"
+)
+
+// Options configures a Store. The zero value is valid.
+type Options struct {
+	// SyncInterval, when > 0, makes a background goroutine fsync the WAL
+	// this often (the "batch" sync policy). Default 0: only Sync fsyncs.
+	SyncInterval time.Duration
+	// MinFreeBytes is the free space below which writes are refused with
+	// ErrDiskFull instead of letting the engine reach ENOSPC (Pebble stops
+	// the process on a failed WAL write). Checked at most every 100ms.
+	// Default DefaultMinFreeBytes; negative disables the check.
+	MinFreeBytes int64
+	// CacheBytes is the block cache size. Default 32 MiB.
+	CacheBytes int64
+	// FS replaces the file system (tests inject errors with it). Default:
+	// the OS file system.
+	FS vfs.FS
+	// Logger receives recovery and error events. Default: discard.
+	Logger *slog.Logger
+}
+
+// Store is a store.Store kept on disk in a Pebble database.
+//
+// Layout: the Pebble key of a zshard key is the 8-byte big-endian key hash
+// followed by the key bytes, so Pebble's bytewise order is the store's scan
+// order (hash, key) and a hash range (a partition) is one contiguous key
+// range. The Pebble value is the codec byte followed by the value bytes.
+//
+// Durability: Put and Delete apply to Pebble's memtable and WAL without
+// waiting for an fsync; Sync makes every write applied before it durable.
+// Concurrent Syncs (the node's request and ingest loops) share fsyncs: Pebble's
+// WAL writer syncs once for all the commits queued behind it (group commit).
+//
+// Key count and byte size are kept exact: each write reads the previous
+// value under a lock striped by key hash. They are counted at Open by one
+// pass over the database.
+type Store struct {
+	db       *pebble.DB
+	dir      string
+	fs       vfs.FS
+	opts     Options
+	log      *slog.Logger
+	readOnly bool
+
+	closeMu sync.RWMutex // held shared by every operation, exclusively by Close
+	closed  bool
+	locks   [lockStripes]sync.Mutex
+
+	keys, bytes atomic.Int64
+
+	diskMu      sync.Mutex
+	diskChecked time.Time
+	diskLow     atomic.Bool
+
+	stopSync chan struct{}
+	syncDone chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir. A database left by a
+// crash is recovered from its WAL; a torn last WAL record (a write cut
+// short by the crash) is dropped and the intact prefix kept, and the
+// unclean shutdown is logged. When dir exists but cannot be written, the
+// store is opened read-only: reads are served and writes fail with
+// ErrReadOnly.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 32 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	s := &Store{dir: dir, fs: fs, opts: opts, log: log}
+
+	names, _ := fs.List(dir)
+	existed := len(names) > 0
+	clean := true
+	if existed {
+		_, err := fs.Stat(fs.PathJoin(dir, cleanMarker))
+		clean = err == nil
+	}
+
+	db, err := s.open(false)
+	if err != nil && existed {
+		log.Error("cannot open the data directory for writing; opening it read-only", "dir", dir, "err", err)
+		db, err = s.open(true)
+		if err == nil {
+			s.readOnly = true
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("durable: open %s: %w", dir, err)
+	}
+	s.db = db
+	if !s.readOnly {
+		// The marker exists only while the store is closed cleanly.
+		if err := fs.Remove(fs.PathJoin(dir, cleanMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			_ = db.Close()
+			return nil, fmt.Errorf("durable: %s: %w", dir, err)
+		}
+	}
+	start := time.Now()
+	if err := s.count(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("durable: counting keys in %s: %w", dir, err)
+	}
+	switch {
+	case !existed:
+		log.Info("created data directory", "dir", dir)
+	case clean:
+		log.Info("opened data directory", "dir", dir, "keys", s.keys.Load(), "count_time", time.Since(start))
+	default:
+		log.Warn("data directory was not closed cleanly (crash or kill); recovered from the WAL, a torn last record, if any, was dropped",
+			"dir", dir, "keys", s.keys.Load(), "count_time", time.Since(start))
+	}
+	if opts.SyncInterval > 0 && !s.readOnly {
+		s.stopSync, s.syncDone = make(chan struct{}), make(chan struct{})
+		go s.syncLoop()
+	}
+	return s, nil
+}
+
+func (s *Store) open(readOnly bool) (*pebble.DB, error) {
+	cache := pebble.NewCache(s.opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:       s.fs,
+		Cache:    cache,
+		ReadOnly: readOnly,
+		Logger:   pebbleLogger{s.log},
+		// A node's memtable is flushed when full; 16 MiB keeps recovery
+		// replay short.
+		MemTableSize: 16 << 20,
+	}
+	if !readOnly {
+		if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return pebble.Open(s.dir, po)
+}
+
+// count sets the key and byte counters by one pass over the database.
+func (s *Store) count() error {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	var keys, size int64
+	for ok := it.First(); ok; ok = it.Next() {
+		keys++
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		size += int64(len(it.Key())-8) + int64(len(v)-1)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	s.keys.Store(keys)
+	s.bytes.Store(size)
+	return nil
+}
+
+// Dir returns the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+func encodeKey(dst []byte, h uint64, key string) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, h)
+	return append(dst, key...)
+}
+
+func (s *Store) acquire() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.closeMu.RUnlock() }
+
+// writable reports why a write cannot be accepted now, if it cannot.
+func (s *Store) writable() error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if s.opts.MinFreeBytes < 0 {
+		return nil
+	}
+	s.diskMu.Lock()
+	if time.Since(s.diskChecked) >= 100*time.Millisecond {
+		s.diskChecked = time.Now()
+		du, err := s.fs.GetDiskUsage(s.dir)
+		if err == nil {
+			low := int64(du.AvailBytes) < s.opts.MinFreeBytes
+			if low != s.diskLow.Load() {
+				if low {
+					s.log.Error("disk almost full; refusing writes", "dir", s.dir, "avail_bytes", du.AvailBytes, "min_free_bytes", s.opts.MinFreeBytes)
+				} else {
+					s.log.Info("disk space available again; accepting writes", "dir", s.dir, "avail_bytes", du.AvailBytes)
+				}
+			}
+			s.diskLow.Store(low)
+		}
+	}
+	s.diskMu.Unlock()
+	if s.diskLow.Load() {
+		return ErrDiskFull
+	}
+	return nil
+}
+
+// Put implements store.Store. The write is applied but not yet fsynced;
+// see Sync.
+func (s *Store) Put(_ context.Context, key string, v store.Value) error {
+	if key == "" {
+		return store.ErrEmptyKey
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	h := store.Hash(key)
+	var kbuf [64]byte
+	k := encodeKey(kbuf[:0], h, key)
+	b := s.db.NewBatch()
+	defer b.Close()
+	op := b.SetDeferred(len(k), 1+len(v.Data))
+	copy(op.Key, k)
+	op.Value[0] = v.Codec
+	copy(op.Value[1:], v.Data)
+	op.Finish()
+
+	mu := &s.locks[h>>56]
+	mu.Lock()
+	defer mu.Unlock()
+	old, closer, err := s.db.Get(k)
+	existed := err == nil
+	oldLen := 0
+	if existed {
+		oldLen = len(old) - 1
+		_ = closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		return err
+	}
+	if !existed {
+		s.keys.Add(1)
+		s.bytes.Add(int64(len(key)))
+	}
+	s.bytes.Add(int64(len(v.Data) - oldLen))
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
+	if key == "" {
+		return store.Value{}, false, store.ErrEmptyKey
+	}
+	if err := s.acquire(); err != nil {
+		return store.Value{}, false, err
+	}
+	defer s.release()
+	var kbuf [64]byte
+	v, closer, err := s.db.Get(encodeKey(kbuf[:0], store.Hash(key), key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return store.Value{}, false, nil
+	}
+	if err != nil {
+		return store.Value{}, false, err
+	}
+	defer closer.Close()
+	if len(v) == 0 {
+		return store.Value{}, false, fmt.Errorf("durable: key %q: empty record", key)
+	}
+	return store.Value{Codec: v[0], Data: append([]byte(nil), v[1:]...)}, true, nil
+}
+
+// Delete implements store.Store. Like Put, it is not fsynced until Sync.
+func (s *Store) Delete(_ context.Context, key string) (bool, error) {
+	if key == "" {
+		return false, store.ErrEmptyKey
+	}
+	if err := s.acquire(); err != nil {
+		return false, err
+	}
+	defer s.release()
+	if err := s.writable(); err != nil {
+		return false, err
+	}
+	h := store.Hash(key)
+	var kbuf [64]byte
+	k := encodeKey(kbuf[:0], h, key)
+	mu := &s.locks[h>>56]
+	mu.Lock()
+	defer mu.Unlock()
+	old, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	oldLen := len(old) - 1
+	_ = closer.Close()
+	if err := s.db.Delete(k, pebble.NoSync); err != nil {
+		return false, err
+	}
+	s.keys.Add(-1)
+	s.bytes.Add(-int64(len(key) + oldLen))
+	return true, nil
+}
+
+// Scan implements store.Store. A page is one bounded Pebble iteration.
+func (s *Store) Scan(ctx context.Context, from store.Cursor, r store.HashRange, limit int) (store.Page, error) {
+	if err := s.acquire(); err != nil {
+		return store.Page{}, err
+	}
+	defer s.release()
+	lower := binary.BigEndian.AppendUint64(nil, r.From)
+	if from.Started {
+		// The successor of (hash, key) in bytewise order is key+"\x00".
+		after := append(encodeKey(nil, from.Hash, from.Key), 0)
+		if string(after) > string(lower) {
+			lower = after
+		}
+	}
+	iopts := &pebble.IterOptions{LowerBound: lower}
+	if r.To != 0 {
+		iopts.UpperBound = binary.BigEndian.AppendUint64(nil, r.To)
+		if string(iopts.UpperBound) <= string(lower) {
+			return store.Page{Done: true}, nil
+		}
+	}
+	it, err := s.db.NewIter(iopts)
+	if err != nil {
+		return store.Page{}, err
+	}
+	var page store.Page
+	ok := it.First()
+	for ; ok; ok = it.Next() {
+		if limit > 0 && len(page.Entries) == limit {
+			break
+		}
+		if len(page.Entries)&1023 == 1023 && ctx.Err() != nil {
+			_ = it.Close()
+			return store.Page{}, ctx.Err()
+		}
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return store.Page{}, err
+		}
+		if len(k) < 9 || len(v) == 0 {
+			_ = it.Close()
+			return store.Page{}, fmt.Errorf("durable: malformed record %x", k)
+		}
+		page.Entries = append(page.Entries, store.Entry{
+			Key:   string(k[8:]),
+			Hash:  binary.BigEndian.Uint64(k),
+			Value: store.Value{Codec: v[0], Data: append([]byte(nil), v[1:]...)},
+		})
+	}
+	page.Done = !ok
+	if err := it.Close(); err != nil {
+		return store.Page{}, err
+	}
+	if n := len(page.Entries); n > 0 {
+		last := page.Entries[n-1]
+		page.Next = store.Cursor{Hash: last.Hash, Key: last.Key, Started: true}
+	} else {
+		page.Next = from
+	}
+	return page, nil
+}
+
+// Sync returns once every write applied before the call is on disk (one
+// WAL fsync, shared with concurrent callers). It fails if the WAL cannot
+// be synced.
+func (s *Store) Sync(context.Context) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if s.readOnly {
+		return nil // nothing was written
+	}
+	return s.db.LogData(nil, pebble.Sync)
+}
+
+func (s *Store) syncLoop() {
+	defer close(s.syncDone)
+	t := time.NewTicker(s.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSync:
+			return
+		case <-t.C:
+			if err := s.Sync(context.Background()); err != nil && !errors.Is(err, store.ErrClosed) {
+				s.log.Error("background WAL sync failed", "dir", s.dir, "err", err)
+			}
+		}
+	}
+}
+
+// Stats implements store.Store.
+func (s *Store) Stats() store.Stats {
+	return store.Stats{Keys: s.keys.Load(), Bytes: s.bytes.Load()}
+}
+
+// Close implements store.Store: it waits for running operations, flushes
+// and closes the database, and marks the directory as cleanly closed.
+func (s *Store) Close() error {
+	if s.stopSync != nil {
+		s.closeMu.RLock()
+		closed := s.closed
+		s.closeMu.RUnlock()
+		if !closed {
+			select {
+			case <-s.stopSync:
+			default:
+				close(s.stopSync)
+			}
+			<-s.syncDone
+		}
+	}
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if !s.readOnly {
+		err = s.db.Flush()
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !s.readOnly {
+		var f vfs.File
+		if f, err = s.fs.Create(s.fs.PathJoin(s.dir, cleanMarker), vfs.WriteCategoryUnspecified); err == nil {
+			err = errors.Join(f.Sync(), f.Close())
+			if d, derr := s.fs.OpenDir(s.dir); derr == nil {
+				err = errors.Join(err, d.Sync(), d.Close())
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("durable: close %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// WALFiles returns the paths of the WAL files of a closed store's
+// directory, oldest first (for tests and tools that inspect recovery).
+func WALFiles(dir string) ([]string, error) {
+	return filepath.Glob(filepath.Join(dir, "*.log"))
+}
+
+// pebbleLogger routes Pebble's log lines to slog. Fatalf still ends the
+// process (Pebble's contract: it calls Fatalf only when its state is
+// unrecoverable, e.g. a failed WAL write), after logging the reason.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error("pebble: fatal: " + msg)
+	fmt.Fprintln(os.Stderr, "durable: fatal storage error:", msg)
+	os.Exit(70)
+}
+
+var _ io.Closer = (*Store)(nil)
