@@ -50,6 +50,10 @@ type Config struct {
 	// Store holds the data. Default: a new store.Memory, closed by
 	// Node.Close. A Store given here is not closed by the node.
 	Store store.Store
+	// Sync is when writes are made durable on a Store that buffers them
+	// (one with a Sync method, e.g. durable.Store); see SyncPolicy.
+	// Default SyncAlways.
+	Sync SyncPolicy
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -101,6 +105,9 @@ func (c Config) withDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
+	if c.Sync == "" {
+		c.Sync = SyncAlways
+	}
 	return c
 }
 
@@ -128,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxReplyBytes < 0 || c.SyncTimeout < 0 || c.MaxSyncTimeout < 0 || c.SyncTokens < 0 || c.Linger < 0 || c.PollInterval < 0 {
 		errs = append(errs, errors.New("sizes and durations must not be negative"))
+	}
+	if _, err := ParseSyncPolicy(string(c.Sync)); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -181,6 +181,11 @@ func (n *Node) ingestOne(c protocol.Codec, r *protocol.Request) error {
 		_, err = n.store.Delete(n.ctx, r.Key)
 		err = storeErr(err)
 	case protocol.OpSync:
+		// The barrier promises that what came before it is applied and,
+		// unless the policy is SyncNone, durable.
+		if err = n.syncStore(); err != nil {
+			break
+		}
 		n.tokens.add(r.Token)
 		n.wakeRequestLoop()
 	default:

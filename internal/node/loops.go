@@ -31,6 +31,9 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 			switch {
 			case err == nil:
 				rl.handle(frames)
+				if len(rl.held) > 0 {
+					rl.drain() // more writes join the group commit
+				}
 			case isErrno(err, syscall.EAGAIN), isErrno(err, syscall.EINTR):
 			default:
 				n.log.Error("request endpoint receive failed", "err", err)
@@ -75,9 +78,13 @@ type reqLoop struct {
 	router  *zmq.Socket
 	buf     []byte
 	waiters []*syncWaiter
+	held    []heldReply // replies waiting for the group commit
 }
 
+// drain handles the requests queued on the ROUTER socket (up to maxBurst),
+// then commits the writes among them.
 func (rl *reqLoop) drain() {
+	defer rl.commit()
 	for range maxBurst {
 		frames, err := rl.router.RecvMessageBytes(zmq.DONTWAIT)
 		if err != nil {
@@ -145,6 +152,12 @@ func (rl *reqLoop) handle(frames [][]byte) {
 	if rep.Status == protocol.StatusError {
 		ep.errors.Add(1)
 	}
+	if n.syncer != nil && n.cfg.Sync == SyncAlways {
+		if w := isWrite(&req); w || len(rl.held) > 0 {
+			rl.hold(envelope, c, rep, w)
+			return
+		}
+	}
 	rl.send(envelope, c, &rep)
 }
 
@@ -154,6 +167,10 @@ func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err erro
 	rl.n.stats.request.errors.Add(1)
 	rl.n.log.Debug("bad request", "code", pe.Code, "err", pe.Message)
 	rep := protocol.Reply{Status: protocol.StatusError, Err: pe, ID: id}
+	if len(rl.held) > 0 {
+		rl.hold(envelope, c, rep, false) // keep the replies in order
+		return
+	}
 	rl.send(envelope, c, &rep)
 }
 

@@ -34,6 +34,7 @@ type Node struct {
 	log       *slog.Logger
 	store     store.Store
 	ownsStore bool
+	syncer    syncer // the store's Sync, nil if it has none or Sync is SyncNone
 	stats     counters
 	tokens    *tokenSet
 	started   time.Time
@@ -67,6 +68,9 @@ func New(cfg Config) (*Node, error) {
 	if n.store == nil {
 		n.store = store.NewMemory(store.MemoryOptions{})
 		n.ownsStore = true
+	}
+	if s, ok := n.store.(syncer); ok && cfg.Sync != SyncNone {
+		n.syncer = s
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
