@@ -36,6 +36,8 @@ type nodeFlags struct {
 	maxMessageBytes int
 	maxBatchOps     int
 	maxReplyBytes   int
+	dataDir         string
+	sync            string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
@@ -50,6 +52,8 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", protocol.DefaultMaxMessageBytes, "largest request message accepted, in bytes (twice this drops the connection)")
 	fs.IntVar(&f.maxBatchOps, "max-batch-ops", protocol.DefaultMaxBatchOps, "most operations in one BATCH")
 	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
+	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
 }
 
 // args renders the flags for a child process.
@@ -61,6 +65,7 @@ func (f *nodeFlags) args() []string {
 		"--max-message-bytes", strconv.Itoa(f.maxMessageBytes),
 		"--max-batch-ops", strconv.Itoa(f.maxBatchOps),
 		"--max-reply-bytes", strconv.Itoa(f.maxReplyBytes),
+		"--sync", f.sync, // --data-dir is per node: the supervisor adds it
 	}
 }
 
@@ -162,7 +167,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 			}
 			return runStatic(cmd.Context(), staticConfig{
 				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs,
-				NodeArgs: nf.args(), Logger: logger, Stdout: stdout, Stderr: stderr,
+				NodeArgs: nf.args(), DataDir: nf.dataDir, Logger: logger, Stdout: stdout, Stderr: stderr,
 			})
 		},
 	}
@@ -215,6 +220,23 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 				},
 				MaxReplyBytes: nf.maxReplyBytes,
 				Logger:        logger,
+			}
+			policy, err := node.ParseSyncPolicy(nf.sync)
+			if err != nil {
+				return usageError{fmt.Errorf("--sync: %w", err)}
+			}
+			cfg.Sync = policy
+			st, err := openStore(nf.dataDir, policy, logger)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				cfg.Store = st
+				defer func() {
+					if err := st.Close(); err != nil {
+						logger.Error("closing the data directory", "err", err)
+					}
+				}()
 			}
 			return runNode(cmd.Context(), cfg, reg, logger, stdout)
 		},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ type staticConfig struct {
 	BaseRequestPort int // node-i requests on BaseRequestPort+i
 	BaseIngestPort  int // node-i ingest on BaseIngestPort+i
 	NodeArgs        []string
+	DataDir         string // node-i gets DataDir/node-i when set
 	Logger          *slog.Logger
 	Stdout, Stderr  io.Writer
 	// StopTimeout is how long nodes get to exit after SIGTERM before they
@@ -49,6 +51,9 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 		args := append([]string{"node", "--name", name,
 			"--rep-port", strconv.Itoa(cfg.BaseRequestPort + i),
 			"--pull-port", strconv.Itoa(cfg.BaseIngestPort + i)}, cfg.NodeArgs...)
+		if cfg.DataDir != "" {
+			args = append(args, "--data-dir", filepath.Join(cfg.DataDir, name))
+		}
 		cmd := exec.Command(exe, args...)
 		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
 		setChildAttrs(cmd)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -47,6 +48,10 @@ type Config struct {
 	// NodeArgs are extra flags passed to every node process (bind address,
 	// limits, log level).
 	NodeArgs []string
+	// DataDir, when set, makes the nodes durable: each node process gets
+	// `--data-dir <DataDir>/<name>`, so a restarted node reopens its own
+	// data. Default "": nodes keep their data in memory.
+	DataDir string
 	// BaseRequestPort and BaseIngestPort place node-<i>. Default 2000/2100.
 	BaseRequestPort, BaseIngestPort int
 	// StopTimeout is how long a node gets to exit after SIGTERM before it is
@@ -337,6 +342,9 @@ func (s *supervisor) launch(name string) {
 		"--service", s.cfg.Consul.Config().Service,
 		"--host", s.cfg.Host,
 	}, s.cfg.NodeArgs...)
+	if s.cfg.DataDir != "" {
+		args = append(args, "--data-dir", filepath.Join(s.cfg.DataDir, name))
+	}
 	c, err := startChild(name, s.cfg.Exe, args, s.cfg.Stdout, s.cfg.Stderr, s.exits)
 	if err != nil {
 		s.log.Error("cannot launch node", "node", name, "err", err)
