@@ -152,39 +152,39 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := settingsConfig(c.Settings).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
+		errs = append(errs, fmt.Errorf("producer: settings: %w", err))
 	}
 	if !c.Codec.Valid() {
-		errs = append(errs, fmt.Errorf("codec %d: want protocol.JSON or protocol.Msgpack", c.Codec))
+		errs = append(errs, fmt.Errorf("producer: codec %d: want protocol.JSON or protocol.Msgpack", c.Codec))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"RequestTimeout", c.RequestTimeout}, {"SendTimeout", c.SendTimeout}, {"SyncTimeout", c.SyncTimeout}, {"SuspectFor", c.SuspectFor}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must be positive", d.name, d.v))
+			errs = append(errs, fmt.Errorf("producer: %s %v: must be positive", d.name, d.v))
 		}
 	}
 	if c.WriteQuorum < 0 {
-		errs = append(errs, fmt.Errorf("WriteQuorum %d: must be >= 0", c.WriteQuorum))
+		errs = append(errs, fmt.Errorf("producer: WriteQuorum %d: must be >= 0", c.WriteQuorum))
 	}
 	if c.BatchOps < 1 || c.BatchOps > protocol.DefaultMaxBatchOps {
-		errs = append(errs, fmt.Errorf("BatchOps %d: want 1..%d", c.BatchOps, protocol.DefaultMaxBatchOps))
+		errs = append(errs, fmt.Errorf("producer: BatchOps %d: want 1..%d", c.BatchOps, protocol.DefaultMaxBatchOps))
 	}
 	if c.BatchBytes < 1 || c.BatchBytes > protocol.DefaultMaxMessageBytes/2 {
-		errs = append(errs, fmt.Errorf("BatchBytes %d: want 1..%d", c.BatchBytes, protocol.DefaultMaxMessageBytes/2))
+		errs = append(errs, fmt.Errorf("producer: BatchBytes %d: want 1..%d", c.BatchBytes, protocol.DefaultMaxMessageBytes/2))
 	}
 	if c.Window < 1 {
-		errs = append(errs, fmt.Errorf("Window %d: must be >= 1", c.Window))
+		errs = append(errs, fmt.Errorf("producer: Window %d: must be >= 1", c.Window))
 	}
 	if c.PipelineBatch < 1 || c.PipelineBatch > protocol.DefaultMaxBatchOps {
-		errs = append(errs, fmt.Errorf("PipelineBatch %d: want 1..%d", c.PipelineBatch, protocol.DefaultMaxBatchOps))
+		errs = append(errs, fmt.Errorf("producer: PipelineBatch %d: want 1..%d", c.PipelineBatch, protocol.DefaultMaxBatchOps))
 	}
 	if c.ScanPage < 1 || c.ScanPage > protocol.DefaultMaxScanLimit {
-		errs = append(errs, fmt.Errorf("ScanPage %d: want 1..%d", c.ScanPage, protocol.DefaultMaxScanLimit))
+		errs = append(errs, fmt.Errorf("producer: ScanPage %d: want 1..%d", c.ScanPage, protocol.DefaultMaxScanLimit))
 	}
 	if c.PushHWM < 1 {
-		errs = append(errs, fmt.Errorf("PushHWM %d: must be >= 1", c.PushHWM))
+		errs = append(errs, fmt.Errorf("producer: PushHWM %d: must be >= 1", c.PushHWM))
 	}
 	return errors.Join(errs...)
 }
