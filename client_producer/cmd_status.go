@@ -16,7 +16,11 @@ func newStatusCmd(g *globalConfig) *cobra.Command {
 replication factor R, layout epoch) and, for every passing member, whether it
 answers a STATS request, how many keys it stores, the share of partitions it
 owns as first choice, the round trip, and its endpoints. It exits with status
-1 when a member does not answer.`,
+1 when a member does not answer.
+
+The settings stored in Consul are the cluster's: the first producer stores
+them from its --hash and -R, and every later one uses them (with a warning if
+its flags differ), so that all producers place every key identically.`,
 		Example: `  client_producer status
   client_producer --json status`,
 		Args: cobra.NoArgs,

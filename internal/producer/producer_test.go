@@ -390,6 +390,13 @@ func testKill(t *testing.T, c *testcluster.Consul) {
 	}
 
 	victim := "node-1"
+	owned := 0
+	for k := range acked {
+		if p.Replicas(k)[0] == victim {
+			owned++
+		}
+	}
+	require.Positive(t, owned, "the victim owns no key: the reads below would not test the fallback")
 	require.NoError(t, cmds[victim].Process.Signal(syscall.SIGKILL))
 	_, _ = cmds[victim].Process.Wait()
 
