@@ -50,9 +50,10 @@ type Config struct {
 	SendTimeout time.Duration
 	// SyncTimeout bounds a Bulk.Sync barrier. Default 30s.
 	SyncTimeout time.Duration
-	// Retries is how many more times a request that timed out or could not be
-	// sent is tried on the same node (on a fresh socket). Every operation the
-	// producer sends is idempotent. Default 1; negative means none.
+	// Retries is how many more times a request that failed in transport is
+	// tried on the same node, on a fresh socket: reads whether or not they
+	// were sent, PUT and DELETE only when they were never sent (see
+	// retryable). Default 1; negative means none.
 	Retries int
 	// WriteQuorum is how many replicas must acknowledge a Put or Delete:
 	// 0 means all of the key's preference list. Default 0.

@@ -44,9 +44,12 @@
 // a deadline (Config.RequestTimeout, or the context's if sooner). Sockets are
 // created with ZMQ_IMMEDIATE, so nothing is queued for a peer with no live
 // connection: the send times out instead. After a timeout the socket is closed
-// and a fresh one used (reconnect). All operations the producer sends are
-// idempotent (PUT of a value, DELETE, GET_ONE, SCAN, SYNC of a token), and a
-// failed attempt is retried Config.Retries times before the node counts as down.
+// and a fresh one used (reconnect). Reads (GET_ONE, SCAN, STATS, SYNC of a
+// token) change nothing and are retried Config.Retries times before the node
+// counts as down. A PUT or DELETE is retried only when it was never sent; once
+// sent, a lost reply may hide an applied write, and sending it again could
+// overwrite a later write of another client, so it counts as a failed
+// acknowledgement of that replica (the caller may write again).
 //
 // # Threading
 //

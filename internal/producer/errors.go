@@ -89,8 +89,31 @@ func (e *NodesError) Unwrap() []error {
 	return out
 }
 
-// retryable reports whether err is a transport failure worth another attempt
-// (the node may answer next time) rather than an answer.
-func retryable(err error) bool {
+// errNotSent marks a transport failure before the request left the
+// producer: no socket, or a send that timed out (with ZMQ_IMMEDIATE nothing
+// is queued for a peer without a live connection). Such a request never
+// reached the node and may be retried whatever it is.
+var errNotSent = fmt.Errorf("request not sent: %w", ErrTimeout)
+
+// transportErr reports whether err is a transport failure (no answer)
+// rather than an answer.
+func transportErr(err error) bool {
 	return errors.Is(err, ErrTimeout)
+}
+
+// retryable reports whether a request of op that failed with err may be
+// sent again: reads always (GET_ONE, SCAN, STATS, PING, SYNC change nothing),
+// writes only when they were never sent. A PUT or DELETE whose reply was lost
+// may have been applied; sending it again could overwrite a later write of
+// another client, so it is reported instead (ErrQuorum, with the node's
+// ErrTimeout) and the caller decides.
+func retryable(err error, op protocol.Op) bool {
+	if !transportErr(err) {
+		return false
+	}
+	switch op {
+	case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan, protocol.OpStats, protocol.OpPing, protocol.OpSync:
+		return true
+	}
+	return errors.Is(err, errNotSent)
 }

@@ -52,7 +52,7 @@ func (pr *peer) take() (*conn, error) {
 	pr.mu.Lock()
 	if pr.closed {
 		pr.mu.Unlock()
-		return nil, fmt.Errorf("%w: %w", errPeerGone, ErrTimeout)
+		return nil, fmt.Errorf("%w: %w", errPeerGone, errNotSent)
 	}
 	if n := len(pr.idle); n > 0 {
 		s := pr.idle[n-1]
@@ -139,9 +139,9 @@ func (c *conn) send(msg []byte) error {
 		case isErrno(err, syscall.EINTR):
 			continue
 		case isErrno(err, syscall.EAGAIN):
-			return fmt.Errorf("send to %s: %w", c.pr.rep, ErrTimeout)
+			return fmt.Errorf("send to %s: %w", c.pr.rep, errNotSent)
 		default:
-			return fmt.Errorf("send to %s: %w: %w", c.pr.rep, err, ErrTimeout)
+			return fmt.Errorf("send to %s: %w: %w", c.pr.rep, err, errNotSent)
 		}
 	}
 }

@@ -318,10 +318,14 @@ func (pl *pipeline) dropConn(nd *pipeNode) {
 	}
 }
 
-// failed handles a transport failure of t: retry on the same node, then
-// give up on it.
+// failed handles a transport failure of t: retry on the same node when
+// retryable allows it, else give up on the node.
 func (pl *pipeline) failed(t *pipeTask, err error) {
-	if retryable(err) && t.attempt < pl.p.cfg.Retries {
+	op := protocol.OpGetOne
+	if t.po.op.Kind != OpGet {
+		op = protocol.OpPut // PUT and DELETE: retried only when never sent
+	}
+	if retryable(err, op) && t.attempt < pl.p.cfg.Retries {
 		pl.enqueue(t.po, t.node.pr, t.attempt+1)
 		return
 	}

@@ -249,7 +249,7 @@ func testNodeAdded(t *testing.T, c *testcluster.Consul) {
 }
 
 // fakeNode is a ROUTER that answers GET_ONE (alone or in a BATCH) with the
-// value "v", except that
+// value "v" and PUT with OK, except that
 // it silently drops the next `drop` requests: a lost reply.
 type fakeNode struct {
 	rep, pull string
@@ -292,11 +292,18 @@ func startFake(t *testing.T) *fakeNode {
 				continue
 			}
 			val, _ := EncodeValue(codec, "v")
-			rep := protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, ID: req.ID, Key: req.Key, Value: val}
+			answer := func(r protocol.Request) protocol.Reply {
+				if r.Op == protocol.OpPut {
+					return protocol.Reply{Op: protocol.OpPut, Status: protocol.StatusOK}
+				}
+				return protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: r.Key, Value: val}
+			}
+			rep := answer(req)
+			rep.ID = req.ID
 			if req.Op == protocol.OpBatch {
 				rep = protocol.Reply{Op: protocol.OpBatch, Status: protocol.StatusOK, ID: req.ID}
 				for _, op := range req.Ops {
-					rep.Results = append(rep.Results, protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: op.Key, Value: val})
+					rep.Results = append(rep.Results, answer(op))
 				}
 			}
 			b, _ := protocol.AppendReply(nil, codec, &rep)
@@ -345,9 +352,30 @@ func testLostReply(t *testing.T, c *testcluster.Consul) {
 			}))
 		require.Equal(t, 50, okCount)
 
+		// A PUT whose reply is lost may have been applied: it is reported,
+		// not sent again (a resend could overwrite another client's write).
+		val := mustEncode(t, codec, "w")
+		f.drop.Store(1)
+		before := f.seen.Load()
+		err = p.Put(ctx, "w", val)
+		require.ErrorIs(t, err, ErrQuorum)
+		require.ErrorIs(t, err, ErrTimeout)
+		require.Equal(t, before+1, f.seen.Load(), "a sent PUT was sent again")
+		f.drop.Store(1)
+		before = f.seen.Load()
+		failed := 0
+		require.NoError(t, p.Do(ctx, 10, func(i int) Op { return Op{Kind: OpPut, Key: fmt.Sprint("w", i), Value: val} },
+			func(i int, r Result) {
+				require.ErrorIs(t, r.Err, ErrQuorum)
+				failed++
+			}))
+		require.Equal(t, 10, failed)
+		require.Equal(t, before+1, f.seen.Load(), "a sent pipelined PUT was sent again")
+
 		f.drop.Store(0)
 		_, err = p.Get(ctx, "c")
 		require.NoError(t, err, "producer wedged after lost replies")
+		require.NoError(t, p.Put(ctx, "w", val))
 	}
 }
 

@@ -28,8 +28,9 @@ func (p *Producer) encode(req *protocol.Request) (msg, id []byte, err error) {
 	return msg, id, err
 }
 
-// call sends req to pr and returns its reply, retrying a timed-out attempt
-// on a fresh socket. An error reply is a *ReplyError.
+// call sends req to pr and returns its reply, retrying an attempt that
+// failed in transport on a fresh socket when retryable allows it. An error
+// reply is a *ReplyError.
 func (p *Producer) call(ctx context.Context, pr *peer, req protocol.Request, timeout time.Duration) (protocol.Reply, error) {
 	msg, id, err := p.encode(&req)
 	if err != nil {
@@ -45,7 +46,7 @@ func (p *Producer) call(ctx context.Context, pr *peer, req protocol.Request, tim
 			return rep, replyErr(rep)
 		}
 		last = err
-		if !retryable(err) {
+		if !retryable(err, req.Op) {
 			break
 		}
 	}
@@ -78,7 +79,8 @@ func replyErr(rep protocol.Reply) error {
 }
 
 // fanout sends req to every target at once and collects their replies
-// within one deadline, then retries the targets that timed out. errs[i] is
+// within one deadline, then retries the targets that failed in transport
+// when retryable allows it. errs[i] is
 // nil when targets[i] answered OK.
 func (p *Producer) fanout(ctx context.Context, targets []*peer, req protocol.Request, timeout time.Duration) ([]protocol.Reply, []error) {
 	reps := make([]protocol.Reply, len(targets))
@@ -128,10 +130,10 @@ func (p *Producer) fanout(ctx context.Context, targets []*peer, req protocol.Req
 				errs[i] = replyErr(reps[i])
 			}
 		}
-		pending = slices.DeleteFunc(pending, func(i int) bool { return !retryable(errs[i]) })
+		pending = slices.DeleteFunc(pending, func(i int) bool { return !retryable(errs[i], req.Op) })
 	}
 	for i, err := range errs {
-		if err != nil && retryable(err) {
+		if err != nil && transportErr(err) {
 			targets[i].suspect()
 			errs[i] = &NodeError{Node: targets[i].name, Err: err}
 		}
