@@ -69,7 +69,17 @@ func TestClusterCommands(t *testing.T) {
 				g := []string{"--consul", c.Addr, "--hash", alg, "-R", "1", "--codec", codec}
 				pre := alg + codec + ":"
 
-				out, _, err := run2(t, append(g, "--json", "put", pre+"a", "hello world")...)
+				// Reading commands do not fix the layout of an empty cluster.
+				out, _, err := run2(t, append(g, "--json", "status")...)
+				require.NoError(t, err)
+				require.Contains(t, out, `"settings_stored":false`)
+				_, _, err = run2(t, append(g, "get", pre+"a")...)
+				require.ErrorIs(t, err, producer.ErrNotFound)
+				kv, _, err := c.Client.KV().Get("zshard/cluster", nil)
+				require.NoError(t, err)
+				require.Nil(t, kv, "a read-only command stored the settings")
+
+				out, _, err = run2(t, append(g, "--json", "put", pre+"a", "hello world")...)
 				require.NoError(t, err)
 				var put struct {
 					Status   string

@@ -72,6 +72,10 @@ func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Con
 	return p, nil
 }
 
+// readOnly makes a command that only reads leave an uninitialised cluster's
+// settings alone (it places with its flags until a writer stores them).
+func readOnly(c *producer.Config) { c.NoInit = true }
+
 // printJSON writes v as one line of JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

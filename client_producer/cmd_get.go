@@ -21,7 +21,7 @@ printed as is, any other value as JSON. A missing key exits with status 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
-			p, err := openProducer(cmd, g)
+			p, err := openProducer(cmd, g, readOnly)
 			if err != nil {
 				return err
 			}

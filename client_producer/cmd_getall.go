@@ -27,7 +27,7 @@ with R replicas and at most R unreadable nodes nothing is missing.`,
   client_producer --json getall > dump.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := openProducer(cmd, g)
+			p, err := openProducer(cmd, g, readOnly)
 			if err != nil {
 				return err
 			}

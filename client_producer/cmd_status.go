@@ -25,7 +25,7 @@ its flags differ), so that all producers place every key identically.`,
   client_producer --json status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := openProducer(cmd, g)
+			p, err := openProducer(cmd, g, readOnly)
 			if err != nil {
 				return err
 			}
@@ -42,7 +42,7 @@ its flags differ), so that all producers place every key identically.`,
 			}
 			out := cmd.OutOrStdout()
 			if g.JSON {
-				if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "nodes": st.Nodes}); err != nil {
+				if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "settings_stored": st.SettingsStored, "nodes": st.Nodes}); err != nil {
 					return err
 				}
 			} else {
@@ -51,7 +51,11 @@ its flags differ), so that all producers place every key identically.`,
 				if s.VNodes != 0 {
 					fmt.Fprintf(out, "   vnodes %d", s.VNodes)
 				}
-				fmt.Fprintf(out, "   epoch %d\n\n", s.Epoch)
+				fmt.Fprintf(out, "   epoch %d\n", s.Epoch)
+				if !st.SettingsStored {
+					fmt.Fprintln(out, "(no settings stored in Consul yet: these are the flags; the first put or delete stores them)")
+				}
+				fmt.Fprintln(out)
 				if len(st.Nodes) == 0 {
 					fmt.Fprintln(out, "no passing member: start nodes with `server_consumer N`")
 					return nil

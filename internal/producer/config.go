@@ -38,6 +38,11 @@ type Config struct {
 	// and a disagreement is logged as a warning (every producer of a cluster
 	// must place keys identically). Default: sharding defaults, R = 0.
 	Settings consul.Settings
+	// NoInit leaves the cluster settings alone when none are stored: the
+	// producer then places with Settings until some producer stores them (the
+	// settings watch picks them up). For read-only tools, so that looking at
+	// a new cluster does not fix its layout. Default false: store Settings.
+	NoInit bool
 	// Codec encodes requests, and the raw values passed in and returned are
 	// in it. Default protocol.JSON.
 	Codec protocol.Codec

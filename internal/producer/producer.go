@@ -31,6 +31,8 @@ type Producer struct {
 
 	// st is the routing snapshot every operation loads once.
 	st atomic.Pointer[state]
+	// stored is false while the cluster has no stored settings (NoInit).
+	stored atomic.Bool
 	// mu serialises rebuilds of st (the two watches, New).
 	mu       sync.Mutex
 	members  []consul.Member
@@ -68,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	settings, err := loadSettings(ctx, cc, cfg.Settings, cfg.Logger)
+	settings, stored, err := loadSettings(ctx, cc, cfg.Settings, cfg.NoInit, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +91,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		bulks: map[*Bulk]struct{}{},
 	}
 	p.gateCnd = sync.NewCond(&p.gateMu)
+	p.stored.Store(stored)
 	if err := p.rebuild(); err != nil {
 		_ = zctx.Term()
 		return nil, err
@@ -109,9 +112,13 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 }
 
 // loadSettings returns the cluster settings, storing want first if there are
-// none. Stored settings win over want; a difference is logged.
-func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, log *slog.Logger) (consul.Settings, error) {
+// none (unless noInit: then want is used as is). Stored settings win over
+// want; a difference is logged.
+func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, noInit bool, log *slog.Logger) (consul.Settings, bool, error) {
 	s, _, err := cc.Settings(ctx)
+	if errors.Is(err, consul.ErrNotFound) && noInit {
+		return want, false, nil
+	}
 	if errors.Is(err, consul.ErrNotFound) {
 		var created bool
 		s, created, err = cc.InitSettings(ctx, want)
@@ -121,22 +128,32 @@ func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, 
 		}
 	}
 	if err != nil {
-		return s, fmt.Errorf("producer: cluster settings: %w", err)
+		return s, false, fmt.Errorf("producer: cluster settings: %w", err)
 	}
 	if err := settingsConfig(s).Validate(); err != nil {
-		return s, fmt.Errorf("producer: stored cluster settings %+v: %w", s, err)
+		return s, true, fmt.Errorf("producer: stored cluster settings %+v: %w", s, err)
 	}
 	if d := SettingsDiff(want, s); d != "" {
 		log.Warn("cluster settings differ from the requested ones; using the stored settings so every producer places keys identically",
 			"differences", d)
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // SettingsDiff describes how the placement fields of got differ from want
 // ("" when they agree): algorithm, partitions, replicas, and vnodes for the
-// consistent ring.
+// consistent ring. Zero partitions or vnodes mean the sharding defaults.
 func SettingsDiff(want, got consul.Settings) string {
+	def := sharding.DefaultConfig()
+	if want.Partitions == 0 {
+		want.Partitions = def.Partitions
+	}
+	if want.VNodes == 0 {
+		want.VNodes = def.VNodes
+	}
+	if got.VNodes == 0 {
+		got.VNodes = def.VNodes
+	}
 	d := ""
 	add := func(name string, w, g any) {
 		if d != "" {
@@ -153,8 +170,7 @@ func SettingsDiff(want, got consul.Settings) string {
 	if want.Replicas != got.Replicas {
 		add("replicas", want.Replicas, got.Replicas)
 	}
-	if got.Algorithm == sharding.Consistent && want.Algorithm == got.Algorithm &&
-		want.VNodes != got.VNodes && got.VNodes != 0 {
+	if got.Algorithm == sharding.Consistent && want.Algorithm == got.Algorithm && want.VNodes != got.VNodes {
 		add("vnodes", want.VNodes, got.VNodes)
 	}
 	return d
@@ -185,6 +201,7 @@ func (p *Producer) onSettings(s consul.Settings) {
 	p.mu.Lock()
 	p.settings = s
 	p.mu.Unlock()
+	p.stored.Store(true)
 	if err := p.rebuild(); err != nil {
 		p.log.Error("placement not updated after a settings change", "err", err)
 	}
@@ -299,6 +316,10 @@ func (p *Producer) Codec() protocol.Codec { return p.codec }
 
 // Settings returns the cluster settings in use.
 func (p *Producer) Settings() consul.Settings { return p.st.Load().settings }
+
+// SettingsStored reports whether the settings in use are stored in Consul;
+// false only with Config.NoInit on a cluster no producer has written to yet.
+func (p *Producer) SettingsStored() bool { return p.stored.Load() }
 
 // Members returns the passing members in use, sorted by name.
 func (p *Producer) Members() []consul.Member {

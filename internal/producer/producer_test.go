@@ -200,7 +200,17 @@ func testSettings(t *testing.T, c *testcluster.Consul) {
 	cl := newCluster(t, c)
 	cl.addNode("node-0")
 	cl.waitMembers("node-0")
+	// A read-only producer (NoInit) leaves an empty cluster's settings alone
+	// and places with its own until a writer stores some.
+	ro := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON, func(cfg *Config) { cfg.NoInit = true })
+	require.False(t, ro.SettingsStored())
+	_, _, err := cl.cc.Settings(context.Background())
+	require.ErrorIs(t, err, consul.ErrNotFound)
+	require.Equal(t, 256, ro.Table().Partitions())
+
 	p1 := cl.producerFor(consul.Settings{Algorithm: sharding.Consistent, Replicas: 1, Partitions: 512}, protocol.JSON)
+	require.True(t, p1.SettingsStored())
+	require.Eventually(t, func() bool { return ro.SettingsStored() && ro.Table().Partitions() == 512 }, safety, 10*time.Millisecond)
 	p2 := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, protocol.Msgpack)
 	for _, p := range []*Producer{p1, p2} {
 		s := p.Settings()
@@ -211,7 +221,7 @@ func testSettings(t *testing.T, c *testcluster.Consul) {
 	require.NotEmpty(t, SettingsDiff(consul.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, p2.Settings()))
 
 	// A settings change in Consul reaches running producers (blocking query).
-	_, err := cl.cc.UpdateSettings(context.Background(), func(s *consul.Settings) error {
+	_, err = cl.cc.UpdateSettings(context.Background(), func(s *consul.Settings) error {
 		s.Replicas = 0
 		s.Epoch++
 		return nil

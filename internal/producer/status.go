@@ -12,7 +12,10 @@ import (
 // Status describes the cluster as this producer routes it.
 type Status struct {
 	Settings consul.Settings `json:"settings"`
-	Nodes    []NodeStatus    `json:"nodes"`
+	// SettingsStored is false when Settings are not in Consul yet (see
+	// Producer.SettingsStored).
+	SettingsStored bool         `json:"settings_stored"`
+	Nodes          []NodeStatus `json:"nodes"`
 }
 
 // NodeStatus is one member: its endpoints, whether it answered a STATS
@@ -41,7 +44,7 @@ func (p *Producer) Status(ctx context.Context) (Status, error) {
 	}
 	defer p.leave()
 	st := p.st.Load()
-	out := Status{Settings: st.settings, Nodes: make([]NodeStatus, len(st.members))}
+	out := Status{Settings: st.settings, SettingsStored: p.SettingsStored(), Nodes: make([]NodeStatus, len(st.members))}
 	var counts []int
 	if st.table != nil {
 		counts = st.table.PartitionCounts()

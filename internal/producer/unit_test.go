@@ -8,6 +8,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/sharding"
 )
 
 func TestIDRoundTrip(t *testing.T) {
@@ -47,6 +48,11 @@ func TestSettingsDiff(t *testing.T) {
 		{"partitions", consul.Settings{Algorithm: "hrw", Partitions: 2048, Replicas: 2}, true},
 		{"replicas", consul.Settings{Algorithm: "hrw", Partitions: 1024}, true},
 	}
+	// Zero partitions and vnodes mean the defaults.
+	require.Empty(t, SettingsDiff(consul.Settings{Algorithm: "consistent"},
+		consul.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions, VNodes: sharding.DefaultVNodes}))
+	require.NotEmpty(t, SettingsDiff(consul.Settings{Algorithm: "consistent", VNodes: 100},
+		consul.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions}))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.diff, SettingsDiff(base, tc.got) != "")
