@@ -66,7 +66,7 @@ join or leave, and compares placement algorithms.`,
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 
 	root.AddCommand(newCompareCmd(g))
-	root.AddCommand(newPutCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
+	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	return root
 }

@@ -117,6 +117,24 @@ pids+=($!)
 wait_passing "node-0 node-1 node-2 node-3"
 show_members
 
+producer() { "$BIN/client_producer" --hash consistent "$@"; }
+
+step "producer: PUT, GET_ONE, DELETE through Consul membership and consistent hashing"
+producer put user:1 '{"name":"ada"}' --value-json
+producer put user:2 grace
+producer get user:1
+producer get user:2
+producer delete user:2
+
+step "producer: load 10000 keys (bulk PUSH with a SYNC barrier per node), then read them all back"
+producer load --keys 10000 --value-size 100
+producer getall > "$work/getall.txt"   # GET_ALL: paged SCAN of every node
+head -3 "$work/getall.txt"
+producer status
+
+step "benchmark: client_producer bench, 20000 keys, against raw ZeroMQ in the same run"
+"$BIN/client_producer" bench --keys 20000 --latency-ops 2000 --algorithms consistent --no-redis --codecs msgpack
+
 step "add node-4: the add signal goes through Consul; the supervisor is notified and launches it"
 "$BIN/consul" kv put zshard/nodes/node-4 '{"state":"up"}'
 wait_passing "node-0 node-1 node-2 node-3 node-4"
