@@ -29,6 +29,14 @@ type Settings struct {
 	// Epoch is the layout version; every membership change a rebalancer
 	// completes increments it.
 	Epoch uint64 `json:"epoch"`
+	// Members is the explicit layout: the node names the partition table is
+	// built from at this Epoch, whether or not they pass their health checks.
+	// Empty (the default, "legacy" mode) means the passing members, as
+	// before rebalancing existed. The first add-node or remove-node sets it.
+	Members []string `json:"members,omitempty"`
+	// Migration is the rebalance in progress, nil when none is. It is the
+	// rebalancer's journal: a rebalancer that died is resumed from it.
+	Migration *Migration `json:"migration,omitempty"`
 }
 
 // Settings returns the stored settings and their modify index, or

@@ -131,7 +131,7 @@ func (pl *pipeline) run(n int) error {
 func (pl *pipeline) start(i int) {
 	o := pl.op(i)
 	po := &pipeOp{i: i, op: o}
-	targets, err := pl.p.st.Load().targetsInto(po.tbuf[:0], o.Key, pl.buf[:])
+	targets, err := pl.p.st.Load().routeInto(po.tbuf[:0], o.Key, pl.buf[:], o.Kind != OpGet)
 	if err == nil && o.Kind != OpGet && o.Kind != OpPut && o.Kind != OpDelete {
 		err = fmt.Errorf("producer: invalid op kind %d", o.Kind)
 	}

@@ -37,6 +37,7 @@ type Producer struct {
 	mu       sync.Mutex
 	members  []consul.Member
 	settings consul.Settings
+	tables   []cachedTable // recent placement tables, oldest first
 
 	// gate counts calls in progress (and open Bulks) so Close can wait.
 	gateMu  sync.Mutex
@@ -54,6 +55,10 @@ type Producer struct {
 type state struct {
 	settings consul.Settings
 	table    *sharding.Table // nil when there is no member
+	// alt is the other layout of a migration in progress (see layout.go):
+	// reads fall back to it, and writes also go to it when writeAlt is set.
+	alt      *sharding.Table
+	writeAlt bool
 	members  []consul.Member // sorted by name
 	peers    map[string]*peer
 }
@@ -218,16 +223,8 @@ func (p *Producer) rebuild() error {
 	}
 	old := p.st.Load()
 	next := &state{settings: p.settings, members: p.members, peers: make(map[string]*peer, len(p.members))}
-	if len(p.members) > 0 {
-		names := make([]string, len(p.members))
-		for i, m := range p.members {
-			names[i] = m.Name
-		}
-		t, err := sharding.NewTable(settingsConfig(p.settings), sharding.NodesNamed(names...))
-		if err != nil {
-			return fmt.Errorf("producer: placement over %v: %w", names, err)
-		}
-		next.table = t
+	if err := p.layout(next); err != nil {
+		return err
 	}
 	for _, m := range p.members {
 		if old != nil {
@@ -245,7 +242,7 @@ func (p *Producer) rebuild() error {
 				pr.close()
 			}
 		}
-		if len(old.members) != len(next.members) || old.settings != next.settings {
+		if len(old.members) != len(next.members) || !old.settings.Equal(next.settings) {
 			p.log.Info("placement updated", "members", len(next.members), "algorithm", next.settings.Algorithm,
 				"replicas", next.settings.Replicas, "epoch", next.settings.Epoch)
 		}
@@ -339,20 +336,15 @@ func (p *Producer) Replicas(key string) []string {
 	return t.AppendPrefs(nil, key)
 }
 
-// targets returns the peers of key's preference list, owner first.
+// targets returns the peers a write of key goes to: its preference list,
+// owner first (and, during a migration, the other layout's too).
 func (st *state) targets(key string, buf []string) ([]*peer, error) {
 	return st.targetsInto(nil, key, buf)
 }
 
-// targetsInto appends the peers of key's preference list to dst.
+// targetsInto appends the peers a write of key goes to, to dst.
 func (st *state) targetsInto(dst []*peer, key string, buf []string) ([]*peer, error) {
-	if st.table == nil {
-		return nil, ErrNoNodes
-	}
-	for _, n := range st.table.AppendPrefs(buf[:0], key) {
-		dst = append(dst, st.peers[n])
-	}
-	return dst, nil
+	return st.routeInto(dst, key, buf, true)
 }
 
 // quorum returns the acknowledgements a write to n replicas needs.

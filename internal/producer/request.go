@@ -202,7 +202,7 @@ func (p *Producer) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	defer p.leave()
 	var buf [8]string
-	targets, err := p.st.Load().targets(key, buf[:])
+	targets, err := p.st.Load().routeInto(nil, key, buf[:], false)
 	if err != nil {
 		return nil, err
 	}
