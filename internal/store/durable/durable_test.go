@@ -48,7 +48,9 @@ func TestMain(m *testing.M) {
 }
 
 func crashKey(i int) string { return "crash-" + strconv.Itoa(i) }
-func crashVal(i int) string { return fmt.Sprintf(`"value of key %d, padded to make the record longer"`, i) }
+func crashVal(i int) string {
+	return fmt.Sprintf(`"value of key %d, padded to make the record longer"`, i)
+}
 
 func open(t *testing.T, dir string, opts Options) *Store {
 	t.Helper()
