@@ -6,63 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=$PWD/bin
-work=$(mktemp -d -t zshard-demo.XXXXXX)
-pids=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	# Stop in reverse order: the supervisor (its nodes deregister) before Consul.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[i]}" 2>/dev/null || true
-		wait "${pids[i]}" 2>/dev/null || true
-	done
-	if [[ $rc -eq 0 ]]; then
-		rm -rf "$work"
-		echo "demo: done, everything stopped"
-	else
-		echo "demo: failed (exit $rc), everything stopped; logs are in $work" >&2
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+NAME=demo
+# shellcheck source=lib.sh
+source scripts/lib.sh
 
 step() { printf '\n== %s\n' "$*"; }
-fail() { echo "demo: $*" >&2; exit 1; }
-
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# free_base N: a port P such that P..P+N-1 are all free now.
-free_base() {
-	/usr/bin/python3 - "$1" <<'PY'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(1000):
-    base = random.randint(20000, 55000)
-    try:
-        socks = []
-        for p in range(base, base + n):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-        print(base); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-}
-
-# wait_for DESCRIPTION COMMAND...: retries COMMAND for up to 30 s.
-wait_for() {
-	local what=$1; shift
-	for _ in $(seq 150); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.2
-	done
-	fail "timed out waiting for $what"
-}
 
 # instances [passing]: the names of the registered (or only passing) nodes.
 instances() {
@@ -98,15 +46,7 @@ step "building server_consumer and client_producer"
 go build -o "$BIN/" ./server_consumer ./client_producer
 
 step "starting a Consul dev agent (log: $work/consul.log)"
-http_port=$(free_port)
-"$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
-	-http-port "$http_port" -serf-lan-port "$(free_port)" -server-port "$(free_port)" \
-	-serf-wan-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 \
-	>"$work/consul.log" 2>&1 &
-pids+=($!)
-export CONSUL_HTTP_ADDR=127.0.0.1:$http_port
-# A KV write succeeds only once the agent has elected itself leader.
-wait_for "Consul to elect a leader" "$BIN/consul" kv put zshard/.ready 1
+start_consul
 echo "Consul at $CONSUL_HTTP_ADDR"
 
 step "server_consumer 4: a supervisor launches node-0..node-3, each registers itself (log: $work/server.log)"
