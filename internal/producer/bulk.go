@@ -152,7 +152,7 @@ func (b *Bulk) flush(bn *bulkNode) {
 		}
 		bn.push = s
 	}
-	if err := pushSend(bn.push, bn.msg); err != nil {
+	if err := pushSend(bn.push, bn.msg, b.p.cfg.RequestTimeout); err != nil {
 		bn.err = fmt.Errorf("push to %s: %w", bn.pr.pull, err)
 		bn.pr.suspect()
 		return
@@ -160,7 +160,13 @@ func (b *Bulk) flush(bn *bulkNode) {
 	bn.sent += n
 }
 
-func pushSend(s *zmq.Socket, msg []byte) error {
+// pushSend sends one message on a PUSH socket. A send that times out
+// (EAGAIN: no live connection yet, or the node's queue is full) is retried
+// until patience has passed: a socket created a moment ago is still
+// connecting, and a busy node drains its queue; only a node that stays
+// unreachable for that long fails the push.
+func pushSend(s *zmq.Socket, msg []byte, patience time.Duration) error {
+	deadline := time.Now().Add(patience)
 	for {
 		_, err := s.SendBytes(msg, 0)
 		switch {
@@ -169,6 +175,9 @@ func pushSend(s *zmq.Socket, msg []byte) error {
 		case isErrno(err, syscall.EINTR):
 			continue
 		case isErrno(err, syscall.EAGAIN): // no live connection, or the queue is full
+			if time.Now().Before(deadline) {
+				continue
+			}
 			return ErrTimeout
 		default:
 			return fmt.Errorf("%w: %w", err, ErrTimeout)
@@ -211,7 +220,7 @@ func (b *Bulk) Sync(ctx context.Context) error {
 			b.tokens++
 			tok := b.p.instance + "-" + strconv.Itoa(b.tokens)
 			marker, _ := protocol.AppendRequest(bn.msg[:0], b.p.codec, &protocol.Request{Op: protocol.OpSync, Token: tok})
-			if err := pushSend(bn.push, marker); err != nil {
+			if err := pushSend(bn.push, marker, b.p.cfg.RequestTimeout); err != nil {
 				bn.err = fmt.Errorf("push SYNC marker to %s: %w", pr.pull, err)
 			} else {
 				targets = append(targets, pr)

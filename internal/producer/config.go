@@ -51,7 +51,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// SendTimeout bounds one send (ZMQ_SNDTIMEO). With ZMQ_IMMEDIATE a send to
 	// a node with no live connection blocks, so this is how long a dead node
-	// can hold a call up. Default 500ms.
+	// can hold a request up. A bulk push retries timed-out sends for up to
+	// RequestTimeout (a new connection is still being set up, or the node's
+	// queue is full) before it gives the node up. Default 500ms.
 	SendTimeout time.Duration
 	// SyncTimeout bounds a Bulk.Sync barrier. Default 30s.
 	SyncTimeout time.Duration

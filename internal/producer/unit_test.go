@@ -1,13 +1,17 @@
 package producer
 
 import (
+	"fmt"
 	"math"
 	"testing"
+	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/testcluster"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -126,4 +130,44 @@ func TestBatchEncoding(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A bulk push to a node whose connection is not up yet waits for it (within
+// its patience) instead of failing the node: the first push of a new Bulk
+// always races the TCP connect.
+func TestPushSendWaitsForALateConnection(t *testing.T) {
+	ctx, err := zmq.NewContext()
+	require.NoError(t, err)
+	defer ctx.Term()
+	port, err := testcluster.FreePorts(1)
+	require.NoError(t, err)
+	ep := fmt.Sprintf("tcp://127.0.0.1:%d", port[0])
+
+	push, err := ctx.NewSocket(zmq.PUSH)
+	require.NoError(t, err)
+	defer push.Close()
+	require.NoError(t, push.SetLinger(0))
+	require.NoError(t, push.SetImmediate(true))
+	require.NoError(t, push.SetSndtimeo(50*time.Millisecond))
+	require.NoError(t, push.Connect(ep))
+
+	// Nobody there: the push gives up after its patience.
+	require.ErrorIs(t, pushSend(push, []byte("lost"), 200*time.Millisecond), ErrTimeout)
+
+	// The node comes up while the push waits: it is delivered.
+	pull, err := ctx.NewSocket(zmq.PULL)
+	require.NoError(t, err)
+	defer pull.Close()
+	require.NoError(t, pull.SetLinger(0))
+	require.NoError(t, pull.SetRcvtimeo(30*time.Second))
+	bound := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		bound <- pull.Bind(ep)
+	}()
+	require.NoError(t, pushSend(push, []byte("hello"), 30*time.Second))
+	require.NoError(t, <-bound)
+	got, err := pull.RecvBytes(0)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(got))
 }
