@@ -2,9 +2,9 @@ package protocol
 
 import "unicode/utf8"
 
-// Request is one decoded request. Its byte-slice fields, and (for msgpack)
-// its string fields, alias the message it was decoded from, so decoding
-// copies nothing: the message must not be modified while the Request is in
+// Request is one decoded request. Its byte-slice fields, and its string
+// fields (in JSON, those without escapes), alias the message it was decoded
+// from, so decoding copies nothing: the message must not be modified while the Request is in
 // use, and a field kept longer than the message should be copied
 // (strings.Clone, bytes.Clone) so it does not pin the whole message.
 type Request struct {
