@@ -45,17 +45,20 @@ func (p *Producer) Status(ctx context.Context) (Status, error) {
 	defer p.leave()
 	st := p.st.Load()
 	out := Status{Settings: st.settings, SettingsStored: p.SettingsStored(), Nodes: make([]NodeStatus, len(st.members))}
-	var counts []int
+	// Partitions owned, by node name: with an explicit layout the table's
+	// nodes are not necessarily the passing members.
+	owned := map[string]int{}
 	if st.table != nil {
-		counts = st.table.PartitionCounts()
+		counts := st.table.PartitionCounts()
+		for i, n := range st.table.Nodes() {
+			owned[n.Name] = counts[i]
+		}
 	}
 	var wg sync.WaitGroup
 	for i, m := range st.members {
 		ns := &out.Nodes[i]
 		ns.Name, ns.RepURL, ns.PullURL = m.Name, m.RepURL, m.PullURL
-		if counts != nil {
-			ns.Partitions = counts[i] // Table.Nodes is sorted by name, like members
-		}
+		ns.Partitions = owned[m.Name]
 		wg.Go(func() {
 			start := time.Now()
 			rep, err := p.call(ctx, st.peers[m.Name], protocol.Request{Op: protocol.OpStats}, p.cfg.RequestTimeout)

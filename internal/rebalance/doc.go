@@ -1,0 +1,63 @@
+// Package rebalance moves keys when a node joins or leaves a zshard cluster,
+// on the client side as the class spec asks: the rebalancer is a producer that
+// writes the add and remove signals to Consul and moves the data itself.
+//
+// # Layout and migration
+//
+// The layout is explicit: consul.Settings.Members lists the nodes the
+// partition table is built from at Settings.Epoch (empty means the legacy
+// rule, the passing members; the first rebalance fills it in). A rebalance is
+// recorded in Settings.Migration {ID, Kind, Node, From, To, Phase}, changed
+// only by check-and-set, and it is the rebalancer's journal. Producers
+// (internal/producer) follow the settings with a blocking query and route by
+// the phase, swapping their routing snapshot atomically:
+//
+//	phase      reads              writes
+//	copying    From, then To      From and To preference lists (union)
+//	switched   To, then From      union (Members = To, Epoch + 1)
+//	cleaning   To, then From      To
+//
+// # Steps
+//
+//  1. Take the Consul lock <prefix>locks/rebalance (one rebalancer at a time;
+//     a second gets ErrLocked naming the holder, or waits with Config.Wait).
+//  2. Record the migration in phase copying. Add: write the add signal and
+//     wait until the node passes (a supervisor launched it).
+//  3. Wait Config.Grace so every producer writes to both layouts.
+//  4. Copy: sharding.Diff(From, To).Transfers lists exactly the partitions
+//     that change and, for each node that gains one, a source that holds it
+//     under From (never the destination). Each source is read with BATCHes of
+//     per-partition SCANs (hash_from/hash_to = store.PartitionRange), and the
+//     entries are written to each destination in BATCHes of PUTs, every batch
+//     acknowledged, at most Config.Window in flight per destination (flow
+//     control), optionally paced to Config.MaxRate.
+//  5. Verify: re-scan every transferred partition on its source and its
+//     destination; keys missing or different on the destination are written
+//     from the source, keys the source no longer has are deleted on the
+//     destination (deleted concurrently). The repaired keys are read again on
+//     both sides until a round finds them equal: a concurrent write lands on
+//     both layouts, so the newest value wins over the copy.
+//  6. Switch by CAS: Epoch + 1, Members = To, phase switched; wait Grace.
+//  7. Phase cleaning; wait Grace (producers stop writing to From); then delete
+//     at every node that dropped a partition the keys it holds there. Remove:
+//     the leaving node is not cleaned, its remove signal is written instead
+//     and its supervisor stops it.
+//  8. Clear the migration.
+//
+// Nothing is deleted at a source before its destinations hold the data and
+// the routing has switched. If the rebalancer dies at any point, running the
+// same command again resumes from the recorded phase: copying starts the copy
+// over (it overwrites with the source's current value and verification
+// repairs), later phases are idempotent. A different command fails with
+// ErrUnfinished and the command that resumes.
+//
+// # Limits
+//
+// Producers are assumed to see a phase change within Config.Grace (their
+// settings watch is a blocking query, normally milliseconds); a producer cut
+// off from Consul longer than that may write to the old layout only. The
+// copy uses plain PUTs (no if-absent on the wire): a copy can overwrite a
+// concurrent newer write on the destination for a moment, and verification
+// (step 5) then repairs it from the source, which the concurrent write also
+// reached.
+package rebalance

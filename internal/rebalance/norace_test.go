@@ -1,0 +1,5 @@
+//go:build !race
+
+package rebalance_test
+
+const raceEnabled = false

@@ -1,0 +1,585 @@
+package rebalance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/sharding"
+)
+
+// LockName is the Consul lock (<prefix>locks/rebalance) one rebalancer holds.
+const LockName = "rebalance"
+
+// Defaults of Config.
+const (
+	DefaultGrace       = 2 * time.Second
+	DefaultWindow      = 8
+	DefaultBatchKeys   = 512
+	DefaultScanBatch   = 256
+	DefaultJoinTimeout = 2 * time.Minute
+	DefaultRounds      = 20
+)
+
+// Errors. Callers test with errors.Is.
+var (
+	// ErrLocked means another rebalancer holds the lock (the error names it).
+	ErrLocked = errors.New("rebalance: another rebalancer is running")
+	// ErrUnfinished means a different migration is unfinished; the error
+	// says how to resume it.
+	ErrUnfinished = errors.New("rebalance: another migration is unfinished")
+	// ErrBadRequest means the node cannot be added or removed (already a
+	// member, not a member, last node, ...).
+	ErrBadRequest = errors.New("rebalance: invalid request")
+	// ErrLostMigration means the migration in the settings changed under
+	// the rebalancer (someone cleared or replaced it).
+	ErrLostMigration = errors.New("rebalance: migration changed concurrently")
+	// ErrNotConverged means verification kept finding differences.
+	ErrNotConverged = errors.New("rebalance: verification did not converge; run the command again")
+)
+
+// Config configures a rebalance. The zero value of every field means its
+// default.
+type Config struct {
+	// Producer configures the routing client the rebalancer talks to nodes
+	// with (Consul address, codec, timeouts). NoInit is forced on.
+	Producer producer.Config
+	// Grace is how long producers are given to see a phase change (their
+	// settings watch) before the rebalancer relies on it. Default 2s.
+	Grace time.Duration
+	// Window is how many BATCH messages are in flight per destination node
+	// (flow control: a slow node slows the copy down). Default 8.
+	Window int
+	// BatchKeys is the number of PUTs in one BATCH. Default 512.
+	BatchKeys int
+	// ScanBatch is the number of partition SCANs in one BATCH. Default 256.
+	ScanBatch int
+	// MaxRate bounds the copy in keys per second; 0 means no bound.
+	MaxRate int
+	// Wait makes a rebalancer that finds the lock taken wait for it instead
+	// of failing with ErrLocked.
+	Wait bool
+	// JoinTimeout bounds the wait for an added node to pass. Default 2m.
+	JoinTimeout time.Duration
+	// DryRun computes and reports the plan without changing anything.
+	DryRun bool
+	// Holder describes this rebalancer in the lock (shown to a second one).
+	// Default: "<command> pid <pid> on <hostname>".
+	Holder string
+	// Progress, if not nil, is called about every ProgressEvery with the
+	// current counters, and once at the end of every phase.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+	// Logger receives phase changes. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.BatchKeys <= 0 {
+		c.BatchKeys = DefaultBatchKeys
+	}
+	if c.ScanBatch <= 0 {
+		c.ScanBatch = DefaultScanBatch
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 200 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Holder == "" {
+		h, _ := os.Hostname()
+		c.Holder = fmt.Sprintf("%s pid %d on %s", strings.Join(os.Args, " "), os.Getpid(), h)
+	}
+	c.Producer.NoInit = true
+	return c
+}
+
+// Progress is a snapshot of a running rebalance.
+type Progress struct {
+	Phase string
+	// Keys and Bytes copied (acknowledged by the destination) so far;
+	// EstKeys is the estimate of the keys to copy (0 when unknown).
+	Keys, Bytes, EstKeys int64
+	// Fixed counts keys repaired by verification; Deleted keys removed at
+	// the sources.
+	Fixed, Deleted int64
+	Elapsed        time.Duration
+}
+
+// Report is the outcome of a rebalance (or, with DryRun, its plan).
+type Report struct {
+	Kind consul.MigrationKind
+	Node string
+	From []string
+	To   []string
+	// Resumed is true when an unfinished migration was continued.
+	Resumed bool
+	// Partitions is the number of partitions whose preference list changes;
+	// Transfers the partition copies (partition, source, destination).
+	Partitions int
+	Transfers  int
+	// PairPartitions counts transfers by "source->destination".
+	PairPartitions map[string]int
+	// Keys and Bytes copied; Optimum the keys the changed partitions held at
+	// their sources (one per destination), i.e. what had to move; Fixed the
+	// keys verification repaired; Deleted the keys deleted at sources.
+	Keys, Bytes, Optimum, Fixed, Deleted int64
+	// EstKeys is the dry run's estimate of the keys to copy (from STATS).
+	EstKeys int64
+	// Copy, Verify and Total are the durations of the copy, the verification
+	// and the whole run (grace periods included).
+	Copy, Verify, Total time.Duration
+}
+
+// Moved is every key written to a destination: copies and repairs.
+func (r Report) Moved() int64 { return r.Keys + r.Fixed }
+
+// ResumeCommand returns the client_producer command that resumes m.
+func ResumeCommand(m *consul.Migration) string {
+	if m.Kind == consul.MigrationAdd {
+		return "client_producer add-node " + m.Node
+	}
+	return "client_producer remove-node " + m.Node
+}
+
+// Add adds node (launched by the supervisor on host, any when empty) and
+// moves to it the keys it now holds.
+func Add(ctx context.Context, cfg Config, node, host string) (Report, error) {
+	return run(ctx, cfg, consul.MigrationAdd, node, host)
+}
+
+// Remove moves node's keys to the nodes that hold them next, then signals
+// its removal.
+func Remove(ctx context.Context, cfg Config, node string) (Report, error) {
+	return run(ctx, cfg, consul.MigrationRemove, node, "")
+}
+
+type rebalancer struct {
+	cfg   Config
+	cc    *consul.Client
+	p     *producer.Producer
+	log   *slog.Logger
+	start time.Time
+
+	copyStart                            time.Time
+	phase                                atomic.Value // string
+	keys, bytes, est, fixed, deleted, op atomic.Int64
+}
+
+func run(ctx context.Context, cfg Config, kind consul.MigrationKind, node, host string) (rep Report, err error) {
+	cfg = cfg.withDefaults()
+	rep.Kind, rep.Node = kind, node
+	if err := consul.ValidName(node); err != nil {
+		return rep, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	r := &rebalancer{cfg: cfg, log: cfg.Logger, start: time.Now()}
+	r.phase.Store("starting")
+	if r.cc, err = consul.New(cfg.Producer.Consul); err != nil {
+		return rep, err
+	}
+	if err := r.cc.Ping(ctx); err != nil {
+		return rep, err
+	}
+	if !cfg.DryRun {
+		sess, err := r.lock(ctx)
+		if err != nil {
+			return rep, err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			// An explicit release has no lock delay; destroying the
+			// session alone would keep the lock for ClaimLockDelay.
+			_ = sess.Unlock(cctx, LockName)
+			_ = sess.Close(cctx)
+		}()
+		// A lost session means another rebalancer may take over: stop.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-sess.Lost():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	if r.p, err = producer.New(ctx, cfg.Producer); err != nil {
+		return rep, err
+	}
+	defer r.p.Close()
+	stop := r.reportProgress()
+	defer stop()
+	defer func() { rep.Total = time.Since(r.start) }()
+	return r.do(ctx, kind, node, host, rep)
+}
+
+// lock takes the rebalance lock, waiting for it when cfg.Wait.
+func (r *rebalancer) lock(ctx context.Context) (*consul.Session, error) {
+	sess, err := r.cc.NewSession(ctx, "zshard-rebalance", 0)
+	if err != nil {
+		return nil, err
+	}
+	logged := false
+	delayUntil := time.Now().Add(2*consul.ClaimLockDelay + time.Second)
+	for {
+		ok, holder, err := sess.Lock(ctx, LockName, r.cfg.Holder)
+		if err != nil || ok {
+			if err != nil {
+				_ = sess.Close(context.Background())
+			}
+			return sess, err
+		}
+		free, err := r.cc.LockHolder(ctx, LockName)
+		if err == nil && free == "" && time.Now().Before(delayUntil) {
+			// Released by a session that ended a moment ago: in its lock
+			// delay, not held. Try again shortly.
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				_ = sess.Close(context.Background())
+				return nil, err
+			}
+			continue
+		}
+		if !r.cfg.Wait {
+			_ = sess.Close(context.Background())
+			return nil, fmt.Errorf("%w: the lock %slocks/%s is held by %s (pass --wait to wait for it)",
+				ErrLocked, r.cc.Config().Prefix, LockName, holder)
+		}
+		if !logged {
+			r.log.Info("waiting for the rebalance lock", "holder", holder)
+			if r.cfg.Progress != nil {
+				r.phase.Store("waiting for the lock held by " + holder)
+			}
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			_ = sess.Close(context.Background())
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *rebalancer) snapshot() Progress {
+	return Progress{Phase: r.phase.Load().(string), Keys: r.keys.Load(), Bytes: r.bytes.Load(), EstKeys: r.est.Load(),
+		Fixed: r.fixed.Load(), Deleted: r.deleted.Load(), Elapsed: time.Since(r.start)}
+}
+
+func (r *rebalancer) reportProgress() (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(r.cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.cfg.Progress(r.snapshot())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		r.cfg.Progress(r.snapshot())
+	}
+}
+
+func (r *rebalancer) setPhase(name string) {
+	r.phase.Store(name)
+	r.log.Info("rebalance phase", "phase", name)
+}
+
+// do runs (or resumes) the migration.
+func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, host string, rep Report) (Report, error) {
+	s, _, err := r.cc.Settings(ctx)
+	if errors.Is(err, consul.ErrNotFound) {
+		return rep, fmt.Errorf("%w: the cluster has no settings yet (write some keys first, or start a producer)", ErrBadRequest)
+	}
+	if err != nil {
+		return rep, err
+	}
+	m := s.Migration
+	if m != nil && (m.Kind != kind || m.Node != node) {
+		return rep, fmt.Errorf("%w: %s of %s stopped in phase %s; finish it first with `%s`",
+			ErrUnfinished, m.Kind, m.Node, m.Phase, ResumeCommand(m))
+	}
+	if m == nil {
+		members := s.Members
+		if len(members) == 0 {
+			// Legacy cluster: the layout is the passing members.
+			ms, err := r.cc.Members(ctx)
+			if err != nil {
+				return rep, err
+			}
+			for _, mm := range ms {
+				members = append(members, mm.Name)
+			}
+		}
+		to, err := target(kind, node, members)
+		if errors.Is(err, errNothingToDo) && kind == consul.MigrationRemove && !r.cfg.DryRun {
+			// Resuming a remove that died after clearing the migration:
+			// make sure the remove signal is written.
+			return rep, r.cc.SignalRemove(ctx, node)
+		}
+		if err != nil {
+			return rep, err
+		}
+		m = &consul.Migration{ID: fmt.Sprintf("%s-%s-epoch-%d", kind, node, s.Epoch), Kind: kind, Node: node,
+			From: slices.Clone(members), To: to, Phase: consul.PhaseCopying}
+		if r.cfg.DryRun {
+			return r.dryRun(ctx, s, m, rep)
+		}
+		epoch := s.Epoch
+		s, err = r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
+			if cur.Migration != nil || cur.Epoch != epoch || (len(cur.Members) > 0 && !slices.Equal(cur.Members, members)) {
+				return fmt.Errorf("%w: the layout changed while starting; run the command again", ErrLostMigration)
+			}
+			cur.Members = slices.Clone(members)
+			cur.Migration = m
+			return nil
+		})
+		if err != nil {
+			return rep, err
+		}
+		r.log.Info("migration started", "id", m.ID, "from", m.From, "to", m.To)
+	} else {
+		rep.Resumed = true
+		if r.cfg.DryRun {
+			return r.dryRun(ctx, s, m, rep)
+		}
+		r.log.Info("resuming migration", "id", m.ID, "phase", m.Phase)
+	}
+	rep.From, rep.To = m.From, m.To
+	plan, from, to, err := plans(s, m)
+	if err != nil {
+		return rep, err
+	}
+	fillPlan(&rep, plan)
+
+	if m.Phase == consul.PhaseCopying {
+		if kind == consul.MigrationAdd {
+			if err := r.join(ctx, node, host); err != nil {
+				return rep, err
+			}
+		}
+		r.setPhase("waiting for producers (copying)")
+		if err := sleep(ctx, r.cfg.Grace); err != nil {
+			return rep, err
+		}
+		if err := r.copyAndVerify(ctx, plan, from, &rep); err != nil {
+			return rep, err
+		}
+		if err := r.advance(ctx, m.ID, consul.PhaseCopying, func(cur *consul.Settings) {
+			cur.Epoch++
+			cur.Members = slices.Clone(m.To)
+			cur.Migration.Phase = consul.PhaseSwitched
+		}); err != nil {
+			return rep, err
+		}
+		m.Phase = consul.PhaseSwitched
+		r.setPhase("switched")
+		if err := sleep(ctx, r.cfg.Grace); err != nil {
+			return rep, err
+		}
+	}
+	if m.Phase == consul.PhaseSwitched {
+		if err := r.advance(ctx, m.ID, consul.PhaseSwitched, func(cur *consul.Settings) {
+			cur.Migration.Phase = consul.PhaseCleaning
+		}); err != nil {
+			return rep, err
+		}
+		m.Phase = consul.PhaseCleaning
+		r.setPhase("waiting for producers (cleaning)")
+		if err := sleep(ctx, r.cfg.Grace); err != nil {
+			return rep, err
+		}
+	}
+	// Phase cleaning.
+	if err := r.cleanup(ctx, plan, kind, node); err != nil {
+		return rep, err
+	}
+	rep.Deleted = r.deleted.Load()
+	if kind == consul.MigrationRemove {
+		if err := r.cc.SignalRemove(ctx, node); err != nil {
+			return rep, err
+		}
+	}
+	if err := r.advance(ctx, m.ID, consul.PhaseCleaning, func(cur *consul.Settings) { cur.Migration = nil }); err != nil {
+		return rep, err
+	}
+	_ = to
+	r.setPhase("done")
+	return rep, nil
+}
+
+var errNothingToDo = errors.New("nothing to do")
+
+// target returns the layout after the change.
+func target(kind consul.MigrationKind, node string, members []string) ([]string, error) {
+	has := slices.Contains(members, node)
+	switch kind {
+	case consul.MigrationAdd:
+		if has {
+			return nil, fmt.Errorf("%w: %s is already a member of the layout %v", ErrBadRequest, node, members)
+		}
+		to := append(slices.Clone(members), node)
+		slices.Sort(to)
+		return to, nil
+	default:
+		if !has {
+			return nil, fmt.Errorf("%w: %w: %s is not a member of the layout %v", ErrBadRequest, errNothingToDo, node, members)
+		}
+		if len(members) == 1 {
+			return nil, fmt.Errorf("%w: %s is the last node; its keys would have nowhere to go", ErrBadRequest, node)
+		}
+		return slices.DeleteFunc(slices.Clone(members), func(n string) bool { return n == node }), nil
+	}
+}
+
+// plans builds the From and To tables of m and their diff.
+func plans(s consul.Settings, m *consul.Migration) (sharding.Plan, *sharding.Table, *sharding.Table, error) {
+	cfg := sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
+	from, err := sharding.NewTable(cfg, sharding.NodesNamed(m.From...))
+	if err != nil {
+		return sharding.Plan{}, nil, nil, err
+	}
+	to, err := sharding.NewTable(cfg, sharding.NodesNamed(m.To...))
+	if err != nil {
+		return sharding.Plan{}, nil, nil, err
+	}
+	plan, err := sharding.Diff(from, to)
+	return plan, from, to, err
+}
+
+func fillPlan(rep *Report, plan sharding.Plan) {
+	rep.Partitions = len(plan.Changes)
+	rep.PairPartitions = map[string]int{}
+	for _, t := range plan.Transfers() {
+		rep.Transfers++
+		rep.PairPartitions[t.From+"->"+t.To]++
+	}
+}
+
+// advance moves the migration id from phase want with fn, by CAS.
+func (r *rebalancer) advance(ctx context.Context, id string, want consul.MigrationPhase, fn func(*consul.Settings)) error {
+	_, err := r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
+		if cur.Migration == nil || cur.Migration.ID != id || cur.Migration.Phase != want {
+			return fmt.Errorf("%w: expected %s in phase %s, found %+v", ErrLostMigration, id, want, cur.Migration)
+		}
+		fn(cur)
+		return nil
+	})
+	return err
+}
+
+// join writes the add signal and waits until the node passes and this
+// rebalancer's producer routes to it.
+func (r *rebalancer) join(ctx context.Context, node, host string) error {
+	r.setPhase("waiting for " + node + " to join")
+	if err := r.cc.SignalAdd(ctx, node, host); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(r.cfg.JoinTimeout)
+	for {
+		for _, m := range r.p.Members() {
+			if m.Name == node {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not pass its health check within %v: is a supervisor (server_consumer) running%s? The migration stays in phase copying; run the command again once it runs",
+				node, r.cfg.JoinTimeout, hostNote(host))
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func hostNote(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " with --host " + host
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// dryRun reports the plan and an estimate of the keys, changing nothing.
+func (r *rebalancer) dryRun(ctx context.Context, s consul.Settings, m *consul.Migration, rep Report) (Report, error) {
+	rep.From, rep.To = m.From, m.To
+	plan, from, _, err := plans(s, m)
+	if err != nil {
+		return rep, err
+	}
+	fillPlan(&rep, plan)
+	rep.EstKeys = r.estimate(ctx, plan, from)
+	return rep, nil
+}
+
+// estimate guesses the keys to copy from the sources' STATS: a source's keys
+// times the share of its partitions it sends.
+func (r *rebalancer) estimate(ctx context.Context, plan sharding.Plan, from *sharding.Table) int64 {
+	st, err := r.p.Status(ctx)
+	if err != nil {
+		return 0
+	}
+	keys := map[string]int64{}
+	for _, n := range st.Nodes {
+		keys[n.Name] = n.Keys
+	}
+	held := map[string]int{}
+	var buf []string
+	for p := range from.Partitions() {
+		for _, n := range from.AppendPartitionPrefs(buf[:0], p) {
+			held[n]++
+		}
+	}
+	sent := map[string]int{}
+	for _, t := range plan.Transfers() {
+		sent[t.From]++
+	}
+	var est float64
+	for n, c := range sent {
+		if held[n] > 0 {
+			est += float64(keys[n]) * float64(c) / float64(held[n])
+		}
+	}
+	return int64(est)
+}
