@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/rebalance"
 )
 
@@ -114,7 +115,8 @@ func humanBytes(b int64) string {
 func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) error {
 	if g.JSON {
 		return printJSON(w, map[string]any{"dry_run": dry, "report": rep, "moved": rep.Moved(),
-			"copy_s": rep.Copy.Seconds(), "verify_s": rep.Verify.Seconds(), "total_s": rep.Total.Seconds()})
+			"join_s": rep.Join.Seconds(), "copy_s": rep.Copy.Seconds(), "verify_s": rep.Verify.Seconds(),
+			"clean_s": rep.Clean.Seconds(), "total_s": rep.Total.Seconds()})
 	}
 	verb := map[bool]string{true: "would move", false: "moved"}[dry]
 	fmt.Fprintf(w, "%s %s: layout %v -> %v\n", rep.Kind, rep.Node, rep.From, rep.To)
@@ -145,7 +147,20 @@ func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) e
 		rate = float64(rep.Keys) / rep.Copy.Seconds()
 	}
 	fmt.Fprintf(w, "deleted %d keys at the sources\n", rep.Deleted)
-	fmt.Fprintf(w, "copy %s (%.0f keys/s), verify %s, total %s (grace periods included)\n",
-		rep.Copy.Round(time.Millisecond), rate, rep.Verify.Round(time.Millisecond), rep.Total.Round(time.Millisecond))
+	fmt.Fprintf(w, "copy %s (%.0f keys/s), verify %s, delete %s; total %s (node start and grace periods included)\n",
+		rep.Copy.Round(time.Millisecond), rate, rep.Verify.Round(time.Millisecond), rep.Clean.Round(time.Millisecond),
+		rep.Total.Round(time.Millisecond))
 	return nil
+}
+
+// printLayout prints, for status, the explicit layout and an unfinished
+// rebalance with the command that resumes it.
+func printLayout(w io.Writer, s consul.Settings) {
+	if len(s.Members) > 0 {
+		fmt.Fprintf(w, "layout (epoch %d): %s\n", s.Epoch, strings.Join(s.Members, " "))
+	}
+	if m := s.Migration; m != nil {
+		fmt.Fprintf(w, "UNFINISHED REBALANCE: %s %s stopped in phase %s (%v -> %v)\n  resume it with: %s\n",
+			m.Kind, m.Node, m.Phase, m.From, m.To, rebalance.ResumeCommand(m))
+	}
 }

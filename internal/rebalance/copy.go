@@ -107,15 +107,19 @@ type sender struct {
 	g    *group
 	// onAck is called with every acknowledged batch.
 	onAck func(ops []protocol.Request)
+	// unpaced sends ignore Config.MaxRate.
+	unpaced bool
 }
 
-func (r *rebalancer) newSender(ctx context.Context, g *group, node string, onAck func([]protocol.Request)) *sender {
-	s := &sender{r: r, node: node, q: make(chan []protocol.Request, r.cfg.Window), g: g, onAck: onAck}
+func (r *rebalancer) newSender(ctx context.Context, g *group, node string, unpaced bool, onAck func([]protocol.Request)) *sender {
+	s := &sender{r: r, node: node, q: make(chan []protocol.Request, r.cfg.Window), g: g, onAck: onAck, unpaced: unpaced}
 	for range r.cfg.Window {
 		g.Go(func() error {
 			for ops := range s.q {
-				if err := r.pace(ctx, len(ops)); err != nil {
-					return err
+				if !s.unpaced {
+					if err := r.pace(ctx, len(ops)); err != nil {
+						return err
+					}
 				}
 				if err := r.writeBatch(ctx, node, ops); err != nil {
 					return err
@@ -191,7 +195,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	senders := map[string]*sender{}
 	for _, t := range transfers {
 		if senders[t.To] == nil {
-			senders[t.To] = r.newSender(gctx, g, t.To, func(ops []protocol.Request) {
+			senders[t.To] = r.newSender(gctx, g, t.To, false, func(ops []protocol.Request) {
 				var b int64
 				for _, o := range ops {
 					b += int64(len(o.Key) + len(o.Value))
@@ -407,25 +411,28 @@ func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consu
 			r.log.Warn("not cleaning a node that is not passing", "node", d, "partitions", len(parts))
 			continue
 		}
+		// Deletes go through a sender too: acknowledged, Window in flight,
+		// overlapping the next scans. They are not paced by MaxRate.
+		snd := r.newSender(gctx, g, d, true, func(ops []protocol.Request) { r.deleted.Add(int64(len(ops))) })
 		g.Go(func() error {
-			var keys []string
+			defer close(snd.q)
+			var ops []protocol.Request
 			if err := r.scanParts(gctx, d, parts, func(_ int, es []protocol.Entry) error {
 				for _, e := range es {
-					keys = append(keys, e.Key)
+					ops = append(ops, protocol.Request{Op: protocol.OpDelete, Key: e.Key})
+					if len(ops) >= r.cfg.BatchKeys {
+						if err := snd.send(gctx, ops); err != nil {
+							return err
+						}
+						ops = nil
+					}
 				}
 				return nil
 			}); err != nil {
 				return err
 			}
-			for chunk := range slices.Chunk(keys, r.cfg.BatchKeys) {
-				ops := make([]protocol.Request, len(chunk))
-				for i, k := range chunk {
-					ops[i] = protocol.Request{Op: protocol.OpDelete, Key: k}
-				}
-				if err := r.writeBatch(gctx, d, ops); err != nil {
-					return err
-				}
-				r.deleted.Add(int64(len(ops)))
+			if len(ops) > 0 {
+				return snd.send(gctx, ops)
 			}
 			return nil
 		})

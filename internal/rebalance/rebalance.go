@@ -144,9 +144,10 @@ type Report struct {
 	Keys, Bytes, Optimum, Fixed, Deleted int64
 	// EstKeys is the dry run's estimate of the keys to copy (from STATS).
 	EstKeys int64
-	// Copy, Verify and Total are the durations of the copy, the verification
-	// and the whole run (grace periods included).
-	Copy, Verify, Total time.Duration
+	// Join is the wait for an added node to pass; Copy, Verify and Clean the
+	// durations of the copy, the verification and the deletes at the sources;
+	// Total the whole run (lock, join and grace periods included).
+	Join, Copy, Verify, Clean, Total time.Duration
 }
 
 // Moved is every key written to a destination: copies and repairs.
@@ -377,7 +378,7 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 		r.log.Info("resuming migration", "id", m.ID, "phase", m.Phase)
 	}
 	rep.From, rep.To = m.From, m.To
-	plan, from, to, err := plans(s, m)
+	plan, from, _, err := plans(s, m)
 	if err != nil {
 		return rep, err
 	}
@@ -385,9 +386,11 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 
 	if m.Phase == consul.PhaseCopying {
 		if kind == consul.MigrationAdd {
+			t0 := time.Now()
 			if err := r.join(ctx, node, host); err != nil {
 				return rep, err
 			}
+			rep.Join = time.Since(t0)
 		}
 		r.setPhase("waiting for producers (copying)")
 		if err := sleep(ctx, r.cfg.Grace); err != nil {
@@ -422,9 +425,11 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 		}
 	}
 	// Phase cleaning.
+	t0 := time.Now()
 	if err := r.cleanup(ctx, plan, kind, node); err != nil {
 		return rep, err
 	}
+	rep.Clean = time.Since(t0)
 	rep.Deleted = r.deleted.Load()
 	if kind == consul.MigrationRemove {
 		if err := r.cc.SignalRemove(ctx, node); err != nil {
@@ -434,7 +439,6 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 	if err := r.advance(ctx, m.ID, consul.PhaseCleaning, func(cur *consul.Settings) { cur.Migration = nil }); err != nil {
 		return rep, err
 	}
-	_ = to
 	r.setPhase("done")
 	return rep, nil
 }
