@@ -27,7 +27,7 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 			// Nothing waits for the ingest loop: block on the ROUTER alone
 			// (ZMQ_RCVTIMEO is PollInterval), one call per request. Wake-ups
 			// sent meanwhile stay queued and are drained by the poll path.
-			frames, err := router.RecvMessageBytes(0)
+			frames, err := recvMessage(router, 0)
 			switch {
 			case err == nil:
 				rl.handle(frames)
@@ -86,7 +86,7 @@ type reqLoop struct {
 func (rl *reqLoop) drain() {
 	defer rl.commit()
 	for range maxBurst {
-		frames, err := rl.router.RecvMessageBytes(zmq.DONTWAIT)
+		frames, err := recvMessage(rl.router, zmq.DONTWAIT)
 		if err != nil {
 			if !isErrno(err, syscall.EAGAIN) && !isErrno(err, syscall.EINTR) {
 				rl.n.log.Warn("request endpoint receive failed", "err", err)
@@ -186,9 +186,42 @@ func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply
 	}
 	// DONTWAIT: a peer that is gone or not reading never blocks the loop;
 	// ROUTER drops the reply.
-	if _, err := rl.router.SendMessageDontwait(envelope, b); err != nil {
+	if err := sendReply(rl.router, envelope, b); err != nil {
 		rl.n.log.Debug("reply dropped", "err", err)
 	}
+}
+
+// recvMessage receives one multipart message, as RecvMessageBytes does, into
+// a slice with room for the three frames of a request from a REQ socket
+// (identity, delimiter, body), sparing the allocations of growing it.
+func recvMessage(s *zmq.Socket, flags zmq.Flag) ([][]byte, error) {
+	frames := make([][]byte, 0, 4)
+	for {
+		f, err := s.RecvBytes(flags)
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, f)
+		more, err := s.GetRcvmore()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return frames, nil
+		}
+	}
+}
+
+// sendReply sends envelope and body as one message without waiting, as
+// SendMessageDontwait does, without boxing its arguments in interfaces.
+func sendReply(s *zmq.Socket, envelope [][]byte, body []byte) error {
+	for _, f := range envelope {
+		if _, err := s.SendBytes(f, zmq.SNDMORE|zmq.DONTWAIT); err != nil {
+			return err
+		}
+	}
+	_, err := s.SendBytes(body, zmq.DONTWAIT)
+	return err
 }
 
 func (rl *reqLoop) nextDeadline() time.Time {
