@@ -336,8 +336,9 @@ func testLostReply(t *testing.T, c *testcluster.Consul) {
 	t.Cleanup(func() { _ = reg.Deregister(context.Background()) })
 	cl.waitMembers("fake-0")
 	for _, codec := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
+		// The default 2 s timeout: a retry's reply on a fresh socket can
+		// take hundreds of ms on a loaded machine under the race detector.
 		p := cl.producerFor(consul.Settings{}, codec, func(cfg *Config) {
-			cfg.RequestTimeout = 200 * time.Millisecond
 			cfg.Retries = 1
 		})
 		waitTable(t, p, 1)
