@@ -18,13 +18,13 @@ import (
 // progress line and the final report.
 
 type rebalanceFlags struct {
-	DryRun  bool
-	Wait    bool
-	Grace   time.Duration
-	Window  int
-	Batch   int
-	MaxRate int
-	Quiet   bool
+	DryRun   bool
+	Wait     bool
+	Grace    time.Duration
+	AckEvery int
+	Batch    int
+	MaxRate  int
+	Quiet    bool
 }
 
 func (f *rebalanceFlags) register(cmd *cobra.Command) {
@@ -32,8 +32,8 @@ func (f *rebalanceFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.DryRun, "dry-run", false, "print what would move and change nothing")
 	fl.BoolVar(&f.Wait, "wait", false, "wait for a running rebalancer to finish instead of exiting")
 	fl.DurationVar(&f.Grace, "grace", rebalance.DefaultGrace, "time given to producers to see each layout phase change")
-	fl.IntVar(&f.Window, "window", rebalance.DefaultWindow, "BATCH messages in flight per destination node")
-	fl.IntVar(&f.Batch, "batch", rebalance.DefaultBatchKeys, "keys per BATCH")
+	fl.IntVar(&f.AckEvery, "ack-every", rebalance.DefaultAckEvery, "keys streamed per source before waiting for the destinations' acknowledgement (flow-control window)")
+	fl.IntVar(&f.Batch, "batch", rebalance.DefaultBatchKeys, "keys per BATCH of verification reads and repairs")
 	fl.IntVar(&f.MaxRate, "max-rate", 0, "copy at most this many keys per second (0: no bound)")
 	fl.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress line")
 }
@@ -42,7 +42,7 @@ func (f *rebalanceFlags) config(cmd *cobra.Command, g *globalConfig) rebalance.C
 	stderr := cmd.ErrOrStderr()
 	cfg := rebalance.Config{
 		Producer: g.producerConfig(stderr),
-		Grace:    f.Grace, Window: f.Window, BatchKeys: f.Batch, MaxRate: f.MaxRate,
+		Grace:    f.Grace, AckEvery: f.AckEvery, BatchKeys: f.Batch, MaxRate: f.MaxRate,
 		Wait: f.Wait, DryRun: f.DryRun,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}

@@ -85,6 +85,12 @@ func (b *Bulk) add(ctx context.Context, op protocol.Op, key string, value []byte
 	if err != nil {
 		return err
 	}
+	return b.addTo(op, key, value, targets)
+}
+
+// addTo appends the operation to the batches of targets. Called with b.mu held.
+func (b *Bulk) addTo(op protocol.Op, key string, value []byte, targets []*peer) error {
+	var err error
 	req := protocol.Request{Op: op, Key: key, Value: value}
 	for _, pr := range targets {
 		bn := b.node(pr)
@@ -282,4 +288,32 @@ func (b *Bulk) close(flush bool) {
 		}
 	}
 	b.nodes = nil
+}
+
+// PutTo queues a PUT of value to the passing member named node only,
+// whatever the placement: the rebalancer's copy path. Sync acknowledges it
+// like any other operation.
+func (b *Bulk) PutTo(ctx context.Context, node, key string, value []byte) error {
+	return b.addDirect(ctx, protocol.OpPut, node, key, value)
+}
+
+// DeleteTo queues a DELETE of key on the passing member named node only.
+func (b *Bulk) DeleteTo(ctx context.Context, node, key string) error {
+	return b.addDirect(ctx, protocol.OpDelete, node, key, nil)
+}
+
+func (b *Bulk) addDirect(ctx context.Context, op protocol.Op, node, key string, value []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	pr := b.p.st.Load().peers[node]
+	if pr == nil {
+		return &NodeError{Node: node, Err: fmt.Errorf("%w: %s is not a passing member", ErrUnavailable, node)}
+	}
+	return b.addTo(op, key, value, []*peer{pr})
 }

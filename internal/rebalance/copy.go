@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/sharding"
@@ -49,8 +50,12 @@ func (g *group) Wait() error {
 	return g.err
 }
 
-// scanLimit is the page of one partition SCAN inside a BATCH.
-const scanLimit = 1000
+// scanLimit is the page of one partition SCAN inside a BATCH; scanTarget
+// the entries one BATCH of SCANs aims at.
+const (
+	scanLimit  = 1000
+	scanTarget = 8192
+)
 
 // scanParts streams the keys of partitions parts on node: fn is called once
 // per partition page. It sends one BATCH of ScanBatch partition SCANs per
@@ -64,7 +69,16 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 		hr := store.PartitionRange(part, P)
 		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To}
 	}
-	for chunk := range slices.Chunk(parts, r.cfg.ScanBatch) {
+	// The number of partitions per BATCH adapts to what they hold, so that
+	// one reply carries about scanTarget entries whatever the key density.
+	size, seen, scanned := min(16, r.cfg.ScanBatch), 0, 0
+	for len(parts) > 0 {
+		if scanned > 0 {
+			size = max(1, min(r.cfg.ScanBatch, scanTarget*scanned/max(1, seen)))
+		}
+		chunk := parts[:min(size, len(parts))]
+		parts = parts[len(chunk):]
+		scanned += len(chunk)
 		ops := make([]protocol.Request, len(chunk))
 		for i, part := range chunk {
 			ops[i] = scan(part, "")
@@ -82,6 +96,7 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 				if res.Status != protocol.StatusOK {
 					return fmt.Errorf("scanning partition %d of %s: %v", part, node, res.Err)
 				}
+				seen += len(res.Collection)
 				if err := fn(part, res.Collection); err != nil {
 					return err
 				}
@@ -95,43 +110,6 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 		}
 	}
 	return nil
-}
-
-// sender writes BATCHes of PUT/DELETE to one node with up to Window of them
-// in flight: the acknowledgement of each is awaited, and a full queue blocks
-// the reader (flow control).
-type sender struct {
-	r    *rebalancer
-	node string
-	q    chan []protocol.Request
-	g    *group
-	// onAck is called with every acknowledged batch.
-	onAck func(ops []protocol.Request)
-	// unpaced sends ignore Config.MaxRate.
-	unpaced bool
-}
-
-func (r *rebalancer) newSender(ctx context.Context, g *group, node string, unpaced bool, onAck func([]protocol.Request)) *sender {
-	s := &sender{r: r, node: node, q: make(chan []protocol.Request, r.cfg.Window), g: g, onAck: onAck, unpaced: unpaced}
-	for range r.cfg.Window {
-		g.Go(func() error {
-			for ops := range s.q {
-				if !s.unpaced {
-					if err := r.pace(ctx, len(ops)); err != nil {
-						return err
-					}
-				}
-				if err := r.writeBatch(ctx, node, ops); err != nil {
-					return err
-				}
-				if s.onAck != nil {
-					s.onAck(ops)
-				}
-			}
-			return nil
-		})
-	}
-	return s
 }
 
 // writeBatch sends ops to node in one BATCH and checks every result.
@@ -164,15 +142,6 @@ func (r *rebalancer) pace(ctx context.Context, n int) error {
 	return nil
 }
 
-func (s *sender) send(ctx context.Context, ops []protocol.Request) error {
-	select {
-	case s.q <- ops:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // copyAndVerify copies every transfer of plan from its source to its
 // destination, then verifies each destination against its source and
 // repairs the differences until a pass finds none.
@@ -192,69 +161,34 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	t0 := time.Now()
 	r.copyStart = t0
 	g, gctx := newGroup(ctx)
-	senders := map[string]*sender{}
-	for _, t := range transfers {
-		if senders[t.To] == nil {
-			senders[t.To] = r.newSender(gctx, g, t.To, false, func(ops []protocol.Request) {
-				var b int64
-				for _, o := range ops {
-					b += int64(len(o.Key) + len(o.Value))
-				}
-				r.keys.Add(int64(len(ops)))
-				r.bytes.Add(b)
-			})
-		}
-	}
 	var optimum sync.Mutex
-	var readers sync.WaitGroup
 	for src, parts := range bySource {
-		readers.Add(1)
 		g.Go(func() error {
-			defer readers.Done()
 			list := make([]int, 0, len(parts))
 			for p := range parts {
 				list = append(list, p)
 			}
 			slices.Sort(list)
-			pending := map[string][]protocol.Request{}
 			var n int64
-			err := r.scanParts(gctx, src, list, func(part int, es []protocol.Entry) error {
-				for _, dst := range parts[part] {
-					for _, e := range es {
-						n++
-						pending[dst] = append(pending[dst], protocol.Request{Op: protocol.OpPut, Key: e.Key, Value: e.Value})
-						if len(pending[dst]) >= r.cfg.BatchKeys {
-							if err := senders[dst].send(gctx, pending[dst]); err != nil {
+			err := r.stream(gctx, false, func(b *bulkStream) error {
+				return r.scanParts(gctx, src, list, func(part int, es []protocol.Entry) error {
+					for _, dst := range parts[part] {
+						for _, e := range es {
+							n++
+							if err := b.put(gctx, dst, e.Key, e.Value); err != nil {
 								return err
 							}
-							pending[dst] = nil
 						}
 					}
-				}
-				return nil
+					return nil
+				})
 			})
-			if err != nil {
-				return err
-			}
-			for dst, ops := range pending {
-				if len(ops) > 0 {
-					if err := senders[dst].send(gctx, ops); err != nil {
-						return err
-					}
-				}
-			}
 			optimum.Lock()
 			rep.Optimum += n
 			optimum.Unlock()
-			return nil
+			return err
 		})
 	}
-	go func() {
-		readers.Wait()
-		for _, s := range senders {
-			close(s.q)
-		}
-	}()
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -275,74 +209,86 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	return nil
 }
 
-// verify compares partitions parts on dst with src and repairs dst.
+// verify compares partitions parts on dst with src (both scanned at once)
+// and repairs dst.
 func (r *rebalancer) verify(ctx context.Context, src, dst string, parts []int) error {
-	want := map[string][]byte{}
-	if err := r.scanParts(ctx, src, parts, func(_ int, es []protocol.Entry) error {
-		for _, e := range es {
-			want[e.Key] = e.Value
-		}
-		return nil
-	}); err != nil {
+	want, got := map[string][]byte{}, map[string][]byte{}
+	g, gctx := newGroup(ctx)
+	for node, m := range map[string]map[string][]byte{src: want, dst: got} {
+		g.Go(func() error {
+			return r.scanParts(gctx, node, parts, func(_ int, es []protocol.Entry) error {
+				for _, e := range es {
+					m[e.Key] = e.Value
+				}
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	var diff []string
-	if err := r.scanParts(ctx, dst, parts, func(_ int, es []protocol.Entry) error {
-		for _, e := range es {
-			v, ok := want[e.Key]
-			if !ok || !bytes.Equal(v, e.Value) {
-				diff = append(diff, e.Key) // extra on dst, or different
-			}
-			if ok {
-				want[e.Key] = nil // seen
-			}
+	for k, v := range got {
+		if w, ok := want[k]; !ok || !bytes.Equal(v, w) {
+			diff = append(diff, k) // extra on dst, or different
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
-	for k, v := range want {
-		if v != nil {
+	for k := range want {
+		if _, ok := got[k]; !ok {
 			diff = append(diff, k) // missing on dst
 		}
 	}
 	return r.reconcile(ctx, src, dst, diff)
 }
 
-// reconcile makes keys on dst equal to src, re-reading both until a round
-// finds them equal (a concurrent write may land between the reads and the
-// repair; the next round sees it).
+// reconcile makes keys on dst equal to src. A difference is repaired only
+// when it is stable: read twice, Config.Settle apart, with the same values.
+// A concurrent write is sent to both nodes and may have reached one and not
+// yet the other; copying the older side over it would lose it, while a
+// stable difference is a stale copy (or a resurrected delete) to repair from
+// the source. Repaired keys are checked again until a round finds them equal.
 func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []string) error {
 	for round := 0; len(keys) > 0; round++ {
 		if round >= DefaultRounds {
 			return fmt.Errorf("%w: %d keys of %s still differ on %s", ErrNotConverged, len(keys), src, dst)
 		}
-		if round > 0 {
-			if err := sleep(ctx, 20*time.Millisecond); err != nil {
-				return err
-			}
-		}
-		sv, err := r.getMany(ctx, src, keys)
+		s1, d1, err := r.readBoth(ctx, src, dst, keys)
 		if err != nil {
 			return err
 		}
-		dv, err := r.getMany(ctx, dst, keys)
+		var differ []string
+		var ds1, dd1 [][]byte
+		for i, k := range keys {
+			if !same(s1[i], d1[i]) {
+				differ = append(differ, k)
+				ds1, dd1 = append(ds1, s1[i]), append(dd1, d1[i])
+			}
+		}
+		if len(differ) == 0 {
+			return nil
+		}
+		if err := sleep(ctx, r.cfg.Settle); err != nil {
+			return err
+		}
+		s2, d2, err := r.readBoth(ctx, src, dst, differ)
 		if err != nil {
 			return err
 		}
 		var ops []protocol.Request
 		var next []string
-		for i, k := range keys {
-			s, d := sv[i], dv[i]
-			if (s == nil) == (d == nil) && bytes.Equal(s, d) {
-				continue
+		for i, k := range differ {
+			if same(s2[i], d2[i]) {
+				continue // a concurrent write reached both
 			}
-			if s != nil {
-				ops = append(ops, protocol.Request{Op: protocol.OpPut, Key: k, Value: s})
+			next = append(next, k)
+			if !same(s2[i], ds1[i]) || !same(d2[i], dd1[i]) {
+				continue // still changing: look again next round
+			}
+			if s2[i] != nil {
+				ops = append(ops, protocol.Request{Op: protocol.OpPut, Key: k, Value: s2[i]})
 			} else {
 				ops = append(ops, protocol.Request{Op: protocol.OpDelete, Key: k})
 			}
-			next = append(next, k)
 		}
 		for chunk := range slices.Chunk(ops, r.cfg.BatchKeys) {
 			if err := r.writeBatch(ctx, dst, chunk); err != nil {
@@ -353,6 +299,18 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 		keys = next
 	}
 	return nil
+}
+
+// same reports whether two reads agree (nil is a missing key).
+func same(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(a, b) }
+
+// readBoth reads keys on src and on dst.
+func (r *rebalancer) readBoth(ctx context.Context, src, dst string, keys []string) (sv, dv [][]byte, err error) {
+	if sv, err = r.getMany(ctx, src, keys); err != nil {
+		return nil, nil, err
+	}
+	dv, err = r.getMany(ctx, dst, keys)
+	return sv, dv, err
 }
 
 // getMany reads keys on node; a nil value is a missing key.
@@ -411,31 +369,97 @@ func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consu
 			r.log.Warn("not cleaning a node that is not passing", "node", d, "partitions", len(parts))
 			continue
 		}
-		// Deletes go through a sender too: acknowledged, Window in flight,
-		// overlapping the next scans. They are not paced by MaxRate.
-		snd := r.newSender(gctx, g, d, true, func(ops []protocol.Request) { r.deleted.Add(int64(len(ops))) })
 		g.Go(func() error {
-			defer close(snd.q)
-			var ops []protocol.Request
-			if err := r.scanParts(gctx, d, parts, func(_ int, es []protocol.Entry) error {
-				for _, e := range es {
-					ops = append(ops, protocol.Request{Op: protocol.OpDelete, Key: e.Key})
-					if len(ops) >= r.cfg.BatchKeys {
-						if err := snd.send(gctx, ops); err != nil {
+			return r.stream(gctx, true, func(b *bulkStream) error {
+				return r.scanParts(gctx, d, parts, func(_ int, es []protocol.Entry) error {
+					for _, e := range es {
+						if err := b.del(gctx, d, e.Key); err != nil {
 							return err
 						}
-						ops = nil
 					}
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			if len(ops) > 0 {
-				return snd.send(gctx, ops)
-			}
-			return nil
+					return nil
+				})
+			})
 		})
 	}
 	return g.Wait()
+}
+
+// bulkStream writes through a producer Bulk (the nodes' ingest endpoints,
+// as fast as a bulk load) to named nodes, and waits for the acknowledgement
+// (a SYNC barrier) every AckEvery operations: at most that many are
+// unacknowledged at a time (flow control), and progress counts only
+// acknowledged keys.
+type bulkStream struct {
+	r       *rebalancer
+	b       *producer.Bulk
+	deletes bool
+	n       int
+	keys    int64
+	bytes   int64
+}
+
+// stream runs fn with a bulkStream and acknowledges what it wrote.
+func (r *rebalancer) stream(ctx context.Context, deletes bool, fn func(*bulkStream) error) error {
+	b, err := r.p.NewBulk()
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	s := &bulkStream{r: r, b: b, deletes: deletes}
+	if err := fn(s); err != nil {
+		return err
+	}
+	return s.ack(ctx)
+}
+
+func (s *bulkStream) put(ctx context.Context, node, key string, value []byte) error {
+	if err := s.r.pace(ctx, 1); err != nil {
+		return err
+	}
+	if err := s.b.PutTo(ctx, node, key, value); err != nil {
+		return err
+	}
+	s.keys++
+	s.bytes += int64(len(key) + len(value))
+	return s.maybeAck(ctx)
+}
+
+func (s *bulkStream) del(ctx context.Context, node, key string) error {
+	if err := s.b.DeleteTo(ctx, node, key); err != nil {
+		return err
+	}
+	s.keys++
+	return s.maybeAck(ctx)
+}
+
+func (s *bulkStream) maybeAck(ctx context.Context) error {
+	if s.n++; s.n < s.r.ackEvery() {
+		return nil
+	}
+	return s.ack(ctx)
+}
+
+// ack waits until every node written to applied everything so far.
+func (s *bulkStream) ack(ctx context.Context) error {
+	if err := s.b.Sync(ctx); err != nil {
+		return err
+	}
+	if s.deletes {
+		s.r.deleted.Add(s.keys)
+	} else {
+		s.r.keys.Add(s.keys)
+		s.r.bytes.Add(s.bytes)
+	}
+	s.n, s.keys, s.bytes = 0, 0, 0
+	return nil
+}
+
+// ackEvery is how many operations a stream writes between acknowledgements:
+// Config.AckEvery, smaller when the copy is paced so progress stays live.
+func (r *rebalancer) ackEvery() int {
+	if r.cfg.MaxRate > 0 {
+		return max(100, min(r.cfg.AckEvery, r.cfg.MaxRate/4))
+	}
+	return r.cfg.AckEvery
 }

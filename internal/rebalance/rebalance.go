@@ -22,11 +22,15 @@ const LockName = "rebalance"
 // Defaults of Config.
 const (
 	DefaultGrace       = 2 * time.Second
-	DefaultWindow      = 8
+	DefaultAckEvery    = 16384
 	DefaultBatchKeys   = 512
 	DefaultScanBatch   = 256
 	DefaultJoinTimeout = 2 * time.Minute
 	DefaultRounds      = 20
+	DefaultSettle      = 500 * time.Millisecond
+	// DefaultRequestTimeout replaces the producer's when Config.Producer
+	// leaves it zero.
+	DefaultRequestTimeout = 10 * time.Second
 )
 
 // Errors. Callers test with errors.Is.
@@ -55,13 +59,21 @@ type Config struct {
 	// Grace is how long producers are given to see a phase change (their
 	// settings watch) before the rebalancer relies on it. Default 2s.
 	Grace time.Duration
-	// Window is how many BATCH messages are in flight per destination node
-	// (flow control: a slow node slows the copy down). Default 8.
-	Window int
-	// BatchKeys is the number of PUTs in one BATCH. Default 512.
+	// AckEvery is how many keys a source streams to the destinations (PUSH
+	// BATCHes on their ingest endpoints) before it waits for their
+	// acknowledgement (a SYNC barrier): the flow-control window. Default 16384.
+	AckEvery int
+	// BatchKeys is the number of reads or repairs in one BATCH during
+	// verification. Default 512. (Copies and deletes are batched by the
+	// producer's Config.BatchOps.)
 	BatchKeys int
 	// ScanBatch is the number of partition SCANs in one BATCH. Default 256.
 	ScanBatch int
+	// Settle is how long verification waits before it re-reads a key that
+	// differs between source and destination; only a difference that stays
+	// the same is repaired (a concurrent write may be half-way). Default
+	// 500ms.
+	Settle time.Duration
 	// MaxRate bounds the copy in keys per second; 0 means no bound.
 	MaxRate int
 	// Wait makes a rebalancer that finds the lock taken wait for it instead
@@ -86,8 +98,11 @@ func (c Config) withDefaults() Config {
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
 	}
-	if c.Window <= 0 {
-		c.Window = DefaultWindow
+	if c.Settle <= 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.AckEvery <= 0 {
+		c.AckEvery = DefaultAckEvery
 	}
 	if c.BatchKeys <= 0 {
 		c.BatchKeys = DefaultBatchKeys
@@ -109,6 +124,10 @@ func (c Config) withDefaults() Config {
 		c.Holder = fmt.Sprintf("%s pid %d on %s", strings.Join(os.Args, " "), os.Getpid(), h)
 	}
 	c.Producer.NoInit = true
+	if c.Producer.RequestTimeout == 0 {
+		// Scans and verification batches are big requests on busy nodes.
+		c.Producer.RequestTimeout = DefaultRequestTimeout
+	}
 	return c
 }
 
