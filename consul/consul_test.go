@@ -325,3 +325,19 @@ func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 	require.Equal(t, "tcp://10.0.0.2:2100", ms[0].PullURL)
 	require.Equal(t, "10.0.0.2", ms[0].Address)
 }
+
+func TestRegisterRefusesAnIDOfAnotherService(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+	_, err := c.Register(ctx, reg("node-0", 2000))
+	require.NoError(t, err)
+
+	// A second cluster (another service name) in the same agent must not
+	// take over node-0: Consul keys services by ID, not by service and ID.
+	other, err := consul.New(consul.Config{Addr: agent.Addr, Service: "zshard-other"})
+	require.NoError(t, err)
+	_, err = other.Register(ctx, reg("node-0", 2600))
+	require.ErrorIs(t, err, consul.ErrNameTaken)
+	require.Contains(t, err.Error(), `service "zshard"`)
+	require.Equal(t, []string{"node-0"}, memberNames(t, c), "the first cluster lost its node")
+}

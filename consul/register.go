@@ -128,6 +128,12 @@ func (c *Client) checkNameFree(ctx context.Context, name, repURL string) error {
 	if err != nil {
 		return c.wrapErr("looking up "+name, err)
 	}
+	// The agent keys services by ID across every service name: a node of
+	// another service with this ID would be replaced by the registration.
+	if other, _, err := c.api.Agent().Service(name, q); err == nil && other.Service != c.cfg.Service {
+		return fmt.Errorf("%w: %s is the ID of an instance of service %q on this agent; "+
+			"choose another name", ErrNameTaken, name, other.Service)
+	}
 	self, err := c.api.Agent().NodeName()
 	if err != nil {
 		return c.wrapErr("reading the agent's node name", err)

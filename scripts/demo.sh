@@ -75,14 +75,25 @@ producer status
 step "benchmark: client_producer bench, 20000 keys, against raw ZeroMQ in the same run"
 "$BIN/client_producer" bench --keys 20000 --latency-ops 2000 --algorithms consistent --no-redis --codecs msgpack
 
-step "add node-4: the add signal goes through Consul; the supervisor is notified and launches it"
-"$BIN/consul" kv put zshard/nodes/node-4 '{"state":"up"}'
-wait_passing "node-0 node-1 node-2 node-3 node-4"
+step "add node-4 (dry run first): what would move"
+producer add-node node-4 --dry-run
 
-step "remove node-0: the remove signal stops it and it deregisters"
-"$BIN/consul" kv put zshard/nodes/node-0 '{"state":"removed"}'
+step "add node-4: add signal through Consul -> the supervisor launches it -> the producer moves exactly the keys node-4 now owns"
+producer add-node node-4 --quiet
+wait_passing "node-0 node-1 node-2 node-3 node-4"
+producer status
+
+step "remove node-0: the producer moves node-0's keys to their new owners, then sends the remove signal; the supervisor stops it"
+producer remove-node node-0 --quiet
 wait_passing "node-1 node-2 node-3 node-4"
-echo "getall: $(producer getall 2>/dev/null | wc -l) keys left: node-0's keys went with it (client-side rebalancing is not built yet)"
+producer getall > "$work/getall-after.txt"
+if cmp -s <(sort "$work/getall.txt") <(sort "$work/getall-after.txt"); then
+	echo "getall: the same $(wc -l <"$work/getall-after.txt") keys and values as before the add and the remove"
+else
+	fail "getall after rebalancing differs from before"
+fi
+producer status
 
 step "signals and settings under zshard/ in Consul"
 "$BIN/consul" kv get -recurse zshard/nodes/
+"$BIN/consul" kv get zshard/cluster

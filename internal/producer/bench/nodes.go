@@ -75,13 +75,15 @@ func (c *cluster) stop() {
 	c.stops = nil
 }
 
-// startNodes starts n nodes named node-0.. registered in cc's service: as
-// child processes running spawn + [--name node-i] when spawn is set, else
-// in this process.
+// startNodes starts n nodes named bench-<pid>-node-0.. registered in cc's
+// service: as child processes running spawn + [--name NAME] when spawn is
+// set, else in this process. The names are private to this run because a
+// Consul agent keys services by ID across every service name: a bench node
+// called node-0 would replace the user's node-0 of the real cluster.
 func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, profile string) (*cluster, error) {
 	cl := &cluster{}
 	for i := range n {
-		name := fmt.Sprintf("node-%d", i)
+		name := fmt.Sprintf("bench-%d-node-%d", os.Getpid(), i)
 		var err error
 		if len(spawn) > 0 {
 			err = cl.spawn(cc, name, spawn, profile)
