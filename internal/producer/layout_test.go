@@ -1,0 +1,95 @@
+package producer
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/sharding"
+)
+
+// TestRouteDuringMigration checks the routing of every migration phase
+// against the two tables directly: writes reach the union while copying and
+// switched, only To while cleaning; reads try the primary layout first and
+// fall back to the other; nodes with no peer (not passing) are skipped.
+func TestRouteDuringMigration(t *testing.T) {
+	from := []string{"a", "b", "c"}
+	to := []string{"a", "b", "c", "d"}
+	base := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1, Members: from}
+	names := func(ps []*peer) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.name)
+		}
+		return out
+	}
+	cfg := sharding.Config{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1}
+	tf, err := sharding.NewTable(cfg, sharding.NodesNamed(from...))
+	require.NoError(t, err)
+	tt, err := sharding.NewTable(cfg, sharding.NodesNamed(to...))
+	require.NoError(t, err)
+	union := func(a, b []string) []string {
+		out := append([]string(nil), a...)
+		for _, x := range b {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		phase             consul.MigrationPhase
+		primary, other    *sharding.Table
+		writeBoth, noMigr bool
+	}{
+		{phase: "", primary: tf, noMigr: true},
+		{phase: consul.PhaseCopying, primary: tf, other: tt, writeBoth: true},
+		{phase: consul.PhaseSwitched, primary: tt, other: tf, writeBoth: true},
+		{phase: consul.PhaseCleaning, primary: tt, other: tf},
+	} {
+		t.Run(string(tc.phase), func(t *testing.T) {
+			s := base.Clone()
+			if !tc.noMigr {
+				s.Migration = &consul.Migration{ID: "m", Kind: consul.MigrationAdd, Node: "d", From: from, To: to, Phase: tc.phase}
+			}
+			p := &Producer{settings: s}
+			st := &state{settings: s, peers: map[string]*peer{}}
+			for _, n := range to {
+				st.peers[n] = &peer{name: n}
+			}
+			require.NoError(t, p.layout(st))
+			for i := range 500 {
+				key := string(rune('a'+i%26)) + string(rune('0'+i%10)) + string(rune(i))
+				pl := tc.primary.AppendPrefs(nil, key)
+				wantRead, wantWrite := pl, pl
+				if tc.other != nil {
+					ol := tc.other.AppendPrefs(nil, key)
+					wantRead = union(pl, ol)
+					if tc.writeBoth {
+						wantWrite = wantRead
+					}
+				}
+				var buf [8]string
+				r, err := st.routeInto(nil, key, buf[:], false)
+				require.NoError(t, err)
+				require.Equal(t, wantRead, names(r), key)
+				w, err := st.routeInto(nil, key, buf[:], true)
+				require.NoError(t, err)
+				require.Equal(t, wantWrite, names(w), key)
+			}
+			// A node of the layout that is not passing has no peer: skipped.
+			delete(st.peers, "a")
+			for i := range 100 {
+				key := string(rune(i))
+				w, err := st.routeInto(nil, key, make([]string, 8), true)
+				if err == nil {
+					require.NotContains(t, names(w), "a")
+				} else {
+					require.ErrorIs(t, err, ErrNoNodes)
+				}
+			}
+		})
+	}
+}
