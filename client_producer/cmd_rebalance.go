@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,9 @@ func (f *rebalanceFlags) config(cmd *cobra.Command, g *globalConfig) rebalance.C
 			cfg.ProgressEvery = 500 * time.Millisecond
 		}
 		cfg.Progress = func(p rebalance.Progress) {
+			if p.Phase == "starting" {
+				return // nothing happened yet (or it failed before starting)
+			}
 			line := progressLine(p)
 			if line == last {
 				return
@@ -75,7 +79,8 @@ func (f *rebalanceFlags) config(cmd *cobra.Command, g *globalConfig) rebalance.C
 // progressLine renders a progress snapshot: a bar over the estimated keys,
 // keys and bytes moved, rate and ETA.
 func progressLine(p rebalance.Progress) string {
-	secs := p.Elapsed.Seconds()
+	// The rate is over the copy (CopyElapsed), not the waits before it.
+	secs := p.CopyElapsed.Seconds()
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(p.Keys) / secs
@@ -89,7 +94,10 @@ func progressLine(p rebalance.Progress) string {
 			eta = fmt.Sprintf("  ETA %s", time.Duration(float64(p.EstKeys-p.Keys)/rate*float64(time.Second)).Round(time.Second))
 		}
 	}
-	s := fmt.Sprintf("%-10s %skeys %d/~%d  %s  %.0f keys/s%s", p.Phase, bar, p.Keys, p.EstKeys, humanBytes(p.Bytes), rate, eta)
+	s := fmt.Sprintf("%-10s %skeys %d/~%d  %s", p.Phase, bar, p.Keys, p.EstKeys, humanBytes(p.Bytes))
+	if p.Phase == "copying" {
+		s += fmt.Sprintf("  %.0f keys/s%s", rate, eta)
+	}
 	if p.Fixed > 0 {
 		s += fmt.Sprintf("  repaired %d", p.Fixed)
 	}
@@ -155,12 +163,21 @@ func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) e
 
 // printLayout prints, for status, the explicit layout and an unfinished
 // rebalance with the command that resumes it.
-func printLayout(w io.Writer, s consul.Settings) {
+func printLayout(ctx context.Context, w io.Writer, g *globalConfig, s consul.Settings) {
 	if len(s.Members) > 0 {
 		fmt.Fprintf(w, "layout (epoch %d): %s\n", s.Epoch, strings.Join(s.Members, " "))
 	}
-	if m := s.Migration; m != nil {
-		fmt.Fprintf(w, "UNFINISHED REBALANCE: %s %s stopped in phase %s (%v -> %v)\n  resume it with: %s\n",
-			m.Kind, m.Node, m.Phase, m.From, m.To, rebalance.ResumeCommand(m))
+	m := s.Migration
+	if m == nil {
+		return
 	}
+	fmt.Fprintf(w, "UNFINISHED REBALANCE: %s %s in phase %s (%v -> %v)\n", m.Kind, m.Node, m.Phase, m.From, m.To)
+	resume := rebalance.ResumeCommand(m)
+	if cc, err := consul.New(consul.Config{Addr: g.Consul}); err == nil {
+		if holder, err := cc.LockHolder(ctx, rebalance.LockName); err == nil && holder != "" {
+			fmt.Fprintf(w, "  the rebalance lock is held by %s: it is running, or died less than about 20 s ago\n", holder)
+			resume += " --wait"
+		}
+	}
+	fmt.Fprintf(w, "  resume it with: %s\n", resume)
 }

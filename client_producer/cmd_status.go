@@ -52,7 +52,7 @@ its flags differ), so that all producers place every key identically.`,
 					fmt.Fprintf(out, "   vnodes %d", s.VNodes)
 				}
 				fmt.Fprintf(out, "   epoch %d\n", s.Epoch)
-				printLayout(out, s)
+				printLayout(cmd.Context(), out, g, s)
 				if !st.SettingsStored {
 					fmt.Fprintln(out, "(no settings stored in Consul yet: these are the flags; the first put or delete stores them)")
 				}

@@ -160,6 +160,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	r.setPhase("copying")
 	t0 := time.Now()
 	r.copyStart = t0
+	r.copyAt.Store(t0)
 	g, gctx := newGroup(ctx)
 	var optimum sync.Mutex
 	for src, parts := range bySource {

@@ -140,7 +140,9 @@ type Progress struct {
 	// Fixed counts keys repaired by verification; Deleted keys removed at
 	// the sources.
 	Fixed, Deleted int64
-	Elapsed        time.Duration
+	// Elapsed is the time since the rebalancer started, CopyElapsed since
+	// the copy started (0 before).
+	Elapsed, CopyElapsed time.Duration
 }
 
 // Report is the outcome of a rebalance (or, with DryRun, its plan).
@@ -200,6 +202,7 @@ type rebalancer struct {
 	start time.Time
 
 	copyStart                            time.Time
+	copyAt                               atomic.Value // time.Time: copyStart, for the progress goroutine
 	phase                                atomic.Value // string
 	keys, bytes, est, fixed, deleted, op atomic.Int64
 }
@@ -302,7 +305,14 @@ func (r *rebalancer) lock(ctx context.Context) (*consul.Session, error) {
 
 func (r *rebalancer) snapshot() Progress {
 	return Progress{Phase: r.phase.Load().(string), Keys: r.keys.Load(), Bytes: r.bytes.Load(), EstKeys: r.est.Load(),
-		Fixed: r.fixed.Load(), Deleted: r.deleted.Load(), Elapsed: time.Since(r.start)}
+		Fixed: r.fixed.Load(), Deleted: r.deleted.Load(), Elapsed: time.Since(r.start), CopyElapsed: r.copyElapsed()}
+}
+
+func (r *rebalancer) copyElapsed() time.Duration {
+	if t, ok := r.copyAt.Load().(time.Time); ok {
+		return time.Since(t)
+	}
+	return 0
 }
 
 func (r *rebalancer) reportProgress() (stop func()) {
@@ -362,12 +372,9 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 				members = append(members, mm.Name)
 			}
 		}
+		// (A remove writes its signal before it clears the migration, so a
+		// node that is no longer a member needs nothing more.)
 		to, err := target(kind, node, members)
-		if errors.Is(err, errNothingToDo) && kind == consul.MigrationRemove && !r.cfg.DryRun {
-			// Resuming a remove that died after clearing the migration:
-			// make sure the remove signal is written.
-			return rep, r.cc.SignalRemove(ctx, node)
-		}
 		if err != nil {
 			return rep, err
 		}

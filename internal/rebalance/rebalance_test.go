@@ -198,7 +198,7 @@ func TestKillMidCopyResumes(t *testing.T) {
 	// status shows the unfinished rebalance and how to resume it.
 	status := startProc(t, clientBin, "--consul", c.agent.Addr, "status")
 	_ = status.wait(t, time.Minute)
-	require.Contains(t, status.out.String(), "UNFINISHED REBALANCE: add node-4 stopped in phase copying")
+	require.Contains(t, status.out.String(), "UNFINISHED REBALANCE: add node-4 in phase copying")
 	require.Contains(t, status.out.String(), "resume it with: client_producer add-node node-4")
 
 	// The dead rebalancer's session still holds the lock (until its TTL):
