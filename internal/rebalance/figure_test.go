@@ -32,9 +32,16 @@ func TestFigureAddFifthNode(t *testing.T) {
 	if alg == "" {
 		alg = sharding.Consistent
 	}
+	if s := os.Getenv("ZSHARD_REBALANCE_FIGURE_PARTITIONS"); s != "" {
+		p, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		old := testPartitions
+		testPartitions = p
+		t.Cleanup(func() { testPartitions = old })
+	}
 	t0 := time.Now()
 	c := startCluster(t, alg, 0, n)
-	t.Logf("loaded %d keys on 4 nodes (%s, R=0) in %v", n, alg, time.Since(t0))
+	t.Logf("loaded %d keys on 4 nodes (%s, R=0, P=%d) in %v", n, alg, testPartitions, time.Since(t0))
 
 	cfg := c.rebalanceConfig()
 	cfg.Grace = rebalance.DefaultGrace

@@ -148,7 +148,9 @@ type cluster struct {
 	r     int
 }
 
-const testPartitions = 4096
+// testPartitions is P of the test clusters: small, so that building tables
+// is cheap and partitions hold many keys; the figure test uses the default.
+var testPartitions = 4096
 
 func startCluster(t *testing.T, alg string, r, n int) *cluster {
 	t.Helper()

@@ -24,7 +24,7 @@ const (
 	DefaultGrace       = 2 * time.Second
 	DefaultAckEvery    = 16384
 	DefaultBatchKeys   = 512
-	DefaultScanBatch   = 256
+	DefaultScanBatch   = 2048
 	DefaultJoinTimeout = 2 * time.Minute
 	DefaultRounds      = 20
 	DefaultSettle      = 500 * time.Millisecond
@@ -67,7 +67,8 @@ type Config struct {
 	// verification. Default 512. (Copies and deletes are batched by the
 	// producer's Config.BatchOps.)
 	BatchKeys int
-	// ScanBatch is the number of partition SCANs in one BATCH. Default 256.
+	// ScanBatch bounds the partition SCANs in one BATCH (fewer when the
+	// partitions are big: a BATCH aims at about 8192 entries). Default 2048.
 	ScanBatch int
 	// Settle is how long verification waits before it re-reads a key that
 	// differs between source and destination; only a difference that stays
