@@ -27,19 +27,23 @@
 //  4. Copy: sharding.Diff(From, To).Transfers lists exactly the partitions
 //     that change and, for each node that gains one, a source that holds it
 //     under From (never the destination). Each source is read with BATCHes of
-//     per-partition SCANs (hash_from/hash_to = store.PartitionRange), and the
-//     entries are written to each destination in BATCHes of PUTs, every batch
-//     acknowledged, at most Config.Window in flight per destination (flow
-//     control), optionally paced to Config.MaxRate.
-//  5. Verify: re-scan every transferred partition on its source and its
-//     destination; keys missing or different on the destination are written
-//     from the source, keys the source no longer has are deleted on the
-//     destination (deleted concurrently). The repaired keys are read again on
-//     both sides until a round finds them equal: a concurrent write lands on
-//     both layouts, so the newest value wins over the copy.
+//     per-partition SCANs (hash_from/hash_to = store.PartitionRange; the
+//     number per BATCH adapts to the partitions' size), and the entries are
+//     pushed to the destinations' ingest endpoints (producer Bulk.PutTo, the
+//     bulk-load path); every Config.AckEvery keys a SYNC barrier waits until
+//     the destinations applied them (the acknowledgement and the flow-control
+//     window). Config.MaxRate paces the copy.
+//  5. Verify: every transferred partition is scanned on its source and on its
+//     destination at once. A key that differs (missing, different, or extra
+//     on the destination) is read again on both sides after Config.Settle
+//     and repaired from the source only if both reads agree: a concurrent
+//     write goes to both layouts and may have reached one node and not yet
+//     the other, and copying the older side over it would lose it. Repaired
+//     keys are checked again until a round finds them equal.
 //  6. Switch by CAS: Epoch + 1, Members = To, phase switched; wait Grace.
 //  7. Phase cleaning; wait Grace (producers stop writing to From); then delete
-//     at every node that dropped a partition the keys it holds there. Remove:
+//     at every node that dropped a partition the keys it holds there (scan,
+//     then DELETEs through the same acknowledged bulk path). Remove:
 //     the leaving node is not cleaned, its remove signal is written instead
 //     and its supervisor stops it.
 //  8. Clear the migration.
@@ -56,8 +60,9 @@
 // Producers are assumed to see a phase change within Config.Grace (their
 // settings watch is a blocking query, normally milliseconds); a producer cut
 // off from Consul longer than that may write to the old layout only. The
-// copy uses plain PUTs (no if-absent on the wire): a copy can overwrite a
-// concurrent newer write on the destination for a moment, and verification
-// (step 5) then repairs it from the source, which the concurrent write also
-// reached.
+// copy writes plain PUTs (protocol v1 has no if-absent PUT): a copy can
+// overwrite a concurrent newer write on the destination for a moment, and
+// verification (step 5) repairs it from the source, which that write also
+// reached. A difference that is still in flight after Config.Settle (a write
+// delayed that long between the two nodes) could be repaired the wrong way.
 package rebalance
