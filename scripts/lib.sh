@@ -47,7 +47,7 @@ free_base() {
 import random, socket, sys
 n = int(sys.argv[1])
 for _ in range(1000):
-    base = random.randint(20000, 55000)
+    base = random.randint(10000, 31500)  # below the ephemeral ports (32768+) connections take
     socks = []
     try:
         for p in range(base, base + n):

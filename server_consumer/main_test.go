@@ -52,7 +52,7 @@ func portFree(port int) bool {
 func freeBases(t *testing.T, n int) (req, ingest int) {
 	t.Helper()
 	for range 1000 {
-		base := 20000 + rand.IntN(40000)
+		base := 10000 + rand.IntN(22000) // below the ephemeral ports (32768+) connections take
 		ok := true
 		for p := base; p < base+2*n && ok; p++ {
 			ok = portFree(p)

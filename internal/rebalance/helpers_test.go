@@ -5,15 +5,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,81 +64,12 @@ func numKeys(t *testing.T) int {
 	return 100_000
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a process started by a test.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-func startProc(t *testing.T, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("output of %s %v:\n%s", filepath.Base(bin), args, p.out)
-		}
-	})
-	return p
-}
-
-func (p *proc) wait(t *testing.T, d time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		t.Fatalf("process did not exit within %v; output:\n%s", d, p.out)
-		return nil
-	}
-}
-
-func portsFree(base, n int) bool {
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-	}
-	return true
-}
-
 // cluster is a Consul agent, a supervisor running node-0..node-3 as real
 // processes, and a producer loaded with keys.
 type cluster struct {
 	agent *testcluster.Consul
 	p     *producer.Producer
-	sup   *proc
+	sup   *testcluster.Process
 	keys  map[string][]byte // the expected value of every key
 	alg   string
 	r     int
@@ -155,17 +82,8 @@ var testPartitions = 4096
 func startCluster(t *testing.T, alg string, r, n int) *cluster {
 	t.Helper()
 	agent := testcluster.StartConsul(t)
-	var args []string
-	for range 1000 {
-		base := 20000 + rand.IntN(35000)
-		if portsFree(base, 10) && portsFree(base+100, 10) {
-			args = []string{"4", "--base-rep-port", strconv.Itoa(base), "--base-pull-port", strconv.Itoa(base + 100)}
-			break
-		}
-	}
-	require.NotNil(t, args, "no free port range")
 	c := &cluster{agent: agent, alg: alg, r: r, keys: make(map[string][]byte, n)}
-	c.sup = startProc(t, serverBin, append(args, "--consul", agent.Addr)...)
+	c.sup = testcluster.StartProcess(t, serverBin, testcluster.ServerArgs(t, 4, "--consul", agent.Addr)...)
 	c.p = c.newProducer(t)
 	eventually(t, 60*time.Second, "four nodes pass", func() bool { return len(c.p.Members()) == 4 })
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/rebalance"
+	"github.com/zshard/zshard/internal/testcluster"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -170,23 +171,23 @@ func TestKillMidCopyResumes(t *testing.T) {
 	c := startCluster(t, sharding.Consistent, 0, n)
 	common := []string{"--consul", c.agent.Addr, "add-node", "node-4", "--grace", "300ms"}
 
-	dry := startProc(t, clientBin, append(common, "--dry-run")...)
-	require.NoError(t, dry.wait(t, time.Minute))
-	require.Contains(t, dry.out.String(), "would move about")
+	dry := testcluster.StartProcess(t, clientBin, append(common, "--dry-run")...)
+	require.NoError(t, dry.Wait(t, time.Minute))
+	require.Contains(t, dry.Output(), "would move about")
 
 	// Slow the copy down so the kill lands in the middle of it.
-	first := startProc(t, clientBin, append(common, "--max-rate", strconv.Itoa(max(1000, n/20)))...)
+	first := testcluster.StartProcess(t, clientBin, append(common, "--max-rate", strconv.Itoa(max(1000, n/20)))...)
 	eventually(t, 2*time.Minute, "the copy has started", func() bool {
-		m := progressKeys.FindAllStringSubmatch(first.out.String(), -1)
+		m := progressKeys.FindAllStringSubmatch(first.Output(), -1)
 		if len(m) == 0 {
 			return false
 		}
 		k, _ := strconv.Atoi(m[len(m)-1][1])
 		return k > 0
 	})
-	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
-	_ = first.wait(t, 10*time.Second)
-	t.Logf("killed after:\n%s", first.out.String())
+	first.Signal(syscall.SIGKILL)
+	_ = first.Wait(t, 10*time.Second)
+	t.Logf("killed after:\n%s", first.Output())
 
 	cc, err := consul.New(consul.Config{Addr: c.agent.Addr})
 	require.NoError(t, err)
@@ -196,26 +197,26 @@ func TestKillMidCopyResumes(t *testing.T) {
 	require.Equal(t, consul.PhaseCopying, st.Migration.Phase)
 
 	// status shows the unfinished rebalance and how to resume it.
-	status := startProc(t, clientBin, "--consul", c.agent.Addr, "status")
-	_ = status.wait(t, time.Minute)
-	require.Contains(t, status.out.String(), "UNFINISHED REBALANCE: add node-4 in phase copying")
-	require.Contains(t, status.out.String(), "resume it with: client_producer add-node node-4")
+	status := testcluster.StartProcess(t, clientBin, "--consul", c.agent.Addr, "status")
+	_ = status.Wait(t, time.Minute)
+	require.Contains(t, status.Output(), "UNFINISHED REBALANCE: add node-4 in phase copying")
+	require.Contains(t, status.Output(), "resume it with: client_producer add-node node-4")
 
 	// The dead rebalancer's session still holds the lock (until its TTL):
 	// a second one is refused with the holder named...
-	second := startProc(t, clientBin, common...)
-	err = second.wait(t, time.Minute)
+	second := testcluster.StartProcess(t, clientBin, common...)
+	err = second.Wait(t, time.Minute)
 	if err != nil {
-		require.Contains(t, second.out.String(), "held by")
+		require.Contains(t, second.Output(), "held by")
 	} else {
 		t.Log("the dead rebalancer's session had already expired; the second run finished the job")
 	}
 	// ... and one that waits resumes and finishes.
 	if err != nil {
-		third := startProc(t, clientBin, append(common, "--wait")...)
-		require.NoError(t, third.wait(t, 3*time.Minute))
-		require.Contains(t, third.out.String(), "resumed an unfinished migration")
-		t.Logf("re-run:\n%s", third.out.String())
+		third := testcluster.StartProcess(t, clientBin, append(common, "--wait")...)
+		require.NoError(t, third.Wait(t, 3*time.Minute))
+		require.Contains(t, third.Output(), "resumed an unfinished migration")
+		t.Logf("re-run:\n%s", third.Output())
 	}
 	c.check(t, []string{"node-0", "node-1", "node-2", "node-3", "node-4"})
 }

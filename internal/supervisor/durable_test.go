@@ -119,7 +119,7 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
-			old := nodePIDs(t, sup.cmd.Process.Pid)["node-1"]
+			old := nodePIDs(t, sup.Pid())["node-1"]
 			if old == 0 {
 				return
 			}
@@ -127,7 +127,7 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 			kills <- old
 			deadline := time.Now().Add(30 * time.Second)
 			for time.Now().Before(deadline) {
-				if pid := nodePIDs(t, sup.cmd.Process.Pid)["node-1"]; pid != 0 && pid != old {
+				if pid := nodePIDs(t, sup.Pid())["node-1"]; pid != 0 && pid != old {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
@@ -148,11 +148,11 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 
 	eventually(t, "four nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 4 })
 	readAll(t, p, n)
-	require.Contains(t, sup.out.String(), "data directory was not closed cleanly", "recovery after kill -9 is logged")
+	require.Contains(t, sup.Output(), "data directory was not closed cleanly", "recovery after kill -9 is logged")
 
 	// Each node has its own directory.
 	for i := range 4 {
 		require.DirExists(t, filepath.Join(dataDir, fmt.Sprintf("node-%d", i)))
 	}
-	require.False(t, strings.Contains(sup.out.String(), "fatal storage error"))
+	require.False(t, strings.Contains(sup.Output(), "fatal storage error"))
 }

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,92 +45,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output for assertions and failure logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a server_consumer process under test.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-func start(t *testing.T, agent *testcluster.Consul, args ...string) *proc {
+// start runs server_consumer with args against agent.
+func start(t *testing.T, agent *testcluster.Consul, args ...string) *testcluster.Process {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, append(args, "--consul", agent.Addr)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Errorf("%v ignored SIGTERM for 30s", args)
-		}
-		if t.Failed() {
-			t.Logf("output of server_consumer %v:\n%s", args, p.out)
-		}
-	})
-	return p
+	return testcluster.StartProcess(t, binary, append(args, "--consul", agent.Addr)...)
 }
 
-func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
-
-func (p *proc) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(30 * time.Second):
-		t.Fatal("process did not exit within 30s")
-		return nil
-	}
-}
-
-// supervisorArgs returns `N --base-rep-port R --base-pull-port P` with
-// port ranges that are free now, so parallel test packages do not clash.
-func supervisorArgs(t *testing.T, n int, extra ...string) []string {
-	t.Helper()
-	for range 1000 {
-		base := 20000 + rand.IntN(35000)
-		if portsFree(base, 10) && portsFree(base+100, 10) {
-			return append([]string{strconv.Itoa(n), "--base-rep-port", strconv.Itoa(base),
-				"--base-pull-port", strconv.Itoa(base + 100)}, extra...)
-		}
-	}
-	t.Fatal("no free port range")
-	return nil
-}
-
-func portsFree(base, n int) bool {
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			return false
-		}
-		l.Close()
-	}
-	return true
-}
+// supervisorArgs returns the arguments of `server_consumer N` on free ports.
+var supervisorArgs = testcluster.ServerArgs
 
 // instance is what Consul says about one registered node.
 type instance struct {
@@ -259,7 +179,7 @@ func TestSupervisorLifecycle(t *testing.T) {
 	eventually(t, "node-4 passes", func() bool { return instances(t, agent.Client)["node-4"].Passing })
 
 	// Remove signal: node-1 stops and leaves the catalog.
-	pids := nodePIDs(t, sup.cmd.Process.Pid)
+	pids := nodePIDs(t, sup.Pid())
 	require.Len(t, pids, 5)
 	_, err = agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-1", Value: []byte(`{"state":"removed"}`)}, nil)
 	require.NoError(t, err)
@@ -270,10 +190,10 @@ func TestSupervisorLifecycle(t *testing.T) {
 	eventually(t, "node-1's process exits", func() bool { return !alive(pids["node-1"]) })
 
 	// SIGTERM: every node deregisters and no process is left.
-	pids = nodePIDs(t, sup.cmd.Process.Pid)
+	pids = nodePIDs(t, sup.Pid())
 	require.Len(t, pids, 4)
-	sup.signal(syscall.SIGTERM)
-	require.NoError(t, sup.wait(t))
+	sup.Signal(syscall.SIGTERM)
+	require.NoError(t, sup.Wait(t, 30*time.Second))
 	require.Empty(t, instances(t, agent.Client), "instances left registered after SIGTERM")
 	for name, pid := range pids {
 		require.False(t, alive(pid), "%s (pid %d) outlived its supervisor", name, pid)
@@ -285,16 +205,16 @@ func TestSupervisorRestartsKilledNode(t *testing.T) {
 	sup := start(t, agent, supervisorArgs(t, 3)...)
 	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
 
-	old := nodePIDs(t, sup.cmd.Process.Pid)["node-2"]
+	old := nodePIDs(t, sup.Pid())["node-2"]
 	require.NotZero(t, old)
 	require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
 
 	eventually(t, "node-2 runs again under a new pid", func() bool {
-		pid := nodePIDs(t, sup.cmd.Process.Pid)["node-2"]
+		pid := nodePIDs(t, sup.Pid())["node-2"]
 		return pid != 0 && pid != old
 	})
 	eventually(t, "node-2 passes again", func() bool { return instances(t, agent.Client)["node-2"].Passing })
-	require.Contains(t, sup.out.String(), "node exited unexpectedly; restarting")
+	require.Contains(t, sup.Output(), "node exited unexpectedly; restarting")
 }
 
 func TestNodesReRegisterAfterAgentRestart(t *testing.T) {
@@ -321,12 +241,12 @@ func TestTwoSupervisorsRunEachNodeOnce(t *testing.T) {
 
 	// b finds every node claimed and starts none.
 	time.Sleep(2 * time.Second)
-	require.Len(t, nodePIDs(t, a.cmd.Process.Pid), 3)
-	require.Empty(t, nodePIDs(t, b.cmd.Process.Pid))
+	require.Len(t, nodePIDs(t, a.Pid()), 3)
+	require.Empty(t, nodePIDs(t, b.Pid()))
 
 	// a goes away: b takes the nodes over.
-	a.signal(syscall.SIGTERM)
-	require.NoError(t, a.wait(t))
+	a.Signal(syscall.SIGTERM)
+	require.NoError(t, a.Wait(t, 30*time.Second))
 	eventually(t, "host-b runs all three nodes", func() bool {
 		ins := instances(t, agent.Client)
 		n := 0
@@ -337,7 +257,7 @@ func TestTwoSupervisorsRunEachNodeOnce(t *testing.T) {
 		}
 		return n == 3
 	})
-	require.Len(t, nodePIDs(t, b.cmd.Process.Pid), 3)
+	require.Len(t, nodePIDs(t, b.Pid()), 3)
 
 	// A signal naming a host is run by that host only.
 	_, err := agent.Client.KV().Put(&api.KVPair{Key: "zshard/nodes/node-9", Value: []byte(`{"state":"up","host":"host-c"}`)}, nil)
@@ -356,11 +276,11 @@ func TestPortTakenIsReportedNotRetried(t *testing.T) {
 
 	sup := start(t, agent, args...)
 	eventually(t, "the failure is reported", func() bool {
-		return strings.Contains(sup.out.String(), "will not be restarted")
+		return strings.Contains(sup.Output(), "will not be restarted")
 	})
-	require.Contains(t, sup.out.String(), "port already in use")
+	require.Contains(t, sup.Output(), "port already in use")
 	time.Sleep(time.Second)
-	require.Equal(t, 1, strings.Count(sup.out.String(), "node launched"), "a node that cannot bind was restarted")
+	require.Equal(t, 1, strings.Count(sup.Output(), "node launched"), "a node that cannot bind was restarted")
 }
 
 func TestNodeNameTakenByLiveProcess(t *testing.T) {
@@ -369,9 +289,9 @@ func TestNodeNameTakenByLiveProcess(t *testing.T) {
 	eventually(t, "db-1 passes", func() bool { return instances(t, agent.Client)["db-1"].Passing })
 
 	second := start(t, agent, "node", "--name", "db-1", "--rep-port", "0", "--pull-port", "0")
-	err := second.wait(t)
+	err := second.Wait(t, 30*time.Second)
 	require.Error(t, err)
-	require.Contains(t, second.out.String(), "already registered by another live process")
+	require.Contains(t, second.Output(), "already registered by another live process")
 	require.True(t, instances(t, agent.Client)["db-1"].Passing, "the first db-1 lost its registration")
 	_ = first
 }
