@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"regexp"
 	"strconv"
 	"syscall"
 
@@ -22,8 +21,8 @@ import (
 // Default ports: node-<i> binds its request endpoint on BaseRequestPort+i
 // and its ingest endpoint on BaseIngestPort+i (docs/PROTOCOL.md).
 const (
-	BaseRequestPort = 2000
-	BaseIngestPort  = 2100
+	BaseRequestPort = supervisor.DefaultBaseRequestPort
+	BaseIngestPort  = supervisor.DefaultBaseIngestPort
 )
 
 // nodeFlags are the flags that configure one node; --static forwards them
@@ -75,22 +74,6 @@ func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
-}
-
-var nodeIndex = regexp.MustCompile(`^node-([0-9]+)$`)
-
-// defaultPorts returns the default ports of a node name: 2000+i and
-// 2100+i for node-<i> (i < 100), else 0 (a free port).
-func defaultPorts(name string) (req, ingest int) {
-	m := nodeIndex.FindStringSubmatch(name)
-	if m == nil {
-		return 0, 0
-	}
-	i, err := strconv.Atoi(m[1])
-	if err != nil || i >= BaseIngestPort-BaseRequestPort {
-		return 0, 0
-	}
-	return BaseRequestPort + i, BaseIngestPort + i
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -205,7 +188,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 			if err != nil {
 				return usageError{err}
 			}
-			dr, di := defaultPorts(name)
+			dr, di := supervisor.Ports(name, BaseRequestPort, BaseIngestPort)
 			if !cmd.Flags().Changed("rep-port") {
 				repPort = dr
 			}
