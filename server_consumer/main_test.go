@@ -2,11 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"sync"
 
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/testcluster"
 )
 
 var binary string
@@ -39,47 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
-}
-
 // freeBases finds n consecutive free ports for requests and n for ingest.
 func freeBases(t *testing.T, n int) (req, ingest int) {
 	t.Helper()
-	for range 1000 {
-		base := 10000 + rand.IntN(22000) // below the ephemeral ports (32768+) connections take
-		ok := true
-		for p := base; p < base+2*n && ok; p++ {
-			ok = portFree(p)
-		}
-		if ok {
-			return base, base + n
-		}
-	}
-	t.Fatal("no free port range")
-	return 0, 0
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	base := testcluster.FreePortRange(t, 2*n)
+	return base, base + n
 }
 
 type proc struct {
@@ -92,7 +54,7 @@ func start(t *testing.T, args ...string) *proc {
 	cmd := exec.Command(binary, args...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuffer
+	var stderr testcluster.SyncBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -160,8 +122,8 @@ func TestStaticStartsAndStops(t *testing.T) {
 			require.NoError(t, p.cmd.Process.Signal(sig))
 			require.NoError(t, p.cmd.Wait(), "clean exit")
 			for i := range n {
-				require.True(t, portFree(req+i), "request port of node-%d released", i)
-				require.True(t, portFree(ingest+i), "ingest port of node-%d released", i)
+				require.True(t, testcluster.PortFree(req+i), "request port of node-%d released", i)
+				require.True(t, testcluster.PortFree(ingest+i), "ingest port of node-%d released", i)
 			}
 		})
 	}
@@ -181,7 +143,7 @@ func TestStaticStopsAllWhenOneFails(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 1, ee.ExitCode())
-	require.True(t, portFree(req), "node-0 was stopped")
+	require.True(t, testcluster.PortFree(req), "node-0 was stopped")
 }
 
 func TestNodeMode(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 // collected for assertions and for the log of a failed test.
 type Process struct {
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -77,49 +77,60 @@ func (p *Process) Wait(t testing.TB, d time.Duration) error {
 }
 
 // ServerArgs returns the arguments of `server_consumer N` with request
-// ports base..base+9 and ingest ports base+100..base+109 that are free now,
-// so test packages running in parallel do not clash on 2000+i, followed by
-// extra. The ranges lie below Linux's ephemeral ports (32768 and up), which
-// every outgoing connection of every test takes from: a node restarted or
-// added later must still find its port free.
+// ports base..base+9 and ingest ports base+100..base+109 that are free now
+// (see FreePortRange), so test packages running in parallel do not clash on
+// 2000+i, followed by extra.
 func ServerArgs(t testing.TB, n int, extra ...string) []string {
 	t.Helper()
-	for range 1000 {
-		base := 10000 + rand.IntN(22000)
-		if portsFree(base, 10) && portsFree(base+100, 10) {
-			return append([]string{strconv.Itoa(n), "--base-rep-port", strconv.Itoa(base),
-				"--base-pull-port", strconv.Itoa(base + 100)}, extra...)
-		}
-	}
-	t.Fatal("no free port range")
-	return nil
+	base := FreePortRange(t, 110)
+	return append([]string{strconv.Itoa(n), "--base-rep-port", strconv.Itoa(base),
+		"--base-pull-port", strconv.Itoa(base + 100)}, extra...)
 }
 
-func portsFree(base, n int) bool {
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			return false
+// FreePortRange returns a port P such that P..P+n-1 are free on 127.0.0.1
+// now. The range lies below Linux's ephemeral ports (32768 and up), which
+// every outgoing connection of every test takes from: a node started later
+// in a test must still find its port free.
+func FreePortRange(t testing.TB, n int) int {
+	t.Helper()
+	for range 1000 {
+		base := 10000 + rand.IntN(32768-10000-n)
+		free := true
+		for p := base; p < base+n && free; p++ {
+			free = PortFree(p)
 		}
-		l.Close()
+		if free {
+			return base
+		}
 	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
+// PortFree reports whether port can be bound on 127.0.0.1 now.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
 	return true
 }
 
-// syncBuffer is a bytes.Buffer safe for the writes of a process's two
-// output pipes and the reads of the test.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for the writes of a process's output
+// pipes and the reads of the test.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
