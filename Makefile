@@ -108,3 +108,14 @@ docker-images: bootstrap ## build zshard/zshard:local and zshard/consul:local wi
 e2e-docker: docker-images ## end-to-end test on containers: compose up, node faults, compose down (internal/e2e)
 	$(GO) vet -tags e2e ./internal/e2e
 	$(GO) test -tags e2e -count=1 -v -timeout 20m ./internal/e2e
+
+# ---- the classroom lab guide: every command run, every output compared ----
+
+.PHONY: lab-check
+lab-check: bootstrap tools ## run every command of docs/LAB.md on a private cluster and compare the outputs
+	$(GO) vet -tags lab ./internal/labcheck
+	$(GO) test -tags lab -count=1 -v -timeout 30m ./internal/labcheck
+
+.PHONY: lab-update
+lab-update: bootstrap tools ## rerun docs/LAB.md and write the real outputs and plots into docs/
+	$(GO) test -tags lab -count=1 -v -timeout 30m ./internal/labcheck -args -update
