@@ -3,7 +3,10 @@
 // up under a private project name, data loaded over the wire protocol, nodes
 // stopped, paused and cut off the network while Consul's view and the
 // remaining nodes are checked, everything restored, then torn down with
-// nothing left behind.
+// nothing left behind (TestDockerCluster); and node-4 added on a spare host
+// container and node-0 removed with client_producer's rebalancing while a
+// producer keeps writing, with R=0 and R=2, after which every acknowledged
+// write is read back (TestDockerRebalance).
 //
 // The tests carry the build tag e2e, so `go test ./...` does not run them.
 // Run them with `make e2e-docker`, which builds the images first, or by hand:

@@ -263,18 +263,5 @@ func TestDockerCluster(t *testing.T) {
 		reg["node-3"] = instances(t, cc)["node-3"]
 		readAll(t, "node-3")
 	})
-
-	t.Run("add node with rebalancing", func(t *testing.T) {
-		t.Skip("TODO(by design): needs client_producer add-node with rebalancing (write the add signal " +
-			"targeted at the spare host node-4, its supervisor launches node-4, the producer moves the keys " +
-			"node-4 now owns); not implemented yet")
-	})
-	t.Run("remove node with rebalancing", func(t *testing.T) {
-		t.Skip("TODO(by design): needs client_producer remove-node with rebalancing (move the keys away, " +
-			"then the remove signal stops the node); not implemented yet")
-	})
-	t.Run("no acknowledged write lost under R=2", func(t *testing.T) {
-		t.Skip("TODO(by design): needs producer writes with replication (-R 2) and reads falling back " +
-			"along the preference list through client_producer put/get; not implemented yet")
-	})
+	// Adding and removing nodes with rebalancing: TestDockerRebalance.
 }
