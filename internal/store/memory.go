@@ -328,6 +328,32 @@ func (s *Memory) Delete(_ context.Context, key string) (bool, error) {
 // stripe it touches (reading and hashing every key of the stripe) plus a
 // sort of that stripe's matching keys.
 func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) (Page, error) {
+	return s.scan(ctx, from, r, nil, limit, false)
+}
+
+// ScanPartitions implements Store, at the cost of Scan over r: each stripe
+// is read once whatever the number of partitions in set.
+func (s *Memory) ScanPartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (Page, error) {
+	return s.scan(ctx, from, r, set, limit, false)
+}
+
+// DeletePartitions implements Store. It deletes stripe by stripe, under
+// each stripe's lock, the keys a ScanPartitions page would return.
+func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (int, Cursor, bool, error) {
+	page, err := s.scan(ctx, from, r, set, limit, true)
+	if err != nil {
+		return 0, from, false, err
+	}
+	if len(page.Entries) == 0 {
+		return 0, from, page.Done, nil
+	}
+	return len(page.Entries), page.Next, page.Done, nil
+}
+
+// scan returns a page of the keys of r and set after from; with del, it
+// deletes them, each stripe's share under that stripe's lock (the entries
+// then alias records that are garbage, which stays valid).
+func (s *Memory) scan(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int, del bool) (Page, error) {
 	if s.closed.Load() {
 		return Page{}, ErrClosed
 	}
@@ -355,20 +381,37 @@ func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) 
 			}
 			k, v, _ := st.record(sl.loc())
 			h := Hash(k)
-			if !r.Contains(h) || (from.Started && !Less(from.Hash, from.Key, h, k)) {
+			if !r.Contains(h) || !set.Contains(h) || (from.Started && !Less(from.Hash, from.Key, h, k)) {
 				continue
 			}
 			buf = append(buf, Entry{Key: k, Hash: h, Value: v})
 		}
-		st.mu.Unlock()
+		if !del {
+			st.mu.Unlock()
+		}
 		slices.SortFunc(buf, func(a, b Entry) int {
 			if c := cmp.Compare(a.Hash, b.Hash); c != 0 {
 				return c
 			}
 			return cmp.Compare(a.Key, b.Key)
 		})
-		if limit > 0 && len(page.Entries)+len(buf) >= limit {
-			take := limit - len(page.Entries)
+		full := limit > 0 && len(page.Entries)+len(buf) >= limit
+		take := len(buf)
+		if full {
+			take = limit - len(page.Entries)
+		}
+		if del {
+			for _, e := range buf[:take] {
+				j, _ := st.find(s.tag(e.Hash), e.Key)
+				_, _, size := st.record(st.slots[j].loc())
+				st.live -= size
+				st.bytes -= int64(len(e.Key) + len(e.Value.Data))
+				st.remove(j)
+			}
+			st.maybeCompact(false)
+			st.mu.Unlock()
+		}
+		if full {
 			page.Entries = append(page.Entries, buf[:take]...)
 			end := page.Entries[len(page.Entries)-1]
 			page.Next = Cursor{Hash: end.Hash, Key: end.Key, Started: true}

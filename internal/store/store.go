@@ -118,6 +118,16 @@ type Store interface {
 	// Scan returns up to limit entries of r in scan order strictly after
 	// from (limit <= 0 means no limit).
 	Scan(ctx context.Context, from Cursor, r HashRange, limit int) (Page, error)
+	// ScanPartitions is Scan restricted to the keys whose partition is in
+	// set; a nil set restricts nothing. One call reads the store once over
+	// r, however many partitions set holds.
+	ScanPartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (Page, error)
+	// DeletePartitions deletes the keys ScanPartitions with the same
+	// arguments would return, and returns how many it deleted and where to
+	// continue: next is the last key it deleted (from when none), and done
+	// is true when no key of r and set follows. Keys written meanwhile may
+	// or may not be deleted.
+	DeletePartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (deleted int, next Cursor, done bool, err error)
 	// Stats returns the current key count and byte size.
 	Stats() Stats
 	// Close releases the store; later calls fail with ErrClosed. Close is
