@@ -62,11 +62,11 @@ func (n *Node) syncStore() error {
 // isWrite reports whether a request changes the store.
 func isWrite(r *protocol.Request) bool {
 	switch r.Op {
-	case protocol.OpPut, protocol.OpDelete:
+	case protocol.OpPut, protocol.OpDelete, protocol.OpDeletePartitions:
 		return true
 	case protocol.OpBatch:
 		for i := range r.Ops {
-			if r.Ops[i].Op == protocol.OpPut || r.Ops[i].Op == protocol.OpDelete {
+			if isWrite(&r.Ops[i]) {
 				return true
 			}
 		}

@@ -70,7 +70,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		if limit == 0 {
 			limit = protocol.DefaultScanLimit
 		}
-		page, err := n.store.Scan(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, limit)
+		page, err := n.store.ScanPartitions(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
 		if err != nil {
 			return ok, storeErr(err)
 		}
@@ -79,6 +79,10 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		}
 		ok.Collection, err = collection(page.Entries, c)
 		return ok, err
+	case protocol.OpDigest:
+		return n.digest(c, r, ok)
+	case protocol.OpDeletePartitions:
+		return n.deletePartitions(r, ok)
 	case protocol.OpPing:
 		ok.Node, ok.Protocol = n.cfg.Name, protocol.Version
 		return ok, nil

@@ -23,17 +23,18 @@ import (
 //     given twice counts once, with its last value (an earlier bad value is
 //     not an error). Unknown fields are checked for syntax only.
 //   - After "op", fields are checked in a fixed order: id, key, value,
-//     cursor, limit, hash_from, hash_to, token, timeout_ms, ops; the first
+//     cursor, limit, hash_from, hash_to, partitions, bitmap, token,
+//     timeout_ms, ops; the first
 //     bad one is reported. (The old decoder used Go's map order, so which of
 //     several bad fields it reported was random.)
 //   - "id" and "value" are the raw bytes of the JSON value as sent, inside
 //     whitespace included, outside whitespace not. Invalid UTF-8 inside them
 //     is kept as is.
-//   - Strings ("op", "key", "cursor", "token") must be JSON strings whose
+//   - Strings ("op", "key", "cursor", "bitmap", "token") must be JSON strings whose
 //     bytes are valid UTF-8; escapes are decoded like encoding/json does: a
 //     \uXXXX surrogate pair is one rune, a lone surrogate becomes U+FFFD.
 //     An unescaped string aliases the message, like msgpack strings do.
-//   - "limit" and "timeout_ms" must be JSON numbers without fraction or
+//   - "limit", "partitions" and "timeout_ms" must be JSON numbers without fraction or
 //     exponent in the int range, "hash_from" and "hash_to" the same in the
 //     uint64 range ("-0" is an int but not a uint64); null is rejected.
 //   - "ops" is decoded only at the top level; in a BATCH element it is
@@ -54,6 +55,8 @@ const (
 	fLimit
 	fHashFrom
 	fHashTo
+	fPartitions
+	fBitmap
 	fToken
 	fTimeoutMS
 	fOps
@@ -148,6 +151,20 @@ func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBat
 	}
 	if sp := f[fHashTo]; sp.e != 0 {
 		if r.HashTo, err = p.uint64("hash_to", sp); err != nil {
+			return err
+		}
+	}
+	if sp := f[fPartitions]; sp.e != 0 {
+		if r.Partitions, err = p.int("partitions", sp); err != nil {
+			return err
+		}
+	}
+	if sp := f[fBitmap]; sp.e != 0 {
+		s, err := p.str("bitmap", sp)
+		if err != nil {
+			return err
+		}
+		if r.Bitmap, err = decodeBitmap(aliasBytes(s)); err != nil {
 			return err
 		}
 	}
@@ -593,6 +610,10 @@ func fieldIndex(name []byte, esc bool) int {
 		return fHashFrom
 	case "hash_to":
 		return fHashTo
+	case "partitions":
+		return fPartitions
+	case "bitmap":
+		return fBitmap
 	case "token":
 		return fToken
 	case "timeout_ms":

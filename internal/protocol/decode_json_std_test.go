@@ -1,10 +1,11 @@
 package protocol
 
 // The encoding/json-based request decoder this package used before the
-// hand-written one in decode_json.go. It is kept, unchanged but for one
-// thing, as the oracle of FuzzDecodeJSONDiff: it iterates the fields in a
-// fixed order (stdFieldOrder) instead of Go's random map order, so that a
-// request with several bad fields reports the same one on every run.
+// hand-written one in decode_json.go. It is kept as the oracle of
+// FuzzDecodeJSONDiff, unchanged but for two things: it iterates the fields
+// in a fixed order (stdFieldOrder) instead of Go's random map order, so that
+// a request with several bad fields reports the same one on every run, and
+// it decodes the fields added since ("partitions", "bitmap").
 
 import (
 	"bytes"
@@ -54,6 +55,13 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			r.HashFrom, err = stdUint(name, raw)
 		case "hash_to":
 			r.HashTo, err = stdUint(name, raw)
+		case "partitions":
+			r.Partitions, err = stdInt(name, raw)
+		case "bitmap":
+			var b string
+			if b, err = stdString(name, raw); err == nil {
+				r.Bitmap, err = decodeBitmap([]byte(b))
+			}
 		case "token":
 			r.Token, err = stdString(name, raw)
 		case "timeout_ms":
@@ -129,4 +137,4 @@ func stdOps(raw json.RawMessage, lim Limits) ([]Request, error) {
 
 // stdFieldOrder is the order in which decodeJSONStd checks the fields after
 // "op"; decodeJSON checks them in the same order.
-var stdFieldOrder = []string{"id", "key", "value", "cursor", "limit", "hash_from", "hash_to", "token", "timeout_ms", "ops"}
+var stdFieldOrder = []string{"id", "key", "value", "cursor", "limit", "hash_from", "hash_to", "partitions", "bitmap", "token", "timeout_ms", "ops"}

@@ -41,3 +41,33 @@ func ExampleBatchBuilder() {
 	// Output:
 	// {"op":"BATCH","ops":[{"op":"PUT","key":"a","value":1},{"op":"DELETE","key":"b"},{"op":"SYNC","token":"t-1"}]}
 }
+
+// The partition-set operations of a rebalancer, in JSON: a SCAN of the
+// keys of partitions 0 and 11 of 12 (bitmap bytes 0x01 0x08), their
+// DIGESTs (key "g", in partition 0, holds "v"), and their deletion; the
+// byte strings are the ones
+// docs/PROTOCOL.md shows.
+func Example_partitions() {
+	set := []byte{0x01, 0x08}
+	for _, req := range []protocol.Request{
+		{Op: protocol.OpScan, Limit: 1000, Partitions: 12, Bitmap: set},
+		{Op: protocol.OpDigest, Partitions: 12, Bitmap: set},
+		{Op: protocol.OpDeletePartitions, Limit: 1000, Partitions: 12, Bitmap: set},
+	} {
+		msg, _ := protocol.AppendRequest(nil, protocol.JSON, &req)
+		fmt.Println(string(msg))
+	}
+	digest := protocol.Reply{Op: protocol.OpDigest, Status: protocol.StatusOK, Digests: []protocol.Digest{
+		{Partition: 0, Keys: 1, Sum: protocol.EntryHash("g", []byte(`"v"`))},
+	}}
+	reply, _ := protocol.AppendReply(nil, protocol.JSON, &digest)
+	fmt.Println(string(reply))
+	reply, _ = protocol.AppendReply(nil, protocol.JSON, &protocol.Reply{Op: protocol.OpDeletePartitions, Status: protocol.StatusOK, Count: 1})
+	fmt.Println(string(reply))
+	// Output:
+	// {"op":"SCAN","limit":1000,"partitions":12,"bitmap":"AQg="}
+	// {"op":"DIGEST","partitions":12,"bitmap":"AQg="}
+	// {"op":"DELETE_PARTITIONS","limit":1000,"partitions":12,"bitmap":"AQg="}
+	// {"status":"OK","digests":[[0,1,13066539571574325176]]}
+	// {"status":"OK","count":1,"cursor":""}
+}

@@ -20,6 +20,9 @@ func fuzzSeeds(f *testing.F) {
 		`{"op":"SYNC","token":"t","timeout_ms":10}`,
 		` {"op":"PING"}`,
 		`{"op":"STATS","unknown":[{}]}`,
+		`{"op":"SCAN","partitions":12,"bitmap":"AQg=","limit":5}`,
+		`{"op":"DIGEST","partitions":4,"bitmap":"Cg==","hash_from":1,"hash_to":99}`,
+		`{"op":"DELETE_PARTITIONS","partitions":1,"bitmap":"AQ==","cursor":"00000000000000ffk","limit":6}`,
 		`[]`, `{`, `{"op":7}`, "",
 	} {
 		f.Add([]byte(s))
@@ -101,6 +104,7 @@ func FuzzDecodeRequest(f *testing.F) {
 func requestsEqual(a, b Request) bool {
 	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
 		a.Cursor != b.Cursor || a.Limit != b.Limit || a.HashFrom != b.HashFrom || a.HashTo != b.HashTo ||
+		a.Partitions != b.Partitions || !bytes.Equal(a.Bitmap, b.Bitmap) || (a.Bitmap == nil) != (b.Bitmap == nil) ||
 		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || len(a.Ops) != len(b.Ops) {
 		return false
 	}
@@ -183,7 +187,8 @@ func FuzzConvertValue(f *testing.F) {
 // FuzzDecodeReply checks that the client-side reply decoder never panics.
 func FuzzDecodeReply(f *testing.F) {
 	for _, s := range []string{`{"status":"OK"}`, `{"status":"OK","collection":[{"key":"k","value":1}]}`,
-		`{"status":"error","error":"x","message":"m"}`, `{"status":"OK","results":[{"status":"OK"}]}`} {
+		`{"status":"error","error":"x","message":"m"}`, `{"status":"OK","results":[{"status":"OK"}]}`,
+		`{"status":"OK","digests":[[3,2,18446744073709551615]]}`, `{"status":"OK","count":7,"cursor":""}`} {
 		f.Add([]byte(s))
 	}
 	f.Add([]byte{0x81, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xa2, 'O', 'K'})

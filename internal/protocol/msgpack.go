@@ -318,6 +318,13 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 			r.HashFrom, err = rd.uint64("hash_from")
 		case "hash_to":
 			r.HashTo, err = rd.uint64("hash_to")
+		case "partitions":
+			r.Partitions, err = rd.smallInt("partitions")
+		case "bitmap":
+			var b []byte
+			if b, err = rd.str("bitmap"); err == nil {
+				r.Bitmap, err = decodeBitmap(b)
+			}
 		case "token":
 			var b []byte
 			if b, err = rd.str("token"); err == nil {
@@ -405,6 +412,15 @@ func (rd *mpReader) ops(lim Limits) ([]Request, error) {
 		}
 	}
 	return ops, nil
+}
+
+// aliasBytes returns the bytes of s without copying; they must not be
+// modified.
+func aliasBytes(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // aliasString returns b as a string without copying. The decoders use it

@@ -16,6 +16,8 @@ const (
 	OpSync
 	OpPing
 	OpStats
+	OpDigest
+	OpDeletePartitions
 	numOps
 )
 
@@ -30,10 +32,13 @@ var opNames = [numOps]string{
 	OpSync:    "SYNC",
 	OpPing:    "PING",
 	OpStats:   "STATS",
+
+	OpDigest:           "DIGEST",
+	OpDeletePartitions: "DELETE_PARTITIONS",
 }
 
 // Ops lists every valid operation in a stable order.
-var Ops = []Op{OpPut, OpGetOne, OpGetAll, OpDelete, OpScan, OpBatch, OpSync, OpPing, OpStats}
+var Ops = []Op{OpPut, OpGetOne, OpGetAll, OpDelete, OpScan, OpBatch, OpSync, OpPing, OpStats, OpDigest, OpDeletePartitions}
 
 // String returns the wire name of op.
 func (op Op) String() string {
@@ -64,6 +69,10 @@ func ParseOp(s string) Op {
 		return OpPing
 	case "STATS":
 		return OpStats
+	case "DIGEST":
+		return OpDigest
+	case "DELETE_PARTITIONS":
+		return OpDeletePartitions
 	}
 	return OpInvalid
 }

@@ -213,6 +213,9 @@ func TestReplyRoundTrip(t *testing.T) {
 			{Op: OpStats, Status: StatusOK, Stats: &Stats{Node: "n", Keys: 3, Ops: map[string]uint64{"PUT": 2},
 				Errors: map[string]uint64{}, Endpoints: map[string]EndpointStats{"request": {Messages: 1}}}},
 			{Op: OpBatch, Status: StatusOK, Results: []Reply{{Status: StatusOK}, ErrorReply(Errorf(CodeNotFound, "no"))}},
+			{Op: OpDigest, Status: StatusOK, Digests: []Digest{{0, 1, 0}, {7, 3, 1<<64 - 1}}},
+			{Op: OpDigest, Status: StatusOK, Digests: []Digest{}},
+			{Op: OpDeletePartitions, Status: StatusOK, Count: 12, Cursor: "c"},
 			ErrorReply(Errorf(CodeBadRequest, "bad \xff input")),
 		}
 		for _, r := range replies {

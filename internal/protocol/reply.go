@@ -76,6 +76,10 @@ type Reply struct {
 	Stats *Stats
 	// Results: BATCH, one reply per operation, in order.
 	Results []Reply
+	// Digests: DIGEST, one per partition holding keys, by partition.
+	Digests []Digest
+	// Count: DELETE_PARTITIONS, the keys deleted.
+	Count int
 }
 
 // ErrorReply returns the error reply for err (an *Error, or anything else
@@ -122,9 +126,9 @@ func (w *writer) reply(r *Reply) error {
 		n++
 	}
 	switch r.Op {
-	case OpGetOne, OpScan, OpPing:
+	case OpGetOne, OpScan, OpPing, OpDeletePartitions:
 		n += 2
-	case OpGetAll, OpDelete, OpSync, OpStats, OpBatch:
+	case OpGetAll, OpDelete, OpSync, OpStats, OpBatch, OpDigest:
 		n++
 	}
 	w.openMap(n)
@@ -159,6 +163,22 @@ func (w *writer) reply(r *Reply) error {
 	case OpDelete:
 		w.key("deleted")
 		w.bool(r.Deleted)
+	case OpDigest:
+		w.key("digests")
+		w.openArray(len(r.Digests))
+		for _, d := range r.Digests {
+			w.openArray(3)
+			w.int(int64(d.Partition))
+			w.uint(d.Keys)
+			w.uint(d.Sum)
+			w.closeArray()
+		}
+		w.closeArray()
+	case OpDeletePartitions:
+		w.key("count")
+		w.int(int64(r.Count))
+		w.key("cursor")
+		w.str(r.Cursor)
 	case OpSync:
 		w.key("token")
 		w.str(r.Token)
@@ -211,7 +231,7 @@ func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
 func (w *writer) request(r *Request) {
 	n := 1
 	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.Cursor != "", r.Limit != 0,
-		r.HashFrom != 0, r.HashTo != 0, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
+		r.HashFrom != 0, r.HashTo != 0, r.Partitions != 0, r.Bitmap != nil, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
 		if set {
 			n++
 		}
@@ -247,6 +267,15 @@ func (w *writer) request(r *Request) {
 		w.key("hash_to")
 		w.uint(r.HashTo)
 	}
+	if r.Partitions != 0 {
+		w.key("partitions")
+		w.int(int64(r.Partitions))
+	}
+	if r.Bitmap != nil {
+		w.key("bitmap")
+		w.sep()
+		w.b = appendBase64(w.b, w.c, r.Bitmap)
+	}
 	if r.Token != "" {
 		w.key("token")
 		w.str(r.Token)
@@ -278,13 +307,15 @@ type wireReply[Raw any] struct {
 		Key   string `json:"key" msgpack:"key"`
 		Value Raw    `json:"value" msgpack:"value"`
 	} `json:"collection" msgpack:"collection"`
-	Cursor   string `json:"cursor" msgpack:"cursor"`
-	Deleted  bool   `json:"deleted" msgpack:"deleted"`
-	Token    string `json:"token" msgpack:"token"`
-	Node     string `json:"node" msgpack:"node"`
-	Protocol int    `json:"protocol" msgpack:"protocol"`
-	Stats    *Stats `json:"stats" msgpack:"stats"`
-	Results  []Raw  `json:"results" msgpack:"results"`
+	Cursor   string      `json:"cursor" msgpack:"cursor"`
+	Deleted  bool        `json:"deleted" msgpack:"deleted"`
+	Token    string      `json:"token" msgpack:"token"`
+	Node     string      `json:"node" msgpack:"node"`
+	Protocol int         `json:"protocol" msgpack:"protocol"`
+	Stats    *Stats      `json:"stats" msgpack:"stats"`
+	Results  []Raw       `json:"results" msgpack:"results"`
+	Digests  [][3]uint64 `json:"digests" msgpack:"digests"`
+	Count    int         `json:"count" msgpack:"count"`
 }
 
 // DecodeReply decodes one reply message (for clients). It is not on any
@@ -332,6 +363,16 @@ func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Re
 			r.Collection[i] = Entry{Key: e.Key, Value: bytesOf(e.Value)}
 		}
 	}
+	if wr.Digests != nil {
+		r.Digests = make([]Digest, len(wr.Digests))
+		for i, d := range wr.Digests {
+			if d[0] >= MaxPartitions {
+				return Reply{}, errorf(CodeBadRequest, "digest of partition %d", d[0])
+			}
+			r.Digests[i] = Digest{Partition: int(d[0]), Keys: d[1], Sum: d[2]}
+		}
+	}
+	r.Count = wr.Count
 	if wr.Results != nil {
 		r.Results = make([]Reply, len(wr.Results))
 		for i, raw := range wr.Results {

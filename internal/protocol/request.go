@@ -1,6 +1,10 @@
 package protocol
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"encoding/base64"
+	"unicode/utf8"
+)
 
 // Request is one decoded request. Its byte-slice fields, and its string
 // fields (in JSON, those without escapes), alias the message it was decoded
@@ -24,6 +28,14 @@ type Request struct {
 	// HashFrom and HashTo restrict SCAN to keys whose 64-bit xxhash h
 	// satisfies HashFrom <= h < HashTo; HashTo 0 means no upper bound.
 	HashFrom, HashTo uint64
+	// Partitions and Bitmap restrict SCAN, DIGEST and DELETE_PARTITIONS to
+	// the keys whose partition, the high 64 bits of h*Partitions, has its
+	// bit set in Bitmap (partition p is bit p%8, least significant first,
+	// of byte p/8; ceil(Partitions/8) bytes). On the wire "bitmap" is the
+	// base64 (standard alphabet, padded) of Bitmap; decoding allocates it.
+	// Both or neither are given; DIGEST and DELETE_PARTITIONS need them.
+	Partitions int
+	Bitmap     []byte
 	// Token names a SYNC barrier.
 	Token string
 	// TimeoutMS bounds how long a SYNC waits for its token; 0 means the
@@ -36,6 +48,9 @@ type Request struct {
 
 // MaxTokenBytes bounds the length of a SYNC token.
 const MaxTokenBytes = 256
+
+// MaxPartitions bounds the "partitions" field (the cluster's largest P).
+const MaxPartitions = 1 << 24
 
 // DecodeRequest decodes one request message. It returns the codec of the
 // message even when decoding fails (so the error can be answered in it) and
@@ -90,13 +105,26 @@ func validate(r *Request, lim Limits, nested bool) error {
 		if len(r.Value) > lim.MaxValueBytes {
 			return errorf(CodeTooLarge, "value of %d bytes exceeds the limit of %d bytes", len(r.Value), lim.MaxValueBytes)
 		}
-	case OpScan:
+	case OpDigest, OpDeletePartitions:
+		if r.Partitions == 0 {
+			return errorf(CodeBadRequest, `%s needs "partitions" and "bitmap"`, r.Op)
+		}
+	}
+	if err := validatePartitions(r); err != nil {
+		return err
+	}
+	switch r.Op {
+	case OpScan, OpDeletePartitions:
 		if r.Limit < 0 {
 			return errorf(CodeBadRequest, `"limit" must not be negative`)
 		}
 		if r.Limit > lim.MaxScanLimit {
 			return errorf(CodeTooLarge, `"limit" %d exceeds the limit of %d`, r.Limit, lim.MaxScanLimit)
 		}
+		if r.HashTo != 0 && r.HashTo <= r.HashFrom {
+			return errorf(CodeBadRequest, `"hash_to" must be 0 or greater than "hash_from"`)
+		}
+	case OpDigest:
 		if r.HashTo != 0 && r.HashTo <= r.HashFrom {
 			return errorf(CodeBadRequest, `"hash_to" must be 0 or greater than "hash_from"`)
 		}
@@ -116,6 +144,33 @@ func validate(r *Request, lim Limits, nested bool) error {
 		}
 	}
 	return nil
+}
+
+// validatePartitions checks "partitions" and "bitmap" go together and
+// agree.
+func validatePartitions(r *Request) error {
+	switch {
+	case r.Partitions == 0 && r.Bitmap == nil:
+		return nil
+	case r.Partitions < 1 || r.Partitions > MaxPartitions:
+		return errorf(CodeBadRequest, `"partitions" must be in [1, %d]`, MaxPartitions)
+	case r.Bitmap == nil:
+		return errorf(CodeBadRequest, `"partitions" needs "bitmap"`)
+	case len(r.Bitmap) != (r.Partitions+7)/8:
+		return errorf(CodeBadRequest, `"bitmap" of %d bytes does not fit %d partitions (%d bytes)`,
+			len(r.Bitmap), r.Partitions, (r.Partitions+7)/8)
+	}
+	return nil
+}
+
+// decodeBitmap decodes the base64 "bitmap" field.
+func decodeBitmap(s []byte) ([]byte, error) {
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	n, err := base64.StdEncoding.Strict().Decode(b, s)
+	if err != nil || bytes.ContainsAny(s, "\r\n") {
+		return nil, errorf(CodeBadRequest, `"bitmap" must be a base64 string (standard alphabet, padded)`)
+	}
+	return b[:n:n], nil
 }
 
 func checkKey(k string, lim Limits) error {

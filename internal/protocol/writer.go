@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"math"
 	"strconv"
@@ -170,7 +171,10 @@ func appendMsgpackUint(b []byte, u uint64) []byte {
 }
 
 func appendMsgpackStr(b []byte, s string) []byte {
-	n := len(s)
+	return append(appendMsgpackStrHeader(b, len(s)), s...)
+}
+
+func appendMsgpackStrHeader(b []byte, n int) []byte {
 	switch {
 	case n < 32:
 		b = append(b, 0xa0|byte(n))
@@ -181,7 +185,22 @@ func appendMsgpackStr(b []byte, s string) []byte {
 	default:
 		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
 	}
-	return append(b, s...)
+	return b
+}
+
+// appendBase64 appends b as a base64 (standard, padded) string in codec c.
+func appendBase64(dst []byte, c Codec, b []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(b))
+	if c == JSON {
+		dst = append(dst, '"')
+	} else {
+		dst = appendMsgpackStrHeader(dst, n)
+	}
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	if c == JSON {
+		dst = append(dst, '"')
+	}
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"

@@ -1,0 +1,85 @@
+package node
+
+import (
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
+)
+
+// MaxDigestPartitions bounds the partitions of the set one DIGEST covers
+// (within its hash range), and so the size of its reply.
+const MaxDigestPartitions = 65536
+
+// digestPage is the page size in which DIGEST reads the store.
+const digestPage = 4096
+
+// partitionSet returns the request's partition set, nil when it has none.
+// The decoder checked that Bitmap fits Partitions.
+func partitionSet(r *protocol.Request) *store.PartitionSet {
+	if r.Partitions == 0 {
+		return nil
+	}
+	return &store.PartitionSet{N: r.Partitions, Bits: r.Bitmap}
+}
+
+// digest answers DIGEST: one digest per partition of the set, within the
+// hash range, that holds keys. Values are hashed as a SCAN in codec c
+// returns them.
+func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
+	set := partitionSet(r)
+	hr := store.HashRange{From: r.HashFrom, To: r.HashTo}
+	if first, last, ok := set.Partitions(hr); ok {
+		if k := set.Count(first, last+1); k > MaxDigestPartitions {
+			return rep, protocol.Errorf(protocol.CodeTooLarge,
+				"DIGEST of %d partitions exceeds the limit of %d; split it with hash_from and hash_to", k, MaxDigestPartitions)
+		}
+	}
+	rep.Digests = []protocol.Digest{}
+	var cur store.Cursor
+	for {
+		page, err := n.store.ScanPartitions(n.ctx, cur, hr, set, digestPage)
+		if err != nil {
+			return rep, storeErr(err)
+		}
+		for _, e := range page.Entries {
+			v, err := protocol.ConvertValue(e.Value.Data, protocol.Codec(e.Value.Codec), c)
+			if err != nil {
+				pe := protocol.AsError(err)
+				return rep, protocol.Errorf(pe.Code, "key %q: %s", e.Key, pe.Message)
+			}
+			p := set.Of(e.Hash)
+			if k := len(rep.Digests); k == 0 || rep.Digests[k-1].Partition != p {
+				rep.Digests = append(rep.Digests, protocol.Digest{Partition: p})
+			}
+			d := &rep.Digests[len(rep.Digests)-1]
+			d.Keys++
+			d.Sum += protocol.EntryHash(e.Key, v)
+		}
+		if page.Done {
+			return rep, nil
+		}
+		cur = page.Next
+	}
+}
+
+// deletePartitions answers DELETE_PARTITIONS: it deletes the keys the SCAN
+// with the same fields would return, and returns their count and the
+// cursor that continues.
+func (n *Node) deletePartitions(r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
+	from, err := store.ParseCursor(r.Cursor)
+	if err != nil {
+		return rep, protocol.Errorf(protocol.CodeBadRequest, "malformed \"cursor\" %q", r.Cursor)
+	}
+	limit := r.Limit
+	if limit == 0 {
+		limit = protocol.DefaultScanLimit
+	}
+	deleted, next, done, err := n.store.DeletePartitions(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
+	rep.Count = deleted
+	if err != nil {
+		return rep, storeErr(err)
+	}
+	if !done {
+		rep.Cursor = next.String()
+	}
+	return rep, nil
+}
