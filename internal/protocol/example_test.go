@@ -57,10 +57,13 @@ func Example_partitions() {
 		msg, _ := protocol.AppendRequest(nil, protocol.JSON, &req)
 		fmt.Println(string(msg))
 	}
+	scan := protocol.Reply{Op: protocol.OpScan, Status: protocol.StatusOK, Collection: []protocol.Entry{{Key: "g", Value: []byte(`"v"`)}}}
+	reply, _ := protocol.AppendReply(nil, protocol.JSON, &scan)
+	fmt.Println(string(reply))
 	digest := protocol.Reply{Op: protocol.OpDigest, Status: protocol.StatusOK, Digests: []protocol.Digest{
 		{Partition: 0, Keys: 1, Sum: protocol.EntryHash("g", []byte(`"v"`))},
 	}}
-	reply, _ := protocol.AppendReply(nil, protocol.JSON, &digest)
+	reply, _ = protocol.AppendReply(nil, protocol.JSON, &digest)
 	fmt.Println(string(reply))
 	reply, _ = protocol.AppendReply(nil, protocol.JSON, &protocol.Reply{Op: protocol.OpDeletePartitions, Status: protocol.StatusOK, Count: 1})
 	fmt.Println(string(reply))
@@ -68,6 +71,7 @@ func Example_partitions() {
 	// {"op":"SCAN","limit":1000,"partitions":12,"bitmap":"AQg="}
 	// {"op":"DIGEST","partitions":12,"bitmap":"AQg="}
 	// {"op":"DELETE_PARTITIONS","limit":1000,"partitions":12,"bitmap":"AQg="}
+	// {"status":"OK","collection":[{"key":"g","value":"v"}],"cursor":""}
 	// {"status":"OK","digests":[[0,1,13066539571574325176]]}
 	// {"status":"OK","count":1,"cursor":""}
 }

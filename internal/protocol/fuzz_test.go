@@ -199,3 +199,47 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeReplyJSONDiff checks the hand-written JSON reply decoder
+// against the encoding/json-based one: whatever the fast one accepts, the
+// other accepts with the same result.
+func FuzzDecodeReplyJSONDiff(f *testing.F) {
+	for _, s := range []string{`{"status":"OK"}`, `{"status":"OK","collection":[{"key":"k","value":1}],"cursor":"c"}`,
+		`{"status":"OK","collection":[{"key":"a\u00e9","value":{"x":[1,null]}},{"value":"v","key":"b"}],"cursor":""}`,
+		`{"status":"error","error":"x","message":"m","id":[1]}`, `{"status":"OK","key":"k","value":"v","id":7}`,
+		`{"status":"OK","deleted":true}`, `{"status":"OK","token":"t"}`, `{"status":"OK","results":[{"status":"OK"}]}`,
+		`{"status":"OK","digests":[[3,2,18446744073709551615],[4,1,0]]}`, `{"status":"OK","count":7,"cursor":"x"}`,
+		`{"status":"OK","digests":[[3,2]]}`, `{"status":"OK","count":-1}`, `{"Status":"OK"}`, `{"status":"OK","value":null}`,
+		` {"status" : "OK" , "collection" : [ ] } `, `{"status":"OK","collection":null}`, `{"status":"maybe"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := fastJSONReply(b)
+		if !ok {
+			return
+		}
+		std, err := decodeReply(b, JSON)
+		if err != nil {
+			t.Fatalf("fast decoder accepted %q, standard one: %v", b, err)
+		}
+		if !repliesEqual(fast, std) {
+			t.Fatalf("%q:\nfast %#v\n std %#v", b, fast, std)
+		}
+	})
+}
+
+func repliesEqual(a, b Reply) bool {
+	if a.Status != b.Status || (a.Err == nil) != (b.Err == nil) || (a.Err != nil && *a.Err != *b.Err) ||
+		!bytes.Equal(a.ID, b.ID) || (a.ID == nil) != (b.ID == nil) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
+		(a.Value == nil) != (b.Value == nil) || a.Cursor != b.Cursor || a.Deleted != b.Deleted || a.Token != b.Token ||
+		a.Count != b.Count || len(a.Collection) != len(b.Collection) || (a.Collection == nil) != (b.Collection == nil) ||
+		!slices.Equal(a.Digests, b.Digests) || (a.Digests == nil) != (b.Digests == nil) || len(a.Results) != 0 || len(b.Results) != 0 {
+		return false
+	}
+	for i := range a.Collection {
+		if a.Collection[i].Key != b.Collection[i].Key || !bytes.Equal(a.Collection[i].Value, b.Collection[i].Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -318,12 +318,20 @@ type wireReply[Raw any] struct {
 	Count    int         `json:"count" msgpack:"count"`
 }
 
-// DecodeReply decodes one reply message (for clients). It is not on any
-// hot path of the node and uses the standard decoders.
+// DecodeReply decodes one reply message (for clients). JSON replies of
+// the bulk read path (SCAN, DIGEST, ...) are decoded by a hand-written
+// decoder whose strings and raw values alias msg, which must then not be
+// modified while the reply is in use; everything else by the standard
+// decoders.
 func DecodeReply(msg []byte) (Reply, Codec, error) {
 	c, err := Detect(msg)
 	if err != nil {
 		return Reply{}, 0, err
+	}
+	if c == JSON {
+		if r, ok := fastJSONReply(msg); ok {
+			return r, c, nil
+		}
 	}
 	r, err := decodeReply(msg, c)
 	return r, c, err
