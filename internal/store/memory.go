@@ -368,6 +368,7 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r HashRange, set *Partit
 	}
 	var page Page
 	var buf []Entry
+	lg := 64 - s.shift // stripe bits; a slot knows the top lg+32 bits of its hash
 	for i := first; i <= last; i++ {
 		if err := ctx.Err(); err != nil {
 			return Page{}, err
@@ -378,6 +379,19 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r HashRange, set *Partit
 		for _, sl := range st.slots {
 			if sl == 0 {
 				continue
+			}
+			if lg <= 32 {
+				// The hash lies in [lo, lo+span]: skip the key without
+				// reading its record when that interval misses r, the
+				// set or what follows the cursor.
+				lo := uint64(sl.tag()) << (32 - lg)
+				if lg > 0 {
+					lo |= uint64(i) << (64 - lg)
+				}
+				hi := lo | (1<<(32-lg) - 1)
+				if hi < r.From || (r.To != 0 && lo >= r.To) || (from.Started && hi < from.Hash) || !set.mayContain(lo, hi) {
+					continue
+				}
 			}
 			k, v, _ := st.record(sl.loc())
 			h := Hash(k)

@@ -63,6 +63,22 @@ func (s *PartitionSet) Contains(h uint64) bool {
 	return s.Bits[p>>3]&(1<<(p&7)) != 0
 }
 
+// mayContain reports whether a hash in [lo, hi] may be in s: false only
+// when no partition of that interval is in s. It costs one bit test per
+// partition the interval overlaps (one or two for the intervals Memory
+// passes: 2^24 hashes at most, a partition spans 2^40 or more).
+func (s *PartitionSet) mayContain(lo, hi uint64) bool {
+	if s == nil {
+		return true
+	}
+	for p, q := s.Of(lo), s.Of(hi); p <= q; p++ {
+		if s.Bits[p>>3]&(1<<(p&7)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Next returns the first partition q >= p in s, or -1.
 func (s *PartitionSet) Next(p int) int {
 	if p < 0 {

@@ -65,7 +65,11 @@ func TestPartitionSetAgainstBruteForce(t *testing.T) {
 // TestMemoryPartitions compares ScanPartitions and DeletePartitions of a
 // Memory store with a reference map, for random sets, ranges and limits.
 func TestMemoryPartitions(t *testing.T) {
-	testPartitions(t, func() Store { return NewMemory(MemoryOptions{Stripes: 16}) })
+	for _, stripes := range []int{1, 16, DefaultStripes} {
+		t.Run(fmt.Sprintf("stripes=%d", stripes), func(t *testing.T) {
+			testPartitions(t, func() Store { return NewMemory(MemoryOptions{Stripes: stripes}) })
+		})
+	}
 }
 
 // testPartitions is the conformance test of the partition methods.
