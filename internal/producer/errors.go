@@ -102,8 +102,9 @@ func transportErr(err error) bool {
 }
 
 // retryable reports whether a request of op that failed with err may be
-// sent again: reads always (GET_ONE, SCAN, STATS, PING, SYNC change nothing),
-// writes only when they were never sent. A PUT or DELETE whose reply was lost
+// sent again: reads always (GET_ONE, SCAN, STATS, PING, SYNC, DIGEST change
+// nothing) and DELETE_PARTITIONS (a rebalancer's cleanup, which deletes keys
+// no client writes any more), other writes only when they were never sent. A PUT or DELETE whose reply was lost
 // may have been applied; sending it again could overwrite a later write of
 // another client, so it is reported instead (ErrQuorum, with the node's
 // ErrTimeout) and the caller decides.
@@ -112,7 +113,8 @@ func retryable(err error, op protocol.Op) bool {
 		return false
 	}
 	switch op {
-	case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan, protocol.OpStats, protocol.OpPing, protocol.OpSync:
+	case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan, protocol.OpStats, protocol.OpPing, protocol.OpSync,
+		protocol.OpDigest, protocol.OpDeletePartitions:
 		return true
 	}
 	return errors.Is(err, errNotSent)

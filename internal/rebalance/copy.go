@@ -3,6 +3,7 @@ package rebalance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -165,25 +166,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	var optimum sync.Mutex
 	for src, parts := range bySource {
 		g.Go(func() error {
-			list := make([]int, 0, len(parts))
-			for p := range parts {
-				list = append(list, p)
-			}
-			slices.Sort(list)
-			var n int64
-			err := r.stream(gctx, false, func(b *bulkStream) error {
-				return r.scanParts(gctx, src, list, func(part int, es []protocol.Entry) error {
-					for _, dst := range parts[part] {
-						for _, e := range es {
-							n++
-							if err := b.put(gctx, dst, e.Key, e.Value); err != nil {
-								return err
-							}
-						}
-					}
-					return nil
-				})
-			})
+			n, err := r.copyFrom(gctx, src, parts)
 			optimum.Lock()
 			rep.Optimum += n
 			optimum.Unlock()
@@ -198,11 +181,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 
 	r.setPhase("verifying")
 	t1 := time.Now()
-	g, gctx = newGroup(ctx)
-	for pair, parts := range byPair {
-		g.Go(func() error { return r.verify(gctx, pair[0], pair[1], parts) })
-	}
-	if err := g.Wait(); err != nil {
+	if err := r.verifyAll(ctx, byPair); err != nil {
 		return err
 	}
 	rep.Fixed = r.fixed.Load()
@@ -210,9 +189,188 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	return nil
 }
 
-// verify compares partitions parts on dst with src (both scanned at once)
-// and repairs dst.
-func (r *rebalancer) verify(ctx context.Context, src, dst string, parts []int) error {
+// copyFrom copies the partitions of parts (partition -> destinations) from
+// src: one scan of src filtered by the set of those partitions, its pages
+// pushed to the destinations while the next page is read. It returns the
+// keys copied (one per destination).
+func (r *rebalancer) copyFrom(ctx context.Context, src string, parts map[int][]string) (int64, error) {
+	set := store.NewPartitionSet(r.partitions())
+	for p := range parts {
+		set.Add(p)
+	}
+	var n int64
+	err := r.stream(ctx, false, func(b *bulkStream) error {
+		return r.scanSet(ctx, src, set, func(es []protocol.Entry) error {
+			for _, e := range es {
+				for _, dst := range parts[set.Of(store.Hash(e.Key))] {
+					n++
+					if err := b.put(ctx, dst, e.Key, e.Value); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// partitions is P of the cluster.
+func (r *rebalancer) partitions() int {
+	if p := r.p.Settings().Partitions; p > 0 {
+		return p
+	}
+	return sharding.DefaultPartitions
+}
+
+// setPage is the page of a SCAN filtered by a partition set.
+const setPage = 10000
+
+// scanSet streams the keys of the partitions of set on node, in scan order:
+// SCANs filtered by set, each page passed to fn while the next is being
+// read. Only keys of set reach fn, also from a node that ignores the
+// filter (one older than the partition fields; it sends every key).
+func (r *rebalancer) scanSet(ctx context.Context, node string, set *store.PartitionSet, fn func([]protocol.Entry) error) error {
+	g, gctx := newGroup(ctx)
+	pages := make(chan []protocol.Entry, 1)
+	g.Go(func() error {
+		defer close(pages)
+		cursor := ""
+		for {
+			rep, err := r.p.Call(gctx, node, protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: setPage,
+				Partitions: set.N, Bitmap: set.Bits})
+			if err != nil {
+				return fmt.Errorf("scanning %d partitions of %s: %w", set.Count(0, set.N), node, err)
+			}
+			select {
+			case pages <- rep.Collection:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if cursor = rep.Cursor; cursor == "" {
+				return nil
+			}
+		}
+	})
+	g.Go(func() error {
+		for es := range pages {
+			kept := es[:0]
+			for _, e := range es {
+				if set.Contains(store.Hash(e.Key)) {
+					kept = append(kept, e)
+				}
+			}
+			if err := fn(kept); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// digestChunk is how many partitions of a set one DIGEST covers (at most
+// half of node.MaxDigestPartitions).
+const digestChunk = 32768
+
+// digests returns the DIGESTs of node for the partitions of set, by
+// partition; partitions without keys are absent.
+func (r *rebalancer) digests(ctx context.Context, node string, set *store.PartitionSet) (map[int]protocol.Digest, error) {
+	out := map[int]protocol.Digest{}
+	for p := set.Next(0); p >= 0; {
+		// [p, q] holds digestChunk partitions of set (or up to the end).
+		q, k := p, 1
+		for next := set.Next(q + 1); next >= 0 && k < digestChunk; next = set.Next(q + 1) {
+			q, k = next, k+1
+		}
+		req := protocol.Request{Op: protocol.OpDigest, Partitions: set.N, Bitmap: set.Bits,
+			HashFrom: store.PartitionRange(p, set.N).From, HashTo: store.PartitionRange(q, set.N).To}
+		rep, err := r.p.Call(ctx, node, req)
+		if err != nil {
+			return nil, fmt.Errorf("digests of %d partitions of %s: %w", k, node, err)
+		}
+		for _, d := range rep.Digests {
+			out[d.Partition] = d
+		}
+		p = set.Next(q + 1)
+	}
+	return out, nil
+}
+
+// unknownOp reports whether err is a node's unknown_op reply: a node older
+// than the op.
+func unknownOp(err error) bool {
+	var re *producer.ReplyError
+	return errors.As(err, &re) && re.Code == protocol.CodeUnknownOp
+}
+
+// verifyAll compares every destination with its sources (byPair: source
+// and destination -> partitions) by DIGESTs: one per node and role, all at
+// once, each node reading its store once for the partitions it sent or
+// received. Then it compares key by key, and repairs, only the partitions
+// whose digests differ, or every partition of the pairs whose nodes do not
+// know DIGEST.
+func (r *rebalancer) verifyAll(ctx context.Context, byPair map[[2]string][]int) error {
+	type role struct {
+		node string
+		dst  bool
+	}
+	sets := map[role]*store.PartitionSet{}
+	add := func(k role, parts []int) {
+		if sets[k] == nil {
+			sets[k] = store.NewPartitionSet(r.partitions())
+		}
+		for _, p := range parts {
+			sets[k].Add(p)
+		}
+	}
+	for pair, parts := range byPair {
+		add(role{pair[0], false}, parts)
+		add(role{pair[1], true}, parts)
+	}
+	var mu sync.Mutex
+	digests := map[role]map[int]protocol.Digest{} // nil: the node does not know DIGEST
+	g, gctx := newGroup(ctx)
+	for k, set := range sets {
+		g.Go(func() error {
+			d, err := r.digests(gctx, k.node, set)
+			if unknownOp(err) {
+				d, err = nil, nil
+			}
+			mu.Lock()
+			digests[k] = d
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = newGroup(ctx)
+	for pair, parts := range byPair {
+		want, got := digests[role{pair[0], false}], digests[role{pair[1], true}]
+		differ := parts
+		if want != nil && got != nil {
+			differ = nil
+			for _, p := range parts {
+				if want[p] != got[p] {
+					differ = append(differ, p)
+				}
+			}
+			if len(differ) == 0 {
+				continue
+			}
+			r.log.Info("partitions differ after the copy; comparing their keys",
+				"source", pair[0], "destination", pair[1], "partitions", len(differ))
+		}
+		g.Go(func() error { return r.verifyKeys(gctx, pair[0], pair[1], differ) })
+	}
+	return g.Wait()
+}
+
+// verifyKeys compares partitions parts on dst with src (both scanned at
+// once, partition by partition) and repairs dst.
+func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []int) error {
 	want, got := map[string][]byte{}, map[string][]byte{}
 	g, gctx := newGroup(ctx)
 	for node, m := range map[string]map[string][]byte{src: want, dst: got} {
@@ -370,20 +528,44 @@ func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consu
 			r.log.Warn("not cleaning a node that is not passing", "node", d, "partitions", len(parts))
 			continue
 		}
-		g.Go(func() error {
-			return r.stream(gctx, true, func(b *bulkStream) error {
-				return r.scanParts(gctx, d, parts, func(_ int, es []protocol.Entry) error {
-					for _, e := range es {
-						if err := b.del(gctx, d, e.Key); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-			})
-		})
+		g.Go(func() error { return r.clean(gctx, d, parts) })
 	}
 	return g.Wait()
+}
+
+// clean deletes the keys of partitions parts on node: DELETE_PARTITIONS
+// page by page, or, on a node that does not know it, a scan of the
+// partitions and acknowledged bulk DELETEs.
+func (r *rebalancer) clean(ctx context.Context, node string, parts []int) error {
+	set := store.NewPartitionSet(r.partitions())
+	for _, p := range parts {
+		set.Add(p)
+	}
+	cursor := ""
+	for {
+		rep, err := r.p.Call(ctx, node, protocol.Request{Op: protocol.OpDeletePartitions, Cursor: cursor, Limit: setPage,
+			Partitions: set.N, Bitmap: set.Bits})
+		if unknownOp(err) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("deleting %d partitions on %s: %w", len(parts), node, err)
+		}
+		r.deleted.Add(int64(rep.Count))
+		if cursor = rep.Cursor; cursor == "" {
+			return nil
+		}
+	}
+	return r.stream(ctx, true, func(b *bulkStream) error {
+		return r.scanParts(ctx, node, parts, func(_ int, es []protocol.Entry) error {
+			for _, e := range es {
+				if err := b.del(ctx, node, e.Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 }
 
 // bulkStream writes through a producer Bulk (the nodes' ingest endpoints,

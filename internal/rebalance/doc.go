@@ -26,27 +26,38 @@
 //  3. Wait Config.Grace so every producer writes to both layouts.
 //  4. Copy: sharding.Diff(From, To).Transfers lists exactly the partitions
 //     that change and, for each node that gains one, a source that holds it
-//     under From (never the destination). Each source is read with BATCHes of
-//     per-partition SCANs (hash_from/hash_to = store.PartitionRange; the
-//     number per BATCH adapts to the partitions' size), and the entries are
+//     under From (never the destination). Each source is read once, all
+//     sources at once: SCANs filtered by the partition set it sends
+//     (store.PartitionSet on the wire as "partitions" and "bitmap"), pages of
+//     10000 keys, the next page read while the last is pushed; a key's
+//     partition, from its hash, picks its destinations. The entries are
 //     pushed to the destinations' ingest endpoints (producer Bulk.PutTo, the
 //     bulk-load path); every Config.AckEvery keys a SYNC barrier waits until
-//     the destinations applied them (the acknowledgement and the flow-control
-//     window). Config.MaxRate paces the copy.
-//  5. Verify: every transferred partition is scanned on its source and on its
-//     destination at once. A key that differs (missing, different, or extra
-//     on the destination) is read again on both sides after Config.Settle
-//     and repaired from the source only if both reads agree: a concurrent
-//     write goes to both layouts and may have reached one node and not yet
-//     the other, and copying the older side over it would lose it. Repaired
+//     the destinations applied them (the acknowledgement and the
+//     flow-control window). Config.MaxRate paces the copy.
+//  5. Verify: every source and destination answers one DIGEST (per
+//     partition: key count and an order-independent sum of key/value
+//     hashes) of the partitions it sent or received, all at once. Only the
+//     partitions whose digests differ between a source and a destination
+//     are scanned on both (partition SCANs in BATCHes) and compared key by
+//     key. A key that differs (missing, different, or extra on the
+//     destination) is read again on both sides after Config.Settle and
+//     repaired from the source only if both reads agree: a concurrent write
+//     goes to both layouts and may have reached one node and not yet the
+//     other, and copying the older side over it would lose it. Repaired
 //     keys are checked again until a round finds them equal.
 //  6. Switch by CAS: Epoch + 1, Members = To, phase switched; wait Grace.
-//  7. Phase cleaning; wait Grace (producers stop writing to From); then delete
-//     at every node that dropped a partition the keys it holds there (scan,
-//     then DELETEs through the same acknowledged bulk path). Remove:
-//     the leaving node is not cleaned, its remove signal is written instead
-//     and its supervisor stops it.
+//  7. Phase cleaning; wait Grace (producers stop writing to From); then
+//     every node that dropped a partition deletes the keys it holds there
+//     itself: DELETE_PARTITIONS with the set it dropped, page by page.
+//     Remove: the leaving node is not cleaned, its remove signal is written
+//     instead and its supervisor stops it.
 //  8. Clear the migration.
+//
+// Nodes that answer DIGEST or DELETE_PARTITIONS with unknown_op (older
+// nodes) are verified key by key and cleaned by a scan and bulk DELETEs; a
+// node that ignores the SCAN partition fields returns every key, and the
+// copy keeps only those of the set.
 //
 // Nothing is deleted at a source before its destinations hold the data and
 // the routing has switched. If the rebalancer dies at any point, running the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -15,10 +16,12 @@ import (
 )
 
 // TestFigureAddFifthNode measures the docs/BENCHMARKS.md "Rebalancing"
-// figure: 4 nodes holding ZSHARD_REBALANCE_FIGURE_KEYS keys (e.g. 1000000),
-// add node-4, and in the same run bulk-load as many new keys as the rebalance
+// figure: 4 nodes holding ZSHARD_REBALANCE_FIGURE_KEYS keys (e.g. 1000000)
+// with the default P (ZSHARD_REBALANCE_FIGURE_PARTITIONS changes it), add
+// node-4, and in the same run bulk-load as many new keys as the rebalance
 // moved; it logs both times and their ratio. It only runs when the variable
-// is set, and asserts correctness, not timings.
+// is set, and asserts correctness, not timings. ZSHARD_REBALANCE_FIGURE_PROFILE
+// names a file for the CPU profile of the rebalancer during the add.
 //
 //	ZSHARD_REBALANCE_FIGURE_KEYS=1000000 go test ./internal/rebalance -run TestFigureAddFifthNode -v -count=1
 func TestFigureAddFifthNode(t *testing.T) {
@@ -32,21 +35,31 @@ func TestFigureAddFifthNode(t *testing.T) {
 	if alg == "" {
 		alg = sharding.Consistent
 	}
+	// The product's default P unless told otherwise.
+	p := sharding.DefaultPartitions
 	if s := os.Getenv("ZSHARD_REBALANCE_FIGURE_PARTITIONS"); s != "" {
-		p, err := strconv.Atoi(s)
+		p, err = strconv.Atoi(s)
 		require.NoError(t, err)
-		old := testPartitions
-		testPartitions = p
-		t.Cleanup(func() { testPartitions = old })
 	}
+	old := testPartitions
+	testPartitions = p
+	t.Cleanup(func() { testPartitions = old })
 	t0 := time.Now()
 	c := startCluster(t, alg, 0, n)
 	t.Logf("loaded %d keys on 4 nodes (%s, R=0, P=%d) in %v", n, alg, testPartitions, time.Since(t0))
 
 	cfg := c.rebalanceConfig()
 	cfg.Grace = rebalance.DefaultGrace
+	if f := os.Getenv("ZSHARD_REBALANCE_FIGURE_PROFILE"); f != "" {
+		// The CPU profile of this process (the rebalancer) during the add.
+		out, err := os.Create(f)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(out))
+		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+	}
 	rep, err := rebalance.Add(context.Background(), cfg, "node-4", "")
 	require.NoError(t, err)
+	pprof.StopCPUProfile()
 	moving := rep.Copy + rep.Verify + rep.Clean
 	t.Logf("add node-4: moved %d keys (%d bytes), optimum %d; join %v, copy %v, verify %v, delete %v (moving %v); total %v with 3 grace periods of %v",
 		rep.Moved(), rep.Bytes, rep.Optimum, rep.Join, rep.Copy, rep.Verify, rep.Clean, moving, rep.Total, cfg.Grace)
