@@ -35,175 +35,18 @@ const (
 	stopTimeout    = 60 * time.Second // a background command after SIGINT/SIGTERM
 )
 
-// ---- the guide --------------------------------------------------------------
+// ---- ports --------------------------------------------------------------------
 
-// step is one command of a console block and the output shown after it.
-type step struct {
-	cmd  string
-	want []string
-}
-
-// block is a ```console block with the directives written before it.
-type block struct {
-	start, end int // lines of the opening and the closing fence
-	line       int // 1-based line of the first command, for messages
-	skip       bool
-	background bool
-	masks      []*regexp.Regexp
-	steps      []step
-}
-
-// action is a standalone directive (ctrl-c, wait-passing) or a block, in
-// document order.
-type action struct {
-	directive, arg string
-	line           int
-	block          *block
-}
-
-var directiveRE = regexp.MustCompile(`^<!--\s*lab-check:\s*(\S+)\s*(.*?)\s*-->\s*$`)
-
-func parseGuide(t *testing.T, lines []string) []action {
-	t.Helper()
-	var (
-		acts    []action
-		pending block
-	)
-	for i := 0; i < len(lines); i++ {
-		if m := directiveRE.FindStringSubmatch(lines[i]); m != nil {
-			switch m[1] {
-			case "skip":
-				pending.skip = true
-			case "background":
-				pending.background = true
-			case "mask":
-				pending.masks = append(pending.masks, regexp.MustCompile(m[2]))
-			case "ctrl-c", "wait-passing":
-				acts = append(acts, action{directive: m[1], arg: m[2], line: i + 1})
-			default:
-				t.Fatalf("LAB.md:%d: unknown directive %q", i+1, m[1])
-			}
-			continue
-		}
-		fence := strings.TrimSpace(lines[i])
-		if !strings.HasPrefix(fence, "```") {
-			continue
-		}
-		end := i + 1
-		for end < len(lines) && strings.TrimSpace(lines[end]) != "```" {
-			end++
-		}
-		require.Less(t, end, len(lines), "LAB.md:%d: unclosed code block", i+1)
-		if fields := strings.Fields(strings.TrimPrefix(fence, "```")); len(fields) == 0 || fields[0] != "console" {
-			i = end
-			continue
-		}
-		b := pending
-		pending = block{}
-		b.start, b.end = i, end
-		for j := i + 1; j < end; j++ {
-			l := lines[j]
-			if cmd, ok := strings.CutPrefix(l, "$ "); ok {
-				if b.line == 0 {
-					b.line = j + 1
-				}
-				for strings.HasSuffix(cmd, "\\") && j+1 < end {
-					j++
-					cmd += "\n" + lines[j]
-				}
-				b.steps = append(b.steps, step{cmd: cmd})
-				continue
-			}
-			require.NotEmpty(t, b.steps, "LAB.md:%d: output before the first command of a console block", j+1)
-			b.steps[len(b.steps)-1].want = append(b.steps[len(b.steps)-1].want, l)
-		}
-		acts = append(acts, action{block: &b, line: i + 1})
-		i = end
-	}
-	return acts
-}
-
-// ---- masking and port mapping -------------------------------------------------
-
-// Volatile parts of any output: log timestamps, pids, rates, durations.
-var defaultMasks = []*regexp.Regexp{
-	regexp.MustCompile(`time=\S+`),
-	regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?`),
-	regexp.MustCompile(`pid=\d+`),
-	regexp.MustCompile(`\d[\d.]*\s*[kKM]?(?:keys|ops|msg|B|KiB|MiB)?/s\b`),
-	regexp.MustCompile(`\b\d[\d.]*(?:ms|µs|us|ns|h|m|s)(?:\d[\d.]*(?:ms|µs|us|ns|m|s))*\b`),
-}
-
-func mask(line string, res []*regexp.Regexp) string {
-	for _, re := range res {
-		line = re.ReplaceAllStringFunc(line, func(m string) string {
-			sub := re.FindStringSubmatchIndex(m)
-			if len(sub) <= 2 {
-				return "~"
-			}
-			var b strings.Builder
-			last := 0
-			for g := 2; g < len(sub); g += 2 {
-				if sub[g] < 0 {
-					continue
-				}
-				b.WriteString(m[last:sub[g]])
-				b.WriteString("~")
-				last = sub[g+1]
-			}
-			b.WriteString(m[last:])
-			return b.String()
-		})
-	}
-	return strings.Join(strings.Fields(line), " ")
-}
-
-func normalize(lines []string, res []*regexp.Regexp) []string {
-	out := make([]string, 0, len(lines))
-	for _, l := range lines {
-		out = append(out, mask(l, res))
-	}
-	for len(out) > 0 && out[len(out)-1] == "" {
-		out = out[:len(out)-1]
-	}
-	return out
-}
-
-var portRE = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
-
-// ports maps the guide's default ports to the checker's private ones.
-type ports map[int]int
-
-func (p ports) apply(s string, m map[int]int) string {
-	return portRE.ReplaceAllStringFunc(s, func(hit string) string {
-		n, _ := strconv.Atoi(strings.TrimPrefix(hit, "127.0.0.1:"))
-		if to, ok := m[n]; ok {
-			return "127.0.0.1:" + strconv.Itoa(to)
-		}
-		return hit
-	})
-}
-
-func (p ports) toPrivate(s string) string { return p.apply(s, p) }
-
-func (p ports) toGuide(s string) string {
-	rev := map[int]int{}
-	for k, v := range p {
-		rev[v] = k
-	}
-	return p.apply(s, rev)
-}
-
-// freePorts returns a base port B with B..B+9 and B+100..B+109 free, for
-// node-i's request (B+i) and ingest (B+100+i) ports.
-func freeBase(t *testing.T) int {
-	t.Helper()
+// freeBase returns a base port B, below the ephemeral range, with B..B+12
+// and B+100..B+109 free: node-i's request (B+i) and ingest (B+100+i) ports,
+// and Consul's HTTP, Serf and server ports (B+10, B+11, B+12).
+func freeBase() int {
 	for base := 11000 + int(time.Now().UnixNano()%19000); ; base = 11000 + (base-11000+211)%19000 {
 		var ls []net.Listener
 		ok := true
-		for _, off := range []int{0, 100} {
-			for i := range 10 {
-				l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off+i))
+		for _, r := range [][2]int{{base, base + 13}, {base + 100, base + 110}} {
+			for p := r[0]; p < r[1] && ok; p++ {
+				l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 				if err != nil {
 					ok = false
 					break
@@ -216,20 +59,6 @@ func freeBase(t *testing.T) int {
 		}
 		if ok {
 			return base
-		}
-	}
-}
-
-func freePort(t *testing.T, taken map[int]bool) int {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !taken[p] {
-			taken[p] = true
-			return p
 		}
 	}
 }
@@ -266,7 +95,7 @@ type lab struct {
 	t        *testing.T
 	dir      string // the working directory: bin/, docs/lab/client.py
 	env      []string
-	ports    ports
+	ports    Ports
 	consul   string // private agent's HTTP address
 	bgs      []*bg
 	failures int
@@ -296,15 +125,9 @@ func setup(t *testing.T, root string) *lab {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
-	taken := map[int]bool{}
-	base := freeBase(t)
-	for i := range 10 {
-		taken[base+i], taken[base+100+i] = true, true
-	}
-	httpPort := freePort(t, taken)
-	serfPort := freePort(t, taken)
-	serverPort := freePort(t, taken)
-	p := ports{8500: httpPort}
+	base := freeBase()
+	httpPort, serfPort, serverPort := base+10, base+11, base+12
+	p := Ports{8500: httpPort}
 	for i := range 10 {
 		p[2000+i] = base + i
 		p[2100+i] = base + 100 + i
@@ -349,7 +172,7 @@ exec %q "$@"
 func (l *lab) command(ctx context.Context, cmd string) *exec.Cmd {
 	// As typed into an interactive shell: no pipefail (head closing a pipe
 	// is not a failure).
-	c := exec.CommandContext(ctx, "bash", "-c", l.ports.toPrivate(cmd))
+	c := exec.CommandContext(ctx, "bash", "-c", l.ports.ToPrivate(cmd))
 	c.Dir = l.dir
 	c.Env = l.env
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -367,7 +190,7 @@ func (l *lab) run(cmd string) []string {
 	var out lockedBuffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
-	lines := splitLines(l.ports.toGuide(out.String()))
+	lines := SplitOutput(l.ports.ToGuide(out.String()))
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -378,21 +201,6 @@ func (l *lab) run(cmd string) []string {
 		l.t.Fatalf("%s: %v", cmd, err)
 	}
 	return lines
-}
-
-func splitLines(s string) []string {
-	// A progress line redrawn with \r shows as its last state.
-	var out []string
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if i := strings.LastIndex(strings.TrimRight(l, "\r"), "\r"); i >= 0 {
-			l = l[i+1:]
-		}
-		out = append(out, strings.TrimRight(l, " \r"))
-	}
-	if len(out) == 1 && out[0] == "" {
-		return nil
-	}
-	return out
 }
 
 func (l *lab) start(cmd string) *bg {
@@ -466,19 +274,20 @@ func TestLab(t *testing.T) {
 	raw, err := os.ReadFile(guide)
 	require.NoError(t, err)
 	lines := strings.Split(string(raw), "\n")
-	acts := parseGuide(t, lines)
+	acts, err := ParseGuide(lines)
+	require.NoError(t, err, "LAB.md")
 	l := setup(t, root)
 
-	got := map[*block][][]string{} // block -> each step's real output
+	got := map[*Block][][]string{} // block -> each step's real output
 	for _, a := range acts {
 		switch {
-		case a.directive == "ctrl-c":
-			i := slices.IndexFunc(l.bgs, func(b *bg) bool { return strings.Contains(b.cmd, a.arg) })
-			require.GreaterOrEqual(t, i, 0, "LAB.md:%d: no running command contains %q", a.line, a.arg)
-			t.Logf("LAB.md:%d: Ctrl-C %s", a.line, l.bgs[i].cmd)
+		case a.Directive == "ctrl-c":
+			i := slices.IndexFunc(l.bgs, func(b *bg) bool { return strings.Contains(b.cmd, a.Arg) })
+			require.GreaterOrEqual(t, i, 0, "LAB.md:%d: no running command contains %q", a.Line, a.Arg)
+			t.Logf("LAB.md:%d: Ctrl-C %s", a.Line, l.bgs[i].cmd)
 			l.stop(l.bgs[i], syscall.SIGINT)
-		case a.directive == "wait-passing":
-			want := strings.Fields(a.arg)
+		case a.Directive == "wait-passing":
+			want := strings.Fields(a.Arg)
 			slices.Sort(want)
 			deadline := time.Now().Add(appearTimeout)
 			for {
@@ -487,24 +296,25 @@ func TestLab(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("LAB.md:%d: want exactly %v passing; registered %v, passing %v (%v)", a.line, want, reg, pass, err)
+					t.Fatalf("LAB.md:%d: want exactly %v passing; registered %v, passing %v (%v)", a.Line, want, reg, pass, err)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-		case a.block.skip:
-			for _, s := range a.block.steps {
-				t.Logf("LAB.md:%d: skipped: %s", a.block.line, s.cmd)
+		case a.Block.Skip:
+			for _, s := range a.Block.Steps {
+				t.Logf("LAB.md:%d: skipped: %s", a.Block.Line, s.Cmd)
 			}
-		case a.block.background:
-			l.runBackground(a.block)
+		case a.Block.Background:
+			l.runBackground(a.Block)
 		default:
-			got[a.block] = l.runBlock(a.block)
+			got[a.Block] = l.runBlock(a.Block)
 		}
 	}
 
 	l.checkPlots(root, string(raw))
 	if *update {
-		rewrite(t, guide, lines, got)
+		require.NoError(t, os.WriteFile(guide, []byte(Rewrite(lines, acts, got)), 0o644))
+		t.Logf("wrote the real outputs of %d blocks into %s", len(got), guide)
 		return
 	}
 	if l.failures > 0 {
@@ -512,16 +322,16 @@ func TestLab(t *testing.T) {
 	}
 }
 
-func (l *lab) runBackground(b *block) {
+func (l *lab) runBackground(b *Block) {
 	t := l.t
-	for _, s := range b.steps {
-		t.Logf("LAB.md:%d: started in the background: %s", b.line, s.cmd)
-		p := l.start(s.cmd)
-		res := append(slices.Clone(defaultMasks), b.masks...)
-		want := normalize(s.want, res)
+	for _, s := range b.Steps {
+		t.Logf("LAB.md:%d: started in the background: %s", b.Line, s.Cmd)
+		p := l.start(s.Cmd)
+		res := append(slices.Clone(DefaultMasks), b.Masks...)
+		want := Normalize(s.Want, res)
 		deadline := time.Now().Add(appearTimeout)
 		for {
-			have := normalize(splitLines(l.ports.toGuide(p.out.String())), res)
+			have := Normalize(SplitOutput(l.ports.ToGuide(p.out.String())), res)
 			var missing []string
 			for _, w := range want {
 				if !slices.Contains(have, w) {
@@ -533,33 +343,33 @@ func (l *lab) runBackground(b *block) {
 			}
 			select {
 			case <-p.done:
-				t.Fatalf("LAB.md:%d: %s exited; missing output %q; output:\n%s", b.line, s.cmd, missing, p.out.String())
+				t.Fatalf("LAB.md:%d: %s exited; missing output %q; output:\n%s", b.Line, s.Cmd, missing, p.out.String())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("LAB.md:%d: %s: within %s, no output %q; output:\n%s", b.line, s.cmd, appearTimeout, missing, p.out.String())
+				t.Fatalf("LAB.md:%d: %s: within %s, no output %q; output:\n%s", b.Line, s.Cmd, appearTimeout, missing, p.out.String())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }
 
-func (l *lab) runBlock(b *block) [][]string {
+func (l *lab) runBlock(b *Block) [][]string {
 	t := l.t
-	res := append(slices.Clone(defaultMasks), b.masks...)
+	res := append(slices.Clone(DefaultMasks), b.Masks...)
 	var outs [][]string
-	for _, s := range b.steps {
+	for _, s := range b.Steps {
 		start := time.Now()
-		out := l.run(s.cmd)
-		t.Logf("LAB.md:%d: $ %s (%s, %d lines)", b.line, s.cmd, time.Since(start).Round(time.Millisecond), len(out))
+		out := l.run(s.Cmd)
+		t.Logf("LAB.md:%d: $ %s (%s, %d lines)", b.Line, s.Cmd, time.Since(start).Round(time.Millisecond), len(out))
 		outs = append(outs, out)
 		if *update {
 			continue
 		}
-		want, have := normalize(s.want, res), normalize(out, res)
+		want, have := Normalize(s.Want, res), Normalize(out, res)
 		if !slices.Equal(want, have) {
 			l.failures++
-			t.Errorf("LAB.md:%d: $ %s\n%s", b.line, s.cmd, diff(want, have))
+			t.Errorf("LAB.md:%d: $ %s\n%s", b.Line, s.Cmd, diff(want, have))
 		}
 	}
 	return outs
@@ -612,30 +422,4 @@ func (l *lab) checkPlots(root, guide string) {
 			t.Errorf("LAB.md shows %s, which is not in docs/: %v (make lab-update)", m[1], err)
 		}
 	}
-}
-
-// rewrite writes each block's commands followed by their real output.
-func rewrite(t *testing.T, path string, lines []string, got map[*block][][]string) {
-	t.Helper()
-	blocks := slices.Collect(func(yield func(*block) bool) {
-		for b := range got {
-			if !yield(b) {
-				return
-			}
-		}
-	})
-	slices.SortFunc(blocks, func(a, b *block) int { return a.start - b.start })
-	var out []string
-	next := 0
-	for _, b := range blocks {
-		out = append(out, lines[next:b.start+1]...)
-		for i, s := range b.steps {
-			out = append(out, "$ "+s.cmd)
-			out = append(out, got[b][i]...)
-		}
-		next = b.end
-	}
-	out = append(out, lines[next:]...)
-	require.NoError(t, os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o644))
-	t.Logf("wrote the real outputs of %d blocks into %s", len(blocks), path)
 }
