@@ -25,6 +25,14 @@ func (n *Node) execute(c protocol.Codec, r *protocol.Request) protocol.Reply {
 
 func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error) {
 	ok := protocol.Reply{Op: r.Op, Status: protocol.StatusOK}
+	if cu := n.catchup.Load(); cu != nil {
+		switch r.Op {
+		case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan:
+			return ok, notReady(r.Op)
+		case protocol.OpPut, protocol.OpDelete:
+			cu.touch(r.Key)
+		}
+	}
 	switch r.Op {
 	case protocol.OpPut:
 		return ok, storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))
@@ -178,6 +186,9 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 // op; ingestOne counts its error.
 func (n *Node) ingestOne(c protocol.Codec, r *protocol.Request) error {
 	var err error
+	if cu := n.catchup.Load(); cu != nil && (r.Op == protocol.OpPut || r.Op == protocol.OpDelete) {
+		cu.touch(r.Key)
+	}
 	switch r.Op {
 	case protocol.OpPut:
 		err = storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ type Node struct {
 	stats     counters
 	tokens    *tokenSet
 	started   time.Time
+	catchup   atomic.Pointer[CatchUp] // nil unless catching up
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc

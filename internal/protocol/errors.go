@@ -30,6 +30,10 @@ const (
 	CodeTimeout Code = "timeout"
 	// CodeWrongEpoch: reserved for the rebalancing protocol.
 	CodeWrongEpoch Code = "wrong_epoch"
+	// CodeNotReady: a read (GET_ONE, GET_ALL, SCAN) on a node that is
+	// catching up from its replicas after a restart and may hold stale
+	// values; ask another replica. Writes are accepted meanwhile.
+	CodeNotReady Code = "not_ready"
 	// CodeInternal: the node failed for a reason of its own.
 	CodeInternal Code = "internal"
 )
@@ -37,7 +41,7 @@ const (
 // Codes lists every code of protocol v1, in a stable order.
 var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeNotFound, CodeTooLarge,
-	CodeUnconvertible, CodeTimeout, CodeWrongEpoch, CodeInternal,
+	CodeUnconvertible, CodeTimeout, CodeWrongEpoch, CodeNotReady, CodeInternal,
 }
 
 // Error is a protocol error: it travels to the client as an error reply.
