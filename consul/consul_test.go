@@ -71,7 +71,7 @@ func TestRegisterMembersDeregister(t *testing.T) {
 	require.Len(t, ms, 2)
 	require.Equal(t, consul.Member{
 		Name: "node-0", RepURL: "tcp://127.0.0.1:2000", PullURL: "tcp://127.0.0.1:2100",
-		Address: "127.0.0.1", Port: 2000, Agent: ms[0].Agent,
+		Address: "127.0.0.1", Port: 2000, Agent: ms[0].Agent, Ready: true,
 	}, ms[0])
 	require.Equal(t, "node-1", ms[1].Name)
 
@@ -340,4 +340,33 @@ func TestRegisterRefusesAnIDOfAnotherService(t *testing.T) {
 	require.ErrorIs(t, err, consul.ErrNameTaken)
 	require.Contains(t, err.Error(), `service "zshard"`)
 	require.Equal(t, []string{"node-0"}, memberNames(t, c), "the first cluster lost its node")
+}
+
+// TestCatchingUpThenReady: a node registered as catching up passes (writes
+// reach it) with Meta ready=false, and SetReady flips it to ready.
+func TestCatchingUpThenReady(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+	rg := reg("node-0", 2000)
+	rg.CatchingUp = true
+	r, err := c.Register(ctx, rg)
+	require.NoError(t, err)
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.False(t, ms[0].Ready)
+	svc, _, err := agent.Client.Agent().Service("node-0", nil)
+	require.NoError(t, err)
+	require.Equal(t, "false", svc.Meta[consul.MetaReady])
+
+	require.NoError(t, r.SetReady(ctx))
+	ms, err = c.Members(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.True(t, ms[0].Ready)
+	// A heartbeat after SetReady keeps it passing and ready.
+	r.Beat(ctx, nil)
+	ms, err = c.Members(ctx)
+	require.NoError(t, err)
+	require.True(t, ms[0].Ready)
 }

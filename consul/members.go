@@ -18,6 +18,10 @@ const (
 	MetaRep  = "rep"  // request endpoint URL, e.g. tcp://127.0.0.1:2000
 	MetaPull = "pull" // ingest endpoint URL, e.g. tcp://127.0.0.1:2100
 	MetaHost = "host" // the supervisor host that launched the node, if any
+	// MetaReady is "false" while a durable node catches up from its
+	// replicas after a restart: it takes writes but may hold stale values,
+	// so clients must not read from it. Absent or any other value: ready.
+	MetaReady = "ready"
 )
 
 // Member is one passing instance of the zshard service.
@@ -29,6 +33,9 @@ type Member struct {
 	Address string // service address (host of the request endpoint)
 	Port    int    // service port (port of the request endpoint)
 	Agent   string // Consul node (agent) the instance is registered on
+	// Ready is false while the node catches up (Meta "ready" is "false"):
+	// write to it, do not read from it.
+	Ready bool
 }
 
 // Members returns the instances of the service whose checks all pass,
@@ -57,6 +64,7 @@ func (c *Client) members(q *api.QueryOptions) ([]Member, uint64, error) {
 			Address: s.Address,
 			Port:    s.Port,
 			Agent:   e.Node.Node,
+			Ready:   s.Meta[MetaReady] != "false",
 		})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -37,6 +39,10 @@ type Registration struct {
 	// current endpoint URLs; when they differ from the registered ones (the
 	// host's address changed) the node registers again with the new ones.
 	Refresh func() (repURL, pullURL string, err error)
+	// CatchingUp registers the node with Meta "ready" = "false": it takes
+	// writes but must not be read from until SetReady. Default false: the
+	// node is ready at once (Meta "ready" = "true").
+	CatchingUp bool
 }
 
 // Registrar keeps one node registered: Run heartbeats its check and
@@ -44,6 +50,8 @@ type Registration struct {
 type Registrar struct {
 	c   *Client
 	reg Registration
+	// mu guards svc and reg.CatchingUp: SetReady runs beside Run.
+	mu  sync.Mutex
 	svc *api.AgentServiceRegistration
 }
 
@@ -86,6 +94,8 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 	if _, _, err := splitEndpoint(pullURL); err != nil {
 		return fmt.Errorf("consul: register %s: ingest endpoint: %w", r.reg.Name, err)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.reg.RepURL, r.reg.PullURL = repURL, pullURL
 	r.svc = &api.AgentServiceRegistration{
 		ID:      r.reg.Name,
@@ -93,9 +103,10 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 		Address: host,
 		Port:    port,
 		Meta: map[string]string{
-			MetaRep:  repURL,
-			MetaPull: pullURL,
-			MetaHost: r.reg.Host,
+			MetaRep:   repURL,
+			MetaPull:  pullURL,
+			MetaHost:  r.reg.Host,
+			MetaReady: strconv.FormatBool(!r.reg.CatchingUp),
 		},
 		Check: &api.AgentServiceCheck{
 			CheckID:                        CheckID(r.reg.Name),
@@ -109,8 +120,11 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 }
 
 func (r *Registrar) register(ctx context.Context) error {
+	r.mu.Lock()
+	svc := r.svc
+	r.mu.Unlock()
 	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
-	if err := r.c.api.Agent().ServiceRegisterOpts(r.svc, opts); err != nil {
+	if err := r.c.api.Agent().ServiceRegisterOpts(svc, opts); err != nil {
 		return r.c.wrapErr("registering "+r.reg.Name, err)
 	}
 	return nil
@@ -210,6 +224,19 @@ func (r *Registrar) Beat(ctx context.Context, health error) {
 	if health != nil {
 		_ = r.c.api.Agent().UpdateTTLOpts(CheckID(r.reg.Name), output, status, q)
 	}
+}
+
+// SetReady registers the node again with Meta "ready" = "true", once it
+// has caught up: from then on clients read from it.
+func (r *Registrar) SetReady(ctx context.Context) error {
+	r.mu.Lock()
+	r.reg.CatchingUp = false
+	svc := *r.svc // copied: a registration in flight keeps its own
+	svc.Meta = maps.Clone(svc.Meta)
+	svc.Meta[MetaReady] = "true"
+	r.svc = &svc
+	r.mu.Unlock()
+	return r.register(ctx)
 }
 
 // Deregister removes the node from the catalog. Call it on graceful

@@ -97,8 +97,9 @@ type cachedTable struct {
 // routeInto appends to dst the peers of key: its preference list under the
 // primary layout, then the nodes of the other layout's list not already in
 // it (for a read always, for a write while writeAlt). Nodes that are not
-// passing members have no peer and are left out; no node at all is
-// ErrNoNodes.
+// passing members have no peer and are left out, and so are, for a read,
+// members that are catching up after a restart (not ready); no node at all
+// is ErrNoNodes.
 func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([]*peer, error) {
 	if st.table == nil {
 		return dst, ErrNoNodes
@@ -110,11 +111,14 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 	}
 	start := len(dst)
 	for _, n := range names {
-		if pr := st.peers[n]; pr != nil {
+		if pr := st.peers[n]; pr != nil && (write || !st.unready[n]) {
 			dst = append(dst, pr)
 		}
 	}
 	if len(dst) == start {
+		if !write && len(st.unready) > 0 {
+			return dst, fmt.Errorf("%w: none of %v is passing and ready for reads", ErrNoNodes, names)
+		}
 		return dst, fmt.Errorf("%w: none of %v is passing", ErrNoNodes, names)
 	}
 	return dst, nil

@@ -357,7 +357,8 @@ func (pl *pipeline) answeredMsg(m *pipeMsg, rep protocol.Reply) {
 func (pl *pipeline) answered(t *pipeTask, rep protocol.Reply, err error) {
 	po := t.po
 	var re *ReplyError
-	fatal := errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotFound
+	fatal := errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotFound &&
+		re.Code != protocol.CodeNotReady
 	if po.op.Kind == OpGet {
 		switch {
 		case err == nil:

@@ -61,6 +61,9 @@ type state struct {
 	writeAlt bool
 	members  []consul.Member // sorted by name
 	peers    map[string]*peer
+	// unready names the members that are catching up (consul.Member.Ready
+	// false): writes go to them, reads do not.
+	unready map[string]bool
 }
 
 // New connects to Consul, reads (or initialises) the cluster settings and the
@@ -227,6 +230,12 @@ func (p *Producer) rebuild() error {
 		return err
 	}
 	for _, m := range p.members {
+		if !m.Ready {
+			if next.unready == nil {
+				next.unready = map[string]bool{}
+			}
+			next.unready[m.Name] = true
+		}
 		if old != nil {
 			if pr, ok := old.peers[m.Name]; ok && pr.rep == m.RepURL && pr.pull == m.PullURL {
 				next.peers[m.Name] = pr

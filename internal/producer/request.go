@@ -221,7 +221,7 @@ func (p *Producer) Get(ctx context.Context, key string) ([]byte, error) {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			notFound = true
-		case errors.As(err, &re) && re.Code != protocol.CodeInternal:
+		case errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotReady:
 			return nil, err // bad key, unconvertible value: no replica will do better
 		default:
 			if failed == nil {

@@ -14,7 +14,8 @@ import (
 //
 // A member that cannot be read is skipped and reported at the end in a
 // *NodesError wrapping ErrUnavailable; with R replicas and at most R such
-// members, every key was still reported.
+// members, every key was still reported. Members catching up after a
+// restart (not ready) are skipped silently: their replicas hold their keys.
 func (p *Producer) Scan(ctx context.Context, fn func(key string, value []byte) error) error {
 	if err := p.enter(); err != nil {
 		return err
@@ -29,6 +30,9 @@ func (p *Producer) Scan(ctx context.Context, fn func(key string, value []byte) e
 	failed := map[string]error{}
 	var acked []string
 	for _, m := range st.members {
+		if st.unready[m.Name] {
+			continue
+		}
 		pr := st.peers[m.Name]
 		cursor := ""
 		var err error
