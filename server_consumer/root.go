@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,7 @@ type nodeFlags struct {
 	maxReplyBytes   int
 	dataDir         string
 	sync            string
+	catchUpSettle   time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
@@ -53,6 +55,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
 	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
+	fs.DurationVar(&f.catchUpSettle, "catch-up-settle", supervisor.DefaultCatchUpSettle, "with --data-dir, Consul and R > 0: how long a restarted node, registered as not ready for reads, waits before it copies what it missed from its replicas (writes routed before the producers saw it land meanwhile)")
 }
 
 // args renders the flags for a child process.
@@ -65,6 +68,7 @@ func (f *nodeFlags) args() []string {
 		"--max-batch-ops", strconv.Itoa(f.maxBatchOps),
 		"--max-reply-bytes", strconv.Itoa(f.maxReplyBytes),
 		"--sync", f.sync, // --data-dir is per node: the supervisor adds it
+		"--catch-up-settle", f.catchUpSettle.String(),
 	}
 }
 
@@ -178,7 +182,11 @@ func newNodeCmd(nf *nodeFlags, stdout, stderr io.Writer) *cobra.Command {
 Without --rep-port/--pull-port, node-<i> binds 2000+i and 2100+i and any other
 name binds free ports. With --consul it registers in Consul once serving (a
 TTL check kept passing while its request endpoint answers PING) and
-deregisters when stopped. Once serving (and registered) it prints one line to
+deregisters when stopped. With --data-dir and --consul it first deletes the
+keys of partitions the current layout no longer gives it (moved away by a
+rebalance while it was down); when the cluster's R > 0 it then registers with
+Meta ready=false (writes reach it, reads do not), copies what it missed from
+its ready replicas, and registers ready=true (docs/DURABILITY.md). Once serving (and registered) it prints one line to
 stdout:
   READY <name> <request endpoint> <ingest endpoint>
 Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
@@ -221,7 +229,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 					}
 				}()
 			}
-			return runNode(cmd.Context(), cfg, reg, logger, stdout)
+			return runNode(cmd.Context(), cfg, reg, nf, logger, stdout)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "node-0", "node name (node-<i> selects the default ports)")

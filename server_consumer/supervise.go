@@ -72,9 +72,10 @@ func runSupervisor(ctx context.Context, n int, sf supervisorFlags, nf *nodeFlags
 
 // runNode serves one node until ctx is done, registered in Consul when
 // --consul is given.
-func runNode(ctx context.Context, cfg node.Config, rf registerFlags, logger *slog.Logger, stdout io.Writer) error {
+func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFlags, logger *slog.Logger, stdout io.Writer) error {
 	p := supervisor.NodeProcess{
 		Node: cfg, Host: rf.host, Advertise: rf.advertise, TTL: rf.ttl,
+		DataDir: nf.dataDir, CatchUpSettle: nf.catchUpSettle,
 		Ready: stdout, Logger: logger,
 	}
 	if rf.consul != "" {

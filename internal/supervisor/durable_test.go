@@ -2,10 +2,14 @@ package supervisor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
 )
 
@@ -155,4 +160,222 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 		require.DirExists(t, filepath.Join(dataDir, fmt.Sprintf("node-%d", i)))
 	}
 	require.False(t, strings.Contains(sup.Output(), "fatal storage error"))
+}
+
+// r2Op is one acknowledged write of TestDurableR2NodeCatchesUp: a PUT of
+// value, or a DELETE when value is "".
+type r2Op struct {
+	key, value string
+}
+
+func r2Key(i int) string { return fmt.Sprintf("r2-%06d", i) }
+
+// applyAll applies ops through p until every one is acknowledged (a write
+// whose quorum failed while a node was going down is tried again), and
+// records each acknowledged outcome in want.
+func applyAll(t *testing.T, p *producer.Producer, ops []r2Op, want map[string]string, mu *sync.Mutex) {
+	t.Helper()
+	pending := ops
+	for round := 0; len(pending) > 0; round++ {
+		require.Less(t, round, 200, "%d writes never acknowledged", len(pending))
+		var failed []r2Op
+		for start := 0; start < len(pending); start += 2000 {
+			chunk := pending[start:min(start+2000, len(pending))]
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := p.Do(ctx, len(chunk), func(i int) producer.Op {
+				if chunk[i].value == "" {
+					return producer.Op{Kind: producer.OpDelete, Key: chunk[i].key}
+				}
+				return producer.Op{Kind: producer.OpPut, Key: chunk[i].key, Value: []byte(strconv.Quote(chunk[i].value))}
+			}, func(i int, r producer.Result) {
+				if r.Err != nil {
+					failed = append(failed, chunk[i])
+					return
+				}
+				mu.Lock()
+				want[chunk[i].key] = chunk[i].value
+				mu.Unlock()
+			})
+			cancel()
+			require.NoError(t, err)
+		}
+		pending = failed
+		if len(pending) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// TestDurableR2NodeCatchesUp runs 4 durable nodes with R=2 under a real
+// supervisor. A producer writes 200k acknowledged keys; node-1 is frozen
+// (SIGSTOP) until the cluster sees it down, stays down while a third of the
+// keys are overwritten, a seventh deleted and new keys written, is then
+// killed with SIGKILL and restarted by the supervisor on its directory.
+// While it catches up more keys are overwritten and deleted. Reads never
+// return a stale value: not through the producer while it catches up, and
+// not from node-1 itself (GET_ONE on its endpoint) once it is passing and
+// ready; every acknowledged write reads back through the producer.
+func TestDurableR2NodeCatchesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	const (
+		initial = 150_000 // keys written while all four nodes are up
+		added   = 50_000  // new keys written while node-1 is down
+	)
+	agent := testcluster.StartConsul(t)
+	dataDir := t.TempDir()
+	sup := start(t, agent, supervisorArgs(t, 4, "--data-dir", dataDir, "--sync", "always", "--catch-up-settle", "1s")...)
+	eventually(t, "four nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 4 })
+	members := []string{"node-0", "node-1", "node-2", "node-3"}
+	p, err := producer.New(context.Background(), producer.Config{
+		Consul:   consul.Config{Addr: agent.Addr},
+		Settings: consul.Settings{Replicas: 2, Members: members, Epoch: 1},
+	})
+	require.NoError(t, err)
+	defer p.Close()
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	want := map[string]string{}
+	var ops []r2Op
+	for i := range initial {
+		ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("a%d", i)})
+	}
+	applyAll(t, p, ops, want, &mu)
+
+	// node-1 goes down: frozen until its check turns critical, so the
+	// producer routes around it, and killed for good later.
+	pid := nodePIDs(t, sup.Pid())["node-1"]
+	require.NotZero(t, pid)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	eventually(t, "node-1 is seen down", func() bool {
+		_, ok := member(t, cc, "node-1")
+		return !ok
+	})
+	ops = ops[:0]
+	for i := range initial {
+		switch {
+		case i%3 == 0:
+			ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
+		case i%7 == 1:
+			ops = append(ops, r2Op{r2Key(i), ""})
+		}
+	}
+	for i := initial; i < initial+added; i++ {
+		ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
+	}
+	applyAll(t, p, ops, want, &mu)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+
+	// Back under the supervisor: it passes (takes writes) before it is
+	// ready. Writes go on meanwhile; reads through the producer must
+	// already see the writes it missed.
+	eventually(t, "node-1 passes again", func() bool {
+		_, ok := member(t, cc, "node-1")
+		return ok
+	})
+	m, _ := member(t, cc, "node-1")
+	var during []r2Op
+	for i := range initial {
+		switch {
+		case i%5 == 2:
+			during = append(during, r2Op{r2Key(i), fmt.Sprintf("c%d", i)})
+		case i%11 == 3:
+			during = append(during, r2Op{r2Key(i), ""})
+		}
+	}
+	writesDone := make(chan struct{})
+	go func() {
+		defer close(writesDone)
+		applyAll(t, p, during, want, &mu)
+	}()
+	readsWhileCatchingUp := 0
+	for i := 0; i < initial && !memberReady(t, cc, "node-1"); i += 3 * 97 { // keys of the down phase only
+		mu.Lock()
+		w, changing := want[r2Key(i)], i%5 == 2 || i%11 == 3
+		mu.Unlock()
+		if changing {
+			continue
+		}
+		b, err := p.Get(context.Background(), r2Key(i))
+		require.NoError(t, err)
+		require.Equal(t, strconv.Quote(w), string(b), "stale read of %s while node-1 catches up", r2Key(i))
+		readsWhileCatchingUp++
+	}
+	<-writesDone
+	eventually(t, "node-1 is ready for reads", func() bool { return memberReady(t, cc, "node-1") })
+	t.Logf("node-1 was unready for reads for %d producer reads; it first registered with ready=%v", readsWhileCatchingUp, m.Ready)
+	require.False(t, m.Ready, "a restarted node registers as not ready")
+	require.Contains(t, sup.Output(), "caught up")
+
+	// Every key, from node-1 itself and through the producer.
+	table := p.Table()
+	keys := make([]string, 0, initial+added)
+	for i := range initial + added {
+		keys = append(keys, r2Key(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	onNode1, stale := 0, 0
+	var firstStale string
+	for start := 0; start < len(keys); start += 500 {
+		chunk := keys[start:min(start+500, len(keys))]
+		batch := make([]protocol.Request, len(chunk))
+		for i, k := range chunk {
+			batch[i] = protocol.Request{Op: protocol.OpGetOne, Key: k}
+		}
+		rep, err := p.Call(ctx, "node-1", protocol.Request{Op: protocol.OpBatch, Ops: batch})
+		require.NoError(t, err)
+		require.Len(t, rep.Results, len(chunk))
+		for i, k := range chunk {
+			r := rep.Results[i]
+			got := ""
+			if r.Status == protocol.StatusOK {
+				got = string(r.Value)
+			} else {
+				require.Equal(t, protocol.CodeNotFound, r.Err.Code, "%s: %s", k, r.Err.Message)
+			}
+			exp := ""
+			if w := want[k]; w != "" && slices.Contains(table.AppendPrefs(nil, k), "node-1") {
+				exp = strconv.Quote(w)
+				onNode1++
+			}
+			if got != exp {
+				if stale == 0 {
+					firstStale = fmt.Sprintf("%s: node-1 has %q, want %q", k, got, exp)
+				}
+				stale++
+			}
+		}
+	}
+	require.Zero(t, stale, "%d keys differ on node-1 after its catch-up; first: %s", stale, firstStale)
+	require.Positive(t, onNode1)
+
+	missing := 0
+	var first error
+	require.NoError(t, p.Do(ctx, len(keys), func(i int) producer.Op {
+		return producer.Op{Kind: producer.OpGet, Key: keys[i]}
+	}, func(i int, r producer.Result) {
+		w := want[keys[i]]
+		switch {
+		case w == "" && errors.Is(r.Err, producer.ErrNotFound):
+			return
+		case r.Err == nil && w != "" && string(r.Value) == strconv.Quote(w):
+			return
+		case r.Err == nil:
+			r.Err = fmt.Errorf("key %s: got %s, want %q", keys[i], r.Value, w)
+		}
+		if first == nil {
+			first = r.Err
+		}
+		missing++
+	}))
+	require.Zero(t, missing, "%d of %d keys do not read back as last acknowledged; first: %v", missing, len(keys), first)
+}
+
+func memberReady(t *testing.T, cc *consul.Client, name string) bool {
+	m, ok := member(t, cc, name)
+	return ok && m.Ready
 }

@@ -37,6 +37,17 @@ type NodeProcess struct {
 	// Ready, when not nil, receives one line once the node serves and is
 	// registered: READY <name> <request endpoint> <ingest endpoint>.
 	Ready io.Writer
+	// DataDir is the node's data directory when its store is durable (the
+	// store itself is opened by the caller and given in Node.Store). With
+	// Consul it turns on the layout check and, with R > 0, the catch-up
+	// from the replicas before the node serves reads (catchup.go).
+	// Default "": an in-memory node, which starts empty and ready.
+	DataDir string
+	// CatchUpSettle is how long a catching-up node waits, once it sees
+	// itself passing in Consul, before it scans its replicas: writes routed
+	// by producers that had not seen it yet land on the replicas meanwhile.
+	// Default DefaultCatchUpSettle.
+	CatchUpSettle time.Duration
 	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 }
@@ -54,9 +65,27 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if p.CatchUpSettle == 0 {
+		p.CatchUpSettle = DefaultCatchUpSettle
+	}
 	n, err := node.New(p.Node)
 	if err != nil {
 		return err
+	}
+	// A durable node checks its data against the layout before it binds,
+	// and with replicas catches up before it serves reads.
+	var cu *node.CatchUp
+	var settings consul.Settings
+	if p.Consul != nil && p.DataDir != "" {
+		s, ok, err := checkLayout(ctx, p, n, log)
+		if err != nil {
+			_ = n.Close()
+			return err
+		}
+		if ok && s.Replicas > 0 {
+			settings = s
+			cu = n.BeginCatchUp()
+		}
 	}
 	if err := n.Start(); err != nil {
 		_ = n.Close()
@@ -84,7 +113,7 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 		if repURL, pullURL, err = endpoints(); err != nil {
 			return err
 		}
-		r := consul.Registration{Name: n.Name(), RepURL: repURL, PullURL: pullURL, Host: p.Host, TTL: p.TTL}
+		r := consul.Registration{Name: n.Name(), RepURL: repURL, PullURL: pullURL, Host: p.Host, TTL: p.TTL, CatchingUp: cu != nil}
 		if p.Advertise == "" && isWildcard(p.Node.Bind) {
 			r.Refresh = endpoints
 		}
@@ -111,6 +140,22 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 		defer ping.close()
 		reg.Run(beatCtx, ping.ping)
 	}()
+	if cu != nil {
+		if err := catchUp(ctx, p, n, cu, settings, log); err == nil {
+			cu.Finish()
+			for ctx.Err() == nil {
+				if err := reg.SetReady(ctx); err == nil {
+					log.Info("ready for reads", "node", n.Name())
+					break
+				} else {
+					log.Warn("cannot register as ready; retrying", "node", n.Name(), "err", err)
+				}
+				_ = sleepCtx(ctx, time.Second)
+			}
+		} else if ctx.Err() == nil {
+			log.Error("catch-up failed; the node takes writes but stays unready for reads", "node", n.Name(), "err", err)
+		}
+	}
 	<-ctx.Done()
 	stopBeat()
 	<-done

@@ -1,0 +1,201 @@
+package supervisor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/durable"
+	"github.com/zshard/zshard/internal/supervisor"
+	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/sharding"
+)
+
+// runNode runs supervisor.RunNode in this process until the returned stop
+// is called (or the test ends); stop waits for it to return.
+func runNode(t *testing.T, p supervisor.NodeProcess) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- supervisor.RunNode(ctx, p) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		require.NoError(t, <-done)
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
+	t.Helper()
+	ms, err := cc.Members(context.Background())
+	require.NoError(t, err)
+	for _, m := range ms {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return consul.Member{}, false
+}
+
+func openDurable(t *testing.T, dir string) *durable.Store {
+	t.Helper()
+	st, err := durable.Open(dir, durable.Options{})
+	require.NoError(t, err)
+	return st
+}
+
+func jsonValue(s string) store.Value {
+	b, _ := json.Marshal(s)
+	return store.Value{Codec: uint8(protocol.JSON), Data: b}
+}
+
+// TestLayoutCheckDropsPartitionsMovedAway: a durable node whose directory
+// holds keys of partitions the current layout places elsewhere (a rebalance
+// moved them while it was down) deletes them before it serves, keeps its
+// own, and records the layout epoch in its directory.
+func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	members := []string{"node-a", "node-b", "node-c"}
+	s := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 64, Replicas: 0, Epoch: 3, Members: members}
+	_, created, err := cc.InitSettings(ctx, s)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	dir := t.TempDir()
+	st := openDurable(t, dir)
+	const keys = 3000
+	for i := range keys {
+		require.NoError(t, st.Put(ctx, fmt.Sprintf("k%d", i), jsonValue("v")))
+	}
+	stop := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-a", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
+	eventually(t, "node-a passes", func() bool { _, ok := member(t, cc, "node-a"); return ok })
+	m, _ := member(t, cc, "node-a")
+	require.True(t, m.Ready, "R=0: nothing to catch up from, ready at once")
+
+	table, err := sharding.NewTable(sharding.Config{Algorithm: s.Algorithm, Partitions: s.Partitions}, sharding.NodesNamed(members...))
+	require.NoError(t, err)
+	kept := 0
+	for i := range keys {
+		k := fmt.Sprintf("k%d", i)
+		_, ok, err := st.Get(ctx, k)
+		require.NoError(t, err)
+		require.Equal(t, slices.Contains(table.AppendPrefs(nil, k), "node-a"), ok, k)
+		if ok {
+			kept++
+		}
+	}
+	require.Positive(t, kept)
+	require.Less(t, kept, keys)
+	b, err := os.ReadFile(filepath.Join(dir, "zshard-layout.json"))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"epoch":3,"members":["node-a","node-b","node-c"]}`, string(b))
+	stop()
+	require.NoError(t, st.Close())
+}
+
+// TestCatchUpFromReplicas (R=2, three in-process nodes, one durable): the
+// durable node is stopped, keys are overwritten, deleted and added while it
+// is down, and when it returns it takes writes at once but is not read from
+// until it has caught up; then its own store holds exactly what its
+// replicas hold.
+func TestCatchUpFromReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	members := []string{"node-a", "node-b", "node-c"}
+	settings := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}
+	for _, name := range members[:2] {
+		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
+	}
+	dir := t.TempDir()
+	st := openDurable(t, dir)
+	defer st.Close()
+	stopC := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
+	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+
+	p, err := producer.New(ctx, producer.Config{Consul: consul.Config{Addr: agent.Addr}, Settings: settings})
+	require.NoError(t, err)
+	defer p.Close()
+	key := func(i int) string { return fmt.Sprintf("key-%04d", i) }
+	put := func(i int, v string) {
+		b, _ := json.Marshal(v)
+		require.NoError(t, p.Put(ctx, key(i), b))
+	}
+	const n = 2000
+	for i := range n {
+		put(i, "v1")
+	}
+	stopC()
+	eventually(t, "node-c is gone", func() bool { _, ok := member(t, cc, "node-c"); return !ok })
+	want := map[string]string{}
+	for i := range n {
+		want[key(i)] = "v1"
+	}
+	for i := 0; i < n; i += 3 {
+		put(i, "v2")
+		want[key(i)] = "v2"
+	}
+	for i := 1; i < n; i += 7 {
+		_, err := p.Delete(ctx, key(i))
+		require.NoError(t, err)
+		delete(want, key(i))
+	}
+	for i := n; i < n+300; i++ {
+		put(i, "v1")
+		want[key(i)] = "v1"
+	}
+
+	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir,
+		CatchUpSettle: 200 * time.Millisecond})
+	eventually(t, "node-c passes", func() bool { _, ok := member(t, cc, "node-c"); return ok })
+	// Writes made while it catches up reach it, and reads never see it
+	// stale (with R=2 and three nodes every key is on node-c).
+	for i := 2; i < n; i += 5 {
+		put(i, "v3")
+		want[key(i)] = "v3"
+		if i%50 == 2 {
+			b, err := p.Get(ctx, key(i))
+			require.NoError(t, err)
+			require.JSONEq(t, `"v3"`, string(b))
+		}
+	}
+	eventually(t, "node-c is ready", func() bool { m, ok := member(t, cc, "node-c"); return ok && m.Ready })
+
+	got := map[string]string{}
+	page, err := st.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	require.NoError(t, err)
+	for _, e := range page.Entries {
+		var v string
+		require.NoError(t, json.Unmarshal(e.Value.Data, &v))
+		got[e.Key] = v
+	}
+	require.Equal(t, want, got, "node-c's store after catch-up")
+}
