@@ -226,7 +226,7 @@ func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Log
 }
 
 // catchUp brings the node's partitions up to date from their ready
-// replicas (see the top of this file) and returns when every partition is
+// replicas (docs/DURABILITY.md) and returns when every partition is
 // done or has no ready replica to learn from, or ctx is done.
 func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp, s consul.Settings, log *slog.Logger) error {
 	self := n.Name()
