@@ -11,7 +11,7 @@ import (
 
 // CatchUp is the state of a node that is catching up from its replicas
 // after a restart (see BeginCatchUp). While it lasts the node answers reads
-// (GET_ONE, GET_ALL, SCAN, also inside a BATCH) with not_ready and serves
+// (GET_ONE, GET_ALL, SCAN, DIGEST, also inside a BATCH) with not_ready and serves
 // writes as usual, recording every key a client writes: a value copied from
 // a replica never replaces a newer write that reached the node meanwhile.
 // Its methods are safe for concurrent use.

@@ -36,6 +36,7 @@ func TestCatchUpRefusesReadsAndKeepsClientWrites(t *testing.T) {
 		{Op: protocol.OpGetOne, Key: "k"},
 		{Op: protocol.OpGetAll},
 		{Op: protocol.OpScan},
+		{Op: protocol.OpDigest, Partitions: 8, Bitmap: []byte{0xff}},
 	} {
 		mustErr(t, call(t, req, protocol.JSON, r), protocol.CodeNotReady)
 	}

@@ -27,7 +27,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 	ok := protocol.Reply{Op: r.Op, Status: protocol.StatusOK}
 	if cu := n.catchup.Load(); cu != nil {
 		switch r.Op {
-		case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan:
+		case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan, protocol.OpDigest:
 			return ok, notReady(r.Op)
 		case protocol.OpPut, protocol.OpDelete:
 			cu.touch(r.Key)

@@ -30,7 +30,7 @@ const (
 	CodeTimeout Code = "timeout"
 	// CodeWrongEpoch: reserved for the rebalancing protocol.
 	CodeWrongEpoch Code = "wrong_epoch"
-	// CodeNotReady: a read (GET_ONE, GET_ALL, SCAN) on a node that is
+	// CodeNotReady: a read (GET_ONE, GET_ALL, SCAN, DIGEST) on a node that is
 	// catching up from its replicas after a restart and may hold stale
 	// values; ask another replica. Writes are accepted meanwhile.
 	CodeNotReady Code = "not_ready"
