@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -73,13 +74,21 @@ func envOr(key, def string) string {
 	return def
 }
 
-// freePort returns a TCP port free on 127.0.0.1 now.
+// freePort returns a TCP port free on 127.0.0.1 now, below the ephemeral
+// range (32768 and up), where an outgoing connection could take it before
+// Docker publishes it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 1000 {
+		port := 11000 + mathrand.IntN(21000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port in 11000-31999")
+	return 0
 }
 
 // newCluster prepares a compose project with a random name and a free
