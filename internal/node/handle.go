@@ -35,7 +35,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 	}
 	switch r.Op {
 	case protocol.OpPut:
-		return ok, storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))
+		return ok, n.put(c, r)
 	case protocol.OpGetOne:
 		v, found, err := n.store.Get(n.ctx, r.Key)
 		if err != nil {
@@ -115,6 +115,16 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 	return ok, protocol.Errorf(protocol.CodeUnknownOp, "op %v is not served here", r.Op)
 }
 
+// put applies a PUT, or with "if_absent" a PUT of a key not present.
+func (n *Node) put(c protocol.Codec, r *protocol.Request) error {
+	v := store.Value{Codec: uint8(c), Data: r.Value}
+	if r.IfAbsent {
+		_, err := n.store.PutIfAbsent(n.ctx, r.Key, v)
+		return storeErr(err)
+	}
+	return storeErr(n.store.Put(n.ctx, r.Key, v))
+}
+
 func collection(entries []store.Entry, c protocol.Codec) ([]protocol.Entry, error) {
 	out := make([]protocol.Entry, len(entries))
 	for i, e := range entries {
@@ -191,7 +201,7 @@ func (n *Node) ingestOne(c protocol.Codec, r *protocol.Request) error {
 	}
 	switch r.Op {
 	case protocol.OpPut:
-		err = storeErr(n.store.Put(n.ctx, r.Key, store.Value{Codec: uint8(c), Data: r.Value}))
+		err = n.put(c, r)
 	case protocol.OpDelete:
 		_, err = n.store.Delete(n.ctx, r.Key)
 		err = storeErr(err)

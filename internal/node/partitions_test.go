@@ -127,3 +127,30 @@ func TestPartitionOps(t *testing.T) {
 		})
 	}
 }
+
+// TestPutIfAbsent checks "if_absent" on both endpoints: a present key
+// keeps its value, an absent one is written.
+func TestPutIfAbsent(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.String(), func(t *testing.T) {
+			n := startNode(t, Config{})
+			req := socket(t, zmq.REQ, n.RequestEndpoint())
+			push := socket(t, zmq.PUSH, n.IngestEndpoint())
+			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "a", Value: val(t, c, "newer")}))
+			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "a", Value: val(t, c, "copy"), IfAbsent: true}))
+			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "b", Value: val(t, c, "copy"), IfAbsent: true}))
+			batch := protocol.Request{Op: protocol.OpBatch, Ops: []protocol.Request{
+				{Op: protocol.OpPut, Key: "a", Value: val(t, c, "copy 2"), IfAbsent: true},
+				{Op: protocol.OpPut, Key: "c", Value: val(t, c, "copy 2"), IfAbsent: true},
+				{Op: protocol.OpSync, Token: "t-" + c.String()},
+			}}
+			_, err := push.SendBytes(encodeReq(t, c, batch), 0)
+			require.NoError(t, err)
+			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpSync, Token: "t-" + c.String(), TimeoutMS: int(safety.Milliseconds())}))
+			for k, want := range map[string]string{"a": "newer", "b": "copy", "c": "copy 2"} {
+				rep := mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpGetOne, Key: k}))
+				require.Equal(t, val(t, c, want), rep.Value, k)
+			}
+		})
+	}
+}

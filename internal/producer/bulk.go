@@ -85,13 +85,12 @@ func (b *Bulk) add(ctx context.Context, op protocol.Op, key string, value []byte
 	if err != nil {
 		return err
 	}
-	return b.addTo(op, key, value, targets)
+	return b.addTo(protocol.Request{Op: op, Key: key, Value: value}, targets)
 }
 
-// addTo appends the operation to the batches of targets. Called with b.mu held.
-func (b *Bulk) addTo(op protocol.Op, key string, value []byte, targets []*peer) error {
+// addTo appends req to the batches of targets. Called with b.mu held.
+func (b *Bulk) addTo(req protocol.Request, targets []*peer) error {
 	var err error
-	req := protocol.Request{Op: op, Key: key, Value: value}
 	for _, pr := range targets {
 		bn := b.node(pr)
 		if bn.n == 0 {
@@ -291,18 +290,24 @@ func (b *Bulk) close(flush bool) {
 }
 
 // PutTo queues a PUT of value to the passing member named node only,
-// whatever the placement: the rebalancer's copy path. Sync acknowledges it
-// like any other operation.
+// whatever the placement. Sync acknowledges it like any other operation.
 func (b *Bulk) PutTo(ctx context.Context, node, key string, value []byte) error {
-	return b.addDirect(ctx, protocol.OpPut, node, key, value)
+	return b.addDirect(ctx, protocol.Request{Op: protocol.OpPut, Key: key, Value: value}, node)
+}
+
+// CopyTo is PutTo with "if_absent": the node keeps the value it holds, if
+// any (a newer write); the rebalancer's copy path. A node older than
+// if_absent applies it as a plain PUT.
+func (b *Bulk) CopyTo(ctx context.Context, node, key string, value []byte) error {
+	return b.addDirect(ctx, protocol.Request{Op: protocol.OpPut, Key: key, Value: value, IfAbsent: true}, node)
 }
 
 // DeleteTo queues a DELETE of key on the passing member named node only.
 func (b *Bulk) DeleteTo(ctx context.Context, node, key string) error {
-	return b.addDirect(ctx, protocol.OpDelete, node, key, nil)
+	return b.addDirect(ctx, protocol.Request{Op: protocol.OpDelete, Key: key}, node)
 }
 
-func (b *Bulk) addDirect(ctx context.Context, op protocol.Op, node, key string, value []byte) error {
+func (b *Bulk) addDirect(ctx context.Context, req protocol.Request, node string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -315,5 +320,5 @@ func (b *Bulk) addDirect(ctx context.Context, op protocol.Op, node, key string, 
 	if pr == nil {
 		return &NodeError{Node: node, Err: fmt.Errorf("%w: %s is not a passing member", ErrUnavailable, node)}
 	}
-	return b.addTo(op, key, value, []*peer{pr})
+	return b.addTo(req, []*peer{pr})
 }

@@ -23,8 +23,8 @@ import (
 //     given twice counts once, with its last value (an earlier bad value is
 //     not an error). Unknown fields are checked for syntax only.
 //   - After "op", fields are checked in a fixed order: id, key, value,
-//     cursor, limit, hash_from, hash_to, partitions, bitmap, token,
-//     timeout_ms, ops; the first
+//     if_absent, cursor, limit, hash_from, hash_to, partitions, bitmap,
+//     token, timeout_ms, ops; the first
 //     bad one is reported. (The old decoder used Go's map order, so which of
 //     several bad fields it reported was random.)
 //   - "id" and "value" are the raw bytes of the JSON value as sent, inside
@@ -51,6 +51,7 @@ const (
 	fID
 	fKey
 	fValue
+	fIfAbsent
 	fCursor
 	fLimit
 	fHashFrom
@@ -133,6 +134,16 @@ func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBat
 	}
 	if sp := f[fValue]; sp.e != 0 {
 		r.Value = p.b[sp.s:sp.e:sp.e]
+	}
+	if sp := f[fIfAbsent]; sp.e != 0 {
+		switch string(p.b[sp.s:sp.e]) {
+		case "true":
+			r.IfAbsent = true
+		case "false":
+			r.IfAbsent = false
+		default:
+			return errorf(CodeBadRequest, `"if_absent" must be true or false`)
+		}
 	}
 	if sp := f[fCursor]; sp.e != 0 {
 		if r.Cursor, err = p.str("cursor", sp); err != nil {
@@ -602,6 +613,8 @@ func fieldIndex(name []byte, esc bool) int {
 		return fKey
 	case "value":
 		return fValue
+	case "if_absent":
+		return fIfAbsent
 	case "cursor":
 		return fCursor
 	case "limit":

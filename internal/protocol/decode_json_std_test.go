@@ -5,7 +5,7 @@ package protocol
 // FuzzDecodeJSONDiff, unchanged but for two things: it iterates the fields
 // in a fixed order (stdFieldOrder) instead of Go's random map order, so that
 // a request with several bad fields reports the same one on every run, and
-// it decodes the fields added since ("partitions", "bitmap").
+// it decodes the fields added since ("if_absent", "partitions", "bitmap").
 
 import (
 	"bytes"
@@ -47,6 +47,10 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			r.Key, err = stdString(name, raw)
 		case "value":
 			r.Value = raw
+		case "if_absent":
+			if err = json.Unmarshal(raw, &r.IfAbsent); err != nil || bytes.Equal(raw, []byte("null")) {
+				err = errorf(CodeBadRequest, `"if_absent" must be true or false`)
+			}
 		case "cursor":
 			r.Cursor, err = stdString(name, raw)
 		case "limit":
@@ -137,4 +141,4 @@ func stdOps(raw json.RawMessage, lim Limits) ([]Request, error) {
 
 // stdFieldOrder is the order in which decodeJSONStd checks the fields after
 // "op"; decodeJSON checks them in the same order.
-var stdFieldOrder = []string{"id", "key", "value", "cursor", "limit", "hash_from", "hash_to", "partitions", "bitmap", "token", "timeout_ms", "ops"}
+var stdFieldOrder = []string{"id", "key", "value", "if_absent", "cursor", "limit", "hash_from", "hash_to", "partitions", "bitmap", "token", "timeout_ms", "ops"}

@@ -107,6 +107,13 @@ var jsonDiffCases = []string{
 	`{"op":"SCAN","limit":"5"}`,
 	`{"op":"SCAN","limit":[5]}`,
 	`{"op":"SCAN","hash_from":5,"hash_to":5}`,
+	// PUT if absent.
+	`{"op":"PUT","key":"k","value":1,"if_absent":true}`,
+	`{"op":"PUT","key":"k","value":1,"if_absent":false}`,
+	`{"op":"PUT","key":"k","value":1,"if_absent":null}`,
+	`{"op":"PUT","key":"k","value":1,"if_absent":1}`,
+	`{"op":"PUT","key":"k","value":1,"if_absent":"true"}`,
+	`{"op":"PUT","key":"k","value":1,"if_absent":tru}`,
 	// Partition sets.
 	`{"op":"SCAN","partitions":12,"bitmap":"AQg=","limit":5}`,
 	`{"op":"SCAN","partitions":12,"bitmap":"AQ\u0067="}`,

@@ -21,6 +21,7 @@ func fuzzSeeds(f *testing.F) {
 		` {"op":"PING"}`,
 		`{"op":"STATS","unknown":[{}]}`,
 		`{"op":"SCAN","partitions":12,"bitmap":"AQg=","limit":5}`,
+		`{"op":"BATCH","ops":[{"op":"PUT","key":"a","value":1,"if_absent":true}]}`,
 		`{"op":"DIGEST","partitions":4,"bitmap":"Cg==","hash_from":1,"hash_to":99}`,
 		`{"op":"DELETE_PARTITIONS","partitions":1,"bitmap":"AQ==","cursor":"00000000000000ffk","limit":6}`,
 		`[]`, `{`, `{"op":7}`, "",
@@ -104,7 +105,7 @@ func FuzzDecodeRequest(f *testing.F) {
 func requestsEqual(a, b Request) bool {
 	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
 		a.Cursor != b.Cursor || a.Limit != b.Limit || a.HashFrom != b.HashFrom || a.HashTo != b.HashTo ||
-		a.Partitions != b.Partitions || !bytes.Equal(a.Bitmap, b.Bitmap) || (a.Bitmap == nil) != (b.Bitmap == nil) ||
+		a.IfAbsent != b.IfAbsent || a.Partitions != b.Partitions || !bytes.Equal(a.Bitmap, b.Bitmap) || (a.Bitmap == nil) != (b.Bitmap == nil) ||
 		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || len(a.Ops) != len(b.Ops) {
 		return false
 	}

@@ -307,6 +307,16 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 			}
 		case "value":
 			r.Value, err = rd.raw()
+		case "if_absent":
+			var c byte
+			if c, err = rd.byte1(); err == nil {
+				switch c {
+				case 0xc2, 0xc3:
+					r.IfAbsent = c == 0xc3
+				default:
+					err = errorf(CodeBadRequest, `"if_absent" must be true or false`)
+				}
+			}
 		case "cursor":
 			var b []byte
 			if b, err = rd.str("cursor"); err == nil {

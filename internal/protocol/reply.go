@@ -230,7 +230,7 @@ func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
 
 func (w *writer) request(r *Request) {
 	n := 1
-	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.Cursor != "", r.Limit != 0,
+	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.IfAbsent, r.Cursor != "", r.Limit != 0,
 		r.HashFrom != 0, r.HashTo != 0, r.Partitions != 0, r.Bitmap != nil, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
 		if set {
 			n++
@@ -250,6 +250,10 @@ func (w *writer) request(r *Request) {
 	if r.Value != nil {
 		w.key("value")
 		w.raw(r.Value)
+	}
+	if r.IfAbsent {
+		w.key("if_absent")
+		w.bool(true)
 	}
 	if r.Cursor != "" {
 		w.key("cursor")

@@ -18,6 +18,9 @@ type Request struct {
 	ID []byte
 	// Key is the key of PUT, GET_ONE and DELETE.
 	Key string
+	// IfAbsent makes a PUT store its value only when the key is absent
+	// ("if_absent": true), so that a copy never overwrites a newer write.
+	IfAbsent bool
 	// Value is the raw encoding of the PUT value (one JSON value or one
 	// msgpack object, in the request's codec); nil when absent.
 	Value []byte

@@ -600,7 +600,7 @@ func (s *bulkStream) put(ctx context.Context, node, key string, value []byte) er
 	if err := s.r.pace(ctx, 1); err != nil {
 		return err
 	}
-	if err := s.b.PutTo(ctx, node, key, value); err != nil {
+	if err := s.b.CopyTo(ctx, node, key, value); err != nil {
 		return err
 	}
 	s.keys++

@@ -31,8 +31,9 @@
 //     (store.PartitionSet on the wire as "partitions" and "bitmap"), pages of
 //     10000 keys, the next page read while the last is pushed; a key's
 //     partition, from its hash, picks its destinations. The entries are
-//     pushed to the destinations' ingest endpoints (producer Bulk.PutTo, the
-//     bulk-load path); every Config.AckEvery keys a SYNC barrier waits until
+//     pushed, as PUTs "if_absent" (a copy never replaces a value the
+//     destination holds: a concurrent write is newer), to the destinations'
+//     ingest endpoints (producer Bulk.CopyTo, the bulk-load path); every Config.AckEvery keys a SYNC barrier waits until
 //     the destinations applied them (the acknowledgement and the
 //     flow-control window). Config.MaxRate paces the copy.
 //  5. Verify: every source and destination answers one DIGEST (per
@@ -62,8 +63,8 @@
 // Nothing is deleted at a source before its destinations hold the data and
 // the routing has switched. If the rebalancer dies at any point, running the
 // same command again resumes from the recorded phase: copying starts the copy
-// over (it overwrites with the source's current value and verification
-// repairs), later phases are idempotent. A different command fails with
+// over (it writes the keys the destination lacks, and verification repairs
+// the rest from the source), later phases are idempotent. A different command fails with
 // ErrUnfinished and the command that resumes.
 //
 // # Limits
@@ -71,9 +72,14 @@
 // Producers are assumed to see a phase change within Config.Grace (their
 // settings watch is a blocking query, normally milliseconds); a producer cut
 // off from Consul longer than that may write to the old layout only. The
-// copy writes plain PUTs (protocol v1 has no if-absent PUT): a copy can
-// overwrite a concurrent newer write on the destination for a moment, and
-// verification (step 5) repairs it from the source, which that write also
-// reached. A difference that is still in flight after Config.Settle (a write
-// delayed that long between the two nodes) could be repaired the wrong way.
+// copy writes PUTs "if_absent", so it never overwrites a newer concurrent
+// write on the destination (a node older than if_absent replaces the value
+// for a moment, and verification repairs it from the source, which that
+// write also reached). Deletes leave no tombstone: a key deleted between the
+// copy's read and its write is written to the destination, and verification
+// deletes it again. That is why the sources are digested after the copy,
+// not by the rebalancer from what it read: a resurrected key matches what
+// was read. A difference that is still in flight after Config.Settle (a
+// write delayed that long between the two nodes) could be repaired the
+// wrong way.
 package rebalance

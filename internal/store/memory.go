@@ -238,11 +238,21 @@ func (st *stripe) maybeCompact(force bool) {
 
 // Put implements Store.
 func (s *Memory) Put(_ context.Context, key string, v Value) error {
+	_, err := s.put(key, v, false)
+	return err
+}
+
+// PutIfAbsent implements Store.
+func (s *Memory) PutIfAbsent(_ context.Context, key string, v Value) (bool, error) {
+	return s.put(key, v, true)
+}
+
+func (s *Memory) put(key string, v Value, ifAbsent bool) (bool, error) {
 	if s.closed.Load() {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if key == "" {
-		return ErrEmptyKey
+		return false, ErrEmptyKey
 	}
 	h := Hash(key)
 	tag := s.tag(h)
@@ -253,6 +263,9 @@ func (s *Memory) Put(_ context.Context, key string, v Value) error {
 		st.grow()
 	}
 	i, found := st.find(tag, key)
+	if found && ifAbsent {
+		return false, nil
+	}
 	oldLen, oldSize := 0, 0
 	if found {
 		_, old, size := st.record(st.slots[i].loc())
@@ -265,7 +278,7 @@ func (s *Memory) Put(_ context.Context, key string, v Value) error {
 			i, _ = st.find(tag, key)
 		}
 		if loc, err = st.write(key, v); err != nil {
-			return err
+			return false, err
 		}
 	}
 	st.slots[i] = slot(uint64(tag)<<32 | uint64(loc))
@@ -277,7 +290,7 @@ func (s *Memory) Put(_ context.Context, key string, v Value) error {
 		st.bytes += int64(len(key) + len(v.Data))
 	}
 	st.maybeCompact(false)
-	return nil
+	return true, nil
 }
 
 // Get implements Store.

@@ -284,3 +284,26 @@ func TestPartitionRange(t *testing.T) {
 	}
 	require.Panics(t, func() { PartitionRange(3, 3) })
 }
+
+func TestMemoryPutIfAbsent(t *testing.T) {
+	s := NewMemory(MemoryOptions{})
+	ok, err := s.PutIfAbsent(ctx, "k", Value{Codec: 1, Data: []byte("first")})
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = s.PutIfAbsent(ctx, "k", Value{Codec: 2, Data: []byte("second")})
+	require.NoError(t, err)
+	require.False(t, ok, "present: not stored")
+	v, _, _ := s.Get(ctx, "k")
+	require.Equal(t, Value{Codec: 1, Data: []byte("first")}, v)
+	require.Equal(t, Stats{Keys: 1, Bytes: 6}, s.Stats())
+	_, _ = s.Delete(ctx, "k")
+	ok, err = s.PutIfAbsent(ctx, "k", Value{Codec: 1, Data: []byte("third")})
+	require.NoError(t, err)
+	require.True(t, ok, "deleted: stored again")
+	require.Equal(t, Stats{Keys: 1, Bytes: 6}, s.Stats())
+	_, err = s.PutIfAbsent(ctx, "", Value{})
+	require.ErrorIs(t, err, ErrEmptyKey)
+	require.NoError(t, s.Close())
+	_, err = s.PutIfAbsent(ctx, "x", Value{})
+	require.ErrorIs(t, err, ErrClosed)
+}

@@ -111,6 +111,9 @@ type Stats struct {
 type Store interface {
 	// Put stores v under key, replacing any previous value.
 	Put(ctx context.Context, key string, v Value) error
+	// PutIfAbsent stores v under key only when key is absent, atomically
+	// with that check; stored reports whether it did.
+	PutIfAbsent(ctx context.Context, key string, v Value) (stored bool, err error)
 	// Get returns the value of key; ok is false when key is absent.
 	Get(ctx context.Context, key string) (v Value, ok bool, err error)
 	// Delete removes key; existed reports whether it was present.
