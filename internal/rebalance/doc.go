@@ -33,9 +33,10 @@
 //     partition, from its hash, picks its destinations. The entries are
 //     pushed, as PUTs "if_absent" (a copy never replaces a value the
 //     destination holds: a concurrent write is newer), to the destinations'
-//     ingest endpoints (producer Bulk.CopyTo, the bulk-load path); every Config.AckEvery keys a SYNC barrier waits until
-//     the destinations applied them (the acknowledgement and the
-//     flow-control window). Config.MaxRate paces the copy.
+//     ingest endpoints (producer Bulk.CopyTo, the bulk-load path); every
+//     Config.AckEvery keys a SYNC barrier waits until the destinations
+//     applied them (the acknowledgement and the flow-control window).
+//     Config.MaxRate paces the copy.
 //  5. Verify: every source and destination answers one DIGEST (per
 //     partition: key count and an order-independent sum of key/value
 //     hashes) of the partitions it sent or received, all at once. Only the
