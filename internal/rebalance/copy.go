@@ -162,30 +162,40 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	t0 := time.Now()
 	r.copyStart = t0
 	r.copyAt.Store(t0)
+	// Each source's pairs are verified as soon as its copy is acknowledged,
+	// while the other sources still copy: they write other partitions.
+	var mu sync.Mutex
+	copied, done := t0, 0 // when the last copy ended, and how many did
 	g, gctx := newGroup(ctx)
-	var optimum sync.Mutex
 	for src, parts := range bySource {
 		g.Go(func() error {
 			n, err := r.copyFrom(gctx, src, parts)
-			optimum.Lock()
+			mu.Lock()
 			rep.Optimum += n
-			optimum.Unlock()
-			return err
+			copied, done = time.Now(), done+1
+			if done == len(bySource) {
+				r.setPhase("verifying")
+			}
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			dsts := map[string][]int{}
+			for pair, ps := range byPair {
+				if pair[0] == src {
+					dsts[pair[1]] = ps
+				}
+			}
+			return r.verifySource(gctx, src, dsts)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	err := g.Wait()
 	rep.Keys, rep.Bytes = r.keys.Load(), r.bytes.Load()
-	rep.Copy = time.Since(t0)
-
-	r.setPhase("verifying")
-	t1 := time.Now()
-	if err := r.verifyAll(ctx, byPair); err != nil {
+	rep.Copy, rep.Verify = copied.Sub(t0), time.Since(copied)
+	if err != nil {
 		return err
 	}
 	rep.Fixed = r.fixed.Load()
-	rep.Verify = time.Since(t1)
 	return nil
 }
 
@@ -304,56 +314,55 @@ func unknownOp(err error) bool {
 	return errors.As(err, &re) && re.Code == protocol.CodeUnknownOp
 }
 
-// verifyAll compares every destination with its sources (byPair: source
-// and destination -> partitions) by DIGESTs: one per node and role, all at
-// once, each node reading its store once for the partitions it sent or
-// received. Then it compares key by key, and repairs, only the partitions
-// whose digests differ, or every partition of the pairs whose nodes do not
-// know DIGEST.
-func (r *rebalancer) verifyAll(ctx context.Context, byPair map[[2]string][]int) error {
-	type role struct {
-		node string
-		dst  bool
-	}
-	sets := map[role]*store.PartitionSet{}
-	add := func(k role, parts []int) {
-		if sets[k] == nil {
-			sets[k] = store.NewPartitionSet(r.partitions())
-		}
+// verifySource compares the partitions src copied to each destination
+// (dsts: destination -> partitions) by DIGESTs of src and of the
+// destinations, all at once, each node reading only those partitions. It
+// then compares key by key, and repairs, only the partitions whose digests
+// differ, or every partition of a pair whose nodes do not know DIGEST.
+// The source is digested after its copy, not from what the copy read: a
+// key deleted meanwhile but copied still matches what was read.
+func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[string][]int) error {
+	setOf := func(parts []int) *store.PartitionSet {
+		set := store.NewPartitionSet(r.partitions())
 		for _, p := range parts {
-			sets[k].Add(p)
+			set.Add(p)
 		}
+		return set
 	}
-	for pair, parts := range byPair {
-		add(role{pair[0], false}, parts)
-		add(role{pair[1], true}, parts)
+	var all []int
+	for _, parts := range dsts {
+		all = append(all, parts...)
 	}
 	var mu sync.Mutex
-	digests := map[role]map[int]protocol.Digest{} // nil: the node does not know DIGEST
+	var want map[int]protocol.Digest            // nil: src does not know DIGEST
+	got := map[string]map[int]protocol.Digest{} // the same, by destination
 	g, gctx := newGroup(ctx)
-	for k, set := range sets {
+	digest := func(node string, set *store.PartitionSet, into func(map[int]protocol.Digest)) {
 		g.Go(func() error {
-			d, err := r.digests(gctx, k.node, set)
+			d, err := r.digests(gctx, node, set)
 			if unknownOp(err) {
 				d, err = nil, nil
 			}
 			mu.Lock()
-			digests[k] = d
+			into(d)
 			mu.Unlock()
 			return err
 		})
+	}
+	digest(src, setOf(all), func(d map[int]protocol.Digest) { want = d })
+	for dst, parts := range dsts {
+		digest(dst, setOf(parts), func(d map[int]protocol.Digest) { got[dst] = d })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	g, gctx = newGroup(ctx)
-	for pair, parts := range byPair {
-		want, got := digests[role{pair[0], false}], digests[role{pair[1], true}]
+	for dst, parts := range dsts {
 		differ := parts
-		if want != nil && got != nil {
+		if want != nil && got[dst] != nil {
 			differ = nil
 			for _, p := range parts {
-				if want[p] != got[p] {
+				if want[p] != got[dst][p] {
 					differ = append(differ, p)
 				}
 			}
@@ -361,9 +370,9 @@ func (r *rebalancer) verifyAll(ctx context.Context, byPair map[[2]string][]int) 
 				continue
 			}
 			r.log.Info("partitions differ after the copy; comparing their keys",
-				"source", pair[0], "destination", pair[1], "partitions", len(differ))
+				"source", src, "destination", dst, "partitions", len(differ))
 		}
-		g.Go(func() error { return r.verifyKeys(gctx, pair[0], pair[1], differ) })
+		g.Go(func() error { return r.verifyKeys(gctx, src, dst, differ) })
 	}
 	return g.Wait()
 }

@@ -37,9 +37,11 @@
 //     Config.AckEvery keys a SYNC barrier waits until the destinations
 //     applied them (the acknowledgement and the flow-control window).
 //     Config.MaxRate paces the copy.
-//  5. Verify: every source and destination answers one DIGEST (per
-//     partition: key count and an order-independent sum of key/value
-//     hashes) of the partitions it sent or received, all at once. Only the
+//  5. Verify, each source as soon as its copy is acknowledged (the others
+//     still copying other partitions): the source and its destinations
+//     answer one DIGEST each (per partition: key count and an
+//     order-independent sum of key/value hashes) of the partitions it sent,
+//     all at once. Only the
 //     partitions whose digests differ between a source and a destination
 //     are scanned on both (partition SCANs in BATCHes) and compared key by
 //     key. A key that differs (missing, different, or extra on the

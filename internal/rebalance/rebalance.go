@@ -166,9 +166,11 @@ type Report struct {
 	Keys, Bytes, Optimum, Fixed, Deleted int64
 	// EstKeys is the dry run's estimate of the keys to copy (from STATS).
 	EstKeys int64
-	// Join is the wait for an added node to pass; Copy, Verify and Clean the
-	// durations of the copy, the verification and the deletes at the sources;
-	// Total the whole run (lock, join and grace periods included).
+	// Join is the wait for an added node to pass; Copy the time until every
+	// source's copy is acknowledged; Verify the verification after that (a
+	// source whose copy ended first is verified while others still copy);
+	// Clean the deletes at the sources; Total the whole run (lock, join and
+	// grace periods included).
 	Join, Copy, Verify, Clean, Total time.Duration
 }
 
