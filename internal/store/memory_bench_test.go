@@ -90,3 +90,42 @@ func BenchmarkGet(b *testing.B) {
 		_, _, _ = s.Get(ctx, keys[(i*7919)&(len(keys)-1)])
 	}
 }
+
+// BenchmarkScanPartitions reads a fifth of the partitions (every fifth one,
+// as a fifth node takes them) of a store of 250,000 keys at the default
+// P = 262144: by one SCAN per partition, the way the rebalancer used to,
+// and by one pass filtered by the partition set. Each op is the whole read.
+func BenchmarkScanPartitions(b *testing.B) {
+	const keys, parts = 250_000, 1 << 18
+	s := NewMemory(MemoryOptions{})
+	for i := range keys {
+		_ = s.Put(ctx, "key-"+strconv.Itoa(i), Value{Codec: 1, Data: make([]byte, 50)})
+	}
+	set := NewPartitionSet(parts)
+	var list []int
+	for p := 0; p < parts; p += 5 {
+		set.Add(p)
+		list = append(list, p)
+	}
+	b.Run("per-partition", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			for _, p := range list {
+				_, _ = s.Scan(ctx, Cursor{}, PartitionRange(p, parts), 1000)
+			}
+		}
+	})
+	b.Run("set", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var c Cursor
+			for {
+				page, _ := s.ScanPartitions(ctx, c, HashRange{}, set, 10000)
+				if page.Done {
+					break
+				}
+				c = page.Next
+			}
+		}
+	})
+}
