@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/producer/bench"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/sharding"
@@ -23,6 +24,7 @@ func newBenchCmd(g *globalConfig) *cobra.Command {
 	cfg := bench.Config{}
 	var algorithms, codecs []string
 	var inProcess, noBaselines, noRedis, quiet bool
+	var storage []string
 	var profile, plots string
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -77,6 +79,16 @@ as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
 				return fmt.Errorf("--value-size %d: want 34..255 bytes", cfg.ValueSize)
 			}
 			cfg.Baselines, cfg.Redis = !noBaselines, !noRedis
+			cfg.Storage = nil
+			for _, st := range storage {
+				if st != bench.StorageMemory {
+					if _, err := node.ParseSyncPolicy(st); err != nil {
+						return fmt.Errorf("--storage %q: want memory, always, batch or none", st)
+					}
+					cfg.RedisAOF = cfg.Redis
+				}
+				cfg.Storage = append(cfg.Storage, st)
+			}
 			if !inProcess {
 				exe, err := os.Executable()
 				if err != nil {
@@ -144,6 +156,7 @@ as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
 	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines per throughput phase (bulk, pipelined PUT and GET), each over its own key range and sockets")
 	f.IntVar(&cfg.Window, "window", 0, "pipelined request messages in flight per node (0: the producer's default, 64)")
 	f.IntVar(&cfg.PipelineBatch, "pipeline-batch", 0, "operations per pipelined BATCH message; 1 = one request per operation (0: the producer's default, 64)")
+	f.StringSliceVar(&storage, "storage", []string{bench.StorageMemory}, "node engines to measure, each a run of its own: memory, or the --sync policy of durable nodes (always, batch, none) in fresh temporary directories; any durable one adds redis SET runs with appendonly yes, appendfsync always and everysec")
 	f.BoolVar(&noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")
 	f.BoolVar(&noRedis, "no-redis", false, "skip redis-benchmark")
 	f.StringVar(&profile, "profile", "", "write CPU profiles (producer.pprof and one per node process and run) to this directory")
@@ -156,13 +169,13 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(w, "zshard producer benchmark: %d keys, %d-byte values, %d nodes (%s), R=%d, %d CPUs, %s\n\n",
 		r.Keys, r.ValueSize, r.Nodes, r.NodeMode, r.Replicas, r.CPUs, r.Started.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "algorithm\tcodec\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\techo p50\tGET/echo p50\tpeak/mean\t")
+	fmt.Fprintln(tw, "algorithm\tcodec\tstorage\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\techo p50\tGET/echo p50\tpeak/mean\t")
 	for _, run := range r.Runs {
 		ratio := 0.0
 		if run.Echo.P50 > 0 {
 			ratio = float64(run.Get.P50) / float64(run.Echo.P50)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2fx\t%.3f\t\n", run.Algorithm, run.Codec,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2fx\t%.3f\t\n", run.Algorithm, run.Codec, run.Storage,
 			rate(run.BulkPut.OpsPerSec), rate(run.AckPut.OpsPerSec), rate(run.PipeGet.OpsPerSec), rate(run.Get.OpsPerSec),
 			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), us(run.Echo.P50), ratio, run.PeakOverMean)
 	}
@@ -178,7 +191,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		for i, n := range names {
 			parts[i] = fmt.Sprintf("%s %d", n, run.KeysPerNode[n])
 		}
-		fmt.Fprintf(w, "keys per node, %s/%s: %s\n", run.Algorithm, run.Codec, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "keys per node, %s/%s/%s: %s\n", run.Algorithm, run.Codec, run.Storage, strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w, "\nbaselines (same run, same machine):")
 	if r.PushPull != nil {

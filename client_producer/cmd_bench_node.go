@@ -14,6 +14,7 @@ import (
 // running until its stdin closes.
 func newBenchNodeCmd() *cobra.Command {
 	var addr, service, name string
+	var st bench.NodeStorage
 	cmd := &cobra.Command{
 		Use:    "bench-node",
 		Short:  "Run one node of a bench cluster (started by bench)",
@@ -23,12 +24,14 @@ func newBenchNodeCmd() *cobra.Command {
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cc := consul.Config{Addr: addr, Service: service, Prefix: service + "/"}
-			return bench.RunNode(cmd.Context(), cc, name, os.Stdin, cmd.OutOrStdout())
+			return bench.RunNode(cmd.Context(), cc, name, st, os.Stdin, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&addr, "consul", "", "Consul agent address")
 	cmd.Flags().StringVar(&service, "service", "", "private service name")
 	cmd.Flags().StringVar(&name, "name", "", "node name")
+	cmd.Flags().StringVar(&st.DataRoot, "data-root", "", "durable node: keep the data in <dir>/<name> (default: in memory)")
+	cmd.Flags().StringVar(&st.Sync, "sync", "always", "durable node: sync policy (always, batch, none)")
 	return cmd
 }
 

@@ -23,6 +23,9 @@ func writeBenchPlots(r *bench.Result, dir string) error {
 	var vals plotter.Values
 	for _, run := range r.Runs {
 		name := run.Algorithm + "/" + run.Codec
+		if run.Storage != bench.StorageMemory {
+			name += "/" + run.Storage
+		}
 		labels = append(labels, name+" bulk PUT", name+" ack PUT", name+" pipe GET")
 		vals = append(vals, run.BulkPut.OpsPerSec, run.AckPut.OpsPerSec, run.PipeGet.OpsPerSec)
 	}
@@ -36,6 +39,9 @@ func writeBenchPlots(r *bench.Result, dir string) error {
 	labels, vals = nil, nil
 	for _, run := range r.Runs {
 		name := run.Algorithm + "/" + run.Codec
+		if run.Storage != bench.StorageMemory {
+			name += "/" + run.Storage
+		}
 		labels = append(labels, name+" p50", name+" p99", name+" p999")
 		vals = append(vals, float64(run.Get.P50)/1e3, float64(run.Get.P99)/1e3, float64(run.Get.P999)/1e3)
 	}

@@ -294,12 +294,22 @@ var redisRuns = []struct{ name, test, extra string }{
 	{"GET -P 16 -c 50", "get", "-P 16 -c 50"},
 }
 
+// redisAOFRuns are the SET measurements against a redis-server that
+// appends every write to its AOF (the durable baselines): pipelined, as the
+// bulk PUT they are compared with.
+var redisAOFRuns = []struct{ name, test, extra string }{
+	{"SET -P 16 -c 50", "set", "-P 16 -c 50"},
+}
+
 // errNoRedis means redis-server or redis-benchmark is not installed.
 var errNoRedis = errors.New("redis-server/redis-benchmark not installed (scripts/bootstrap.sh --bench installs them)")
 
-// redisBench starts a private redis-server on a free port (no persistence)
-// and runs redis-benchmark against it: n requests, size-byte values.
-func redisBench(ctx context.Context, n, size int) ([]RedisRun, error) {
+// redisBench starts a private redis-server on a free port and runs
+// redis-benchmark runs against it: n requests, size-byte values. With
+// appendfsync "" the server keeps nothing on disk; else it runs with
+// appendonly yes and that appendfsync policy, its AOF in a temporary
+// directory, and the run names end in "(AOF <policy>)".
+func redisBench(ctx context.Context, n, size int, appendfsync string, runs []struct{ name, test, extra string }) ([]RedisRun, error) {
 	server, err1 := exec.LookPath("redis-server")
 	client, err2 := exec.LookPath("redis-benchmark")
 	if err1 != nil || err2 != nil {
@@ -311,8 +321,19 @@ func redisBench(ctx context.Context, n, size int) ([]RedisRun, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	srv := exec.CommandContext(ctx, server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	persist := []string{"--appendonly", "no"}
+	suffix := ""
+	if appendfsync != "" {
+		dir, err := os.MkdirTemp("", "zshard-bench-redis")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		persist = []string{"--appendonly", "yes", "--appendfsync", appendfsync, "--dir", dir}
+		suffix = " (AOF " + appendfsync + ")"
+	}
+	srv := exec.CommandContext(ctx, server, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--daemonize", "no", "--loglevel", "warning"}, persist...)...)
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
@@ -321,7 +342,7 @@ func redisBench(ctx context.Context, n, size int) ([]RedisRun, error) {
 		return nil, err
 	}
 	var out []RedisRun
-	for _, r := range redisRuns {
+	for _, r := range runs {
 		args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", r.test, "-n", strconv.Itoa(n), "-d", strconv.Itoa(size), "--csv"}
 		args = append(args, strings.Fields(r.extra)...)
 		b, err := exec.CommandContext(ctx, client, args...).Output()
@@ -332,7 +353,7 @@ func redisBench(ctx context.Context, n, size int) ([]RedisRun, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, RedisRun{Name: r.name, Args: "redis-benchmark " + strings.Join(args, " "), RPS: rps})
+		out = append(out, RedisRun{Name: r.name + suffix, Args: "redis-benchmark " + strings.Join(args, " "), RPS: rps})
 	}
 	return out, nil
 }

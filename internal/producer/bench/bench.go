@@ -37,6 +37,11 @@ type Config struct {
 	Algorithms []string
 	// Codecs to measure. Default: JSON and msgpack.
 	Codecs []protocol.Codec
+	// Storage lists the node engines to measure, each a run of its own per
+	// algorithm and codec: "memory" (the default engine) or a --sync policy
+	// of a durable node ("always", "batch", "none"), whose data goes to a
+	// fresh temporary directory per node. Default: memory.
+	Storage []string
 	// Spawn is the command line that runs one node process (RunNode); the
 	// flags --consul, --service and --name are appended. Empty runs the nodes
 	// in this process.
@@ -59,7 +64,9 @@ type Config struct {
 	Window, PipelineBatch int
 	// Baselines runs raw ZeroMQ PUSH/PULL and REQ/REP echo. Redis runs
 	// redis-benchmark against a private redis-server when installed.
-	Baselines, Redis bool
+	// RedisAOF adds SET runs against redis-servers with appendonly yes and
+	// appendfsync always, then everysec (the durable baselines).
+	Baselines, Redis, RedisAOF bool
 	// ProfileDir, when set, receives a CPU profile per node process and run
 	// (<dir>/<algorithm>-<codec>-node-i.pprof).
 	ProfileDir string
@@ -86,6 +93,9 @@ func (c *Config) fill() {
 	}
 	if len(c.Codecs) == 0 {
 		c.Codecs = []protocol.Codec{protocol.JSON, protocol.Msgpack}
+	}
+	if len(c.Storage) == 0 {
+		c.Storage = []string{StorageMemory}
 	}
 	if c.LatencyOps == 0 {
 		c.LatencyOps = min(c.Keys, 20000)
@@ -135,6 +145,9 @@ func latency(samples []time.Duration, total time.Duration) Latency {
 type RunResult struct {
 	Algorithm string `json:"algorithm"`
 	Codec     string `json:"codec"`
+	// Storage is the nodes' engine: "memory", or the --sync policy of
+	// durable nodes.
+	Storage string `json:"storage"`
 	// BulkPut: K PUTs through Bulk (PUSH, batched), until every node's SYNC
 	// barrier confirmed them.
 	BulkPut Throughput `json:"bulk_put"`
@@ -199,11 +212,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for _, alg := range cfg.Algorithms {
 		for _, codec := range cfg.Codecs {
-			r, err := runOne(ctx, cfg, alg, codec, keys)
-			if err != nil {
-				return res, fmt.Errorf("%s/%s: %w", alg, codec, err)
+			for _, storage := range cfg.Storage {
+				r, err := runOne(ctx, cfg, alg, codec, storage, keys)
+				if err != nil {
+					return res, fmt.Errorf("%s/%s/%s: %w", alg, codec, storage, err)
+				}
+				res.Runs = append(res.Runs, r)
 			}
-			res.Runs = append(res.Runs, r)
 		}
 	}
 	if cfg.Baselines {
@@ -224,29 +239,51 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Redis {
 		done := cfg.Progress("redis-benchmark", 1)
-		rs, err := redisBench(ctx, cfg.Keys, cfg.ValueSize)
+		rs, err := redisBench(ctx, cfg.Keys, cfg.ValueSize, "", redisRuns)
 		done(1)
 		res.Redis = rs
 		if err != nil {
 			res.RedisError = err.Error()
 		}
 	}
+	if cfg.RedisAOF && res.RedisError == "" {
+		for _, fsync := range []string{"always", "everysec"} {
+			done := cfg.Progress("redis-benchmark, appendfsync "+fsync, 1)
+			rs, err := redisBench(ctx, cfg.Keys, cfg.ValueSize, fsync, redisAOFRuns)
+			done(1)
+			res.Redis = append(res.Redis, rs...)
+			if err != nil {
+				res.RedisError = err.Error()
+				break
+			}
+		}
+	}
 	res.Goals = goals(res)
 	return res, nil
 }
 
-func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, keys []string) (RunResult, error) {
-	out := RunResult{Algorithm: alg, Codec: codec.String()}
-	svc := fmt.Sprintf("zshard-bench-%d-%s-%s", os.Getpid(), alg, codec)
+func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, storage string, keys []string) (RunResult, error) {
+	out := RunResult{Algorithm: alg, Codec: codec.String(), Storage: storage}
+	svc := fmt.Sprintf("zshard-bench-%d-%s-%s-%s", os.Getpid(), alg, codec, storage)
 	cc := cfg.Consul
 	cc.Service, cc.Prefix = svc, svc+"/"
 	settings := consul.Settings{Algorithm: alg, Replicas: cfg.Replicas}
 	profile := ""
 	if cfg.ProfileDir != "" {
-		profile = fmt.Sprintf("%s/%s-%s-NODE.pprof", cfg.ProfileDir, alg, codec)
+		profile = fmt.Sprintf("%s/%s-%s-%s-NODE.pprof", cfg.ProfileDir, alg, codec, storage)
 	}
-	done := cfg.Progress(fmt.Sprintf("%s/%s: starting %d nodes", alg, codec, cfg.Nodes), cfg.Nodes)
-	cl, err := startNodes(ctx, cc, cfg.Nodes, cfg.Spawn, profile)
+	ns := NodeStorage{Sync: storage}
+	if storage != StorageMemory {
+		dir, err := os.MkdirTemp("", "zshard-bench-data")
+		if err != nil {
+			return out, err
+		}
+		defer os.RemoveAll(dir)
+		ns.DataRoot = dir
+	}
+	prefix := fmt.Sprintf("%s/%s/%s: ", alg, codec, storage)
+	done := cfg.Progress(fmt.Sprintf("%sstarting %d nodes", prefix, cfg.Nodes), cfg.Nodes)
+	cl, err := startNodes(ctx, cc, cfg.Nodes, cfg.Spawn, profile, ns)
 	if err != nil {
 		return out, err
 	}
@@ -276,7 +313,6 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, k
 	}
 	var errCount atomic.Int64
 	n := len(keys)
-	prefix := fmt.Sprintf("%s/%s: ", alg, codec)
 
 	// Bulk PUT through PUSH, acknowledged by the SYNC barriers.
 	var doneOps atomic.Int64
@@ -448,7 +484,7 @@ func goals(res *Result) []Goal {
 	best := func(codec string, f func(RunResult) float64, lower bool) (float64, bool) {
 		v, ok := 0.0, false
 		for _, r := range res.Runs {
-			if codec != "" && r.Codec != codec {
+			if (codec != "" && r.Codec != codec) || !r.inMemory() {
 				continue
 			}
 			x := f(r)
@@ -480,7 +516,7 @@ func goals(res *Result) []Goal {
 	var bestRun *RunResult
 	for i := range res.Runs {
 		r := &res.Runs[i]
-		if r.Echo.P50 > 0 && (bestRun == nil || r.Get.P50 < bestRun.Get.P50) {
+		if r.inMemory() && r.Echo.P50 > 0 && (bestRun == nil || r.Get.P50 < bestRun.Get.P50) {
 			bestRun = r
 		}
 	}
@@ -488,5 +524,5 @@ func goals(res *Result) []Goal {
 		add(fmt.Sprintf("one-at-a-time GET_ONE p50 vs paired REQ/REP echo p50 (%s/%s)", bestRun.Algorithm, bestRun.Codec),
 			float64(bestRun.Get.P50), true, float64(bestRun.Echo.P50), true, 1.2, true)
 	}
-	return out
+	return append(out, durableGoals(res, redis)...)
 }

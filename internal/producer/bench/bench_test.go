@@ -82,3 +82,44 @@ func TestRunSmall(t *testing.T) {
 	require.NotNil(t, res.PushPull)
 	require.Len(t, res.Goals, 1) // no redis asked: only the latency goal
 }
+
+func TestDurableGoals(t *testing.T) {
+	res := &Result{
+		Runs: []RunResult{
+			{Algorithm: "hrw", Codec: "msgpack", Storage: StorageMemory, BulkPut: Throughput{OpsPerSec: 1000}},
+			{Algorithm: "hrw", Codec: "msgpack", Storage: "batch", BulkPut: Throughput{OpsPerSec: 400}},
+			{Algorithm: "hrw", Codec: "msgpack", Storage: "always", BulkPut: Throughput{OpsPerSec: 300}},
+		},
+		Redis: []RedisRun{{Name: "SET -P 16 -c 50", RPS: 900}, {Name: "SET -P 16 -c 50 (AOF always)", RPS: 200}},
+	}
+	g := goals(res)
+	require.Len(t, g, 3)
+	require.InDelta(t, 1000.0/900, g[0].Ratio, 1e-9, "the in-memory run alone meets the redis goal")
+	require.InDelta(t, 1.5, g[1].Ratio, 1e-9)
+	require.True(t, g[1].Met)
+	require.InDelta(t, 0.4, g[2].Ratio, 1e-9)
+	require.False(t, g[2].Met)
+}
+
+// TestRunDurable runs the bulk and pipelined phases on durable in-process
+// nodes with each sync policy: every key is answered.
+func TestRunDurable(t *testing.T) {
+	c := testcluster.StartConsul(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Consul: consul.Config{Addr: c.Addr}, Keys: 2000, Nodes: 2, LatencyOps: 100,
+		Algorithms: []string{"hrw"}, Codecs: []protocol.Codec{protocol.Msgpack},
+		Storage: []string{StorageMemory, "none", "batch", "always"},
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Runs, 4)
+	for _, r := range res.Runs {
+		require.Zero(t, r.Errors, r.Storage)
+		var sum int64
+		for _, n := range r.KeysPerNode {
+			sum += n
+		}
+		require.Equal(t, int64(2000), sum, r.Storage)
+	}
+}

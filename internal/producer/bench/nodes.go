@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,9 +21,10 @@ import (
 const EnvProfile = "ZSHARD_BENCH_NODE_PROFILE"
 
 // RunNode runs one node registered in Consul under cc's service until ctx is
-// done or stdin closes (the parent went away). It prints READY once it is
-// registered. It is the body of the hidden `client_producer bench-node`.
-func RunNode(ctx context.Context, cc consul.Config, name string, stdin io.Reader, stdout io.Writer) error {
+// done or stdin closes (the parent went away), on the storage st. It prints
+// READY once it is registered. It is the body of the hidden
+// `client_producer bench-node`.
+func RunNode(ctx context.Context, cc consul.Config, name string, st NodeStorage, stdin io.Reader, stdout io.Writer) error {
 	if f := os.Getenv(EnvProfile); f != "" {
 		out, err := os.Create(f)
 		if err != nil {
@@ -33,7 +35,14 @@ func RunNode(ctx context.Context, cc consul.Config, name string, stdin io.Reader
 		}
 		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
 	}
-	n, err := node.New(node.Config{Name: name})
+	ncfg, ds, err := st.nodeConfig(name)
+	if err != nil {
+		return err
+	}
+	if ds != nil {
+		defer ds.Close()
+	}
+	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}
@@ -80,15 +89,15 @@ func (c *cluster) stop() {
 // set, else in this process. The names are private to this run because a
 // Consul agent keys services by ID across every service name: a bench node
 // called node-0 would replace the user's node-0 of the real cluster.
-func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, profile string) (*cluster, error) {
+func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, profile string, st NodeStorage) (*cluster, error) {
 	cl := &cluster{}
 	for i := range n {
 		name := fmt.Sprintf("bench-%d-node-%d", os.Getpid(), i)
 		var err error
 		if len(spawn) > 0 {
-			err = cl.spawn(cc, name, spawn, profile)
+			err = cl.spawn(cc, name, append(slices.Clone(spawn), st.args()...), profile)
 		} else {
-			err = cl.inProcess(ctx, cc, name)
+			err = cl.inProcess(ctx, cc, name, st)
 		}
 		if err != nil {
 			cl.stop()
@@ -136,22 +145,35 @@ func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile 
 	return nil
 }
 
-func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string) error {
-	n, err := node.New(node.Config{Name: name})
+func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string, st NodeStorage) error {
+	ncfg, ds, err := st.nodeConfig(name)
 	if err != nil {
 		return err
 	}
+	closeStore := func() {
+		if ds != nil {
+			_ = ds.Close()
+		}
+	}
+	n, err := node.New(ncfg)
+	if err != nil {
+		closeStore()
+		return err
+	}
 	if err := n.Start(); err != nil {
+		closeStore()
 		return err
 	}
 	c, err := consul.New(cc)
 	if err != nil {
 		_ = n.Close()
+		closeStore()
 		return err
 	}
 	reg, err := c.Register(ctx, consul.Registration{Name: name, RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
 	if err != nil {
 		_ = n.Close()
+		closeStore()
 		return err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
@@ -162,6 +184,7 @@ func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string)
 		<-done
 		_ = reg.Deregister(context.Background())
 		_ = n.Close()
+		closeStore()
 	})
 	return nil
 }
