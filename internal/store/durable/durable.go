@@ -69,8 +69,9 @@ type Options struct {
 // WAL writer syncs once for all the commits queued behind it (group commit).
 //
 // Key count and byte size are kept exact: each write reads the previous
-// value under a lock striped by key hash. They are counted at Open by one
-// pass over the database.
+// value under a lock striped by key hash, unless the in-memory key filter
+// says the key was never stored (a new key: nothing to read). They are
+// counted, and the filter filled, at Open by one pass over the database.
 type Store struct {
 	db       *pebble.DB
 	dir      string
@@ -84,6 +85,7 @@ type Store struct {
 	locks   [lockStripes]sync.Mutex
 
 	keys, bytes atomic.Int64
+	filter      *keyFilter
 
 	diskMu      sync.Mutex
 	diskChecked time.Time
@@ -116,7 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	s := &Store{dir: dir, fs: fs, opts: opts, log: log}
+	s := &Store{dir: dir, fs: fs, opts: opts, log: log, filter: newKeyFilter()}
 
 	names, _ := fs.List(dir)
 	existed := len(names) > 0
@@ -195,6 +197,7 @@ func (s *Store) count() error {
 	var keys, size int64
 	for ok := it.First(); ok; ok = it.Next() {
 		keys++
+		s.filter.add(binary.BigEndian.Uint64(it.Key()))
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
@@ -290,17 +293,22 @@ func (s *Store) Put(_ context.Context, key string, v store.Value) error {
 	mu := &s.locks[h>>56]
 	mu.Lock()
 	defer mu.Unlock()
-	old, closer, err := s.db.Get(k)
-	existed := err == nil
-	oldLen := 0
-	if existed {
-		oldLen = len(old) - 1
-		_ = closer.Close()
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return err
+	existed, oldLen := false, 0
+	if s.filter.mayContain(h) {
+		old, closer, err := s.db.Get(k)
+		existed = err == nil
+		if existed {
+			oldLen = len(old) - 1
+			_ = closer.Close()
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return err
+		}
 	}
 	if err := s.db.Apply(b, pebble.NoSync); err != nil {
 		return err
+	}
+	if !existed {
+		s.filter.add(h) // under the stripe lock: the next Put of key sees it
 	}
 	if !existed {
 		s.keys.Add(1)
