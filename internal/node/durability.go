@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
 )
 
 // SyncPolicy says when a node makes writes durable on a store that buffers
@@ -44,6 +45,13 @@ func ParseSyncPolicy(s string) (SyncPolicy, error) {
 // both loops at once; implementations must be safe for that.
 type syncer interface {
 	Sync(ctx context.Context) error
+}
+
+// putBatcher is the optional method of a store that applies many PUTs in
+// one commit (durable.Store): the ingest loop hands it each run of PUTs of
+// a BATCH instead of one Put per key. Called from the ingest loop only.
+type putBatcher interface {
+	PutMany(ctx context.Context, entries []store.Entry) error
 }
 
 // syncStore makes the writes applied so far durable, if the store buffers

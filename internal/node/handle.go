@@ -165,9 +165,25 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 	}
 	n.stats.op(protocol.OpBatch)
 	var counts [16]uint64
-	for i := range r.Ops {
+	for i := 0; i < len(r.Ops); i++ {
 		op := &r.Ops[i]
 		if op.Op == protocol.OpSync {
+			continue
+		}
+		if op.Op == protocol.OpPut && n.batcher != nil {
+			// A run of PUTs goes to the store in one commit.
+			j := i + 1
+			for j < len(r.Ops) && r.Ops[j].Op == protocol.OpPut {
+				j++
+			}
+			counts[protocol.OpPut&15] += uint64(j - i)
+			if err := n.ingestPuts(c, r.Ops[i:j]); err != nil {
+				if failed == 0 {
+					first = fmt.Errorf("ops[%d:%d]: %w", i, j, err)
+				}
+				failed += j - i
+			}
+			i = j - 1
 			continue
 		}
 		counts[op.Op&15]++
@@ -190,6 +206,28 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 		}
 	}
 	return failed, first
+}
+
+// ingestPuts applies a run of PUTs in one store commit (n.batcher); on an
+// error none of them is counted as applied. The caller counts the ops;
+// ingestPuts counts their errors.
+func (n *Node) ingestPuts(c protocol.Codec, ops []protocol.Request) error {
+	entries := make([]store.Entry, len(ops))
+	cu := n.catchup.Load()
+	for i := range ops {
+		if cu != nil {
+			cu.touch(ops[i].Key)
+		}
+		entries[i] = store.Entry{Key: ops[i].Key, Value: store.Value{Codec: uint8(c), Data: ops[i].Value}}
+	}
+	err := storeErr(n.batcher.PutMany(n.ctx, entries))
+	if err != nil {
+		code := protocol.AsError(err).Code
+		for range ops {
+			n.stats.err(code)
+		}
+	}
+	return err
 }
 
 // ingestOne applies one PUT, DELETE or SYNC marker. The caller counts the

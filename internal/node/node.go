@@ -35,7 +35,8 @@ type Node struct {
 	log       *slog.Logger
 	store     store.Store
 	ownsStore bool
-	syncer    syncer // the store's Sync, nil if it has none or Sync is SyncNone
+	syncer    syncer     // the store's Sync, nil if it has none or Sync is SyncNone
+	batcher   putBatcher // the store's PutMany, nil if it has none
 	stats     counters
 	tokens    *tokenSet
 	started   time.Time
@@ -73,6 +74,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if s, ok := n.store.(syncer); ok && cfg.Sync != SyncNone {
 		n.syncer = s
+	}
+	if b, ok := n.store.(putBatcher); ok {
+		n.batcher = b
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil

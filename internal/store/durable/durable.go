@@ -547,3 +547,89 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 }
 
 var _ io.Closer = (*Store)(nil)
+
+// PutMany stores every entry's Value under its Key (Hash is ignored) in one
+// Pebble commit, as that many Puts in order would (a later entry of a key
+// wins), at a fraction of their cost: one commit instead of one per key.
+// Nothing is stored if a key is empty.
+func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
+	for i := range entries {
+		if entries[i].Key == "" {
+			return store.ErrEmptyKey
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	hashes := make([]uint64, len(entries))
+	var stripes [lockStripes / 64]uint64
+	for i := range entries {
+		hashes[i] = store.Hash(entries[i].Key)
+		st := hashes[i] >> 56
+		stripes[st/64] |= 1 << (st % 64)
+	}
+	// Stripe locks in ascending order, as no other path takes two.
+	for st := range lockStripes {
+		if stripes[st/64]&(1<<(st%64)) != 0 {
+			s.locks[st].Lock()
+			defer s.locks[st].Unlock()
+		}
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var inBatch map[string]int // value length of a key written earlier in this batch
+	if len(entries) > 1 {
+		inBatch = make(map[string]int, len(entries))
+	}
+	var kbuf [64]byte
+	var dKeys, dBytes int64
+	fresh := make([]bool, len(entries))
+	for i := range entries {
+		e, h := &entries[i], hashes[i]
+		k := encodeKey(kbuf[:0], h, e.Key)
+		existed, oldLen := false, 0
+		if n, ok := inBatch[e.Key]; ok {
+			existed, oldLen = true, n
+		} else if s.filter.mayContain(h) {
+			old, closer, err := s.db.Get(k)
+			if err == nil {
+				existed, oldLen = true, len(old)-1
+				_ = closer.Close()
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return err
+			}
+		}
+		op := b.SetDeferred(len(k), 1+len(e.Value.Data))
+		copy(op.Key, k)
+		op.Value[0] = e.Value.Codec
+		copy(op.Value[1:], e.Value.Data)
+		op.Finish()
+		if inBatch != nil {
+			inBatch[e.Key] = len(e.Value.Data)
+		}
+		if !existed {
+			dKeys++
+			dBytes += int64(len(e.Key))
+			fresh[i] = true
+		}
+		dBytes += int64(len(e.Value.Data) - oldLen)
+	}
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		return err
+	}
+	for i, f := range fresh {
+		if f {
+			s.filter.add(hashes[i]) // under the stripe locks
+		}
+	}
+	s.keys.Add(dKeys)
+	s.bytes.Add(dBytes)
+	return nil
+}

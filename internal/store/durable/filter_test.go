@@ -52,3 +52,37 @@ func TestCountsWithFilter(t *testing.T) {
 	require.NoError(t, s.Put(ctx, "k8", v)) // back after a delete
 	require.Equal(t, store.Stats{Keys: 100, Bytes: 100*4 + 290 - 2}, s.Stats())
 }
+
+// TestPutMany: one commit of many PUTs, including a key twice and keys
+// that exist, leaves the same data and counts as the Puts one by one.
+func TestPutMany(t *testing.T) {
+	ctx := context.Background()
+	a, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	var es []store.Entry
+	for i := range 1000 {
+		es = append(es, store.Entry{Key: fmt.Sprint("k", i%700), Value: store.Value{Codec: 1, Data: []byte(fmt.Sprint("v", i))}})
+	}
+	require.NoError(t, a.Put(ctx, "k3", store.Value{Data: []byte("before")}))
+	require.NoError(t, b.Put(ctx, "k3", store.Value{Data: []byte("before")}))
+	require.NoError(t, a.PutMany(ctx, es[:400]))
+	require.NoError(t, a.PutMany(ctx, es[400:]))
+	for _, e := range es {
+		require.NoError(t, b.Put(ctx, e.Key, e.Value))
+	}
+	require.Equal(t, b.Stats(), a.Stats())
+	require.Equal(t, int64(700), a.Stats().Keys)
+	pa, err := a.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	require.NoError(t, err)
+	pb, err := b.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	require.NoError(t, err)
+	require.Equal(t, pb.Entries, pa.Entries)
+	require.ErrorIs(t, a.PutMany(ctx, []store.Entry{{Key: "x"}, {Key: ""}}), store.ErrEmptyKey)
+	_, ok, err := a.Get(ctx, "x")
+	require.NoError(t, err)
+	require.False(t, ok, "nothing stored when a key is empty")
+}
