@@ -312,6 +312,14 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 		return out, fmt.Errorf("value encodes to %d bytes, want %d (ValueSize must be 34..255)", len(value), cfg.ValueSize)
 	}
 	var errCount atomic.Int64
+	var firstErr atomic.Pointer[string] // the first failure, for the report
+	note := func(phase string, err error) {
+		if err == nil {
+			err = errors.New("wrong value")
+		}
+		msg := phase + ": " + err.Error()
+		firstErr.CompareAndSwap(nil, &msg)
+	}
 	n := len(keys)
 
 	// Bulk PUT through PUSH, acknowledged by the SYNC barriers.
@@ -325,12 +333,14 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 			b, err := p.NewBulk()
 			if err != nil {
 				errCount.Add(int64(hi - lo))
+				note("bulk PUT", err)
 				return
 			}
 			defer b.Close()
 			for i := lo; i < hi; i++ {
 				if err := b.Put(ctx, keys[i], value); err != nil {
 					errCount.Add(1)
+					note("bulk PUT", err)
 				}
 				if i&1023 == 0 {
 					doneOps.Store(int64(i - lo))
@@ -339,6 +349,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 			if err := b.Sync(ctx); err != nil {
 				cfg.Logger.Error("bulk sync", "err", err)
 				errCount.Add(int64(hi - lo))
+				note("bulk PUT SYNC", err)
 			}
 		})
 	}
@@ -352,6 +363,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 		func(i int, r producer.Result) {
 			if r.Err != nil {
 				errCount.Add(1)
+				note("acknowledged PUT", r.Err)
 			}
 		})
 	if err != nil {
@@ -364,6 +376,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 		func(i int, r producer.Result) {
 			if r.Err != nil || len(r.Value) != len(value) {
 				errCount.Add(1)
+				note("pipelined GET_ONE", r.Err)
 			}
 		})
 	if err != nil {
@@ -397,6 +410,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 		getTime, echoTime = getTime+t1.Sub(t0), echoTime+t2.Sub(t1)
 		if err != nil || len(v) != len(value) {
 			errCount.Add(1)
+			note("GET_ONE", err)
 		}
 		if i%1000 == 0 {
 			prog(i)
@@ -422,7 +436,11 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 	}
 	out.Errors = int(errCount.Load())
 	if out.Errors > 0 {
-		return out, fmt.Errorf("%d operations failed or answered wrongly", out.Errors)
+		first := ""
+		if f := firstErr.Load(); f != nil {
+			first = *f
+		}
+		return out, fmt.Errorf("%d operations failed or answered wrongly; first: %s", out.Errors, first)
 	}
 	return out, nil
 }
