@@ -289,7 +289,14 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 	}
 	defer cl.stop()
 	done(cfg.Nodes)
-	p, err := producer.New(ctx, producer.Config{Consul: cc, Settings: settings, Codec: codec, Window: cfg.Window, PipelineBatch: cfg.PipelineBatch, Logger: cfg.Logger})
+	pcfg := producer.Config{Consul: cc, Settings: settings, Codec: codec, Window: cfg.Window, PipelineBatch: cfg.PipelineBatch, Logger: cfg.Logger}
+	if storage != StorageMemory {
+		// A durable node's reply can wait behind an fsync or an engine write
+		// stall far longer than the default 2s on a shared disk; a timeout
+		// would count a slow write as lost instead of timing it.
+		pcfg.RequestTimeout = durableRequestTimeout
+	}
+	p, err := producer.New(ctx, pcfg)
 	if err != nil {
 		return out, err
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/store/durable"
@@ -10,6 +11,10 @@ import (
 
 // StorageMemory names the in-memory engine in Config.Storage.
 const StorageMemory = "memory"
+
+// durableRequestTimeout is the producer's RequestTimeout in runs on durable
+// nodes.
+const durableRequestTimeout = 30 * time.Second
 
 // inMemory reports whether the run's nodes kept their data in memory.
 func (r RunResult) inMemory() bool { return r.Storage == "" || r.Storage == StorageMemory }
