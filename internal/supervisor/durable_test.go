@@ -309,6 +309,11 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 	t.Logf("node-1 was unready for reads for %d producer reads; it first registered with ready=%v", readsWhileCatchingUp, m.Ready)
 	require.False(t, m.Ready, "a restarted node registers as not ready")
 	require.Contains(t, sup.Output(), "caught up")
+	for _, line := range strings.Split(sup.Output(), "\n") {
+		if strings.Contains(line, `msg="caught up"`) || strings.Contains(line, "catching up from") {
+			t.Log(line)
+		}
+	}
 
 	// Every key, from node-1 itself and through the producer.
 	table := p.Table()
