@@ -34,6 +34,7 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 		{Op: protocol.OpDelete, Key: "a"},
 		{Op: protocol.OpPut, Key: "c", Value: []byte(`3`)},
 		{Op: protocol.OpPut, Key: "c", Value: []byte(`4`)},
+		{Op: protocol.OpPut, Key: "b", Value: []byte(`5`), IfAbsent: true}, // b exists: kept
 		{Op: protocol.OpSync, Token: "t"},
 	}}), 0)
 	require.NoError(t, err)
@@ -49,8 +50,11 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	v, _, err := st.Get(ctx, "c")
 	require.NoError(t, err)
 	require.Equal(t, "4", string(v.Data))
+	v, _, err = st.Get(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, "2", string(v.Data), "an if_absent PUT is not batched over an existing key")
 	require.Equal(t, int64(2), st.Stats().Keys)
 	s := n.Stats()
-	require.Equal(t, uint64(4), s.Ops["PUT"])
+	require.Equal(t, uint64(5), s.Ops["PUT"])
 	require.Equal(t, uint64(1), s.Ops["DELETE"])
 }

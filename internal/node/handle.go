@@ -170,10 +170,10 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 		if op.Op == protocol.OpSync {
 			continue
 		}
-		if op.Op == protocol.OpPut && n.batcher != nil {
-			// A run of PUTs goes to the store in one commit.
+		if batchable(op) && n.batcher != nil {
+			// A run of plain PUTs goes to the store in one commit.
 			j := i + 1
-			for j < len(r.Ops) && r.Ops[j].Op == protocol.OpPut {
+			for j < len(r.Ops) && batchable(&r.Ops[j]) {
 				j++
 			}
 			counts[protocol.OpPut&15] += uint64(j - i)
@@ -207,6 +207,10 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 	}
 	return failed, first
 }
+
+// batchable reports whether op is a PUT that ingestPuts may apply: not an
+// if_absent one, whose write depends on what is stored.
+func batchable(op *protocol.Request) bool { return op.Op == protocol.OpPut && !op.IfAbsent }
 
 // ingestPuts applies a run of PUTs in one store commit (n.batcher); on an
 // error none of them is counted as applied. The caller counts the ops;

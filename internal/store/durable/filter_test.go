@@ -86,3 +86,17 @@ func TestPutMany(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "nothing stored when a key is empty")
 }
+
+// TestPutIfAbsentFeedsFilter: a key stored by PutIfAbsent is known to the
+// filter, so a later Put reads it and the counts stay exact.
+func TestPutIfAbsentFeedsFilter(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	ok, err := s.PutIfAbsent(ctx, "k", store.Value{Data: []byte("1234")})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.Put(ctx, "k", store.Value{Data: []byte("12")}))
+	require.Equal(t, store.Stats{Keys: 1, Bytes: 3}, s.Stats())
+}

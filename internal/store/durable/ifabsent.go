@@ -46,6 +46,7 @@ func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool,
 	if err := s.db.Apply(b, pebble.NoSync); err != nil {
 		return false, err
 	}
+	s.filter.add(h) // under the stripe lock, as in Put
 	s.keys.Add(1)
 	s.bytes.Add(int64(len(key) + len(v.Data)))
 	return true, nil
