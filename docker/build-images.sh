@@ -38,6 +38,15 @@ arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 tarball=$ZSHARD_CACHE_DIR/debian-$suite-minbase-$arch-${include//,/-}.tar.gz
 
 started=$SECONDS
+# image_id NAME: the image's ID, or nothing if there is none.
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+# drop_replaced OLD NAME: a rebuild moves NAME to a new image and leaves the
+# old one untagged; remove it unless NAME still is it or something uses it.
+drop_replaced() {
+	if [[ -n "$1" && "$1" != "$(image_id "$2")" ]]; then
+		docker rmi "$1" >/dev/null 2>&1 || true
+	fi
+}
 step() { printf '== docker-images [%3ds] %s\n' $((SECONDS - started)) "$*"; }
 fail() { echo "docker-images: $*" >&2; exit 1; }
 
@@ -96,11 +105,13 @@ sum=$(sha256sum "$tarball" | cut -c1-16)
 have=$(docker image inspect -f '{{index .Config.Labels "org.zshard.base-tarball"}}' "$ZSHARD_BASE_IMAGE" 2>/dev/null || true)
 if [[ "$have" != "$sum" ]]; then
 	step "docker import $tarball as $ZSHARD_BASE_IMAGE"
+	old_base=$(image_id "$ZSHARD_BASE_IMAGE")
 	docker import \
 		--change "LABEL org.zshard.base-tarball=$sum" \
 		--change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		--change 'CMD ["/bin/bash"]' \
 		"$tarball" "$ZSHARD_BASE_IMAGE" >/dev/null
+	drop_replaced "$old_base" "$ZSHARD_BASE_IMAGE"
 else
 	step "base image $ZSHARD_BASE_IMAGE is current"
 fi
@@ -113,7 +124,9 @@ mkdir -p "$ctx/zshard/bin"
 CGO_ENABLED=1 "$GO" build -trimpath -o "$ctx/zshard/bin/" ./server_consumer ./client_producer
 cp docker/Dockerfile.local "$ctx/zshard/Dockerfile"
 step "docker build $ZSHARD_IMAGE (FROM $ZSHARD_BASE_IMAGE)"
+old=$(image_id "$ZSHARD_IMAGE")
 docker build -q --build-arg BASE_IMAGE="$ZSHARD_BASE_IMAGE" -t "$ZSHARD_IMAGE" "$ctx/zshard" >/dev/null
+drop_replaced "$old" "$ZSHARD_IMAGE"
 # The image must run: a missing shared library shows up here, not in a test.
 docker run --rm --entrypoint server_consumer "$ZSHARD_IMAGE" --help >/dev/null ||
 	fail "$ZSHARD_IMAGE: server_consumer does not start in the image (see the error above)"
@@ -129,7 +142,9 @@ mkdir -p "$ctx/consul"
 cp bin/consul "$ctx/consul/consul"
 cp docker/Dockerfile.consul-local "$ctx/consul/Dockerfile"
 step "docker build $CONSUL_IMAGE (FROM $ZSHARD_BASE_IMAGE, $(bin/consul version | head -n1))"
+old=$(image_id "$CONSUL_IMAGE")
 docker build -q --build-arg BASE_IMAGE="$ZSHARD_BASE_IMAGE" -t "$CONSUL_IMAGE" "$ctx/consul" >/dev/null
+drop_replaced "$old" "$CONSUL_IMAGE"
 docker run --rm "$CONSUL_IMAGE" version >/dev/null || fail "$CONSUL_IMAGE: consul does not start in the image"
 
 step "done: $ZSHARD_IMAGE $CONSUL_IMAGE (base $ZSHARD_BASE_IMAGE)"
