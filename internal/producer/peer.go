@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ func newPeer(p *Producer, m consul.Member) *peer {
 type conn struct {
 	pr *peer
 	s  *zmq.Socket
+	// dirty: the socket's options could not be set back; not pooled.
+	dirty bool
 }
 
 var errPeerGone = errors.New("node left the cluster")
@@ -73,7 +76,7 @@ func (pr *peer) take() (*conn, error) {
 // attempt reconnects.
 func (pr *peer) give(c *conn, healthy bool) {
 	pr.mu.Lock()
-	if healthy && !pr.closed && len(pr.idle) < maxIdle {
+	if healthy && !c.dirty && !pr.closed && len(pr.idle) < maxIdle {
 		pr.idle = append(pr.idle, c.s)
 		pr.mu.Unlock()
 		return
@@ -144,6 +147,35 @@ func (c *conn) send(msg []byte) error {
 			return fmt.Errorf("send to %s: %w: %w", c.pr.rep, err, errNotSent)
 		}
 	}
+}
+
+// sendBefore is send, waiting no later than deadline when that comes before
+// SendTimeout runs out (a zero deadline: no bound). A send so cut short that
+// fails wraps context.DeadlineExceeded: the deadline, not the node, ended
+// it. The shorter wait is set for this send only; if the socket cannot be
+// set back, c is marked so that give closes it.
+func (c *conn) sendBefore(msg []byte, deadline time.Time) error {
+	full := c.pr.p.cfg.SendTimeout
+	left := time.Until(deadline)
+	if deadline.IsZero() || left >= full {
+		return c.send(msg)
+	}
+	if left <= 0 {
+		return fmt.Errorf("send to %s: %w: %w", c.pr.rep, context.DeadlineExceeded, errNotSent)
+	}
+	// ZMQ_SNDTIMEO is in milliseconds: round up, 0 would not wait at all.
+	if err := c.s.SetSndtimeo(left.Round(time.Millisecond) + time.Millisecond); err != nil {
+		c.dirty = true
+		return fmt.Errorf("send to %s: %w: %w", c.pr.rep, err, errNotSent)
+	}
+	err := c.send(msg)
+	if c.s.SetSndtimeo(full) != nil {
+		c.dirty = true
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return nil
 }
 
 // recv waits until deadline for the reply carrying id, dropping replies to

@@ -46,7 +46,9 @@ type Result struct {
 // node. Replication, read fallback, timeouts and
 // retries behave as in Get, Put and Delete. Do returns an error only when it
 // could not run everything: ErrClosed, or the context's error (operations
-// not yet done then get it as their Result.Err).
+// not yet done then get it as their Result.Err). It returns by the
+// context's deadline whatever RequestTimeout and SendTimeout are, and within
+// about cancelPoll of a cancellation.
 func (p *Producer) Do(ctx context.Context, n int, op func(i int) Op, done func(i int, r Result)) error {
 	if err := p.enter(); err != nil {
 		return err
@@ -105,24 +107,30 @@ type pipeMsg struct {
 	tasks []*pipeTask
 }
 
+// cancelPoll bounds one wait for replies when the context can be cancelled:
+// a ZeroMQ poll cannot wait on ctx.Done(), so Do looks at it this often.
+const cancelPoll = 20 * time.Millisecond
+
+// run starts operations [0, n) and waits for them. An operation may complete
+// anywhere (start, sendQueued, receive, expire): the ones running are those
+// started and not finished.
 func (pl *pipeline) run(n int) error {
-	active, next := 0, 0
-	for next < n || active > 0 {
-		if err := pl.ctx.Err(); err != nil {
+	next := 0
+	for next < n || pl.finished < next {
+		if err := pl.ctxErr(); err != nil {
 			pl.abort(err, next, n)
 			return err
 		}
 		window := min(1<<16, pl.p.cfg.Window*pl.p.cfg.PipelineBatch*max(1, len(pl.p.st.Load().members)))
-		for active < window && next < n {
+		for next-pl.finished < window && next < n {
 			pl.start(next)
 			next++
-			active++
 		}
 		for _, nd := range pl.nodes {
 			pl.sendQueued(nd)
 		}
-		active -= pl.receive()
-		active -= pl.expire()
+		pl.receive()
+		pl.expire()
 	}
 	return nil
 }
@@ -170,9 +178,18 @@ func (pl *pipeline) enqueue(po *pipeOp, pr *peer, attempt int) {
 // sendQueued sends nd's queued operations, up to Config.PipelineBatch of
 // them (and about Config.BatchBytes of values) per message: one alone as a
 // plain request, several as one BATCH request, whose reply carries one
-// result per operation. At most Config.Window messages are in flight.
+// result per operation. At most Config.Window messages are in flight. A
+// send that fails means the node has no live connection: every request of
+// the node fails with it (queued ones too: they would wait SendTimeout each
+// for the same dead connection), and the retries go out on a fresh socket.
+// It stops when the context is done; a send waits no longer than the
+// context's deadline.
 func (pl *pipeline) sendQueued(nd *pipeNode) {
+	deadline, _ := pl.ctx.Deadline()
 	for len(nd.queue) > 0 && nd.inflight < pl.p.cfg.Window {
+		if pl.ctxErr() != nil {
+			return
+		}
 		if nd.c == nil {
 			c, err := nd.pr.take()
 			if err != nil {
@@ -215,9 +232,17 @@ func (pl *pipeline) sendQueued(nd *pipeNode) {
 			}
 			continue
 		}
-		if err := nd.c.send(pl.msg); err != nil {
-			pl.dropConn(nd)
-			for _, t := range batch {
+		if err := nd.c.sendBefore(pl.msg, deadline); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || pl.ctxErr() != nil {
+				// Not sent, and the context ended the wait: run reports
+				// its error, not a node failure.
+				nd.queue = append(batch, nd.queue...)
+				return
+			}
+			lost := append(batch, nd.queue...)
+			nd.queue = nil
+			pl.lose(nd, fmt.Errorf("connection to %s lost: %w", nd.pr.rep, ErrTimeout))
+			for _, t := range lost {
 				pl.failed(t, err)
 			}
 			continue
@@ -230,6 +255,18 @@ func (pl *pipeline) sendQueued(nd *pipeNode) {
 	}
 }
 
+// ctxErr is the context's error, or DeadlineExceeded once its deadline has
+// passed (the context's timer may not have fired yet).
+func (pl *pipeline) ctxErr() error {
+	if err := pl.ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := pl.ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func wireRequest(o Op) protocol.Request {
 	switch o.Kind {
 	case OpGet:
@@ -240,10 +277,12 @@ func wireRequest(o Op) protocol.Request {
 	return protocol.Request{Op: protocol.OpDelete, Key: o.Key}
 }
 
-// receive waits for replies (at most until the earliest node times out)
-// and handles them; it returns how many operations completed.
-func (pl *pipeline) receive() int {
-	before := pl.finished
+// receive waits for replies (at most until the earliest node times out or
+// the context's deadline, and no longer than cancelPoll when the context
+// can be cancelled) and handles them. A node makes progress only with a
+// reply to one of its requests in flight; anything else on its socket (a
+// reply to a request already given up) leaves its timeout running.
+func (pl *pipeline) receive() {
 	poller := zmq.NewPoller()
 	var polled []*pipeNode
 	wait := pl.p.cfg.RequestTimeout
@@ -256,7 +295,13 @@ func (pl *pipeline) receive() int {
 		}
 	}
 	if len(polled) == 0 {
-		return 0
+		return
+	}
+	if d, ok := pl.ctx.Deadline(); ok {
+		wait = min(wait, d.Sub(now))
+	}
+	if pl.ctx.Done() != nil {
+		wait = min(wait, cancelPoll)
 	}
 	if _, err := poller.Poll(max(wait, time.Millisecond)); err != nil && !isErrno(err, syscall.EINTR) {
 		pl.p.log.Warn("poll failed", "err", err)
@@ -267,7 +312,6 @@ func (pl *pipeline) receive() int {
 			if err != nil {
 				break
 			}
-			nd.since = time.Now()
 			rep, err := decodeReply(frames[len(frames)-1])
 			if err != nil {
 				continue
@@ -279,42 +323,43 @@ func (pl *pipeline) receive() int {
 			}
 			delete(pl.msgs, num)
 			nd.inflight--
+			nd.since = time.Now()
 			pl.answeredMsg(m, rep)
 		}
 	}
-	return pl.finished - before
 }
 
 // expire times out every request of a node that made no progress for
-// RequestTimeout and drops its socket; it returns how many operations
-// completed.
-func (pl *pipeline) expire() int {
-	before := pl.finished
+// RequestTimeout and drops its socket.
+func (pl *pipeline) expire() {
 	now := time.Now()
 	for _, nd := range pl.nodes {
-		if nd.inflight == 0 || now.Sub(nd.since) < pl.p.cfg.RequestTimeout {
-			continue
+		if nd.inflight > 0 && now.Sub(nd.since) >= pl.p.cfg.RequestTimeout {
+			pl.lose(nd, fmt.Errorf("no reply from %s: %w", nd.pr.rep, ErrTimeout))
 		}
-		var lost []*pipeTask
+	}
+}
+
+// lose drops nd's socket and fails the requests in flight on it with err:
+// their replies could only come back on that socket. A node never has
+// requests in flight without a socket.
+func (pl *pipeline) lose(nd *pipeNode, err error) {
+	var lost []*pipeTask
+	if nd.inflight > 0 {
 		for num, m := range pl.msgs {
 			if m.node == nd {
 				lost = append(lost, m.tasks...)
 				delete(pl.msgs, num)
 			}
 		}
-		nd.inflight = 0
-		pl.dropConn(nd)
-		for _, t := range lost {
-			pl.failed(t, fmt.Errorf("no reply from %s: %w", nd.pr.rep, ErrTimeout))
-		}
 	}
-	return pl.finished - before
-}
-
-func (pl *pipeline) dropConn(nd *pipeNode) {
+	nd.inflight = 0
 	if nd.c != nil {
 		nd.pr.give(nd.c, false)
 		nd.c = nil
+	}
+	for _, t := range lost {
+		pl.failed(t, err)
 	}
 }
 
