@@ -14,7 +14,9 @@ import (
 // Layouts. The nodes a key is placed on come from the settings:
 //
 //   - Settings.Members empty (legacy mode): the passing members, as before
-//     rebalancing existed.
+//     rebalancing existed. A membership change first reads the settings
+//     again (refreshLegacySettings): a layout recorded before a node joined
+//     is applied before that node is.
 //   - Settings.Members set, no migration: those nodes, whether or not they
 //     pass (a node that does not pass is skipped by reads and counts as a
 //     failed replica of writes).

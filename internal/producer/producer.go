@@ -194,11 +194,50 @@ func (p *Producer) goTracked(f func()) {
 
 func (p *Producer) onMembers(m []consul.Member) {
 	p.mu.Lock()
+	legacy := len(p.settings.Members) == 0
+	p.mu.Unlock()
+	if legacy {
+		p.refreshLegacySettings()
+	}
+	p.mu.Lock()
 	p.members = m
 	p.mu.Unlock()
 	if err := p.rebuild(); err != nil {
 		p.log.Error("placement not updated after a membership change", "err", err)
 	}
+}
+
+// refreshLegacySettings reads the settings before a membership change is
+// applied while the placement is the legacy one (no Settings.Members: the
+// passing members). Under that rule a node that starts passing takes its
+// keys at once, reads and writes, with nothing copied to it. A rebalancer
+// records the explicit layout (Members and the migration) before it signals
+// the add that launches the node, but this producer's settings watch is
+// separate from its membership watch and may deliver that change later:
+// routing by the passing members meanwhile sends the keys that move to the
+// new node there alone, where reads find nothing and writes are later
+// repaired away by the rebalancer's verification. A read made after the
+// node registered sees every settings change stored before it. Only a
+// change to an explicit layout is taken here; the watch delivers the rest.
+func (p *Producer) refreshLegacySettings() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
+	defer cancel()
+	s, _, err := p.cc.Settings(ctx)
+	if err != nil {
+		if !errors.Is(err, consul.ErrNotFound) {
+			p.log.Warn("reading the settings before a membership change", "err", err)
+		}
+		return
+	}
+	if len(s.Members) == 0 || settingsConfig(s).Validate() != nil {
+		return
+	}
+	p.mu.Lock()
+	if len(p.settings.Members) == 0 {
+		p.settings = s
+	}
+	p.mu.Unlock()
+	p.stored.Store(true)
 }
 
 func (p *Producer) onSettings(s consul.Settings) {

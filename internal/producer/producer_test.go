@@ -38,6 +38,7 @@ func TestIntegration(t *testing.T) {
 	})
 	t.Run("settings", func(t *testing.T) { testSettings(t, c) })
 	t.Run("node added by hand", func(t *testing.T) { testNodeAdded(t, c) })
+	t.Run("layout recorded before the node joins", func(t *testing.T) { testLayoutBeforeJoin(t, c) })
 	t.Run("lost reply", func(t *testing.T) { testLostReply(t, c) })
 	t.Run("R=2 node killed", func(t *testing.T) { testKill(t, c) })
 }
@@ -256,6 +257,53 @@ func testNodeAdded(t *testing.T, c *testcluster.Consul) {
 	require.Positive(t, owned, "the new node owns no key")
 	checkPlacement(t, p, nodes, keys)
 	require.Equal(t, int64(owned), nodes["node-2"].Stats().Keys)
+}
+
+// testLayoutBeforeJoin is the first rebalance of a cluster that places by
+// its passing members: the rebalancer records the explicit layout and the
+// migration, then the new node is launched. A producer whose settings watch
+// has not delivered that change yet when its membership watch reports the
+// new node must not route the new node's keys to it alone (it holds none
+// yet, and a write only there is repaired away): it reads the settings
+// before it applies the membership change. The watches are stopped so that
+// the membership change comes first, always.
+func testLayoutBeforeJoin(t *testing.T, c *testcluster.Consul) {
+	ctx := ctxT(t)
+	cl := newCluster(t, c)
+	cl.addNode("node-0")
+	cl.addNode("node-1")
+	cl.waitMembers("node-0", "node-1")
+	p := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON)
+	waitTable(t, p, 2)
+	p.cancel()
+	p.wg.Wait()
+
+	from := []string{"node-0", "node-1"}
+	to := []string{"node-0", "node-1", "node-2"}
+	_, err := cl.cc.UpdateSettings(ctx, func(s *consul.Settings) error {
+		s.Members = from
+		s.Migration = &consul.Migration{ID: "add-node-2", Kind: consul.MigrationAdd, Node: "node-2",
+			From: from, To: to, Phase: consul.PhaseCopying}
+		return nil
+	})
+	require.NoError(t, err)
+	cl.addNode("node-2")
+	cl.waitMembers(to...)
+	ms, err := cl.cc.Members(ctx)
+	require.NoError(t, err)
+	p.onMembers(ms)
+
+	require.Len(t, p.Members(), 3)
+	require.Equal(t, from, p.Settings().Members)
+	require.NotNil(t, p.Settings().Migration)
+	for i := range 300 {
+		k := fmt.Sprintf("k%d", i)
+		require.NotContains(t, p.Replicas(k), "node-2", "key %s is read from the new node first", k)
+		var buf [8]string
+		w, err := p.st.Load().targets(k, buf[:])
+		require.NoError(t, err)
+		require.NotEqual(t, "node-2", w[0].name, "key %s is written to the new node first", k)
+	}
 }
 
 // fakeNode is a ROUTER that answers GET_ONE (alone or in a BATCH) with the
