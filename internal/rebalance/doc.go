@@ -22,7 +22,13 @@
 //  1. Take the Consul lock <prefix>locks/rebalance (one rebalancer at a time;
 //     a second gets ErrLocked naming the holder, or waits with Config.Wait).
 //  2. Record the migration in phase copying. Add: write the add signal and
-//     wait until the node passes (a supervisor launched it).
+//     wait until the node passes (a supervisor launched it). On a cluster
+//     that had no recorded layout (it placed keys by its passing members),
+//     wait Config.Grace before the signal: a producer that still followed
+//     that rule when the node passed would route the keys that move to it
+//     there alone, before any copy (reads find nothing, and writes made
+//     only there are repaired away by verification). Producers also read
+//     the settings again when a member appears under that rule.
 //  3. Wait Config.Grace so every producer writes to both layouts.
 //  4. Copy: sharding.Diff(From, To).Transfers lists exactly the partitions
 //     that change and, for each node that gains one, a source that holds it

@@ -359,6 +359,10 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 		return rep, err
 	}
 	m := s.Migration
+	// legacy: the cluster places keys by its passing members (no layout
+	// recorded yet), so the node an add launches would take its keys at
+	// once in producers that still follow that rule.
+	legacy := m == nil && len(s.Members) == 0
 	if m != nil && (m.Kind != kind || m.Node != node) {
 		return rep, fmt.Errorf("%w: %s of %s stopped in phase %s; finish it first with `%s`",
 			ErrUnfinished, m.Kind, m.Node, m.Phase, ResumeCommand(m))
@@ -415,6 +419,15 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 
 	if m.Phase == consul.PhaseCopying {
 		if kind == consul.MigrationAdd {
+			if legacy {
+				// Every producer must route by the recorded layout before
+				// the node passes (a producer also reads the settings when
+				// a member appears under the legacy rule).
+				r.setPhase("waiting for producers (layout)")
+				if err := sleep(ctx, r.cfg.Grace); err != nil {
+					return rep, err
+				}
+			}
 			t0 := time.Now()
 			if err := r.join(ctx, node, host); err != nil {
 				return rep, err
