@@ -326,6 +326,33 @@ func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 	require.Equal(t, "10.0.0.2", ms[0].Address)
 }
 
+// TestHeartbeatRetriesAFailedMove: when the re-registration with a new
+// address fails (the container's network is not back yet), the next beat
+// registers the new address instead of reporting the old one passing.
+func TestHeartbeatRetriesAFailedMove(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+	r := reg("node-0", 2000)
+	addr := "10.0.0.1"
+	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
+	r.Refresh = func() (string, string, error) {
+		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
+	}
+	rr, err := c.Register(ctx, r)
+	require.NoError(t, err)
+
+	addr = "10.0.0.2"
+	failed, cancel := context.WithCancel(ctx)
+	cancel() // the agent cannot be reached for this beat
+	rr.Beat(failed, nil)
+	rr.Beat(ctx, nil)
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
+	require.Equal(t, "tcp://10.0.0.2:2000", ms[0].RepURL, "passing at the address the node left")
+	require.Equal(t, "10.0.0.2", ms[0].Address)
+}
+
 func TestRegisterRefusesAnIDOfAnotherService(t *testing.T) {
 	ctx := context.Background()
 	c, agent := newClient(t)

@@ -53,6 +53,10 @@ type Registrar struct {
 	// mu guards svc and reg.CatchingUp: SetReady runs beside Run.
 	mu  sync.Mutex
 	svc *api.AgentServiceRegistration
+	// moved is set while the agent still holds endpoints the node has left:
+	// a re-registration with the new ones failed and is retried on the
+	// next beat, which does not report the node passing until it succeeds.
+	moved bool
 }
 
 // CheckID returns the ID of the TTL check of the node called name.
@@ -192,12 +196,18 @@ func (r *Registrar) Beat(ctx context.Context, health error) {
 		rep, pull, err := r.reg.Refresh()
 		if err != nil {
 			r.c.log.Warn("cannot determine the node's endpoints", "node", r.reg.Name, "err", err)
-		} else if rep != r.reg.RepURL || pull != r.reg.PullURL {
+		} else if r.moved || rep != r.reg.RepURL || pull != r.reg.PullURL {
 			if err := r.setEndpoints(rep, pull); err != nil {
 				r.c.log.Warn("new endpoints rejected", "node", r.reg.Name, "err", err)
 			} else if err := r.register(ctx); err != nil {
-				r.c.log.Warn("re-registration with new endpoints failed", "node", r.reg.Name, "err", err)
+				// The agent still advertises the old endpoints: no passing
+				// beat for them (the check runs out and turns critical)
+				// until a later beat registers the new ones.
+				r.moved = true
+				r.c.log.Warn("re-registration with new endpoints failed; retrying on the next beat", "node", r.reg.Name, "err", err)
+				return
 			} else {
+				r.moved = false
 				r.c.log.Info("re-registered with new endpoints", "node", r.reg.Name, "rep", rep, "pull", pull)
 			}
 		}
