@@ -377,68 +377,9 @@ func (s *Store) Delete(_ context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-// Scan implements store.Store. A page is one bounded Pebble iteration.
+// Scan implements store.Store: ScanPartitions over every partition.
 func (s *Store) Scan(ctx context.Context, from store.Cursor, r store.HashRange, limit int) (store.Page, error) {
-	if err := s.acquire(); err != nil {
-		return store.Page{}, err
-	}
-	defer s.release()
-	lower := binary.BigEndian.AppendUint64(nil, r.From)
-	if from.Started {
-		// The successor of (hash, key) in bytewise order is key+"\x00".
-		after := append(encodeKey(nil, from.Hash, from.Key), 0)
-		if string(after) > string(lower) {
-			lower = after
-		}
-	}
-	iopts := &pebble.IterOptions{LowerBound: lower}
-	if r.To != 0 {
-		iopts.UpperBound = binary.BigEndian.AppendUint64(nil, r.To)
-		if string(iopts.UpperBound) <= string(lower) {
-			return store.Page{Done: true}, nil
-		}
-	}
-	it, err := s.db.NewIter(iopts)
-	if err != nil {
-		return store.Page{}, err
-	}
-	var page store.Page
-	ok := it.First()
-	for ; ok; ok = it.Next() {
-		if limit > 0 && len(page.Entries) == limit {
-			break
-		}
-		if len(page.Entries)&1023 == 1023 && ctx.Err() != nil {
-			_ = it.Close()
-			return store.Page{}, ctx.Err()
-		}
-		k := it.Key()
-		v, err := it.ValueAndErr()
-		if err != nil {
-			_ = it.Close()
-			return store.Page{}, err
-		}
-		if len(k) < 9 || len(v) == 0 {
-			_ = it.Close()
-			return store.Page{}, fmt.Errorf("durable: malformed record %x", k)
-		}
-		page.Entries = append(page.Entries, store.Entry{
-			Key:   string(k[8:]),
-			Hash:  binary.BigEndian.Uint64(k),
-			Value: store.Value{Codec: v[0], Data: append([]byte(nil), v[1:]...)},
-		})
-	}
-	page.Done = !ok
-	if err := it.Close(); err != nil {
-		return store.Page{}, err
-	}
-	if n := len(page.Entries); n > 0 {
-		last := page.Entries[n-1]
-		page.Next = store.Cursor{Hash: last.Hash, Key: last.Key, Started: true}
-	} else {
-		page.Next = from
-	}
-	return page, nil
+	return s.ScanPartitions(ctx, from, r, nil, limit)
 }
 
 // Sync returns once every write applied before the call is on disk (one

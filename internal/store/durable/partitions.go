@@ -12,11 +12,9 @@ import (
 )
 
 // ScanPartitions implements store.Store: one bounded Pebble iteration over
-// r that seeks over the partitions not in set instead of reading them.
+// r that seeks over the partitions not in set (nil: every partition)
+// instead of reading them.
 func (s *Store) ScanPartitions(ctx context.Context, from store.Cursor, r store.HashRange, set *store.PartitionSet, limit int) (store.Page, error) {
-	if set == nil {
-		return s.Scan(ctx, from, r, limit)
-	}
 	if err := s.acquire(); err != nil {
 		return store.Page{}, err
 	}
