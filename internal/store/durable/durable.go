@@ -40,7 +40,8 @@ const (
 // Options configures a Store. The zero value is valid.
 type Options struct {
 	// SyncInterval, when > 0, makes a background goroutine fsync the WAL
-	// this often (the "batch" sync policy). Default 0: only Sync fsyncs.
+	// this often, skipping intervals in which nothing was written (the
+	// "batch" sync policy). Default 0: only Sync fsyncs.
 	SyncInterval time.Duration
 	// MinFreeBytes is the free space below which writes are refused with
 	// ErrDiskFull instead of letting the engine reach ENOSPC (Pebble stops
@@ -93,6 +94,7 @@ type Store struct {
 
 	stopSync chan struct{}
 	syncDone chan struct{}
+	unsynced atomic.Bool // a write was applied since the background loop last synced
 }
 
 var _ store.Store = (*Store)(nil)
@@ -304,7 +306,7 @@ func (s *Store) Put(_ context.Context, key string, v store.Value) error {
 			return err
 		}
 	}
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+	if err := s.apply(b); err != nil {
 		return err
 	}
 	if !existed {
@@ -372,6 +374,7 @@ func (s *Store) Delete(_ context.Context, key string) (bool, error) {
 	if err := s.db.Delete(k, pebble.NoSync); err != nil {
 		return false, err
 	}
+	s.unsynced.Store(true)
 	s.keys.Add(-1)
 	s.bytes.Add(-int64(len(key) + oldLen))
 	return true, nil
@@ -405,11 +408,24 @@ func (s *Store) syncLoop() {
 		case <-s.stopSync:
 			return
 		case <-t.C:
+			if !s.unsynced.Swap(false) {
+				continue // nothing written since the last sync: no fsync
+			}
 			if err := s.Sync(context.Background()); err != nil && !errors.Is(err, store.ErrClosed) {
+				s.unsynced.Store(true) // retried on the next tick
 				s.log.Error("background WAL sync failed", "dir", s.dir, "err", err)
 			}
 		}
 	}
+}
+
+// apply commits b to the memtable and the WAL without waiting for an fsync.
+func (s *Store) apply(b *pebble.Batch) error {
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		return err
+	}
+	s.unsynced.Store(true)
+	return nil
 }
 
 // Stats implements store.Store.
@@ -562,7 +578,7 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 		}
 		dBytes += int64(len(e.Value.Data) - oldLen)
 	}
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+	if err := s.apply(b); err != nil {
 		return err
 	}
 	for i, f := range fresh {

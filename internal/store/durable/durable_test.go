@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +312,32 @@ func TestUnwritableDirOpensReadOnly(t *testing.T) {
 	// error at Open, not an empty read-only store.
 	_, err = Open(filepath.Join(dir, "new"), Options{FS: errorfs.Wrap(vfs.Default, failWrites)})
 	require.Error(t, err)
+}
+
+// The background sync of the batch policy fsyncs only when something was
+// written since its last sync: an idle node does not fsync every interval.
+func TestBackgroundSyncSkipsIdleIntervals(t *testing.T) {
+	var syncs atomic.Int64
+	countSyncs := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			if strings.HasSuffix(op.Path, ".log") { // the WAL
+				syncs.Add(1)
+			}
+		}
+		return nil
+	})
+	s := open(t, t.TempDir(), Options{SyncInterval: time.Millisecond, FS: errorfs.Wrap(vfs.Default, countSyncs)})
+	require.NoError(t, s.Put(ctx, "a", store.Value{Data: []byte("1")}))
+	require.Eventually(t, func() bool { return syncs.Load() > 0 }, 10*time.Second, time.Millisecond,
+		"the write was never synced in the background")
+
+	time.Sleep(50 * time.Millisecond) // let a sync already running finish
+	idle := syncs.Load()
+	time.Sleep(200 * time.Millisecond) // about 200 intervals with nothing written
+	require.Equal(t, idle, syncs.Load(), "WAL fsynced while nothing was written")
+
+	require.NoError(t, s.Put(ctx, "b", store.Value{Data: []byte("2")}))
+	require.Eventually(t, func() bool { return syncs.Load() > idle }, 10*time.Second, time.Millisecond,
+		"the second write was never synced in the background")
 }

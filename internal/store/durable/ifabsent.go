@@ -43,7 +43,7 @@ func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool,
 	op.Value[0] = v.Codec
 	copy(op.Value[1:], v.Data)
 	op.Finish()
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+	if err := s.apply(b); err != nil {
 		return false, err
 	}
 	s.filter.add(h) // under the stripe lock, as in Put

@@ -105,7 +105,7 @@ func (s *Store) deleteLocked(stripe byte, keys [][]byte) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+	if err := s.apply(b); err != nil {
 		return 0, err
 	}
 	s.keys.Add(-n)
