@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/internal/store/durable"
 )
 
@@ -57,4 +58,65 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	s := n.Stats()
 	require.Equal(t, uint64(5), s.Ops["PUT"])
 	require.Equal(t, uint64(1), s.Ops["DELETE"])
+}
+
+// countingBatcher counts the PutMany calls a node makes on a durable store.
+type countingBatcher struct {
+	*durable.Store
+	calls, puts int
+}
+
+func (b *countingBatcher) PutMany(ctx context.Context, entries []store.Entry) error {
+	b.calls++
+	b.puts += len(entries)
+	return b.Store.PutMany(ctx, entries)
+}
+
+// TestRequestBatchOnDurableStore: runs of plain PUTs in an acknowledged
+// BATCH are one store commit each; every op still gets its own reply, in
+// order, and ops around the runs see their effects.
+func TestRequestBatchOnDurableStore(t *testing.T) {
+	st, err := durable.Open(t.TempDir(), durable.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	cb := &countingBatcher{Store: st}
+	n, err := New(Config{Store: cb, PollInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	cu := n.BeginCatchUp()
+	require.NoError(t, n.Start())
+	t.Cleanup(func() { require.NoError(t, n.Close()) })
+	req := socket(t, zmq.REQ, n.RequestEndpoint())
+
+	ops := []protocol.Request{
+		{Op: protocol.OpPut, Key: "a", Value: []byte(`1`)},
+		{Op: protocol.OpPut, Key: "b", Value: []byte(`2`)},
+		{Op: protocol.OpPut, Key: "e", Value: []byte(`9`)},
+		{Op: protocol.OpDelete, Key: "a"},
+		{Op: protocol.OpPut, Key: "c", Value: []byte(`3`)},
+		{Op: protocol.OpPut, Key: "c", Value: []byte(`4`)},
+		{Op: protocol.OpPut, Key: "b", Value: []byte(`5`), IfAbsent: true},
+		{Op: protocol.OpPut, Key: "d", Value: []byte(`6`)},
+	}
+	rep := call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpBatch, Ops: ops})
+	mustOK(t, rep)
+	require.Len(t, rep.Results, len(ops))
+	for i, r := range rep.Results {
+		require.Equal(t, protocol.StatusOK, r.Status, "op %d: %+v", i, r.Err)
+	}
+	require.True(t, rep.Results[3].Deleted, "the DELETE sees the PUT of its run")
+	require.Equal(t, 2, cb.calls, "runs a,b,e and c,c are one commit each; d alone is a plain Put")
+	require.Equal(t, 5, cb.puts)
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		require.True(t, cu.Dirty(k), "%s is a client write during the catch-up", k)
+	}
+	cu.Finish()
+
+	want := map[string]string{"b": "2", "c": "4", "d": "6", "e": "9"}
+	for k, v := range want {
+		got := call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpGetOne, Key: k})
+		mustOK(t, got)
+		require.Equal(t, v, string(got.Value), k)
+	}
+	require.Equal(t, int64(len(want)), st.Stats().Keys)
+	require.Equal(t, uint64(7), n.Stats().Ops["PUT"])
 }

@@ -48,8 +48,8 @@ type syncer interface {
 }
 
 // putBatcher is the optional method of a store that applies many PUTs in
-// one commit (durable.Store): the ingest loop hands it each run of PUTs of
-// a BATCH instead of one Put per key. Called from the ingest loop only.
+// one commit (durable.Store): both loops hand it each run of PUTs of a
+// BATCH instead of one Put per key, so it must be safe for concurrent use.
 type putBatcher interface {
 	PutMany(ctx context.Context, entries []store.Entry) error
 }

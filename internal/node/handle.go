@@ -100,12 +100,17 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		return ok, nil
 	case protocol.OpBatch:
 		ok.Results = make([]protocol.Reply, len(r.Ops))
-		for i := range r.Ops {
+		for i := 0; i < len(r.Ops); i++ {
 			if r.Ops[i].Op == protocol.OpSync {
 				n.stats.op(protocol.OpSync)
 				n.stats.err(protocol.CodeBadRequest)
 				ok.Results[i] = protocol.ErrorReply(protocol.Errorf(protocol.CodeBadRequest,
 					"SYNC inside BATCH is only accepted on the ingest endpoint"))
+				continue
+			}
+			if j := n.putRunEnd(r.Ops, i); j > i+1 {
+				n.requestPuts(c, r.Ops[i:j], ok.Results[i:j])
+				i = j - 1
 				continue
 			}
 			ok.Results[i] = n.execute(c, &r.Ops[i])
@@ -170,12 +175,8 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 		if op.Op == protocol.OpSync {
 			continue
 		}
-		if batchable(op) && n.batcher != nil {
+		if j := n.putRunEnd(r.Ops, i); j > i {
 			// A run of plain PUTs goes to the store in one commit.
-			j := i + 1
-			for j < len(r.Ops) && batchable(&r.Ops[j]) {
-				j++
-			}
 			counts[protocol.OpPut&15] += uint64(j - i)
 			if err := n.ingestPuts(c, r.Ops[i:j]); err != nil {
 				if failed == 0 {
@@ -211,6 +212,35 @@ func (n *Node) ingest(c protocol.Codec, r *protocol.Request) (failed int, first 
 // batchable reports whether op is a PUT that ingestPuts may apply: not an
 // if_absent one, whose write depends on what is stored.
 func batchable(op *protocol.Request) bool { return op.Op == protocol.OpPut && !op.IfAbsent }
+
+// putRunEnd returns the end of the run of batchable PUTs that starts at
+// ops[i], or i when there is none or the store has no PutMany.
+func (n *Node) putRunEnd(ops []protocol.Request, i int) int {
+	if n.batcher == nil {
+		return i
+	}
+	j := i
+	for j < len(ops) && batchable(&ops[j]) {
+		j++
+	}
+	return j
+}
+
+// requestPuts applies a run of PUTs of a request BATCH in one store commit
+// and fills in their replies, as execute would one by one: all OK, or all
+// the same error.
+func (n *Node) requestPuts(c protocol.Codec, ops []protocol.Request, replies []protocol.Reply) {
+	n.stats.ops[protocol.OpPut&15].Add(uint64(len(ops)))
+	err := n.ingestPuts(c, ops)
+	for i := range ops {
+		if err != nil {
+			replies[i] = protocol.ErrorReply(protocol.AsError(err))
+		} else {
+			replies[i] = protocol.Reply{Op: protocol.OpPut, Status: protocol.StatusOK}
+		}
+		replies[i].ID = ops[i].ID
+	}
+}
 
 // ingestPuts applies a run of PUTs in one store commit (n.batcher); on an
 // error none of them is counted as applied. The caller counts the ops;
