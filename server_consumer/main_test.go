@@ -156,7 +156,8 @@ func TestNodeMode(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"--static", "0"}, {"--bogus"}, {"many"}, {"101"}, {"4", "--static", "2"}, {"1", "2"}, {"--static", "2", "--base-rep-port", "3000", "--base-pull-port", "3001"},
-		{"node", "--log-level", "loud"}, {"node", "--rep-port", "-5"}} {
+		{"node", "--log-level", "loud"}, {"node", "--rep-port", "-5"},
+		{"node", "--sync", "sometimes"}, {"node", "--cache-mb", "0"}, {"--static", "2", "--cache-mb", "-1"}, {"2", "--sync", "sometimes"}} {
 		err := exec.Command(binary, args...).Run()
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee, "%v", args)
@@ -168,7 +169,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"node", "--help"}} {
 		out, err := exec.Command(binary, args...).Output()
 		require.NoError(t, err)
-		for _, flag := range []string{"--bind", "--log-level", "--max-key-bytes", "--max-value-bytes", "--max-message-bytes", "--max-batch-ops", "--max-reply-bytes"} {
+		for _, flag := range []string{"--bind", "--log-level", "--max-key-bytes", "--max-value-bytes", "--max-message-bytes", "--max-batch-ops", "--max-reply-bytes", "--data-dir", "--sync", "--cache-mb"} {
 			require.Contains(t, string(out), flag)
 		}
 		if args[0] == "node" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store/durable"
 	"github.com/zshard/zshard/internal/supervisor"
 )
 
@@ -38,6 +39,7 @@ type nodeFlags struct {
 	maxReplyBytes   int
 	dataDir         string
 	sync            string
+	cacheMB         int
 	catchUpSettle   time.Duration
 }
 
@@ -55,6 +57,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
 	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
+	fs.IntVar(&f.cacheMB, "cache-mb", durable.DefaultCacheBytes>>20, "with --data-dir, the block cache of each node in MiB (blocks read from disk stay here, uncompressed; filled as reads need it)")
 	fs.DurationVar(&f.catchUpSettle, "catch-up-settle", supervisor.DefaultCatchUpSettle, "with --data-dir, Consul and R > 0: how long a restarted node, registered as not ready for reads, waits before it copies what it missed from its replicas (writes routed before the producers saw it land meanwhile)")
 }
 
@@ -68,14 +71,24 @@ func (f *nodeFlags) args() []string {
 		"--max-batch-ops", strconv.Itoa(f.maxBatchOps),
 		"--max-reply-bytes", strconv.Itoa(f.maxReplyBytes),
 		"--sync", f.sync, // --data-dir is per node: the supervisor adds it
+		"--cache-mb", strconv.Itoa(f.cacheMB),
 		"--catch-up-settle", f.catchUpSettle.String(),
 	}
 }
 
+// logger checks the node flags, so that a bad one is reported once by the
+// command given and not by each node process, and returns the logger they
+// select.
 func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	if _, err := node.ParseSyncPolicy(f.sync); err != nil {
+		return nil, fmt.Errorf("--sync: %w", err)
+	}
+	if f.cacheMB < 1 {
+		return nil, fmt.Errorf("--cache-mb %d: want a size of at least 1 MiB", f.cacheMB)
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
 }
@@ -217,7 +230,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 				return usageError{fmt.Errorf("--sync: %w", err)}
 			}
 			cfg.Sync = policy
-			st, err := openStore(nf.dataDir, policy, logger)
+			st, err := openStore(nf.dataDir, policy, int64(nf.cacheMB)<<20, logger)
 			if err != nil {
 				return err
 			}

@@ -10,11 +10,11 @@ import (
 
 // openStore opens the durable store of a node run with --data-dir; it
 // returns nil without one (the node then keeps its data in memory).
-func openStore(dir string, policy node.SyncPolicy, logger *slog.Logger) (*durable.Store, error) {
+func openStore(dir string, policy node.SyncPolicy, cacheBytes int64, logger *slog.Logger) (*durable.Store, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	opts := durable.Options{Logger: logger}
+	opts := durable.Options{Logger: logger, CacheBytes: cacheBytes}
 	if policy == node.SyncBatch {
 		opts.SyncInterval = durable.DefaultSyncInterval
 	}

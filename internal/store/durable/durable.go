@@ -33,8 +33,12 @@ var (
 const (
 	DefaultMinFreeBytes = 64 << 20
 	DefaultSyncInterval = 10 * time.Millisecond
-	lockStripes         = 256
-	cleanMarker         = "ZSHARD_CLEAN_SHUTDOWN"
+	// DefaultCacheBytes holds the blocks of a node of a few million small
+	// keys: a GET or an overwrite that misses the cache reads and
+	// decompresses its index and data blocks again.
+	DefaultCacheBytes = 128 << 20
+	lockStripes       = 256
+	cleanMarker       = "ZSHARD_CLEAN_SHUTDOWN"
 )
 
 // Options configures a Store. The zero value is valid.
@@ -48,7 +52,8 @@ type Options struct {
 	// the process on a failed WAL write). Checked at most every 100ms.
 	// Default DefaultMinFreeBytes; negative disables the check.
 	MinFreeBytes int64
-	// CacheBytes is the block cache size. Default 32 MiB.
+	// CacheBytes is the block cache size, filled as reads need it.
+	// Default DefaultCacheBytes.
 	CacheBytes int64
 	// FS replaces the file system (tests inject errors with it). Default:
 	// the OS file system.
@@ -110,7 +115,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = 32 << 20
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	log := opts.Logger
 	if log == nil {
