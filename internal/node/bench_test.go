@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/durable"
 )
 
 // benchValue is a 100-byte value: for the node a msgpack str of 98 bytes
@@ -103,10 +104,34 @@ func BenchmarkIngest(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	})
+	type engine struct {
+		name  string
+		batch int
+		open  func(b *testing.B) Config
+	}
+	engines := []engine{}
 	for _, batch := range []int{1, 16, 128, 1024} {
-		b.Run(fmt.Sprintf("node-batch-msgpack/batch=%d", batch), func(b *testing.B) {
+		engines = append(engines, engine{"node-batch-msgpack", batch, func(*testing.B) Config { return Config{} }})
+	}
+	// The bulk path on durable nodes, at the producer's BATCH size of 512.
+	for _, policy := range []SyncPolicy{SyncNone, SyncBatch, SyncAlways} {
+		engines = append(engines, engine{"node-batch-msgpack-durable-" + string(policy), 512, func(b *testing.B) Config {
+			opts := durable.Options{}
+			if policy == SyncBatch {
+				opts.SyncInterval = durable.DefaultSyncInterval
+			}
+			st, err := durable.Open(b.TempDir(), opts)
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, st.Close()) })
+			return Config{Store: st, Sync: policy}
+		}})
+	}
+	engines = append(engines, engine{"node-batch-msgpack", 512, func(*testing.B) Config { return Config{} }})
+	for _, e := range engines {
+		batch := e.batch
+		b.Run(fmt.Sprintf("%s/batch=%d", e.name, batch), func(b *testing.B) {
 			b.ReportAllocs()
-			n := startNode(b, Config{})
+			n := startNode(b, e.open(b))
 			push := benchSocket(b, zmq.PUSH)
 			require.NoError(b, push.Connect(n.IngestEndpoint()))
 			req := benchSocket(b, zmq.REQ)
