@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/testcluster"
 )
 
 func TestEveryOperation(t *testing.T) {
@@ -192,7 +193,10 @@ func TestGetAllReplyLimit(t *testing.T) {
 }
 
 func TestStartClose(t *testing.T) {
-	n, err := New(Config{PollInterval: 5 * 1e6})
+	// A port below the ephemeral range, which an outgoing connection could
+	// take between the Close and the second bind.
+	port := testcluster.FreePortRange(t, 1)
+	n, err := New(Config{PollInterval: 5 * 1e6, RequestPort: port})
 	require.NoError(t, err)
 	require.NoError(t, n.Start())
 	require.ErrorIs(t, n.Start(), ErrStarted)
@@ -202,8 +206,6 @@ func TestStartClose(t *testing.T) {
 	require.ErrorIs(t, n.Start(), ErrClosed)
 
 	// The port is free again: a new node can bind it.
-	port, err := strconv.Atoi(ep[len("tcp://127.0.0.1:"):])
-	require.NoError(t, err)
 	n2 := startNode(t, Config{RequestPort: port})
 	require.Equal(t, ep, n2.RequestEndpoint())
 

@@ -209,12 +209,13 @@ func TestDoAcrossANodeRestart(t *testing.T) {
 		require.NoError(t, n.Start())
 		return n
 	}
-	n := start(0)
+	// A port below the ephemeral range: once the node is closed, an
+	// outgoing connection of this or another test could take a port of
+	// that range before the restart binds it again.
+	port := testcluster.FreePortRange(t, 1)
+	n := start(port)
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
 	ep := n.RequestEndpoint()
-	var port int
-	_, err := fmt.Sscanf(ep, "tcp://127.0.0.1:%d", &port)
-	require.NoError(t, err)
 	p := unitProducer(t, Config{RequestTimeout: 200 * time.Millisecond, SendTimeout: 20 * time.Millisecond, PipelineBatch: 4},
 		member("n", ep))
 
@@ -223,7 +224,7 @@ func TestDoAcrossANodeRestart(t *testing.T) {
 	ops := putOps(4000)
 	killed, restarted := false, false
 	acked, notSent := 0, 0
-	err = p.Do(ctx, len(ops), func(i int) Op {
+	err := p.Do(ctx, len(ops), func(i int) Op {
 		if i == len(ops)/4 && !killed {
 			require.NoError(t, n.Close())
 			killed = true
