@@ -23,6 +23,17 @@ func (c Codec) String() string {
 	}
 }
 
+// ParseCodec returns the codec named s ("json" or "msgpack"), or 0.
+func ParseCodec(s string) Codec {
+	switch s {
+	case "json":
+		return JSON
+	case "msgpack":
+		return Msgpack
+	}
+	return 0
+}
+
 // Valid reports whether c is JSON or Msgpack.
 func (c Codec) Valid() bool { return c == JSON || c == Msgpack }
 

@@ -23,14 +23,16 @@ import (
 //     given twice counts once, with its last value (an earlier bad value is
 //     not an error). Unknown fields are checked for syntax only.
 //   - After "op", fields are checked in a fixed order: id, key, value,
-//     if_absent, cursor, limit, hash_from, hash_to, partitions, bitmap,
-//     token, timeout_ms, ops; the first
-//     bad one is reported. (The old decoder used Go's map order, so which of
+//     raw_value, value_codec (then whether value, raw_value and value_codec
+//     go together), if_absent, cursor, limit, hash_from, hash_to,
+//     partitions, bitmap, raw, token, timeout_ms, ops; the first bad one is
+//     reported. (The old decoder used Go's map order, so which of
 //     several bad fields it reported was random.)
 //   - "id" and "value" are the raw bytes of the JSON value as sent, inside
 //     whitespace included, outside whitespace not. Invalid UTF-8 inside them
 //     is kept as is.
-//   - Strings ("op", "key", "cursor", "bitmap", "token") must be JSON strings whose
+//   - Strings ("op", "key", "cursor", "bitmap", "token", "raw_value",
+//     "value_codec") must be JSON strings whose
 //     bytes are valid UTF-8; escapes are decoded like encoding/json does: a
 //     \uXXXX surrogate pair is one rune, a lone surrogate becomes U+FFFD.
 //     An unescaped string aliases the message, like msgpack strings do.
@@ -51,6 +53,8 @@ const (
 	fID
 	fKey
 	fValue
+	fRawValue
+	fValueCodec
 	fIfAbsent
 	fCursor
 	fLimit
@@ -58,6 +62,7 @@ const (
 	fHashTo
 	fPartitions
 	fBitmap
+	fRaw
 	fToken
 	fTimeoutMS
 	fOps
@@ -135,14 +140,32 @@ func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBat
 	if sp := f[fValue]; sp.e != 0 {
 		r.Value = p.b[sp.s:sp.e:sp.e]
 	}
+	var raw []byte
+	if sp := f[fRawValue]; sp.e != 0 {
+		s, err := p.str("raw_value", sp)
+		if err != nil {
+			return err
+		}
+		if raw, err = decodeBase64("raw_value", aliasBytes(s)); err != nil {
+			return err
+		}
+	}
+	var vc Codec
+	if sp := f[fValueCodec]; sp.e != 0 {
+		s, err := p.str("value_codec", sp)
+		if err != nil {
+			return err
+		}
+		if vc, err = parseValueCodec(s); err != nil {
+			return err
+		}
+	}
+	if err := setRawValue(r, raw, vc); err != nil {
+		return err
+	}
 	if sp := f[fIfAbsent]; sp.e != 0 {
-		switch string(p.b[sp.s:sp.e]) {
-		case "true":
-			r.IfAbsent = true
-		case "false":
-			r.IfAbsent = false
-		default:
-			return errorf(CodeBadRequest, `"if_absent" must be true or false`)
+		if r.IfAbsent, err = p.bool("if_absent", sp); err != nil {
+			return err
 		}
 	}
 	if sp := f[fCursor]; sp.e != 0 {
@@ -175,7 +198,12 @@ func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBat
 		if err != nil {
 			return err
 		}
-		if r.Bitmap, err = decodeBitmap(aliasBytes(s)); err != nil {
+		if r.Bitmap, err = decodeBase64("bitmap", aliasBytes(s)); err != nil {
+			return err
+		}
+	}
+	if sp := f[fRaw]; sp.e != 0 {
+		if r.Raw, err = p.bool("raw", sp); err != nil {
 			return err
 		}
 	}
@@ -217,6 +245,17 @@ func (p *jsonParser) str(name string, sp jsonSpan) (string, error) {
 		return aliasString(body), nil
 	}
 	return string(unescape(make([]byte, 0, len(body)), body)), nil
+}
+
+// bool returns the boolean field at sp.
+func (p *jsonParser) bool(name string, sp jsonSpan) (bool, error) {
+	switch string(p.b[sp.s:sp.e]) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errorf(CodeBadRequest, "%q must be true or false", name)
 }
 
 // digits returns the magnitude and sign of the integer number at sp; ok is
@@ -613,6 +652,10 @@ func fieldIndex(name []byte, esc bool) int {
 		return fKey
 	case "value":
 		return fValue
+	case "raw_value":
+		return fRawValue
+	case "value_codec":
+		return fValueCodec
 	case "if_absent":
 		return fIfAbsent
 	case "cursor":
@@ -627,6 +670,8 @@ func fieldIndex(name []byte, esc bool) int {
 		return fPartitions
 	case "bitmap":
 		return fBitmap
+	case "raw":
+		return fRaw
 	case "token":
 		return fToken
 	case "timeout_ms":

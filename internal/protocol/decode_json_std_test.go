@@ -5,7 +5,8 @@ package protocol
 // FuzzDecodeJSONDiff, unchanged but for two things: it iterates the fields
 // in a fixed order (stdFieldOrder) instead of Go's random map order, so that
 // a request with several bad fields reports the same one on every run, and
-// it decodes the fields added since ("if_absent", "partitions", "bitmap").
+// it decodes the fields added since ("if_absent", "partitions", "bitmap",
+// "raw_value", "value_codec", "raw").
 
 import (
 	"bytes"
@@ -34,7 +35,14 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 	} else {
 		return Request{}, errorf(CodeBadRequest, `missing "op"`)
 	}
+	var rawValue []byte
+	var vc Codec
 	for _, name := range stdFieldOrder {
+		if name == "if_absent" {
+			if err := setRawValue(&r, rawValue, vc); err != nil {
+				return Request{}, err
+			}
+		}
 		raw, ok := fields[name]
 		if !ok {
 			continue
@@ -47,10 +55,20 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			r.Key, err = stdString(name, raw)
 		case "value":
 			r.Value = raw
-		case "if_absent":
-			if err = json.Unmarshal(raw, &r.IfAbsent); err != nil || bytes.Equal(raw, []byte("null")) {
-				err = errorf(CodeBadRequest, `"if_absent" must be true or false`)
+		case "raw_value":
+			var b string
+			if b, err = stdString(name, raw); err == nil {
+				rawValue, err = decodeBase64(name, []byte(b))
 			}
+		case "value_codec":
+			var b string
+			if b, err = stdString(name, raw); err == nil {
+				vc, err = parseValueCodec(b)
+			}
+		case "if_absent":
+			r.IfAbsent, err = stdBool(name, raw)
+		case "raw":
+			r.Raw, err = stdBool(name, raw)
 		case "cursor":
 			r.Cursor, err = stdString(name, raw)
 		case "limit":
@@ -64,7 +82,7 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 		case "bitmap":
 			var b string
 			if b, err = stdString(name, raw); err == nil {
-				r.Bitmap, err = decodeBitmap([]byte(b))
+				r.Bitmap, err = decodeBase64("bitmap", []byte(b))
 			}
 		case "token":
 			r.Token, err = stdString(name, raw)
@@ -98,6 +116,14 @@ func stdString(name string, raw json.RawMessage) (string, error) {
 		return "", errorf(CodeBadRequest, "%q: %v", name, err)
 	}
 	return s, nil
+}
+
+func stdBool(name string, raw json.RawMessage) (bool, error) {
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil || bytes.Equal(raw, []byte("null")) {
+		return false, errorf(CodeBadRequest, "%q must be true or false", name)
+	}
+	return b, nil
 }
 
 func stdInt(name string, raw json.RawMessage) (int, error) {
@@ -141,4 +167,5 @@ func stdOps(raw json.RawMessage, lim Limits) ([]Request, error) {
 
 // stdFieldOrder is the order in which decodeJSONStd checks the fields after
 // "op"; decodeJSON checks them in the same order.
-var stdFieldOrder = []string{"id", "key", "value", "if_absent", "cursor", "limit", "hash_from", "hash_to", "partitions", "bitmap", "token", "timeout_ms", "ops"}
+var stdFieldOrder = []string{"id", "key", "value", "raw_value", "value_codec", "if_absent", "cursor", "limit", "hash_from", "hash_to",
+	"partitions", "bitmap", "raw", "token", "timeout_ms", "ops"}

@@ -174,7 +174,8 @@ func (p *jsonParser) replyInt(dst *int) bool {
 	return true
 }
 
-// collection parses [{"key":k,"value":v},...].
+// collection parses [{"key":k,"value":v},...], or raw entries
+// {"key":k,"raw_value":b64,"value_codec":c}.
 func (p *jsonParser) collection(dst *[]Entry) bool {
 	if p.i >= len(p.b) || p.b[p.i] != '[' {
 		return false
@@ -185,16 +186,34 @@ func (p *jsonParser) collection(dst *[]Entry) bool {
 			return false
 		}
 		var e Entry
+		var raw, codec string
+		haveRaw, haveCodec := false, false
 		if !p.fields(3, func(name string) bool {
 			switch name {
 			case "key":
 				return p.replyString(&e.Key)
 			case "value":
 				return p.rawValue(&e.Value, 4)
+			case "raw_value":
+				haveRaw = true
+				return p.replyString(&raw)
+			case "value_codec":
+				haveCodec = true
+				return p.replyString(&codec)
 			}
 			return false
 		}) {
 			return false
+		}
+		if haveRaw || haveCodec {
+			if !haveRaw || !haveCodec || e.Value != nil {
+				return false
+			}
+			b, err := decodeBase64("raw_value", aliasBytes(raw))
+			if e.Codec = ParseCodec(codec); err != nil || e.Codec == 0 {
+				return false
+			}
+			e.Value = b
 		}
 		out = append(out, e)
 		return true

@@ -75,3 +75,37 @@ func Example_partitions() {
 	// {"status":"OK","digests":[[0,1,13066539571574325176]]}
 	// {"status":"OK","count":1,"cursor":""}
 }
+
+// The raw copy of a rebalancer, in JSON: key "g" (partition 0 of 12) holds
+// the msgpack bin c4 02 ff 00, which has no JSON form. A raw SCAN returns
+// its bytes and codec, a raw PUT stores them as they are, a raw DIGEST
+// hashes them; the last line is the same PUT in msgpack. The byte strings
+// are the ones docs/PROTOCOL.md shows.
+func Example_raw() {
+	bin := []byte{0xc4, 0x02, 0xff, 0x00}
+	set := []byte{0x01, 0x08}
+	scan := protocol.Request{Op: protocol.OpScan, Limit: 1000, Partitions: 12, Bitmap: set, Raw: true}
+	msg, _ := protocol.AppendRequest(nil, protocol.JSON, &scan)
+	fmt.Println(string(msg))
+	reply, _ := protocol.AppendReply(nil, protocol.JSON, &protocol.Reply{Op: protocol.OpScan, Status: protocol.StatusOK,
+		Collection: []protocol.Entry{{Key: "g", Value: bin, Codec: protocol.Msgpack}}})
+	fmt.Println(string(reply))
+	put := protocol.Request{Op: protocol.OpPut, Key: "g", Value: bin, ValueCodec: protocol.Msgpack, IfAbsent: true}
+	msg, _ = protocol.AppendRequest(nil, protocol.JSON, &put)
+	fmt.Println(string(msg))
+	digest := protocol.Request{Op: protocol.OpDigest, Partitions: 12, Bitmap: set, Raw: true}
+	msg, _ = protocol.AppendRequest(nil, protocol.JSON, &digest)
+	fmt.Println(string(msg))
+	reply, _ = protocol.AppendReply(nil, protocol.JSON, &protocol.Reply{Op: protocol.OpDigest, Status: protocol.StatusOK,
+		Digests: []protocol.Digest{{Partition: 0, Keys: 1, Sum: protocol.RawEntryHash("g", protocol.Msgpack, bin)}}})
+	fmt.Println(string(reply))
+	msg, _ = protocol.AppendRequest(nil, protocol.Msgpack, &put)
+	fmt.Printf("% x\n", msg)
+	// Output:
+	// {"op":"SCAN","limit":1000,"partitions":12,"bitmap":"AQg=","raw":true}
+	// {"status":"OK","collection":[{"key":"g","raw_value":"xAL/AA==","value_codec":"msgpack"}],"cursor":""}
+	// {"op":"PUT","key":"g","raw_value":"xAL/AA==","value_codec":"msgpack","if_absent":true}
+	// {"op":"DIGEST","partitions":12,"bitmap":"AQg=","raw":true}
+	// {"status":"OK","digests":[[0,1,15421784407777887698]]}
+	// 85 a2 6f 70 a3 50 55 54 a3 6b 65 79 a1 67 a9 72 61 77 5f 76 61 6c 75 65 c4 04 c4 02 ff 00 ab 76 61 6c 75 65 5f 63 6f 64 65 63 a7 6d 73 67 70 61 63 6b a9 69 66 5f 61 62 73 65 6e 74 c3
+}

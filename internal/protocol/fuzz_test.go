@@ -24,6 +24,10 @@ func fuzzSeeds(f *testing.F) {
 		`{"op":"BATCH","ops":[{"op":"PUT","key":"a","value":1,"if_absent":true}]}`,
 		`{"op":"DIGEST","partitions":4,"bitmap":"Cg==","hash_from":1,"hash_to":99}`,
 		`{"op":"DELETE_PARTITIONS","partitions":1,"bitmap":"AQ==","cursor":"00000000000000ffk","limit":6}`,
+		`{"op":"PUT","key":"k","raw_value":"xAL/AA==","value_codec":"msgpack","if_absent":true}`,
+		`{"op":"BATCH","ops":[{"op":"PUT","key":"a","raw_value":"MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw","value_codec":"json"}]}`,
+		`{"op":"SCAN","raw":true,"partitions":12,"bitmap":"AQg=","limit":5}`,
+		`{"op":"DIGEST","raw":true,"partitions":4,"bitmap":"Cg=="}`,
 		`[]`, `{`, `{"op":7}`, "",
 	} {
 		f.Add([]byte(s))
@@ -31,6 +35,12 @@ func fuzzSeeds(f *testing.F) {
 	f.Add([]byte{0x83, 0xa2, 'o', 'p', 0xa3, 'P', 'U', 'T', 0xa3, 'k', 'e', 'y', 0xa1, 'k', 0xa5, 'v', 'a', 'l', 'u', 'e', 0x92, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0x82, 0xa2, 'o', 'p', 0xa5, 'B', 'A', 'T', 'C', 'H', 0xa3, 'o', 'p', 's', 0x91, 0x81, 0xa2, 'o', 'p', 0xa4, 'P', 'I', 'N', 'G'})
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	// {"op":"PUT","key":"k","raw_value":bin(c4 02 ff 00),"value_codec":"msgpack"}
+	f.Add([]byte{0x84, 0xa2, 'o', 'p', 0xa3, 'P', 'U', 'T', 0xa3, 'k', 'e', 'y', 0xa1, 'k',
+		0xa9, 'r', 'a', 'w', '_', 'v', 'a', 'l', 'u', 'e', 0xc4, 0x04, 0xc4, 0x02, 0xff, 0x00,
+		0xab, 'v', 'a', 'l', 'u', 'e', '_', 'c', 'o', 'd', 'e', 'c', 0xa7, 'm', 's', 'g', 'p', 'a', 'c', 'k'})
+	// {"op":"SCAN","raw":true}
+	f.Add([]byte{0x82, 0xa2, 'o', 'p', 0xa4, 'S', 'C', 'A', 'N', 0xa3, 'r', 'a', 'w', 0xc3})
 }
 
 // FuzzDecodeRequest checks that no input panics the decoder, that every
@@ -103,7 +113,7 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 func requestsEqual(a, b Request) bool {
-	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
+	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) || a.ValueCodec != b.ValueCodec || a.Raw != b.Raw ||
 		a.Cursor != b.Cursor || a.Limit != b.Limit || a.HashFrom != b.HashFrom || a.HashTo != b.HashTo ||
 		a.IfAbsent != b.IfAbsent || a.Partitions != b.Partitions || !bytes.Equal(a.Bitmap, b.Bitmap) || (a.Bitmap == nil) != (b.Bitmap == nil) ||
 		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || len(a.Ops) != len(b.Ops) {
@@ -189,10 +199,16 @@ func FuzzConvertValue(f *testing.F) {
 func FuzzDecodeReply(f *testing.F) {
 	for _, s := range []string{`{"status":"OK"}`, `{"status":"OK","collection":[{"key":"k","value":1}]}`,
 		`{"status":"error","error":"x","message":"m"}`, `{"status":"OK","results":[{"status":"OK"}]}`,
-		`{"status":"OK","digests":[[3,2,18446744073709551615]]}`, `{"status":"OK","count":7,"cursor":""}`} {
+		`{"status":"OK","digests":[[3,2,18446744073709551615]]}`, `{"status":"OK","count":7,"cursor":""}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"xAL/AA==","value_codec":"msgpack"}],"cursor":""}`,
+		`{"status":"OK","node":"n","protocol":1,"features":["raw"]}`} {
 		f.Add([]byte(s))
 	}
 	f.Add([]byte{0x81, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xa2, 'O', 'K'})
+	// {"status":"OK","collection":[{"key":"k","raw_value":bin(01),"value_codec":"json"}]}
+	f.Add([]byte{0x82, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xa2, 'O', 'K', 0xaa, 'c', 'o', 'l', 'l', 'e', 'c', 't', 'i', 'o', 'n', 0x91,
+		0x83, 0xa3, 'k', 'e', 'y', 0xa1, 'k', 0xa9, 'r', 'a', 'w', '_', 'v', 'a', 'l', 'u', 'e', 0xc4, 0x01, '1',
+		0xab, 'v', 'a', 'l', 'u', 'e', '_', 'c', 'o', 'd', 'e', 'c', 0xa4, 'j', 's', 'o', 'n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, _, err := DecodeReply(b)
 		if err == nil && r.Status != StatusOK && r.Status != StatusError {
@@ -211,7 +227,14 @@ func FuzzDecodeReplyJSONDiff(f *testing.F) {
 		`{"status":"OK","deleted":true}`, `{"status":"OK","token":"t"}`, `{"status":"OK","results":[{"status":"OK"}]}`,
 		`{"status":"OK","digests":[[3,2,18446744073709551615],[4,1,0]]}`, `{"status":"OK","count":7,"cursor":"x"}`,
 		`{"status":"OK","digests":[[3,2]]}`, `{"status":"OK","count":-1}`, `{"Status":"OK"}`, `{"status":"OK","value":null}`,
-		` {"status" : "OK" , "collection" : [ ] } `, `{"status":"OK","collection":null}`, `{"status":"maybe"}`} {
+		` {"status" : "OK" , "collection" : [ ] } `, `{"status":"OK","collection":null}`, `{"status":"maybe"}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"xAL/AA==","value_codec":"msgpack"},{"key":"j","value":1}],"cursor":""}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ==","value_codec":"json","value":1}]}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ=","value_codec":"json"}]}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ==","value_codec":"xml"}]}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ=="}]}`,
+		`{"status":"OK","collection":[{"key":"k","value_codec":"json"}]}`,
+		`{"status":"OK","collection":[{"key":"k","raw_value":null,"value_codec":"json"}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -238,7 +261,8 @@ func repliesEqual(a, b Reply) bool {
 		return false
 	}
 	for i := range a.Collection {
-		if a.Collection[i].Key != b.Collection[i].Key || !bytes.Equal(a.Collection[i].Value, b.Collection[i].Value) {
+		if a.Collection[i].Key != b.Collection[i].Key || !bytes.Equal(a.Collection[i].Value, b.Collection[i].Value) ||
+			a.Collection[i].Codec != b.Collection[i].Codec {
 			return false
 		}
 	}

@@ -275,7 +275,8 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 	if !ok {
 		return errorf(CodeBadRequest, "request must be a msgpack map")
 	}
-	var opName []byte
+	var opName, raw []byte
+	var vc Codec
 	haveOp := false
 	for range n {
 		name, ok, err := rd.strBytes()
@@ -307,16 +308,15 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 			}
 		case "value":
 			r.Value, err = rd.raw()
-		case "if_absent":
-			var c byte
-			if c, err = rd.byte1(); err == nil {
-				switch c {
-				case 0xc2, 0xc3:
-					r.IfAbsent = c == 0xc3
-				default:
-					err = errorf(CodeBadRequest, `"if_absent" must be true or false`)
-				}
+		case "raw_value":
+			raw, err = rd.bin("raw_value")
+		case "value_codec":
+			var b []byte
+			if b, err = rd.str("value_codec"); err == nil {
+				vc, err = parseValueCodec(string(b))
 			}
+		case "if_absent":
+			r.IfAbsent, err = rd.bool("if_absent")
 		case "cursor":
 			var b []byte
 			if b, err = rd.str("cursor"); err == nil {
@@ -333,8 +333,10 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 		case "bitmap":
 			var b []byte
 			if b, err = rd.str("bitmap"); err == nil {
-				r.Bitmap, err = decodeBitmap(b)
+				r.Bitmap, err = decodeBase64("bitmap", b)
 			}
+		case "raw":
+			r.Raw, err = rd.bool("raw")
 		case "token":
 			var b []byte
 			if b, err = rd.str("token"); err == nil {
@@ -361,6 +363,9 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 	if r.Op = ParseOp(string(opName)); r.Op == OpInvalid {
 		return errorf(CodeUnknownOp, "unknown op %q", opName)
 	}
+	if err := setRawValue(r, raw, vc); err != nil {
+		return err
+	}
 	return validate(r, lim, nested)
 }
 
@@ -373,6 +378,35 @@ func (rd *mpReader) str(name string) ([]byte, error) {
 		return nil, errorf(CodeBadRequest, "%q must be a string", name)
 	}
 	return b, nil
+}
+
+// bin returns the bytes of a bin object; they alias the message.
+func (rd *mpReader) bin(name string) ([]byte, error) {
+	c, err := rd.byte1()
+	if err != nil {
+		return nil, err
+	}
+	if c < 0xc4 || c > 0xc6 {
+		return nil, errorf(CodeBadRequest, "%q must be a msgpack bin", name)
+	}
+	n, err := rd.length(1<<(c-0xc4), 1)
+	if err != nil {
+		return nil, err
+	}
+	b := rd.b[rd.i : rd.i+n : rd.i+n]
+	rd.i += n
+	return b, nil
+}
+
+func (rd *mpReader) bool(name string) (bool, error) {
+	c, err := rd.byte1()
+	if err != nil {
+		return false, err
+	}
+	if c != 0xc2 && c != 0xc3 {
+		return false, errorf(CodeBadRequest, "%q must be true or false", name)
+	}
+	return c == 0xc3, nil
 }
 
 func (rd *mpReader) uint64(name string) (uint64, error) {

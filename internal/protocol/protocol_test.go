@@ -3,9 +3,11 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -173,6 +175,22 @@ func TestDecodeRequestBad(t *testing.T) {
 		{"batch element not map", kv{"op": "BATCH", "ops": []any{"PING"}}, CodeBadRequest},
 		{"batch element with id", kv{"op": "BATCH", "ops": []any{kv{"op": "PING", "id": 1}}}, CodeBadRequest},
 		{"oversized id", kv{"op": "PING", "id": strings.Repeat("i", 300)}, CodeTooLarge},
+		{"raw value unknown codec", kv{"op": "PUT", "key": "k", "raw_value": []byte("1"), "value_codec": "xml"}, CodeBadRequest},
+		{"raw value codec not string", kv{"op": "PUT", "key": "k", "raw_value": []byte("1"), "value_codec": 1}, CodeBadRequest},
+		{"raw value without codec", kv{"op": "PUT", "key": "k", "raw_value": []byte("1")}, CodeBadRequest},
+		{"value codec without raw value", kv{"op": "PUT", "key": "k", "value": 1, "value_codec": "json"}, CodeBadRequest},
+		{"value and raw value", kv{"op": "PUT", "key": "k", "value": 1, "raw_value": []byte("1"), "value_codec": "json"}, CodeBadRequest},
+		{"raw value not bytes", kv{"op": "PUT", "key": "k", "raw_value": 1, "value_codec": "json"}, CodeBadRequest},
+		{"raw json malformed", kv{"op": "PUT", "key": "k", "raw_value": []byte(`{"a":`), "value_codec": "json"}, CodeBadRequest},
+		{"raw json spaced", kv{"op": "PUT", "key": "k", "raw_value": []byte(` 1`), "value_codec": "json"}, CodeBadRequest},
+		{"raw json two values", kv{"op": "PUT", "key": "k", "raw_value": []byte(`1 2`), "value_codec": "json"}, CodeBadRequest},
+		{"raw json empty", kv{"op": "PUT", "key": "k", "raw_value": []byte{}, "value_codec": "json"}, CodeBadRequest},
+		{"raw msgpack truncated", kv{"op": "PUT", "key": "k", "raw_value": []byte{0xc4, 0x02, 0xff}, "value_codec": "msgpack"}, CodeBadRequest},
+		{"raw msgpack two objects", kv{"op": "PUT", "key": "k", "raw_value": []byte{0x01, 0x02}, "value_codec": "msgpack"}, CodeBadRequest},
+		{"raw msgpack 0xc1", kv{"op": "PUT", "key": "k", "raw_value": []byte{0xc1}, "value_codec": "msgpack"}, CodeBadRequest},
+		{"raw value too large", kv{"op": "PUT", "key": "k", "raw_value": []byte(strings.Repeat("1", 17)), "value_codec": "json"}, CodeTooLarge},
+		{"raw batch element malformed", kv{"op": "BATCH", "ops": []any{kv{"op": "PUT", "key": "k", "raw_value": []byte{0x91}, "value_codec": "msgpack", "if_absent": true}}}, CodeBadRequest},
+		{"raw not bool", kv{"op": "SCAN", "raw": 1}, CodeBadRequest},
 	} {
 		codecs := []Codec{JSON, Msgpack}
 		if _, raw := tc.msg.([]byte); raw {
@@ -199,17 +217,74 @@ func TestDecodeRequestBad(t *testing.T) {
 	}
 }
 
+// TestRawRequests: raw values and raw reads survive an encode/decode round
+// trip in both request codecs, whatever the value's codec, and a raw PUT
+// is told apart from a plain one.
+func TestRawRequests(t *testing.T) {
+	values := []struct {
+		c Codec
+		v []byte
+	}{
+		{Msgpack, []byte{0xc4, 0x02, 0xff, 0x00}},                                // bin: no JSON form
+		{Msgpack, []byte{0x81, 0x01, 0xa1, 'x'}},                                 // map with an integer key
+		{Msgpack, []byte{0xcd, 0x00, 0x01}},                                      // 1 as uint16
+		{JSON, []byte(`123456789012345678901234567890`)},                         // beyond msgpack
+		{JSON, []byte(`{"b": [1, 2.50],  "a":null}`)},                            // inner whitespace kept
+		{Msgpack, bytes.Repeat([]byte{0xc0}, 1)},                                 // nil
+		{JSON, []byte(`"` + strings.Repeat("x", 70000) + `"`)},                   // a bin32 in msgpack
+		{Msgpack, append([]byte{0xda, 0x01, 0x2c}, strings.Repeat("y", 300)...)}, // str16
+	}
+	for _, c := range []Codec{JSON, Msgpack} {
+		for i, v := range values {
+			t.Run(fmt.Sprintf("%v/%d", c, i), func(t *testing.T) {
+				put := Request{Op: OpPut, Key: "k", Value: v.v, ValueCodec: v.c, IfAbsent: true}
+				for _, req := range []Request{put, {Op: OpBatch, Ops: []Request{put, {Op: OpDelete, Key: "d"}}}} {
+					msg, err := AppendRequest(nil, c, &req)
+					require.NoError(t, err)
+					got, gotC, err := DecodeRequest(msg, Limits{})
+					require.NoError(t, err, "%q", msg)
+					require.Equal(t, c, gotC)
+					require.True(t, requestsIdentical(req, got), "%q:\n%#v\n%#v", msg, req, got)
+				}
+			})
+		}
+		for _, req := range []Request{
+			{Op: OpScan, Raw: true, Limit: 10, Partitions: 12, Bitmap: []byte{1, 8}},
+			{Op: OpDigest, Raw: true, Partitions: 12, Bitmap: []byte{1, 8}},
+		} {
+			msg, err := AppendRequest(nil, c, &req)
+			require.NoError(t, err)
+			got, _, err := DecodeRequest(msg, Limits{})
+			require.NoError(t, err)
+			require.Equal(t, req, got)
+		}
+	}
+	// A plain PUT whose value happens to be a string is not a raw one.
+	r, _, err := DecodeRequest([]byte(`{"op":"PUT","key":"k","value":"MQ=="}`), Limits{})
+	require.NoError(t, err)
+	require.Equal(t, Codec(0), r.ValueCodec)
+	require.Equal(t, `"MQ=="`, string(r.Value))
+}
+
 func TestReplyRoundTrip(t *testing.T) {
 	for _, c := range []Codec{JSON, Msgpack} {
 		val := enc(t, c, map[string]any{"n": 1})
 		replies := []Reply{
 			{Op: OpPut, Status: StatusOK},
 			{Op: OpGetOne, Status: StatusOK, Key: "k\"\n\x01é", Value: val, ID: enc(t, c, 42)},
-			{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{"a", val}, {"b", val}}},
-			{Op: OpScan, Status: StatusOK, Collection: []Entry{{"a", val}}, Cursor: "next"},
+			{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{Key: "a", Value: val}, {Key: "b", Value: val}}},
+			{Op: OpScan, Status: StatusOK, Collection: []Entry{{Key: "a", Value: val}}, Cursor: "next"},
+			{Op: OpScan, Status: StatusOK, Collection: []Entry{
+				{Key: "bin", Value: []byte{0xc4, 0x02, 0xff, 0x00}, Codec: Msgpack},
+				{Key: "big", Value: []byte(`123456789012345678901234567890`), Codec: JSON},
+				{Key: "empty", Value: []byte{}, Codec: JSON},
+				{Key: "long", Value: bytes.Repeat([]byte{0xa1, 'x'}, 40000), Codec: Msgpack},
+				{Key: "plain", Value: val},
+			}},
 			{Op: OpDelete, Status: StatusOK, Deleted: true},
 			{Op: OpSync, Status: StatusOK, Token: "t"},
 			{Op: OpPing, Status: StatusOK, Node: "node-0", Protocol: Version},
+			{Op: OpPing, Status: StatusOK, Node: "node-0", Protocol: Version, Features: []string{FeatureRaw}},
 			{Op: OpStats, Status: StatusOK, Stats: &Stats{Node: "n", Keys: 3, Ops: map[string]uint64{"PUT": 2},
 				Errors: map[string]uint64{}, Endpoints: map[string]EndpointStats{"request": {Messages: 1}}}},
 			{Op: OpBatch, Status: StatusOK, Results: []Reply{{Status: StatusOK}, ErrorReply(Errorf(CodeNotFound, "no"))}},
@@ -251,7 +326,7 @@ func TestClassLabReplyShapes(t *testing.T) {
 	}{
 		{Reply{Op: OpPut, Status: StatusOK}, `{"status":"OK"}`},
 		{Reply{Op: OpGetOne, Status: StatusOK, Key: "k", Value: []byte(`"v"`)}, `{"status":"OK","key":"k","value":"v"}`},
-		{Reply{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{"k1", []byte(`"v1"`)}, {"k2", []byte(`"v2"`)}}},
+		{Reply{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{Key: "k1", Value: []byte(`"v1"`)}, {Key: "k2", Value: []byte(`"v2"`)}}},
 			`{"status":"OK","collection":[{"key":"k1","value":"v1"},{"key":"k2","value":"v2"}]}`},
 		{Reply{Op: OpGetAll, Status: StatusOK}, `{"status":"OK","collection":[]}`},
 		{ErrorReply(Errorf(CodeNotFound, "key %q not found", "k")), `{"status":"error","error":"not_found","message":"key \"k\" not found"}`},
@@ -344,4 +419,12 @@ func TestBatchBuilder(t *testing.T) {
 		require.Empty(t, r.Ops)
 		require.NotNil(t, r.Ops)
 	}
+}
+
+// TestRawEntryHash pins the hash a raw DIGEST sums to its definition in
+// docs/PROTOCOL.md §3.9.
+func TestRawEntryHash(t *testing.T) {
+	want := xxhash.Sum64([]byte{0x01, 'g', 0x02, 0xc4, 0x02, 0xff, 0x00})
+	require.Equal(t, want, RawEntryHash("g", Msgpack, []byte{0xc4, 0x02, 0xff, 0x00}))
+	require.NotEqual(t, RawEntryHash("g", JSON, []byte(`1`)), RawEntryHash("g", Msgpack, []byte(`1`)))
 }

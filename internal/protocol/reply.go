@@ -11,6 +11,10 @@ import (
 // Version is the protocol version a node reports in its PING reply.
 const Version = 1
 
+// FeatureRaw is the PING feature of a node that speaks raw values: SCAN
+// and DIGEST with "raw", PUT with "raw_value" and "value_codec".
+const FeatureRaw = "raw"
+
 // Reply statuses.
 const (
 	StatusOK    = "OK"
@@ -18,10 +22,14 @@ const (
 )
 
 // Entry is one key and its raw value, in the codec of the message that
-// carries it.
+// carries it, or, in the reply to a SCAN with "raw", in Codec.
 type Entry struct {
 	Key   string
 	Value []byte
+	// Codec is the codec the value is stored in when it travels raw
+	// ("raw_value" and "value_codec"); 0 means "value", in the codec of
+	// the message.
+	Codec Codec
 }
 
 // Stats is the body of a STATS reply.
@@ -69,9 +77,12 @@ type Reply struct {
 	Deleted bool
 	// Token: SYNC.
 	Token string
-	// Node and Protocol: PING.
+	// Node, Protocol and Features: PING. Features lists the optional
+	// additions to protocol v1 the node speaks (FeatureRaw); nil from a
+	// node older than the field.
 	Node     string
 	Protocol int
+	Features []string
 	// Stats: STATS.
 	Stats *Stats
 	// Results: BATCH, one reply per operation, in order.
@@ -131,6 +142,9 @@ func (w *writer) reply(r *Reply) error {
 	case OpGetAll, OpDelete, OpSync, OpStats, OpBatch, OpDigest:
 		n++
 	}
+	if r.Op == OpPing && r.Features != nil {
+		n++
+	}
 	w.openMap(n)
 	w.key("status")
 	w.str(StatusOK)
@@ -148,6 +162,17 @@ func (w *writer) reply(r *Reply) error {
 		w.key("collection")
 		w.openArray(len(r.Collection))
 		for _, e := range r.Collection {
+			if e.Codec != 0 {
+				w.openMap(3)
+				w.key("key")
+				w.str(e.Key)
+				w.key("raw_value")
+				w.bytes(e.Value)
+				w.key("value_codec")
+				w.str(e.Codec.String())
+				w.closeMap()
+				continue
+			}
 			w.openMap(2)
 			w.key("key")
 			w.str(e.Key)
@@ -187,6 +212,14 @@ func (w *writer) reply(r *Reply) error {
 		w.str(r.Node)
 		w.key("protocol")
 		w.int(int64(r.Protocol))
+		if r.Features != nil {
+			w.key("features")
+			w.openArray(len(r.Features))
+			for _, f := range r.Features {
+				w.str(f)
+			}
+			w.closeArray()
+		}
 	case OpStats:
 		w.key("stats")
 		var body []byte
@@ -230,8 +263,8 @@ func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
 
 func (w *writer) request(r *Request) {
 	n := 1
-	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.IfAbsent, r.Cursor != "", r.Limit != 0,
-		r.HashFrom != 0, r.HashTo != 0, r.Partitions != 0, r.Bitmap != nil, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
+	for _, set := range [...]bool{r.ID != nil, r.Key != "", r.Value != nil, r.ValueCodec != 0, r.IfAbsent, r.Cursor != "", r.Limit != 0,
+		r.HashFrom != 0, r.HashTo != 0, r.Partitions != 0, r.Bitmap != nil, r.Raw, r.Token != "", r.TimeoutMS != 0, r.Op == OpBatch} {
 		if set {
 			n++
 		}
@@ -247,7 +280,13 @@ func (w *writer) request(r *Request) {
 		w.key("key")
 		w.str(r.Key)
 	}
-	if r.Value != nil {
+	switch {
+	case r.ValueCodec != 0:
+		w.key("raw_value")
+		w.bytes(r.Value)
+		w.key("value_codec")
+		w.str(r.ValueCodec.String())
+	case r.Value != nil:
 		w.key("value")
 		w.raw(r.Value)
 	}
@@ -280,6 +319,10 @@ func (w *writer) request(r *Request) {
 		w.sep()
 		w.b = appendBase64(w.b, w.c, r.Bitmap)
 	}
+	if r.Raw {
+		w.key("raw")
+		w.bool(true)
+	}
 	if r.Token != "" {
 		w.key("token")
 		w.str(r.Token)
@@ -308,14 +351,17 @@ type wireReply[Raw any] struct {
 	Key        string `json:"key" msgpack:"key"`
 	Value      Raw    `json:"value" msgpack:"value"`
 	Collection []struct {
-		Key   string `json:"key" msgpack:"key"`
-		Value Raw    `json:"value" msgpack:"value"`
+		Key        string  `json:"key" msgpack:"key"`
+		Value      Raw     `json:"value" msgpack:"value"`
+		RawValue   Raw     `json:"raw_value" msgpack:"raw_value"`
+		ValueCodec *string `json:"value_codec" msgpack:"value_codec"`
 	} `json:"collection" msgpack:"collection"`
 	Cursor   string      `json:"cursor" msgpack:"cursor"`
 	Deleted  bool        `json:"deleted" msgpack:"deleted"`
 	Token    string      `json:"token" msgpack:"token"`
 	Node     string      `json:"node" msgpack:"node"`
 	Protocol int         `json:"protocol" msgpack:"protocol"`
+	Features []string    `json:"features" msgpack:"features"`
 	Stats    *Stats      `json:"stats" msgpack:"stats"`
 	Results  []Raw       `json:"results" msgpack:"results"`
 	Digests  [][3]uint64 `json:"digests" msgpack:"digests"`
@@ -357,11 +403,44 @@ func decodeReply(msg []byte, c Codec) (Reply, error) {
 	return fromWire(wr, c, func(b msgpack.RawMessage) []byte { return b })
 }
 
+// rawEntry fills e from the encoded "raw_value" (nil when absent) and
+// "value_codec" of a collection entry, which go together and replace
+// "value".
+func rawEntry(e *Entry, c Codec, raw []byte, codec *string) error {
+	if raw == nil && codec == nil {
+		return nil
+	}
+	if raw == nil || codec == nil || e.Value != nil {
+		return errorf(CodeBadRequest, `an entry needs either "value" or both "raw_value" and "value_codec"`)
+	}
+	vc, err := parseValueCodec(*codec)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	if c == JSON {
+		var s string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return errorf(CodeBadRequest, `"raw_value" must be a string`)
+		}
+		if b, err = decodeBase64("raw_value", []byte(s)); err != nil {
+			return err
+		}
+	} else {
+		rd := mpReader{b: raw}
+		if b, err = rd.bin("raw_value"); err != nil {
+			return err
+		}
+	}
+	e.Value, e.Codec = b, vc
+	return nil
+}
+
 func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Reply, error) {
 	r := Reply{
 		Status: wr.Status, ID: bytesOf(wr.ID), Key: wr.Key, Value: bytesOf(wr.Value),
 		Cursor: wr.Cursor, Deleted: wr.Deleted, Token: wr.Token, Node: wr.Node,
-		Protocol: wr.Protocol, Stats: wr.Stats,
+		Protocol: wr.Protocol, Features: wr.Features, Stats: wr.Stats,
 	}
 	if r.Status != StatusOK && r.Status != StatusError {
 		return Reply{}, errorf(CodeBadRequest, "reply status %q is neither %q nor %q", r.Status, StatusOK, StatusError)
@@ -372,7 +451,11 @@ func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Re
 	if wr.Collection != nil {
 		r.Collection = make([]Entry, len(wr.Collection))
 		for i, e := range wr.Collection {
-			r.Collection[i] = Entry{Key: e.Key, Value: bytesOf(e.Value)}
+			ent := Entry{Key: e.Key, Value: bytesOf(e.Value)}
+			if err := rawEntry(&ent, c, bytesOf(e.RawValue), e.ValueCodec); err != nil {
+				return Reply{}, err
+			}
+			r.Collection[i] = ent
 		}
 	}
 	if wr.Digests != nil {

@@ -24,6 +24,13 @@ type Request struct {
 	// Value is the raw encoding of the PUT value (one JSON value or one
 	// msgpack object, in the request's codec); nil when absent.
 	Value []byte
+	// ValueCodec is the codec of Value when the PUT carried it raw: the
+	// stored bytes of a value ("raw_value", bin in msgpack and base64 in
+	// JSON) and their codec ("value_codec"), whatever the request's codec,
+	// so that a copy between nodes keeps both. 0 means Value came as
+	// "value", in the request's codec. A raw Value decoded from JSON is
+	// allocated, not aliased.
+	ValueCodec Codec
 	// Cursor is the SCAN cursor: "" starts a scan, a reply's cursor continues it.
 	Cursor string
 	// Limit is the SCAN page size; 0 means DefaultScanLimit.
@@ -39,6 +46,10 @@ type Request struct {
 	// Both or neither are given; DIGEST and DELETE_PARTITIONS need them.
 	Partitions int
 	Bitmap     []byte
+	// Raw makes SCAN return every value as stored, with its codec, and
+	// DIGEST hash it so (RawEntryHash), instead of converting values to
+	// the request's codec ("raw": true).
+	Raw bool
 	// Token names a SYNC barrier.
 	Token string
 	// TimeoutMS bounds how long a SYNC waits for its token; 0 means the
@@ -108,6 +119,9 @@ func validate(r *Request, lim Limits, nested bool) error {
 		if len(r.Value) > lim.MaxValueBytes {
 			return errorf(CodeTooLarge, "value of %d bytes exceeds the limit of %d bytes", len(r.Value), lim.MaxValueBytes)
 		}
+		if r.ValueCodec != 0 && !wellFormed(r.Value, r.ValueCodec) {
+			return errorf(CodeBadRequest, `"raw_value" is not one well-formed %v value`, r.ValueCodec)
+		}
 	case OpDigest, OpDeletePartitions:
 		if r.Partitions == 0 {
 			return errorf(CodeBadRequest, `%s needs "partitions" and "bitmap"`, r.Op)
@@ -166,14 +180,52 @@ func validatePartitions(r *Request) error {
 	return nil
 }
 
-// decodeBitmap decodes the base64 "bitmap" field.
-func decodeBitmap(s []byte) ([]byte, error) {
+// decodeBase64 decodes the base64 field name ("bitmap", "raw_value").
+func decodeBase64(name string, s []byte) ([]byte, error) {
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
 	n, err := base64.StdEncoding.Strict().Decode(b, s)
 	if err != nil || bytes.ContainsAny(s, "\r\n") {
-		return nil, errorf(CodeBadRequest, `"bitmap" must be a base64 string (standard alphabet, padded)`)
+		return nil, errorf(CodeBadRequest, "%q must be a base64 string (standard alphabet, padded)", name)
 	}
 	return b[:n:n], nil
+}
+
+// parseValueCodec parses the "value_codec" field.
+func parseValueCodec(s string) (Codec, error) {
+	if c := ParseCodec(s); c != 0 {
+		return c, nil
+	}
+	return 0, errorf(CodeBadRequest, `"value_codec" must be "json" or "msgpack", not %q`, s)
+}
+
+// setRawValue sets r.Value and r.ValueCodec from the decoded "raw_value"
+// and "value_codec" fields (nil and 0 when absent), which go together and
+// replace "value".
+func setRawValue(r *Request, raw []byte, c Codec) error {
+	switch {
+	case raw == nil && c == 0:
+		return nil
+	case raw != nil && r.Value != nil:
+		return errorf(CodeBadRequest, `"value" and "raw_value" exclude one another`)
+	case raw == nil:
+		return errorf(CodeBadRequest, `"value_codec" needs "raw_value"`)
+	case c == 0:
+		return errorf(CodeBadRequest, `"raw_value" needs "value_codec"`)
+	}
+	r.Value, r.ValueCodec = raw, c
+	return nil
+}
+
+// wellFormed reports whether v is exactly one value in codec c, as a PUT
+// in c would store it: a JSON value without whitespace around it (the
+// request decoder's own syntax check), or one msgpack object.
+func wellFormed(v []byte, c Codec) bool {
+	if c == JSON {
+		p := jsonParser{b: v}
+		return p.value(2) && p.i == len(v)
+	}
+	r := mpReader{b: v}
+	return r.skip() == nil && r.i == len(v)
 }
 
 func checkKey(k string, lim Limits) error {

@@ -108,6 +108,25 @@ func (w *writer) raw(v []byte) {
 	w.b = append(w.b, v...)
 }
 
+// bytes writes b as a msgpack bin, or in JSON as a base64 string
+// (standard alphabet, padded).
+func (w *writer) bytes(b []byte) {
+	w.sep()
+	if w.c == JSON {
+		w.b = appendBase64(w.b, JSON, b)
+		return
+	}
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		w.b = append(w.b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		w.b = binary.BigEndian.AppendUint16(append(w.b, 0xc5), uint16(n))
+	default:
+		w.b = binary.BigEndian.AppendUint32(append(w.b, 0xc6), uint32(n))
+	}
+	w.b = append(w.b, b...)
+}
+
 func (w *writer) uint(u uint64) {
 	w.sep()
 	if w.c == JSON {
