@@ -46,6 +46,13 @@ var badInputs = []struct {
 	{"empty message", []any{""}, protocol.CodeBadRequest},
 	{"msgpack oversized key", []any{mustAppend(protocol.Request{Op: protocol.OpGetOne, Key: strings.Repeat("k", 65)})}, protocol.CodeTooLarge},
 	{"msgpack missing value", []any{mustAppend(protocol.Request{Op: protocol.OpPut, Key: "k"})}, protocol.CodeBadRequest},
+	{"raw value unknown codec", []any{`{"op":"PUT","key":"k","raw_value":"MQ==","value_codec":"yaml"}`}, protocol.CodeBadRequest},
+	{"raw value without codec", []any{`{"op":"PUT","key":"k","raw_value":"MQ=="}`}, protocol.CodeBadRequest},
+	{"raw value not base64", []any{`{"op":"PUT","key":"k","raw_value":"MQ=","value_codec":"json"}`}, protocol.CodeBadRequest},
+	{"raw json value malformed", []any{`{"op":"PUT","key":"k","raw_value":"eyJhIjo=","value_codec":"json"}`}, protocol.CodeBadRequest},
+	{"raw msgpack value truncated", []any{mustAppend(protocol.Request{Op: protocol.OpPut, Key: "k", Value: []byte{0xc4, 0x05, 0x01}, ValueCodec: protocol.Msgpack})}, protocol.CodeBadRequest},
+	{"raw msgpack value 0xc1", []any{mustAppend(protocol.Request{Op: protocol.OpPut, Key: "k", Value: []byte{0xc1}, ValueCodec: protocol.Msgpack, IfAbsent: true})}, protocol.CodeBadRequest},
+	{"raw value oversized", []any{mustAppend(protocol.Request{Op: protocol.OpPut, Key: "k", Value: []byte(`"` + strings.Repeat("v", 300) + `"`), ValueCodec: protocol.JSON})}, protocol.CodeTooLarge},
 }
 
 func mustAppend(r protocol.Request) []byte {

@@ -10,7 +10,9 @@ import (
 
 // execute runs one decoded request (not a SYNC on the request endpoint,
 // which the request loop handles) and returns its reply. Requests in codec
-// c store values tagged c and read values converted to c.
+// c store values tagged c and read values converted to c, except raw ones:
+// a PUT with "raw_value" stores the value tagged with its "value_codec",
+// and a SCAN or DIGEST with "raw" reads values as stored.
 func (n *Node) execute(c protocol.Codec, r *protocol.Request) protocol.Reply {
 	n.stats.op(r.Op)
 	rep, err := n.run(c, r)
@@ -67,7 +69,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 				"GET_ALL of %d keys needs about %d bytes, over the reply limit of %d; page through the keys with SCAN",
 				len(page.Entries), size, n.cfg.MaxReplyBytes)
 		}
-		ok.Collection, err = collection(page.Entries, c)
+		ok.Collection, err = collection(page.Entries, c, false)
 		return ok, err
 	case protocol.OpScan:
 		from, err := store.ParseCursor(r.Cursor)
@@ -85,14 +87,14 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		if !page.Done {
 			ok.Cursor = page.Next.String()
 		}
-		ok.Collection, err = collection(page.Entries, c)
+		ok.Collection, err = collection(page.Entries, c, r.Raw)
 		return ok, err
 	case protocol.OpDigest:
 		return n.digest(c, r, ok)
 	case protocol.OpDeletePartitions:
 		return n.deletePartitions(r, ok)
 	case protocol.OpPing:
-		ok.Node, ok.Protocol = n.cfg.Name, protocol.Version
+		ok.Node, ok.Protocol, ok.Features = n.cfg.Name, protocol.Version, []string{protocol.FeatureRaw}
 		return ok, nil
 	case protocol.OpStats:
 		st := n.Stats()
@@ -122,7 +124,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 
 // put applies a PUT, or with "if_absent" a PUT of a key not present.
 func (n *Node) put(c protocol.Codec, r *protocol.Request) error {
-	v := store.Value{Codec: uint8(c), Data: r.Value}
+	v := putValue(c, r)
 	if r.IfAbsent {
 		_, err := n.store.PutIfAbsent(n.ctx, r.Key, v)
 		return storeErr(err)
@@ -130,9 +132,24 @@ func (n *Node) put(c protocol.Codec, r *protocol.Request) error {
 	return storeErr(n.store.Put(n.ctx, r.Key, v))
 }
 
-func collection(entries []store.Entry, c protocol.Codec) ([]protocol.Entry, error) {
+// putValue is the value a PUT in codec c stores: its bytes, tagged with c
+// or, when they came raw, with their own codec.
+func putValue(c protocol.Codec, r *protocol.Request) store.Value {
+	if r.ValueCodec != 0 {
+		c = r.ValueCodec
+	}
+	return store.Value{Codec: uint8(c), Data: r.Value}
+}
+
+// collection returns entries as a reply carries them: converted to codec
+// c, or with raw as stored, with their codec.
+func collection(entries []store.Entry, c protocol.Codec, raw bool) ([]protocol.Entry, error) {
 	out := make([]protocol.Entry, len(entries))
 	for i, e := range entries {
+		if raw {
+			out[i] = protocol.Entry{Key: e.Key, Value: e.Value.Data, Codec: protocol.Codec(e.Value.Codec)}
+			continue
+		}
 		v, err := protocol.ConvertValue(e.Value.Data, protocol.Codec(e.Value.Codec), c)
 		if err != nil {
 			pe := protocol.AsError(err)
@@ -252,7 +269,7 @@ func (n *Node) ingestPuts(c protocol.Codec, ops []protocol.Request) error {
 		if cu != nil {
 			cu.touch(ops[i].Key)
 		}
-		entries[i] = store.Entry{Key: ops[i].Key, Value: store.Value{Codec: uint8(c), Data: ops[i].Value}}
+		entries[i] = store.Entry{Key: ops[i].Key, Value: putValue(c, &ops[i])}
 	}
 	err := storeErr(n.batcher.PutMany(n.ctx, entries))
 	if err != nil {

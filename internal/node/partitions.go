@@ -23,7 +23,7 @@ func partitionSet(r *protocol.Request) *store.PartitionSet {
 
 // digest answers DIGEST: one digest per partition of the set, within the
 // hash range, that holds keys. Values are hashed as a SCAN in codec c
-// returns them.
+// returns them, or with "raw" as stored, with their codec.
 func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
 	set := partitionSet(r)
 	hr := store.HashRange{From: r.HashFrom, To: r.HashTo}
@@ -41,10 +41,9 @@ func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply)
 			return rep, storeErr(err)
 		}
 		for _, e := range page.Entries {
-			v, err := protocol.ConvertValue(e.Value.Data, protocol.Codec(e.Value.Codec), c)
+			h, err := entryHash(e, c, r.Raw)
 			if err != nil {
-				pe := protocol.AsError(err)
-				return rep, protocol.Errorf(pe.Code, "key %q: %s", e.Key, pe.Message)
+				return rep, err
 			}
 			p := set.Of(e.Hash)
 			if k := len(rep.Digests); k == 0 || rep.Digests[k-1].Partition != p {
@@ -52,13 +51,27 @@ func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply)
 			}
 			d := &rep.Digests[len(rep.Digests)-1]
 			d.Keys++
-			d.Sum += protocol.EntryHash(e.Key, v)
+			d.Sum += h
 		}
 		if page.Done {
 			return rep, nil
 		}
 		cur = page.Next
 	}
+}
+
+// entryHash is the hash DIGEST sums for e: protocol.EntryHash of the
+// value converted to c, or with raw protocol.RawEntryHash of it as stored.
+func entryHash(e store.Entry, c protocol.Codec, raw bool) (uint64, error) {
+	if raw {
+		return protocol.RawEntryHash(e.Key, protocol.Codec(e.Value.Codec), e.Value.Data), nil
+	}
+	v, err := protocol.ConvertValue(e.Value.Data, protocol.Codec(e.Value.Codec), c)
+	if err != nil {
+		pe := protocol.AsError(err)
+		return 0, protocol.Errorf(pe.Code, "key %q: %s", e.Key, pe.Message)
+	}
+	return protocol.EntryHash(e.Key, v), nil
 }
 
 // deletePartitions answers DELETE_PARTITIONS: it deletes the keys the SCAN
