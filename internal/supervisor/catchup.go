@@ -392,13 +392,13 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 	if len(scanned) == 0 {
 		return out, nil
 	}
-	held := map[string]map[string][]byte{} // replica -> key -> value
+	held := map[string]map[string]store.Value{} // replica -> key -> value
 	for name := range scanned {
-		got := map[string][]byte{}
-		err := ready[name].scan(ctx, hr, func(e protocol.Entry) {
-			p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
+		got := map[string]store.Value{}
+		err := ready[name].scan(ctx, hr, func(k string, v store.Value) {
+			p := sharding.PartitionOf(sharding.KeyHash(k), pl.partitions)
 			if slices.Contains(sources[p], name) {
-				got[e.Key] = e.Value
+				got[k] = v
 			}
 		})
 		if err != nil {
@@ -406,7 +406,7 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 		}
 		held[name] = got
 	}
-	want := map[string][]byte{}
+	want := map[string]store.Value{}
 	for _, got := range held {
 		for k := range got {
 			if _, ok := want[k]; ok {
@@ -442,7 +442,7 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 				if applied {
 					out.deleted++
 				}
-			case protocol.Codec(e.Value.Codec) == protocol.JSON && bytes.Equal(e.Value.Data, v):
+			case e.Value.Codec == v.Codec && bytes.Equal(e.Value.Data, v.Data):
 				delete(want, e.Key)
 			}
 		}
@@ -452,7 +452,7 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 		cursor = page.Next
 	}
 	for k, v := range want {
-		applied, err := cu.Put(ctx, k, store.Value{Codec: uint8(protocol.JSON), Data: v})
+		applied, err := cu.Put(ctx, k, v)
 		if err != nil {
 			return out, err
 		}
@@ -513,19 +513,27 @@ func (c *reqClient) call(req protocol.Request) (protocol.Reply, error) {
 	return rep, nil
 }
 
-// scan calls fn with every entry of range hr on the node, page by page.
-func (c *reqClient) scan(ctx context.Context, hr store.HashRange, fn func(protocol.Entry)) error {
+// scan calls fn with every key of range hr on the node and its value as
+// stored there, page by page. The SCAN is raw, so a copy keeps the bytes
+// and the codec of the original, even a value with no form in the other
+// codec; a node older than raw SCANs answers in JSON, and its values are
+// taken as JSON.
+func (c *reqClient) scan(ctx context.Context, hr store.HashRange, fn func(string, store.Value)) error {
 	cursor := ""
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, err := c.call(protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: catchUpPage, HashFrom: hr.From, HashTo: hr.To})
+		rep, err := c.call(protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: catchUpPage, HashFrom: hr.From, HashTo: hr.To, Raw: true})
 		if err != nil {
 			return err
 		}
 		for _, e := range rep.Collection {
-			fn(e)
+			codec := e.Codec
+			if codec == 0 {
+				codec = protocol.JSON
+			}
+			fn(e.Key, store.Value{Codec: uint8(codec), Data: e.Value})
 		}
 		if cursor = rep.Cursor; cursor == "" {
 			return nil

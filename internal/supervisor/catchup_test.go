@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/consul"
@@ -198,4 +199,80 @@ func TestCatchUpFromReplicas(t *testing.T) {
 		got[e.Key] = v
 	}
 	require.Equal(t, want, got, "node-c's store after catch-up")
+}
+
+// TestCatchUpKeepsCodecs (R=2, three in-process nodes, one durable): values
+// written while the durable node was down come back to it byte for byte,
+// with the codec they were written in — a msgpack bin, which has no JSON
+// form, a msgpack float32 and a JSON integer beyond msgpack's — and read in
+// their own codec on that node as they were written.
+func TestCatchUpKeepsCodecs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	members := []string{"node-a", "node-b", "node-c"}
+	settings := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}
+	for _, name := range members[:2] {
+		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
+	}
+	dir := t.TempDir()
+	st := openDurable(t, dir)
+	defer st.Close()
+	stopC := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
+	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+
+	producers := map[protocol.Codec]*producer.Producer{}
+	for _, c := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
+		p, err := producer.New(ctx, producer.Config{Consul: consul.Config{Addr: agent.Addr}, Settings: settings, Codec: c})
+		require.NoError(t, err)
+		defer p.Close()
+		producers[c] = p
+	}
+	put := func(k string, v store.Value) {
+		require.NoError(t, producers[protocol.Codec(v.Codec)].Put(ctx, k, v.Data))
+	}
+	want := map[string]store.Value{
+		"bin":    {Codec: uint8(protocol.Msgpack), Data: []byte{0xc4, 0x02, 0xff, 0x00}},
+		"f32":    {Codec: uint8(protocol.Msgpack), Data: []byte{0xca, 0x3f, 0xc0, 0x00, 0x00}},
+		"huge":   {Codec: uint8(protocol.JSON), Data: []byte(`123456789012345678901234567890`)},
+		"spaced": {Codec: uint8(protocol.JSON), Data: []byte(`{"b": 1,  "a": [2]}`)},
+	}
+	put("f32", store.Value{Codec: uint8(protocol.JSON), Data: []byte(`1`)})
+	stopC()
+	eventually(t, "node-c is gone", func() bool { _, ok := member(t, cc, "node-c"); return !ok })
+	for k, v := range want {
+		put(k, v)
+	}
+
+	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir,
+		CatchUpSettle: 200 * time.Millisecond})
+	eventually(t, "node-c is ready", func() bool { m, ok := member(t, cc, "node-c"); return ok && m.Ready })
+	m, _ := member(t, cc, "node-c")
+	sock, err := zmq.NewSocket(zmq.REQ)
+	require.NoError(t, err)
+	defer sock.Close()
+	require.NoError(t, sock.SetLinger(0))
+	require.NoError(t, sock.SetRcvtimeo(10*time.Second))
+	require.NoError(t, sock.Connect(m.RepURL))
+	for k, v := range want {
+		got, ok, err := st.Get(ctx, k)
+		require.NoError(t, err)
+		require.True(t, ok, k)
+		require.Equal(t, v, got, k)
+		c := protocol.Codec(v.Codec)
+		msg, err := protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: k})
+		require.NoError(t, err)
+		_, err = sock.SendBytes(msg, 0)
+		require.NoError(t, err)
+		b, err := sock.RecvBytes(0)
+		require.NoError(t, err)
+		rep, _, err := protocol.DecodeReply(b)
+		require.NoError(t, err)
+		require.Equal(t, protocol.StatusOK, rep.Status, "%v", rep.Err)
+		require.Equal(t, v.Data, rep.Value, k)
+	}
 }
