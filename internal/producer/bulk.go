@@ -297,9 +297,11 @@ func (b *Bulk) PutTo(ctx context.Context, node, key string, value []byte) error 
 
 // CopyTo is PutTo with "if_absent": the node keeps the value it holds, if
 // any (a newer write); the rebalancer's copy path. A node older than
-// if_absent applies it as a plain PUT.
-func (b *Bulk) CopyTo(ctx context.Context, node, key string, value []byte) error {
-	return b.addDirect(ctx, protocol.Request{Op: protocol.OpPut, Key: key, Value: value, IfAbsent: true}, node)
+// if_absent applies it as a plain PUT. value is in codec c: a value in
+// another codec than the producer's goes raw ("raw_value", which only a
+// node with the raw feature takes), so the node stores it as it is.
+func (b *Bulk) CopyTo(ctx context.Context, node, key string, value []byte, c protocol.Codec) error {
+	return b.addDirect(ctx, b.p.PutOf(key, value, c, true), node)
 }
 
 // DeleteTo queues a DELETE of key on the passing member named node only.

@@ -359,6 +359,17 @@ func (p *Producer) Close() error {
 // Codec returns the codec of requests and of the raw values.
 func (p *Producer) Codec() protocol.Codec { return p.codec }
 
+// PutOf returns the PUT (with "if_absent" when ifAbsent) that stores
+// value, encoded in codec c, exactly as it is: a plain PUT when c is the
+// producer's codec, else a raw one ("raw_value" and "value_codec").
+func (p *Producer) PutOf(key string, value []byte, c protocol.Codec, ifAbsent bool) protocol.Request {
+	req := protocol.Request{Op: protocol.OpPut, Key: key, Value: value, IfAbsent: ifAbsent}
+	if c != p.codec {
+		req.ValueCodec = c
+	}
+	return req
+}
+
 // Settings returns the cluster settings in use.
 func (p *Producer) Settings() consul.Settings { return p.st.Load().settings }
 

@@ -68,7 +68,7 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 	}
 	scan := func(part int, cursor string) protocol.Request {
 		hr := store.PartitionRange(part, P)
-		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To}
+		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To, Raw: r.raw}
 	}
 	// The number of partitions per BATCH adapts to what they hold, so that
 	// one reply carries about scanTarget entries whatever the key density.
@@ -158,6 +158,15 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 		byPair[[2]string{t.From, t.To}] = append(byPair[[2]string{t.From, t.To}], t.Partition)
 	}
 	r.est.Store(r.estimate(ctx, plan, from))
+	nodes := map[string]bool{}
+	for _, t := range transfers {
+		nodes[t.From], nodes[t.To] = true, true
+	}
+	raw, err := r.speakRaw(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	r.raw = raw
 	r.setPhase("copying")
 	t0 := time.Now()
 	r.copyStart = t0
@@ -189,7 +198,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 			return r.verifySource(gctx, src, dsts)
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	rep.Keys, rep.Bytes = r.keys.Load(), r.bytes.Load()
 	rep.Copy, rep.Verify = copied.Sub(t0), time.Since(copied)
 	if err != nil {
@@ -197,6 +206,36 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	}
 	rep.Fixed = r.fixed.Load()
 	return nil
+}
+
+// speakRaw reports whether every node of nodes lists the raw feature in its
+// PING reply. Then the copy, the digests and the repairs move values raw,
+// as stored, byte for byte with their codec (a conversion to the
+// producer's codec changes some values and fails on others); else, with a
+// node older than raw values among them, they all move values converted
+// to the producer's codec, as before raw values existed.
+func (r *rebalancer) speakRaw(ctx context.Context, nodes map[string]bool) (bool, error) {
+	for node := range nodes {
+		rep, err := r.p.Call(ctx, node, protocol.Request{Op: protocol.OpPing})
+		if err != nil {
+			return false, fmt.Errorf("asking %s for its features: %w", node, err)
+		}
+		if !slices.Contains(rep.Features, protocol.FeatureRaw) {
+			r.log.Warn("a node does not speak raw values: copying values converted to the producer's codec", "node", node,
+				"codec", r.p.Codec())
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// codecOf is the codec of e's value: its own in a raw SCAN reply, else
+// (not raw, or a node that ignored "raw") the producer's.
+func (r *rebalancer) codecOf(e protocol.Entry) protocol.Codec {
+	if e.Codec != 0 {
+		return e.Codec
+	}
+	return r.p.Codec()
 }
 
 // copyFrom copies the partitions of parts (partition -> destinations) from
@@ -214,7 +253,7 @@ func (r *rebalancer) copyFrom(ctx context.Context, src string, parts map[int][]s
 			for _, e := range es {
 				for _, dst := range parts[set.Of(store.Hash(e.Key))] {
 					n++
-					if err := b.put(ctx, dst, e.Key, e.Value); err != nil {
+					if err := b.put(ctx, dst, e.Key, e.Value, r.codecOf(e)); err != nil {
 						return err
 					}
 				}
@@ -248,7 +287,7 @@ func (r *rebalancer) scanSet(ctx context.Context, node string, set *store.Partit
 		cursor := ""
 		for {
 			rep, err := r.p.Call(gctx, node, protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: setPage,
-				Partitions: set.N, Bitmap: set.Bits})
+				Partitions: set.N, Bitmap: set.Bits, Raw: r.raw})
 			if err != nil {
 				return fmt.Errorf("scanning %d partitions of %s: %w", set.Count(0, set.N), node, err)
 			}
@@ -294,7 +333,7 @@ func (r *rebalancer) digests(ctx context.Context, node string, set *store.Partit
 			q, k = next, k+1
 		}
 		req := protocol.Request{Op: protocol.OpDigest, Partitions: set.N, Bitmap: set.Bits,
-			HashFrom: store.PartitionRange(p, set.N).From, HashTo: store.PartitionRange(q, set.N).To}
+			HashFrom: store.PartitionRange(p, set.N).From, HashTo: store.PartitionRange(q, set.N).To, Raw: r.raw}
 		rep, err := r.p.Call(ctx, node, req)
 		if err != nil {
 			return nil, fmt.Errorf("digests of %d partitions of %s: %w", k, node, err)
@@ -380,13 +419,13 @@ func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[stri
 // verifyKeys compares partitions parts on dst with src (both scanned at
 // once, partition by partition) and repairs dst.
 func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []int) error {
-	want, got := map[string][]byte{}, map[string][]byte{}
+	want, got := map[string]value{}, map[string]value{}
 	g, gctx := newGroup(ctx)
-	for node, m := range map[string]map[string][]byte{src: want, dst: got} {
+	for node, m := range map[string]map[string]value{src: want, dst: got} {
 		g.Go(func() error {
 			return r.scanParts(gctx, node, parts, func(_ int, es []protocol.Entry) error {
 				for _, e := range es {
-					m[e.Key] = e.Value
+					m[e.Key] = value{data: e.Value, codec: r.codecOf(e)}
 				}
 				return nil
 			})
@@ -397,7 +436,7 @@ func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []in
 	}
 	var diff []string
 	for k, v := range got {
-		if w, ok := want[k]; !ok || !bytes.Equal(v, w) {
+		if w, ok := want[k]; !ok || !same(v, w) {
 			diff = append(diff, k) // extra on dst, or different
 		}
 	}
@@ -425,7 +464,7 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 			return err
 		}
 		var differ []string
-		var ds1, dd1 [][]byte
+		var ds1, dd1 []value
 		for i, k := range keys {
 			if !same(s1[i], d1[i]) {
 				differ = append(differ, k)
@@ -452,8 +491,8 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 			if !same(s2[i], ds1[i]) || !same(d2[i], dd1[i]) {
 				continue // still changing: look again next round
 			}
-			if s2[i] != nil {
-				ops = append(ops, protocol.Request{Op: protocol.OpPut, Key: k, Value: s2[i]})
+			if s2[i].data != nil {
+				ops = append(ops, r.p.PutOf(k, s2[i].data, s2[i].codec, false))
 			} else {
 				ops = append(ops, protocol.Request{Op: protocol.OpDelete, Key: k})
 			}
@@ -469,11 +508,19 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 	return nil
 }
 
-// same reports whether two reads agree (nil is a missing key).
-func same(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(a, b) }
+// value is a value read from a node, in codec; nil data is a missing key.
+type value struct {
+	data  []byte
+	codec protocol.Codec
+}
+
+// same reports whether two reads agree.
+func same(a, b value) bool {
+	return (a.data == nil) == (b.data == nil) && a.codec == b.codec && bytes.Equal(a.data, b.data)
+}
 
 // readBoth reads keys on src and on dst.
-func (r *rebalancer) readBoth(ctx context.Context, src, dst string, keys []string) (sv, dv [][]byte, err error) {
+func (r *rebalancer) readBoth(ctx context.Context, src, dst string, keys []string) (sv, dv []value, err error) {
 	if sv, err = r.getMany(ctx, src, keys); err != nil {
 		return nil, nil, err
 	}
@@ -481,13 +528,17 @@ func (r *rebalancer) readBoth(ctx context.Context, src, dst string, keys []strin
 	return sv, dv, err
 }
 
-// getMany reads keys on node; a nil value is a missing key.
-func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([][]byte, error) {
-	out := make([][]byte, 0, len(keys))
+// getMany reads keys on node. Each key is read with a SCAN of its hash
+// alone, since SCAN, unlike GET_ONE, has a raw form; a key another key's
+// hash collides with is picked out of the page.
+func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([]value, error) {
+	out := make([]value, 0, len(keys))
 	for chunk := range slices.Chunk(keys, r.cfg.BatchKeys) {
 		ops := make([]protocol.Request, len(chunk))
 		for i, k := range chunk {
-			ops[i] = protocol.Request{Op: protocol.OpGetOne, Key: k}
+			h := store.Hash(k)
+			// h+1 wraps to 0, no upper bound, for the last hash.
+			ops[i] = protocol.Request{Op: protocol.OpScan, HashFrom: h, HashTo: h + 1, Raw: r.raw}
 		}
 		rep, err := r.p.Call(ctx, node, protocol.Request{Op: protocol.OpBatch, Ops: ops})
 		if err != nil {
@@ -497,18 +548,19 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 			return nil, fmt.Errorf("reading on %s: %d results for %d reads", node, len(rep.Results), len(chunk))
 		}
 		for i, res := range rep.Results {
-			switch {
-			case res.Status == protocol.StatusOK:
-				v := res.Value
-				if v == nil {
-					v = []byte{}
-				}
-				out = append(out, v)
-			case res.Err != nil && res.Err.Code == protocol.CodeNotFound:
-				out = append(out, nil)
-			default:
+			if res.Status != protocol.StatusOK {
 				return nil, fmt.Errorf("reading %q on %s: %v", chunk[i], node, res.Err)
 			}
+			var v value
+			for _, e := range res.Collection {
+				if e.Key == chunk[i] {
+					v = value{data: e.Value, codec: r.codecOf(e)}
+					if v.data == nil {
+						v.data = []byte{}
+					}
+				}
+			}
+			out = append(out, v)
 		}
 	}
 	return out, nil
@@ -605,15 +657,15 @@ func (r *rebalancer) stream(ctx context.Context, deletes bool, fn func(*bulkStre
 	return s.ack(ctx)
 }
 
-func (s *bulkStream) put(ctx context.Context, node, key string, value []byte) error {
+func (s *bulkStream) put(ctx context.Context, node, key string, v []byte, c protocol.Codec) error {
 	if err := s.r.pace(ctx, 1); err != nil {
 		return err
 	}
-	if err := s.b.CopyTo(ctx, node, key, value); err != nil {
+	if err := s.b.CopyTo(ctx, node, key, v, c); err != nil {
 		return err
 	}
 	s.keys++
-	s.bytes += int64(len(key) + len(value))
+	s.bytes += int64(len(key) + len(v))
 	return s.maybeAck(ctx)
 }
 

@@ -42,20 +42,24 @@
 //     ingest endpoints (producer Bulk.CopyTo, the bulk-load path); every
 //     Config.AckEvery keys a SYNC barrier waits until the destinations
 //     applied them (the acknowledgement and the flow-control window).
-//     Config.MaxRate paces the copy.
+//     Config.MaxRate paces the copy. Values travel raw (SCAN "raw", PUT
+//     "raw_value" and "value_codec"): a copy has the bytes and the codec of
+//     the original whatever the producer's codec, even a value with no form
+//     in it.
 //  5. Verify, each source as soon as its copy is acknowledged (the others
 //     still copying other partitions): the source and its destinations
 //     answer one DIGEST each (per partition: key count and an
-//     order-independent sum of key/value hashes) of the partitions it sent,
-//     all at once. Only the
+//     order-independent sum of key/value hashes, values as stored with
+//     their codec) of the partitions it sent, all at once. Only the
 //     partitions whose digests differ between a source and a destination
 //     are scanned on both (partition SCANs in BATCHes) and compared key by
 //     key. A key that differs (missing, different, or extra on the
 //     destination) is read again on both sides after Config.Settle and
 //     repaired from the source only if both reads agree: a concurrent write
 //     goes to both layouts and may have reached one node and not yet the
-//     other, and copying the older side over it would lose it. Repaired
-//     keys are checked again until a round finds them equal.
+//     other, and copying the older side over it would lose it. Reads and
+//     repairs are raw too (a key is read by a SCAN of its hash alone).
+//     Repaired keys are checked again until a round finds them equal.
 //  6. Switch by CAS: Epoch + 1, Members = To, phase switched; wait Grace.
 //  7. Phase cleaning; wait Grace (producers stop writing to From); then
 //     every node that dropped a partition deletes the keys it holds there
@@ -64,8 +68,10 @@
 //     instead and its supervisor stops it.
 //  8. Clear the migration.
 //
-// Nodes that answer DIGEST or DELETE_PARTITIONS with unknown_op (older
-// nodes) are verified key by key and cleaned by a scan and bulk DELETEs; a
+// If a source or destination does not list the raw feature in its PING
+// reply (a node older than raw values), the whole rebalance moves values
+// converted to the producer's codec, as before. Nodes that answer DIGEST
+// or DELETE_PARTITIONS with unknown_op (older nodes) are verified key by key and cleaned by a scan and bulk DELETEs; a
 // node that ignores the SCAN partition fields returns every key, and the
 // copy keeps only those of the set.
 //

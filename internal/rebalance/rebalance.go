@@ -204,6 +204,10 @@ type rebalancer struct {
 	log   *slog.Logger
 	start time.Time
 
+	// raw is whether the copy and its verification move values raw
+	// (speakRaw); set before the copy starts, read-only after.
+	raw bool
+
 	copyStart                            time.Time
 	copyAt                               atomic.Value // time.Time: copyStart, for the progress goroutine
 	phase                                atomic.Value // string
