@@ -5,7 +5,10 @@
 // message by its first byte (see Detect) and a reply is always written in the
 // codec of its request. Values are opaque: they are carried as the raw bytes
 // of one JSON value or one msgpack object and never re-encoded, except by
-// ConvertValue when a value stored in one codec is read in the other.
+// ConvertValue when a value stored in one codec is read in the other. Copies
+// between nodes carry values raw instead (Request.ValueCodec, Entry.Codec,
+// FeatureRaw): their stored bytes, as a byte string in a message of either
+// codec, with the codec they were written in.
 //
 // The package does no I/O and holds no state; every function is safe for
 // concurrent use. docs/PROTOCOL.md is the normative specification; this
