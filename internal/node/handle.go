@@ -142,11 +142,13 @@ func putValue(c protocol.Codec, r *protocol.Request) store.Value {
 }
 
 // collection returns entries as a reply carries them: converted to codec
-// c, or with raw as stored, with their codec.
+// c, or with raw as stored. A value stored in c is its stored bytes either
+// way, so with raw only the values of the other codec travel raw, with
+// their codec: the common case costs no base64 in JSON.
 func collection(entries []store.Entry, c protocol.Codec, raw bool) ([]protocol.Entry, error) {
 	out := make([]protocol.Entry, len(entries))
 	for i, e := range entries {
-		if raw {
+		if raw && protocol.Codec(e.Value.Codec) != c {
 			out[i] = protocol.Entry{Key: e.Key, Value: e.Value.Data, Codec: protocol.Codec(e.Value.Codec)}
 			continue
 		}

@@ -88,9 +88,14 @@ func TestRawValues(t *testing.T) {
 				var sum uint64
 				for _, e := range scan.Collection {
 					want := rawValues[path.Base(e.Key)]
-					require.Equal(t, protocol.Codec(want.Codec), e.Codec, e.Key)
+					own := protocol.Codec(want.Codec)
+					if own == c {
+						require.Zero(t, e.Codec, "%s: a value stored in the request's codec travels as \"value\"", e.Key)
+					} else {
+						require.Equal(t, own, e.Codec, e.Key)
+					}
 					require.Equal(t, want.Data, e.Value, e.Key)
-					sum += protocol.RawEntryHash(e.Key, e.Codec, e.Value)
+					sum += protocol.RawEntryHash(e.Key, own, e.Value)
 				}
 				dg := mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpDigest, Raw: true, Partitions: 1, Bitmap: set.Bits}))
 				require.Equal(t, []protocol.Digest{{Partition: 0, Keys: uint64(len(scan.Collection)), Sum: sum}}, dg.Digests)

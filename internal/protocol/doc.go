@@ -7,8 +7,8 @@
 // of one JSON value or one msgpack object and never re-encoded, except by
 // ConvertValue when a value stored in one codec is read in the other. Copies
 // between nodes carry values raw instead (Request.ValueCodec, Entry.Codec,
-// FeatureRaw): their stored bytes, as a byte string in a message of either
-// codec, with the codec they were written in.
+// FeatureRaw): a value stored in the other codec than the message's travels
+// as its stored bytes, a byte string, with the codec it was written in.
 //
 // The package does no I/O and holds no state; every function is safe for
 // concurrent use. docs/PROTOCOL.md is the normative specification; this

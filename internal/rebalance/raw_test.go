@@ -82,7 +82,11 @@ func TestRebalanceKeepsCodecs(t *testing.T) {
 						require.NoError(t, err)
 						for _, e := range rep.Collection {
 							if _, ok := want[e.Key]; ok {
-								held[e.Key] = stored{e.Codec, e.Value}
+								codec := e.Codec
+								if codec == 0 { // stored in the scan's codec: "value", as stored
+									codec = protocol.Msgpack
+								}
+								held[e.Key] = stored{codec, e.Value}
 							}
 						}
 						if cursor = rep.Cursor; cursor == "" {
