@@ -12,18 +12,13 @@ import (
 // use, and a field kept longer than the message should be copied
 // (strings.Clone, bytes.Clone) so it does not pin the whole message.
 type Request struct {
+	// The one-byte fields come first, together: a BATCH decodes into a
+	// slice of Requests, and padding after each would make every one 24
+	// bytes larger.
 	Op Op
-	// ID is the raw encoding (in the request's codec) of the optional "id"
-	// field, echoed unchanged in the reply; nil when absent.
-	ID []byte
-	// Key is the key of PUT, GET_ONE and DELETE.
-	Key string
 	// IfAbsent makes a PUT store its value only when the key is absent
 	// ("if_absent": true), so that a copy never overwrites a newer write.
 	IfAbsent bool
-	// Value is the raw encoding of the PUT value (one JSON value or one
-	// msgpack object, in the request's codec); nil when absent.
-	Value []byte
 	// ValueCodec is the codec of Value when the PUT carried it raw: the
 	// stored bytes of a value ("raw_value", bin in msgpack and base64 in
 	// JSON) and their codec ("value_codec"), whatever the request's codec,
@@ -31,6 +26,18 @@ type Request struct {
 	// "value", in the request's codec. A raw Value decoded from JSON is
 	// allocated, not aliased.
 	ValueCodec Codec
+	// Raw makes SCAN return every value as stored (those in the other
+	// codec raw, with their codec) and DIGEST hash it so (RawEntryHash),
+	// instead of converting values to the request's codec ("raw": true).
+	Raw bool
+	// ID is the raw encoding (in the request's codec) of the optional "id"
+	// field, echoed unchanged in the reply; nil when absent.
+	ID []byte
+	// Key is the key of PUT, GET_ONE and DELETE.
+	Key string
+	// Value is the raw encoding of the PUT value (one JSON value or one
+	// msgpack object, in the request's codec); nil when absent.
+	Value []byte
 	// Cursor is the SCAN cursor: "" starts a scan, a reply's cursor continues it.
 	Cursor string
 	// Limit is the SCAN page size; 0 means DefaultScanLimit.
@@ -46,10 +53,6 @@ type Request struct {
 	// Both or neither are given; DIGEST and DELETE_PARTITIONS need them.
 	Partitions int
 	Bitmap     []byte
-	// Raw makes SCAN return every value as stored, with its codec, and
-	// DIGEST hash it so (RawEntryHash), instead of converting values to
-	// the request's codec ("raw": true).
-	Raw bool
 	// Token names a SYNC barrier.
 	Token string
 	// TimeoutMS bounds how long a SYNC waits for its token; 0 means the
