@@ -243,7 +243,12 @@ func TestCatchUpKeepsCodecs(t *testing.T) {
 	}
 	put("f32", store.Value{Codec: uint8(protocol.JSON), Data: []byte(`1`)})
 	stopC()
-	eventually(t, "node-c is gone", func() bool { _, ok := member(t, cc, "node-c"); return !ok })
+	// Gone from Consul and from both producers' views, which follow
+	// Consul a moment later: a write routed to node-c meanwhile would fail.
+	eventually(t, "node-c is gone", func() bool {
+		_, ok := member(t, cc, "node-c")
+		return !ok && len(producers[protocol.JSON].Members()) == 2 && len(producers[protocol.Msgpack].Members()) == 2
+	})
 	for k, v := range want {
 		put(k, v)
 	}
