@@ -2,6 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +123,98 @@ func TestRequestBatchOnDurableStore(t *testing.T) {
 	}
 	require.Equal(t, int64(len(want)), st.Stats().Keys)
 	require.Equal(t, uint64(7), n.Stats().Ops["PUT"])
+}
+
+// gatedBatcher is a durable store whose first PutMany waits for release,
+// so that messages pile up on the ingest socket meanwhile, and whose
+// BulkBytes is set by the test.
+type gatedBatcher struct {
+	*durable.Store
+	bulk    int
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int // entries per PutMany
+}
+
+func (b *gatedBatcher) BulkBytes() int { return b.bulk }
+
+func (b *gatedBatcher) PutMany(ctx context.Context, entries []store.Entry) error {
+	b.mu.Lock()
+	first := len(b.calls) == 0
+	b.calls = append(b.calls, len(entries))
+	b.mu.Unlock()
+	if first {
+		<-b.release
+	}
+	return b.Store.PutMany(ctx, entries)
+}
+
+// TestIngestGathersPutsAcrossMessages: PUTs of messages queued on the
+// ingest socket are applied in one commit, up to the store's BulkBytes;
+// a DELETE between them keeps its place; a SYNC covers all of them; and
+// PUTs with no SYNC after them are applied once nothing more is queued.
+func TestIngestGathersPutsAcrossMessages(t *testing.T) {
+	const messages, perMessage = 20, 10
+	for _, tc := range []struct {
+		name string
+		bulk int
+		want []int // entries per PutMany; nil: gathered (see below)
+	}{
+		{"gathered", 1 << 20, nil},
+		// A commit per message: each reaches BulkBytes alone.
+		{"bulk-reached", 1, []int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := durable.Open(t.TempDir(), durable.Options{})
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, st.Close()) })
+			gb := &gatedBatcher{Store: st, bulk: tc.bulk, release: make(chan struct{})}
+			n := startNode(t, Config{Store: gb})
+			push := socket(t, zmq.PUSH, n.IngestEndpoint())
+			req := socket(t, zmq.REQ, n.RequestEndpoint())
+
+			for m := range messages {
+				ops := make([]protocol.Request, perMessage)
+				for i := range ops {
+					ops[i] = protocol.Request{Op: protocol.OpPut, Key: fmt.Sprintf("k-%d-%d", m, i), Value: []byte(strconv.Itoa(m))}
+				}
+				if m == messages/2 {
+					ops[0] = protocol.Request{Op: protocol.OpDelete, Key: "k-0-0"} // between gathered PUTs
+				}
+				_, err := push.SendBytes(encodeReq(t, protocol.JSON, protocol.Request{Op: protocol.OpBatch, Ops: ops}), 0)
+				require.NoError(t, err)
+			}
+			require.Eventually(t, func() bool { gb.mu.Lock(); defer gb.mu.Unlock(); return len(gb.calls) == 1 },
+				10*time.Second, time.Millisecond, "the first message's PUTs never reached the store")
+			time.Sleep(100 * time.Millisecond) // the other messages queue behind the held commit
+			close(gb.release)
+
+			// Without a SYNC the PUTs are applied once the socket is drained.
+			last := fmt.Sprintf("k-%d-%d", messages-1, perMessage-1)
+			require.Eventually(t, func() bool {
+				_, ok, err := st.Get(context.Background(), last)
+				return err == nil && ok
+			}, 10*time.Second, time.Millisecond, "PUTs with no SYNC after them were never applied")
+			syncIngest(t, push, req, "gather")
+
+			gb.mu.Lock()
+			calls := slices.Clone(gb.calls)
+			gb.mu.Unlock()
+			if tc.want != nil {
+				require.Equal(t, tc.want, calls, "entries per commit")
+			} else {
+				// Messages 0-9 (or those the loop found queued with the
+				// first) in one commit, the rest of them up to the DELETE
+				// opening message 10 in a second, the 99 PUTs after it in
+				// one: the messages piled up behind the held commit.
+				require.LessOrEqual(t, len(calls), 3, "entries per commit: %v", calls)
+				require.Equal(t, 99, calls[len(calls)-1], "entries per commit: %v", calls)
+			}
+			_, ok, err := st.Get(context.Background(), "k-0-0")
+			require.NoError(t, err)
+			require.False(t, ok, "the DELETE was applied after the PUT of an earlier message")
+			require.Equal(t, int64(messages*perMessage-2), st.Stats().Keys) // k-0-0 deleted, one op of message 10 was the DELETE
+			require.Equal(t, uint64(messages*perMessage-1), n.Stats().Ops["PUT"])
+		})
+	}
 }

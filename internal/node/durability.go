@@ -52,6 +52,9 @@ type syncer interface {
 // BATCH instead of one Put per key, so it must be safe for concurrent use.
 type putBatcher interface {
 	PutMany(ctx context.Context, entries []store.Entry) error
+	// BulkBytes is the size (keys and values) from which a PutMany is
+	// cheapest per key; the ingest loop gathers pushed PUTs up to it.
+	BulkBytes() int
 }
 
 // syncStore makes the writes applied so far durable, if the store buffers

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"fmt"
 	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/store"
 )
 
 // maxBurst bounds how many messages one socket is drained of before the
@@ -266,18 +268,71 @@ func (n *Node) ingestLoop(pull, wake *zmq.Socket) {
 	defer closeSocket(wake, 0)
 	defer closeSocket(pull, 0) // nothing is ever sent on a PULL socket
 	n.wakeTx = wake
-	il := ingestLog{n: n}
+	in := &ingester{n: n, log: ingestLog{n: n}}
+	if n.batcher != nil {
+		in.bulk = n.batcher.BulkBytes()
+	}
+	defer in.flush() // what was received before Close is applied
 	for !n.closing() {
-		frames, err := pull.RecvMessageBytes(0)
+		// With PUTs gathered, look for more without waiting: once none is
+		// queued, they are applied.
+		var flags zmq.Flag
+		if len(in.puts) > 0 {
+			flags = zmq.DONTWAIT
+		}
+		frames, err := pull.RecvMessageBytes(flags)
 		if err != nil {
-			if !isErrno(err, syscall.EAGAIN) && !isErrno(err, syscall.EINTR) {
+			switch {
+			case isErrno(err, syscall.EAGAIN):
+				in.flush()
+			case isErrno(err, syscall.EINTR):
+			default:
 				n.log.Error("ingest endpoint receive failed", "err", err)
 				time.Sleep(n.cfg.PollInterval)
 			}
 			continue
 		}
-		n.onIngest(frames, &il)
+		n.onIngest(frames, in)
 	}
+}
+
+// ingester is the state of the ingest loop; only that goroutine uses it.
+//
+// It gathers the runs of plain PUTs of consecutive messages into one store
+// commit of up to bulk bytes (keys and values; the store's BulkBytes): a
+// durable store commits a batch that large without inserting each key into
+// its memtable, 1.5x cheaper per key than runs of 512. The gathered PUTs
+// are applied before any other op of the endpoint (so the order of writes
+// is kept and a SYNC barrier still covers everything before it), when
+// bulk bytes are gathered, and as soon as no message is queued: a write is
+// applied at most one drained burst later than it would be alone.
+type ingester struct {
+	n     *Node
+	log   ingestLog
+	puts  []store.Entry
+	bytes int
+	bulk  int
+}
+
+// add gathers the entries of ops, a run of plain PUTs in codec c.
+func (in *ingester) add(c protocol.Codec, ops []protocol.Request) {
+	in.puts = in.n.appendPuts(in.puts, c, ops)
+	for i := range ops {
+		in.bytes += len(ops[i].Key) + len(ops[i].Value)
+	}
+}
+
+// flush applies the gathered PUTs in one commit and reports a failure.
+func (in *ingester) flush() {
+	if len(in.puts) == 0 {
+		return
+	}
+	if err := in.n.putMany(in.puts); err != nil {
+		in.n.stats.ingest.errors.Add(1)
+		in.log.report(len(in.puts), fmt.Errorf("%d PUTs: %w", len(in.puts), err))
+	}
+	clear(in.puts) // drop the references to the messages
+	in.puts, in.bytes = in.puts[:0], 0
 }
 
 // wakeRequestLoop tells the request loop a SYNC token arrived. It runs only
@@ -287,7 +342,8 @@ func (n *Node) wakeRequestLoop() {
 	_, _ = n.wakeTx.SendBytes(nil, zmq.DONTWAIT)
 }
 
-func (n *Node) onIngest(frames [][]byte, il *ingestLog) {
+func (n *Node) onIngest(frames [][]byte, in *ingester) {
+	il := &in.log
 	ep := &n.stats.ingest
 	ep.messages.Add(1)
 	for _, f := range frames {
@@ -309,7 +365,7 @@ func (n *Node) onIngest(frames [][]byte, il *ingestLog) {
 			err = protocol.Errorf(protocol.CodeBadRequest, "op %v is not accepted on the ingest endpoint (PUT, DELETE, BATCH and SYNC are)", req.Op)
 			break
 		}
-		if failed, err = n.ingest(c, &req); failed > 0 {
+		if failed, err = n.ingest(in, c, &req); failed > 0 {
 			ep.errors.Add(1)
 			il.report(failed, err)
 		}
