@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -425,6 +426,26 @@ func (s *Store) syncLoop() {
 	}
 }
 
+// repeatedHashes returns the hashes that occur more than once in hashes,
+// nil when none does.
+func repeatedHashes(hashes []uint64) map[uint64]bool {
+	if len(hashes) < 2 {
+		return nil
+	}
+	sorted := slices.Clone(hashes)
+	slices.Sort(sorted)
+	var out map[uint64]bool
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			if out == nil {
+				out = map[uint64]bool{}
+			}
+			out[sorted[i]] = true
+		}
+	}
+	return out
+}
+
 // BulkBytes is the size of the keys and values of a PutMany from which
 // Pebble commits it as a memtable of its own, sorted once, instead of
 // inserting every key into the current memtable's skiplist: a batch over
@@ -541,10 +562,12 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 	}
 	hashes := make([]uint64, len(entries))
 	var stripes [lockStripes / 64]uint64
+	size := 12 // of the Pebble batch (its header, then each record), a little over
 	for i := range entries {
 		hashes[i] = store.Hash(entries[i].Key)
 		st := hashes[i] >> 56
 		stripes[st/64] |= 1 << (st % 64)
+		size += len(entries[i].Key) + len(entries[i].Value.Data) + 8 + 1 + 2*binary.MaxVarintLen32 + 1
 	}
 	// Stripe locks in ascending order, as no other path takes two.
 	for st := range lockStripes {
@@ -553,11 +576,16 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 			defer s.locks[st].Unlock()
 		}
 	}
-	b := s.db.NewBatch()
+	b := s.db.NewBatchWithSize(size) // not grown by copying as it fills
 	defer b.Close()
-	var inBatch map[string]int // value length of a key written earlier in this batch
-	if len(entries) > 1 {
-		inBatch = make(map[string]int, len(entries))
+	// A key written twice in this batch is not in the database yet at its
+	// second write; inBatch remembers its value length. Only keys whose
+	// hash repeats in the batch can be such: a sorted copy of the hashes
+	// finds them without a map of every key of a large batch.
+	repeats := repeatedHashes(hashes)
+	var inBatch map[string]int
+	if len(repeats) > 0 {
+		inBatch = map[string]int{}
 	}
 	var kbuf [64]byte
 	var dKeys, dBytes int64
@@ -566,7 +594,8 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 		e, h := &entries[i], hashes[i]
 		k := encodeKey(kbuf[:0], h, e.Key)
 		existed, oldLen := false, 0
-		if n, ok := inBatch[e.Key]; ok {
+		repeated := repeats[h]
+		if n, ok := inBatch[e.Key]; repeated && ok {
 			existed, oldLen = true, n
 		} else if s.filter.mayContain(h) {
 			old, closer, err := s.db.Get(k)
@@ -582,7 +611,7 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 		op.Value[0] = e.Value.Codec
 		copy(op.Value[1:], e.Value.Data)
 		op.Finish()
-		if inBatch != nil {
+		if repeated {
 			inBatch[e.Key] = len(e.Value.Data)
 		}
 		if !existed {

@@ -69,13 +69,23 @@ func TestPutMany(t *testing.T) {
 	}
 	require.NoError(t, a.Put(ctx, "k3", store.Value{Data: []byte("before")}))
 	require.NoError(t, b.Put(ctx, "k3", store.Value{Data: []byte("before")}))
+	// A key twice or more in one commit, new or stored, with values of
+	// other lengths each time.
+	es = append(es,
+		store.Entry{Key: "k1", Value: store.Value{Data: []byte("a")}},
+		store.Entry{Key: "new", Value: store.Value{Data: []byte("xyz")}},
+		store.Entry{Key: "k1", Value: store.Value{Data: []byte("bbbb")}},
+		store.Entry{Key: "new", Value: store.Value{Data: []byte("x")}},
+		store.Entry{Key: "k1", Value: store.Value{Data: []byte("cc")}},
+	)
 	require.NoError(t, a.PutMany(ctx, es[:400]))
-	require.NoError(t, a.PutMany(ctx, es[400:]))
+	require.NoError(t, a.PutMany(ctx, es[400:1000]))
+	require.NoError(t, a.PutMany(ctx, es[1000:]))
 	for _, e := range es {
 		require.NoError(t, b.Put(ctx, e.Key, e.Value))
 	}
 	require.Equal(t, b.Stats(), a.Stats())
-	require.Equal(t, int64(700), a.Stats().Keys)
+	require.Equal(t, int64(701), a.Stats().Keys)
 	pa, err := a.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
 	require.NoError(t, err)
 	pb, err := b.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
