@@ -118,6 +118,45 @@ func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
 	require.NoError(t, st.Close())
 }
 
+// catchUpCluster is what the catch-up tests run on: three in-process nodes
+// registered in a private Consul agent, node-a and node-b in memory and
+// node-c durable in its own directory, and settings of R=2 over the three
+// (every key on every node).
+type catchUpCluster struct {
+	agent    *testcluster.Consul
+	cc       *consul.Client
+	settings consul.Settings
+	dir      string
+	st       *durable.Store // node-c's
+	stopC    func()         // stops node-c, keeping its store open
+}
+
+func startCatchUpCluster(t *testing.T) *catchUpCluster {
+	t.Helper()
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	members := []string{"node-a", "node-b", "node-c"}
+	c := &catchUpCluster{agent: agent, cc: cc, dir: t.TempDir(),
+		settings: consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
+	for _, name := range members[:2] {
+		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
+	}
+	c.st = openDurable(t, c.dir)
+	t.Cleanup(func() { _ = c.st.Close() }) // after node-c stops: cleanups run last first
+	c.stopC = runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: cc, DataDir: c.dir})
+	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	return c
+}
+
+// restartC starts node-c again on its store, catching up after a short
+// settle.
+func (c *catchUpCluster) restartC(t *testing.T) {
+	t.Helper()
+	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: c.cc, DataDir: c.dir,
+		CatchUpSettle: 200 * time.Millisecond})
+}
+
 // TestCatchUpFromReplicas (R=2, three in-process nodes, one durable): the
 // durable node is stopped, keys are overwritten, deleted and added while it
 // is down, and when it returns it takes writes at once but is not read from
@@ -128,19 +167,8 @@ func TestCatchUpFromReplicas(t *testing.T) {
 		t.Skip("integration test")
 	}
 	ctx := context.Background()
-	agent := testcluster.StartConsul(t)
-	cc, err := consul.New(consul.Config{Addr: agent.Addr})
-	require.NoError(t, err)
-	members := []string{"node-a", "node-b", "node-c"}
-	settings := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}
-	for _, name := range members[:2] {
-		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
-	}
-	dir := t.TempDir()
-	st := openDurable(t, dir)
-	defer st.Close()
-	stopC := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
-	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	cl := startCatchUpCluster(t)
+	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st
 
 	p, err := producer.New(ctx, producer.Config{Consul: consul.Config{Addr: agent.Addr}, Settings: settings})
 	require.NoError(t, err)
@@ -154,7 +182,7 @@ func TestCatchUpFromReplicas(t *testing.T) {
 	for i := range n {
 		put(i, "v1")
 	}
-	stopC()
+	cl.stopC()
 	eventually(t, "node-c is gone", func() bool { _, ok := member(t, cc, "node-c"); return !ok })
 	want := map[string]string{}
 	for i := range n {
@@ -174,8 +202,7 @@ func TestCatchUpFromReplicas(t *testing.T) {
 		want[key(i)] = "v1"
 	}
 
-	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir,
-		CatchUpSettle: 200 * time.Millisecond})
+	cl.restartC(t)
 	eventually(t, "node-c passes", func() bool { _, ok := member(t, cc, "node-c"); return ok })
 	// Writes made while it catches up reach it, and reads never see it
 	// stale (with R=2 and three nodes every key is on node-c).
@@ -211,19 +238,8 @@ func TestCatchUpKeepsCodecs(t *testing.T) {
 		t.Skip("integration test")
 	}
 	ctx := context.Background()
-	agent := testcluster.StartConsul(t)
-	cc, err := consul.New(consul.Config{Addr: agent.Addr})
-	require.NoError(t, err)
-	members := []string{"node-a", "node-b", "node-c"}
-	settings := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}
-	for _, name := range members[:2] {
-		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
-	}
-	dir := t.TempDir()
-	st := openDurable(t, dir)
-	defer st.Close()
-	stopC := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
-	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	cl := startCatchUpCluster(t)
+	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st
 
 	producers := map[protocol.Codec]*producer.Producer{}
 	for _, c := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
@@ -242,7 +258,7 @@ func TestCatchUpKeepsCodecs(t *testing.T) {
 		"spaced": {Codec: uint8(protocol.JSON), Data: []byte(`{"b": 1,  "a": [2]}`)},
 	}
 	put("f32", store.Value{Codec: uint8(protocol.JSON), Data: []byte(`1`)})
-	stopC()
+	cl.stopC()
 	// Gone from Consul and from both producers' views, which follow
 	// Consul a moment later: a write routed to node-c meanwhile would fail.
 	eventually(t, "node-c is gone", func() bool {
@@ -253,8 +269,7 @@ func TestCatchUpKeepsCodecs(t *testing.T) {
 		put(k, v)
 	}
 
-	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir,
-		CatchUpSettle: 200 * time.Millisecond})
+	cl.restartC(t)
 	eventually(t, "node-c is ready", func() bool { m, ok := member(t, cc, "node-c"); return ok && m.Ready })
 	m, _ := member(t, cc, "node-c")
 	sock, err := zmq.NewSocket(zmq.REQ)
