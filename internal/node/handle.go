@@ -231,7 +231,7 @@ func (n *Node) ingest(in *ingester, c protocol.Codec, r *protocol.Request) (fail
 	return failed, first
 }
 
-// batchable reports whether op is a PUT that ingestPuts may apply: not an
+// batchable reports whether op is a PUT that may join a PutMany: not an
 // if_absent one, whose write depends on what is stored.
 func batchable(op *protocol.Request) bool { return op.Op == protocol.OpPut && !op.IfAbsent }
 
@@ -253,7 +253,7 @@ func (n *Node) putRunEnd(ops []protocol.Request, i int) int {
 // the same error.
 func (n *Node) requestPuts(c protocol.Codec, ops []protocol.Request, replies []protocol.Reply) {
 	n.stats.ops[protocol.OpPut&15].Add(uint64(len(ops)))
-	err := n.ingestPuts(c, ops)
+	err := n.putMany(n.appendPuts(make([]store.Entry, 0, len(ops)), c, ops))
 	for i := range ops {
 		if err != nil {
 			replies[i] = protocol.ErrorReply(protocol.AsError(err))
@@ -262,14 +262,6 @@ func (n *Node) requestPuts(c protocol.Codec, ops []protocol.Request, replies []p
 		}
 		replies[i].ID = ops[i].ID
 	}
-}
-
-// ingestPuts applies a run of PUTs in one store commit (n.batcher); on an
-// error none of them is counted as applied. The caller counts the ops;
-// ingestPuts counts their errors.
-func (n *Node) ingestPuts(c protocol.Codec, ops []protocol.Request) error {
-	entries := make([]store.Entry, 0, len(ops))
-	return n.putMany(n.appendPuts(entries, c, ops))
 }
 
 // appendPuts appends the entries ops store to entries; a catching-up node
@@ -285,8 +277,8 @@ func (n *Node) appendPuts(entries []store.Entry, c protocol.Codec, ops []protoco
 	return entries
 }
 
-// putMany applies entries in one store commit and counts an error for each
-// when it fails.
+// putMany applies entries in one store commit (n.batcher) and counts an
+// error for each when it fails; then none of them is applied.
 func (n *Node) putMany(entries []store.Entry) error {
 	err := storeErr(n.batcher.PutMany(n.ctx, entries))
 	if err != nil {
