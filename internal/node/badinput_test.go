@@ -119,7 +119,7 @@ func TestTransportLimitDropsPeerOnly(t *testing.T) {
 	bad := socket(t, zmq.DEALER, n.RequestEndpoint())
 	_, err := bad.SendBytes(bytes.Repeat([]byte{'{'}, 100000), 0)
 	require.NoError(t, err)
-	good := socket(t, zmq.REQ, n.RequestEndpoint())
+	good := reqSocket(t, n)
 	mustOK(t, call(t, good, protocol.JSON, protocol.Request{Op: protocol.OpPing}))
 }
 
@@ -147,10 +147,10 @@ func TestClientGoneBeforeReply(t *testing.T) {
 	require.NoError(t, ctx.Term())
 	// libzmq may discard what a vanished peer sent but the node had not
 	// read yet, so only liveness is asserted: the node answers new clients.
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: "alive", Value: []byte("1")}))
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpGetOne, Key: "alive"}))
-	push := socket(t, zmq.PUSH, n.IngestEndpoint())
+	push := pushSocket(t, n)
 	syncIngest(t, push, req, "after-gone")
 }
 
@@ -158,9 +158,7 @@ func TestClientGoneBeforeReply(t *testing.T) {
 // endpoint: each is counted in STATS, none stops the node, and good writes
 // pushed after them are applied.
 func TestBadInputIngestEndpoint(t *testing.T) {
-	n := startNode(t, Config{Limits: testLimits})
-	push := socket(t, zmq.PUSH, n.IngestEndpoint())
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	_, req, push := startWithClients(t, Config{Limits: testLimits})
 	extra := []struct {
 		name   string
 		frames []any

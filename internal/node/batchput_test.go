@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -30,8 +29,8 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	cu := n.BeginCatchUp()
 	require.NoError(t, n.Start())
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	push := socket(t, zmq.PUSH, n.IngestEndpoint())
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	push := pushSocket(t, n)
+	req := reqSocket(t, n)
 
 	_, err = push.SendBytes(encodeReq(t, protocol.JSON, protocol.Request{Op: protocol.OpBatch, Ops: []protocol.Request{
 		{Op: protocol.OpPut, Key: "a", Value: []byte(`1`)},
@@ -89,7 +88,7 @@ func TestRequestBatchOnDurableStore(t *testing.T) {
 	cu := n.BeginCatchUp()
 	require.NoError(t, n.Start())
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 
 	ops := []protocol.Request{
 		{Op: protocol.OpPut, Key: "a", Value: []byte(`1`)},
@@ -169,9 +168,7 @@ func TestIngestGathersPutsAcrossMessages(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, st.Close()) })
 			gb := &gatedBatcher{Store: st, bulk: tc.bulk, release: make(chan struct{})}
-			n := startNode(t, Config{Store: gb})
-			push := socket(t, zmq.PUSH, n.IngestEndpoint())
-			req := socket(t, zmq.REQ, n.RequestEndpoint())
+			n, req, push := startWithClients(t, Config{Store: gb})
 
 			for m := range messages {
 				ops := make([]protocol.Request, perMessage)

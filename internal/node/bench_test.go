@@ -81,8 +81,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportAllocs()
 		pull := ctxSocket(b, serverContext(b), zmq.PULL)
 		ep := bindAny(b, pull)
-		push := benchSocket(b, zmq.PUSH)
-		require.NoError(b, push.Connect(ep))
+		push := pushTo(b, ep)
 		msg := make([]byte, 100)
 		done := make(chan error, 1)
 		b.ResetTimer()
@@ -132,26 +131,9 @@ func BenchmarkIngest(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/batch=%d", e.name, batch), func(b *testing.B) {
 			b.ReportAllocs()
 			n := startNode(b, e.open(b))
-			push := benchSocket(b, zmq.PUSH)
-			require.NoError(b, push.Connect(n.IngestEndpoint()))
-			req := benchSocket(b, zmq.REQ)
-			require.NoError(b, req.Connect(n.RequestEndpoint()))
-			value := benchValue(protocol.Msgpack)
-			bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
-			var buf []byte
-			keyBuf := make([]byte, 0, 32)
+			push, req := pushTo(b, n.IngestEndpoint()), reqTo(b, n.RequestEndpoint())
 			b.ResetTimer()
-			for i := 0; i < b.N; {
-				bb.Reset(protocol.Msgpack, buf)
-				for ; bb.Len() < batch && i < b.N; i++ {
-					keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
-					bb.Put(string(keyBuf), value)
-				}
-				buf = bb.Bytes()
-				if _, err := push.SendBytes(buf, 0); err != nil {
-					b.Fatal(err)
-				}
-			}
+			pushPuts(b, push, b.N, batch)
 			syncIngest(b, push, req, "bench")
 			b.StopTimer()
 			require.EqualValues(b, b.N, n.Store().Stats().Keys)
@@ -160,14 +142,109 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-// reportLatency reports the p50 and p99 of lat in microseconds.
+// quantileMicros returns the q-quantile of the sorted lat in microseconds.
+func quantileMicros(lat []time.Duration, q float64) float64 {
+	return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Microsecond)
+}
+
+// reportLatency sorts lat and reports its p50 and p99 in microseconds.
 func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
-	p := func(q float64) float64 {
-		return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Microsecond)
+	b.ReportMetric(quantileMicros(lat, 0.50), "p50-us")
+	b.ReportMetric(quantileMicros(lat, 0.99), "p99-us")
+}
+
+// echoServer binds a REP socket on a context of its own that answers n
+// requests, the i-th with replies[i%len(replies)]. It returns the endpoint
+// and a channel that receives the server's outcome after the n-th reply.
+func echoServer(b *testing.B, replies [][]byte, n int) (string, <-chan error) {
+	b.Helper()
+	rep := ctxSocket(b, serverContext(b), zmq.REP)
+	ep := bindAny(b, rep)
+	done := make(chan error, 1)
+	go func() { // owns rep from here on
+		for i := range n {
+			if _, err := rep.RecvBytes(0); err != nil {
+				done <- err
+				return
+			}
+			if _, err := rep.SendBytes(replies[i%len(replies)], 0); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return ep, done
+}
+
+// reqTo returns a REQ socket on the default context connected to ep.
+func reqTo(b *testing.B, ep string) *zmq.Socket {
+	b.Helper()
+	req := benchSocket(b, zmq.REQ)
+	require.NoError(b, req.Connect(ep))
+	return req
+}
+
+// pushTo returns a PUSH socket on the default context connected to ep.
+func pushTo(b *testing.B, ep string) *zmq.Socket {
+	b.Helper()
+	push := benchSocket(b, zmq.PUSH)
+	require.NoError(b, push.Connect(ep))
+	return push
+}
+
+// pushPuts pushes n PUTs of distinct keys (key-0 .. key-{n-1}) with
+// 100-byte msgpack values on push, as msgpack BATCHes of batch ops each.
+func pushPuts(b *testing.B, push *zmq.Socket, n, batch int) {
+	b.Helper()
+	value := benchValue(protocol.Msgpack)
+	bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
+	var buf []byte
+	keyBuf := make([]byte, 0, 32)
+	for i := 0; i < n; {
+		bb.Reset(protocol.Msgpack, buf)
+		for ; bb.Len() < batch && i < n; i++ {
+			keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
+			bb.Put(string(keyBuf), value)
+		}
+		buf = bb.Bytes()
+		if _, err := push.SendBytes(buf, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
-	b.ReportMetric(p(0.50), "p50-us")
-	b.ReportMetric(p(0.99), "p99-us")
+}
+
+// fillStore puts key-0 .. key-{keys-1}, each holding value in codec c,
+// straight into n's store.
+func fillStore(b *testing.B, n *Node, keys int, c protocol.Codec, value []byte) {
+	b.Helper()
+	for i := range keys {
+		require.NoError(b, n.Store().Put(context.Background(), fmt.Sprintf("key-%d", i), store.Value{Codec: uint8(c), Data: value}))
+	}
+}
+
+// roundTrips times b.N round trips on req, the i-th sending
+// reqs[i%len(reqs)] and handing its reply to check, and returns the
+// latency of each.
+func roundTrips(b *testing.B, req *zmq.Socket, reqs [][]byte, check func(i int, out []byte)) []time.Duration {
+	b.Helper()
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := req.SendBytes(reqs[i%len(reqs)], 0); err != nil {
+			b.Fatal(err)
+		}
+		out, err := req.RecvBytes(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(t0)
+		check(i, out)
+	}
+	b.StopTimer()
+	return lat
 }
 
 // BenchmarkGetOne measures GET_ONE round trips over one REQ socket against
@@ -186,48 +263,20 @@ func BenchmarkGetOne(b *testing.B) {
 			b, _ := protocol.AppendReply(nil, c, &protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: fmt.Sprintf("key-%d", i%keys), Value: value})
 			return b
 		}
+		reqs := make([][]byte, 1024)
+		for i := range reqs {
+			reqs[i] = get(i * 97)
+		}
 
 		b.Run("raw-reqrep-echo/"+c.String(), func(b *testing.B) {
 			b.ReportAllocs()
-			rep := ctxSocket(b, serverContext(b), zmq.REP)
-			ep := bindAny(b, rep)
-			req := benchSocket(b, zmq.REQ)
-			require.NoError(b, req.Connect(ep))
 			replies := make([][]byte, 1024)
 			for i := range replies {
 				replies[i] = replyTo(i * 97)
 			}
-			done := make(chan error, 1)
-			go func() { // owns rep from here on
-				for i := range b.N {
-					if _, err := rep.RecvBytes(0); err != nil {
-						done <- err
-						return
-					}
-					if _, err := rep.SendBytes(replies[i&1023], 0); err != nil {
-						done <- err
-						return
-					}
-				}
-				done <- nil
-			}()
-			reqs := make([][]byte, 1024)
-			for i := range reqs {
-				reqs[i] = get(i * 97)
-			}
-			lat := make([]time.Duration, b.N)
-			b.ResetTimer()
-			for i := range b.N {
-				t0 := time.Now()
-				if _, err := req.SendBytes(reqs[i&1023], 0); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := req.RecvBytes(0); err != nil {
-					b.Fatal(err)
-				}
-				lat[i] = time.Since(t0)
-			}
-			b.StopTimer()
+			ep, done := echoServer(b, replies, b.N)
+			req := reqTo(b, ep)
+			lat := roundTrips(b, req, reqs, func(int, []byte) {})
 			require.NoError(b, <-done)
 			reportLatency(b, lat)
 		})
@@ -235,32 +284,13 @@ func BenchmarkGetOne(b *testing.B) {
 		b.Run("node-getone/"+c.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			n := startNode(b, Config{})
-			for i := range keys {
-				require.NoError(b, n.Store().Put(context.Background(), fmt.Sprintf("key-%d", i), store.Value{Codec: uint8(c), Data: value}))
-			}
-			req := benchSocket(b, zmq.REQ)
-			require.NoError(b, req.Connect(n.RequestEndpoint()))
-			reqs := make([][]byte, 1024)
-			for i := range reqs {
-				reqs[i] = get(i * 97)
-			}
-			lat := make([]time.Duration, b.N)
-			b.ResetTimer()
-			for i := range b.N {
-				t0 := time.Now()
-				if _, err := req.SendBytes(reqs[i&1023], 0); err != nil {
-					b.Fatal(err)
-				}
-				out, err := req.RecvBytes(0)
-				if err != nil {
-					b.Fatal(err)
-				}
-				lat[i] = time.Since(t0)
+			fillStore(b, n, keys, c, value)
+			req := reqTo(b, n.RequestEndpoint())
+			lat := roundTrips(b, req, reqs, func(i int, out []byte) {
 				if want := replyTo((i & 1023) * 97); len(out) != len(want) {
 					b.Fatalf("reply %q, want %q", out, want)
 				}
-			}
-			b.StopTimer()
+			})
 			reportLatency(b, lat)
 		})
 	}
@@ -271,8 +301,7 @@ func BenchmarkGetOne(b *testing.B) {
 func rawPushPull(b *testing.B, n int) time.Duration {
 	pull := ctxSocket(b, serverContext(b), zmq.PULL)
 	ep := bindAny(b, pull)
-	push := benchSocket(b, zmq.PUSH)
-	require.NoError(b, push.Connect(ep))
+	push := pushTo(b, ep)
 	// One message first, so the connection is up before the clock starts.
 	_, err := push.SendBytes([]byte{1}, 0)
 	require.NoError(b, err)
@@ -304,27 +333,10 @@ func rawPushPull(b *testing.B, n int) time.Duration {
 // a SYNC barrier confirms all are applied.
 func nodeIngest(b *testing.B, n, batch int) time.Duration {
 	nd := startNode(b, Config{})
-	push := benchSocket(b, zmq.PUSH)
-	require.NoError(b, push.Connect(nd.IngestEndpoint()))
-	req := benchSocket(b, zmq.REQ)
-	require.NoError(b, req.Connect(nd.RequestEndpoint()))
+	push, req := pushTo(b, nd.IngestEndpoint()), reqTo(b, nd.RequestEndpoint())
 	syncIngest(b, push, req, "warm") // connections up before the clock starts
-	value := benchValue(protocol.Msgpack)
-	bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
-	var buf []byte
-	keyBuf := make([]byte, 0, 32)
 	start := time.Now()
-	for i := 0; i < n; {
-		bb.Reset(protocol.Msgpack, buf)
-		for ; bb.Len() < batch && i < n; i++ {
-			keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
-			bb.Put(string(keyBuf), value)
-		}
-		buf = bb.Bytes()
-		if _, err := push.SendBytes(buf, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
+	pushPuts(b, push, n, batch)
 	syncIngest(b, push, req, "done")
 	d := time.Since(start)
 	require.EqualValues(b, n, nd.Store().Stats().Keys)
@@ -363,9 +375,7 @@ func BenchmarkGetOnePaired(b *testing.B) {
 			b.ReportAllocs()
 			value := benchValue(c)
 			nd := startNode(b, Config{})
-			for i := range keys {
-				require.NoError(b, nd.Store().Put(context.Background(), fmt.Sprintf("key-%d", i), store.Value{Codec: uint8(c), Data: value}))
-			}
+			fillStore(b, nd, keys, c, value)
 			const distinct = 1024
 			reqs := make([][]byte, distinct)
 			replies := make([][]byte, distinct)
@@ -374,26 +384,9 @@ func BenchmarkGetOnePaired(b *testing.B) {
 				reqs[i], _ = protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: k})
 				replies[i], _ = protocol.AppendReply(nil, c, &protocol.Reply{Op: protocol.OpGetOne, Status: protocol.StatusOK, Key: k, Value: value})
 			}
-			rep := ctxSocket(b, serverContext(b), zmq.REP)
-			echoEP := bindAny(b, rep)
-			done := make(chan error, 1)
-			go func() { // owns rep from here on
-				for i := range b.N {
-					if _, err := rep.RecvBytes(0); err != nil {
-						done <- err
-						return
-					}
-					if _, err := rep.SendBytes(replies[i%distinct], 0); err != nil {
-						done <- err
-						return
-					}
-				}
-				done <- nil
-			}()
-			echo := benchSocket(b, zmq.REQ)
-			require.NoError(b, echo.Connect(echoEP))
-			node := benchSocket(b, zmq.REQ)
-			require.NoError(b, node.Connect(nd.RequestEndpoint()))
+			echoEP, done := echoServer(b, replies, b.N)
+			echo := reqTo(b, echoEP)
+			node := reqTo(b, nd.RequestEndpoint())
 			roundTrip := func(s *zmq.Socket, msg, want []byte) time.Duration {
 				t0 := time.Now()
 				if _, err := s.SendBytes(msg, 0); err != nil {
@@ -426,9 +419,7 @@ func BenchmarkGetOnePaired(b *testing.B) {
 			require.NoError(b, <-done)
 			slices.Sort(echoLat)
 			slices.Sort(nodeLat)
-			q := func(lat []time.Duration, p float64) float64 {
-				return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Microsecond)
-			}
+			q := quantileMicros
 			b.ReportMetric(q(echoLat, 0.5), "echo-p50-us")
 			b.ReportMetric(q(echoLat, 0.99), "echo-p99-us")
 			b.ReportMetric(q(nodeLat, 0.5), "node-p50-us")

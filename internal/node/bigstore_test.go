@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -28,7 +27,7 @@ func TestMillionKeys(t *testing.T) {
 	for i := range keys {
 		require.NoError(t, n.Store().Put(ctx, fmt.Sprintf("key-%07d", i), store.Value{Codec: uint8(protocol.JSON), Data: value}))
 	}
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 
 	seen := make(map[string]struct{}, keys)
 	cursor, pages := "", 0

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -24,8 +23,8 @@ func TestCatchUpRefusesReadsAndKeepsClientWrites(t *testing.T) {
 	require.True(t, n.CatchingUp())
 	require.NoError(t, n.Start())
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
-	push := socket(t, zmq.PUSH, n.IngestEndpoint())
+	req := reqSocket(t, n)
+	push := pushSocket(t, n)
 
 	jv := func(s string) store.Value {
 		return store.Value{Codec: uint8(protocol.JSON), Data: []byte(`"` + s + `"`)}

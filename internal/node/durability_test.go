@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -56,7 +55,7 @@ func TestSyncAlwaysRepliesAfterSync(t *testing.T) {
 	st := newSyncingStore()
 	defer st.Close()
 	n := startNode(t, Config{Store: st})
-	req := socket(t, zmq.DEALER, n.RequestEndpoint())
+	req := dealerSocket(t, n)
 
 	// A PUT is not answered while the sync is held up.
 	gate := make(chan struct{})
@@ -107,7 +106,7 @@ func TestSyncFailureIsAnErrorToWritersNotReaders(t *testing.T) {
 	st := newSyncingStore()
 	defer st.Close()
 	n := startNode(t, Config{Store: st})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: "a", Value: []byte(`1`)}))
 
 	st.fail.Store(true)
@@ -117,7 +116,7 @@ func TestSyncFailureIsAnErrorToWritersNotReaders(t *testing.T) {
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpGetOne, Key: "a"}))
 
 	// The ingest path: a SYNC barrier is not completed by a failed sync.
-	push := socket(t, zmq.PUSH, n.IngestEndpoint())
+	push := pushSocket(t, n)
 	_, err := push.SendBytes(encodeReq(t, protocol.JSON, protocol.Request{Op: protocol.OpBatch, Ops: []protocol.Request{
 		{Op: protocol.OpPut, Key: "c", Value: []byte(`3`)}, {Op: protocol.OpSync, Token: "t1"}}}), 0)
 	require.NoError(t, err)
@@ -134,7 +133,7 @@ func TestSyncNoneNeverSyncs(t *testing.T) {
 	st := newSyncingStore()
 	defer st.Close()
 	n := startNode(t, Config{Store: st, Sync: SyncNone})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: "a", Value: []byte(`1`)}))
 	require.Zero(t, st.syncs.Load())
 

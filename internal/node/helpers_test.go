@@ -96,3 +96,29 @@ func val(t testing.TB, c protocol.Codec, v any) []byte {
 }
 
 var codecs = []protocol.Codec{protocol.JSON, protocol.Msgpack}
+
+// reqSocket returns a REQ socket connected to n's request endpoint.
+func reqSocket(t testing.TB, n *Node) *zmq.Socket {
+	t.Helper()
+	return socket(t, zmq.REQ, n.RequestEndpoint())
+}
+
+// pushSocket returns a PUSH socket connected to n's ingest endpoint.
+func pushSocket(t testing.TB, n *Node) *zmq.Socket {
+	t.Helper()
+	return socket(t, zmq.PUSH, n.IngestEndpoint())
+}
+
+// startWithClients starts a node with cfg and returns it with a REQ
+// socket on its request endpoint and a PUSH socket on its ingest endpoint.
+func startWithClients(t testing.TB, cfg Config) (n *Node, req, push *zmq.Socket) {
+	t.Helper()
+	n = startNode(t, cfg)
+	return n, reqSocket(t, n), pushSocket(t, n)
+}
+
+// dealerSocket returns a DEALER socket connected to n's request endpoint.
+func dealerSocket(t testing.TB, n *Node) *zmq.Socket {
+	t.Helper()
+	return socket(t, zmq.DEALER, n.RequestEndpoint())
+}

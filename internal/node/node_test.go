@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"testing"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -16,7 +15,7 @@ func TestEveryOperation(t *testing.T) {
 	n := startNode(t, Config{Name: "node-7"})
 	for _, c := range codecs {
 		t.Run(c.String(), func(t *testing.T) {
-			req := socket(t, zmq.REQ, n.RequestEndpoint())
+			req := reqSocket(t, n)
 			p := c.String() + "-"
 			v1 := val(t, c, map[string]any{"name": "x", "n": []any{1, 2.5, nil, true}})
 			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: p + "a", Value: v1}))
@@ -89,7 +88,7 @@ func TestEveryOperation(t *testing.T) {
 
 func TestClassLabJSONExact(t *testing.T) {
 	n := startNode(t, Config{})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	for _, tc := range []struct{ in, want string }{
 		{`{"op":"PUT","key":"k","value":"v"}`, `{"status":"OK"}`},
 		{`{"op":"GET_ONE","key":"k"}`, `{"status":"OK","key":"k","value":"v"}`},
@@ -105,7 +104,7 @@ func TestClassLabJSONExact(t *testing.T) {
 
 func TestCrossCodecValues(t *testing.T) {
 	n := startNode(t, Config{})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: "j", Value: []byte(`{"a": [1, -2, 2.5, "s", null]}`)}))
 	rep := mustOK(t, call(t, req, protocol.Msgpack, protocol.Request{Op: protocol.OpGetOne, Key: "j"}))
 	want, err := protocol.ConvertValue([]byte(`{"a":[1,-2,2.5,"s",null]}`), protocol.JSON, protocol.Msgpack)
@@ -126,7 +125,7 @@ func TestCrossCodecValues(t *testing.T) {
 // pipelining DEALER client does; every reply comes back with its id.
 func TestDealerPipelining(t *testing.T) {
 	n := startNode(t, Config{})
-	d := socket(t, zmq.DEALER, n.RequestEndpoint())
+	d := dealerSocket(t, n)
 	const count = 500
 	for i := range count {
 		r := protocol.Request{Op: protocol.OpPut, Key: "k" + strconv.Itoa(i), Value: []byte(strconv.Itoa(i)), ID: []byte(strconv.Itoa(i))}
@@ -160,7 +159,7 @@ func TestDealerPipelining(t *testing.T) {
 
 func TestScanHashRange(t *testing.T) {
 	n := startNode(t, Config{})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	for i := range 200 {
 		mustOK(t, call(t, req, protocol.Msgpack, protocol.Request{Op: protocol.OpPut, Key: fmt.Sprint("k", i), Value: []byte{0xc0}}))
 	}
@@ -184,7 +183,7 @@ func TestScanHashRange(t *testing.T) {
 
 func TestGetAllReplyLimit(t *testing.T) {
 	n := startNode(t, Config{MaxReplyBytes: 1000})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	for i := range 50 {
 		mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: fmt.Sprint("key-", i), Value: []byte(`"0123456789"`)}))
 	}

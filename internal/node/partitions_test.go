@@ -24,8 +24,8 @@ func TestPartitionOps(t *testing.T) {
 		t.Run(c.String(), func(t *testing.T) {
 			a := startNode(t, Config{Name: "a"})
 			b := startNode(t, Config{Name: "b"})
-			ra := socket(t, zmq.REQ, a.RequestEndpoint())
-			rb := socket(t, zmq.REQ, b.RequestEndpoint())
+			ra := reqSocket(t, a)
+			rb := reqSocket(t, b)
 			want := map[string]bool{}
 			for i := range 500 {
 				k := fmt.Sprintf("key-%d", i)
@@ -133,9 +133,7 @@ func TestPartitionOps(t *testing.T) {
 func TestPutIfAbsent(t *testing.T) {
 	for _, c := range codecs {
 		t.Run(c.String(), func(t *testing.T) {
-			n := startNode(t, Config{})
-			req := socket(t, zmq.REQ, n.RequestEndpoint())
-			push := socket(t, zmq.PUSH, n.IngestEndpoint())
+			_, req, push := startWithClients(t, Config{})
 			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "a", Value: val(t, c, "newer")}))
 			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "a", Value: val(t, c, "copy"), IfAbsent: true}))
 			mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPut, Key: "b", Value: val(t, c, "copy"), IfAbsent: true}))

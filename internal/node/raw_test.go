@@ -4,7 +4,6 @@ import (
 	"path"
 	"testing"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -44,9 +43,7 @@ func TestRawValues(t *testing.T) {
 					t.Cleanup(func() { require.NoError(t, st.Close()) })
 					cfg.Store = st
 				}
-				n := startNode(t, cfg)
-				req := socket(t, zmq.REQ, n.RequestEndpoint())
-				push := socket(t, zmq.PUSH, n.IngestEndpoint())
+				n, req, push := startWithClients(t, cfg)
 				require.Equal(t, []string{protocol.FeatureRaw}, mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPing})).Features)
 
 				var batch, ingest []protocol.Request
@@ -111,7 +108,7 @@ func TestRawValues(t *testing.T) {
 // any malformed element), stores nothing, and the node keeps serving.
 func TestRawValueRejected(t *testing.T) {
 	n := startNode(t, Config{})
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	for _, c := range codecs {
 		for _, bad := range []protocol.Request{
 			{Op: protocol.OpPut, Key: "k", Value: []byte{0xc4, 0x05, 0x01}, ValueCodec: protocol.Msgpack},

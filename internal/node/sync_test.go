@@ -25,9 +25,7 @@ func syncIngest(t testing.TB, push, req *zmq.Socket, token string) {
 func TestSyncAfterBurst(t *testing.T) {
 	for _, c := range codecs {
 		t.Run(c.String(), func(t *testing.T) {
-			n := startNode(t, Config{})
-			push := socket(t, zmq.PUSH, n.IngestEndpoint())
-			req := socket(t, zmq.REQ, n.RequestEndpoint())
+			n, req, push := startWithClients(t, Config{})
 			const batches, per = 200, 100
 			for b := range batches {
 				r := protocol.Request{Op: protocol.OpBatch}
@@ -59,7 +57,7 @@ func TestSyncTimeoutAndShutdown(t *testing.T) {
 	n, err := New(Config{PollInterval: 10 * 1e6})
 	require.NoError(t, err)
 	require.NoError(t, n.Start())
-	req := socket(t, zmq.REQ, n.RequestEndpoint())
+	req := reqSocket(t, n)
 	mustErr(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpSync, Token: "never", TimeoutMS: 1}), protocol.CodeTimeout)
 
 	// SYNC inside a BATCH on the request endpoint is refused.
@@ -68,7 +66,7 @@ func TestSyncTimeoutAndShutdown(t *testing.T) {
 
 	// A SYNC still waiting when the node closes gets an error reply.
 	syncs := n.Stats().Ops["SYNC"]
-	waiting := socket(t, zmq.REQ, n.RequestEndpoint())
+	waiting := reqSocket(t, n)
 	_, err = waiting.SendBytes(encodeReq(t, protocol.JSON, protocol.Request{Op: protocol.OpSync, Token: "pending", TimeoutMS: 60000}), 0)
 	require.NoError(t, err)
 	// Wait until the node holds the SYNC (it counts it on arrival).
