@@ -62,12 +62,23 @@ func open(t *testing.T, dir string, opts Options) *Store {
 	return s
 }
 
+// scanAll returns every entry of s in r, read with Scan limit entries at a
+// time.
 func scanAll(t *testing.T, s store.Store, r store.HashRange, limit int) []store.Entry {
+	t.Helper()
+	return collectPages(t, limit, func(c store.Cursor) (store.Page, error) { return s.Scan(ctx, c, r, limit) })
+}
+
+// collectPages calls scan from the start until a page is Done and returns
+// every entry, checking that no page holds more than limit entries (when
+// limit > 0), that a page that is not Done advances, and that its cursor
+// survives its string form.
+func collectPages(t *testing.T, limit int, scan func(store.Cursor) (store.Page, error)) []store.Entry {
 	t.Helper()
 	var all []store.Entry
 	var c store.Cursor
 	for {
-		p, err := s.Scan(ctx, c, r, limit)
+		p, err := scan(c)
 		require.NoError(t, err)
 		if limit > 0 {
 			require.LessOrEqual(t, len(p.Entries), limit)

@@ -35,21 +35,9 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 				}
 			}
 			walk := func(s store.Store, r store.HashRange, set *store.PartitionSet, limit int) []store.Entry {
-				var all []store.Entry
-				var c store.Cursor
-				for {
-					p, err := s.ScanPartitions(ctx, c, r, set, limit)
-					require.NoError(t, err)
-					if limit > 0 {
-						require.LessOrEqual(t, len(p.Entries), limit)
-					}
-					all = append(all, p.Entries...)
-					if p.Done {
-						return all
-					}
-					require.NotEmpty(t, p.Entries)
-					c = p.Next
-				}
+				return collectPages(t, limit, func(c store.Cursor) (store.Page, error) {
+					return s.ScanPartitions(ctx, c, r, set, limit)
+				})
 			}
 			compare := func(d *Store) {
 				require.Equal(t, m.Stats(), d.Stats())
