@@ -15,56 +15,12 @@ import (
 	"github.com/zshard/zshard/internal/testcluster"
 )
 
-func newClient(t *testing.T) (*consul.Client, *testcluster.Consul) {
-	t.Helper()
-	agent := testcluster.StartConsul(t)
-	c, err := consul.New(consul.Config{Addr: agent.Addr})
-	require.NoError(t, err)
-	require.NoError(t, c.Ping(context.Background()))
-	return c, agent
-}
-
-func reg(name string, port int) consul.Registration {
-	return consul.Registration{
-		Name:    name,
-		RepURL:  fmt.Sprintf("tcp://127.0.0.1:%d", port),
-		PullURL: fmt.Sprintf("tcp://127.0.0.1:%d", port+100),
-	}
-}
-
-// eventually polls cond every 50ms for up to 20s; Consul state changes
-// (check expiry, re-registration) take a few seconds on a loaded machine.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
-
-func memberNames(t *testing.T, c *consul.Client) []string {
-	t.Helper()
-	ms, err := c.Members(context.Background())
-	require.NoError(t, err)
-	var names []string
-	for _, m := range ms {
-		names = append(names, m.Name)
-	}
-	return names
-}
-
 func TestRegisterMembersDeregister(t *testing.T) {
 	ctx := context.Background()
 	c, agent := newClient(t)
 
-	r0, err := c.Register(ctx, reg("node-0", 2000))
-	require.NoError(t, err)
-	_, err = c.Register(ctx, reg("node-1", 2001))
-	require.NoError(t, err)
+	r0 := mustRegister(t, c, reg("node-0", 2000))
+	mustRegister(t, c, reg("node-1", 2001))
 
 	ms, err := c.Members(ctx)
 	require.NoError(t, err)
@@ -89,17 +45,15 @@ func TestRegisterMembersDeregister(t *testing.T) {
 func TestRegisterRefusesALiveName(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
-	_, err := c.Register(ctx, reg("node-0", 2000))
-	require.NoError(t, err)
+	mustRegister(t, c, reg("node-0", 2000))
 
-	_, err = c.Register(ctx, reg("node-0", 2500))
+	_, err := c.Register(ctx, reg("node-0", 2500))
 	require.ErrorIs(t, err, consul.ErrNameTaken)
 	require.Contains(t, err.Error(), "tcp://127.0.0.1:2000")
 
 	// The same endpoint on the same agent is a restart of the same node (it
 	// could bind the port, so the old process is gone): allowed.
-	_, err = c.Register(ctx, reg("node-0", 2000))
-	require.NoError(t, err)
+	mustRegister(t, c, reg("node-0", 2000))
 }
 
 func TestHealthFollowsHeartbeats(t *testing.T) {
@@ -107,8 +61,7 @@ func TestHealthFollowsHeartbeats(t *testing.T) {
 	c, _ := newClient(t)
 	r := reg("node-0", 2000)
 	r.TTL = 3 * time.Second // long enough that a check just beaten is still passing when read back
-	rr, err := c.Register(ctx, r)
-	require.NoError(t, err)
+	rr := mustRegister(t, c, r)
 	require.Equal(t, []string{"node-0"}, memberNames(t, c))
 
 	// No heartbeat: the TTL check expires and the node leaves the members.
@@ -130,8 +83,7 @@ func TestHealthFollowsHeartbeats(t *testing.T) {
 func TestHeartbeatReRegistersAfterAgentForgets(t *testing.T) {
 	ctx := context.Background()
 	c, agent := newClient(t)
-	rr, err := c.Register(ctx, reg("node-3", 2003))
-	require.NoError(t, err)
+	rr := mustRegister(t, c, reg("node-3", 2003))
 
 	// What an agent restart does to a dev agent: the service is gone.
 	require.NoError(t, agent.Client.Agent().ServiceDeregister("node-3"))
@@ -150,8 +102,7 @@ func TestWatchMembersIsPushed(t *testing.T) {
 	go func() { done <- c.WatchMembers(ctx, func(ms []consul.Member) { updates <- ms }) }()
 
 	require.Empty(t, <-updates, "first delivery is the current (empty) membership")
-	_, err := c.Register(ctx, reg("node-0", 2000))
-	require.NoError(t, err)
+	mustRegister(t, c, reg("node-0", 2000))
 	select {
 	case ms := <-updates:
 		require.Len(t, ms, 1)
@@ -307,14 +258,8 @@ func TestUnreachableAgentSaysWhatToDo(t *testing.T) {
 func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
-	r := reg("node-0", 2000)
 	addr := "10.0.0.1"
-	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
-	r.Refresh = func() (string, string, error) {
-		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
-	}
-	rr, err := c.Register(ctx, r)
-	require.NoError(t, err)
+	rr := registerMovable(t, c, &addr)
 
 	addr = "10.0.0.2" // the container got a new address
 	rr.Beat(ctx, nil)
@@ -332,14 +277,8 @@ func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 func TestHeartbeatRetriesAFailedMove(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
-	r := reg("node-0", 2000)
 	addr := "10.0.0.1"
-	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
-	r.Refresh = func() (string, string, error) {
-		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
-	}
-	rr, err := c.Register(ctx, r)
-	require.NoError(t, err)
+	rr := registerMovable(t, c, &addr)
 
 	addr = "10.0.0.2"
 	failed, cancel := context.WithCancel(ctx)
@@ -356,8 +295,7 @@ func TestHeartbeatRetriesAFailedMove(t *testing.T) {
 func TestRegisterRefusesAnIDOfAnotherService(t *testing.T) {
 	ctx := context.Background()
 	c, agent := newClient(t)
-	_, err := c.Register(ctx, reg("node-0", 2000))
-	require.NoError(t, err)
+	mustRegister(t, c, reg("node-0", 2000))
 
 	// A second cluster (another service name) in the same agent must not
 	// take over node-0: Consul keys services by ID, not by service and ID.
@@ -376,8 +314,7 @@ func TestCatchingUpThenReady(t *testing.T) {
 	c, agent := newClient(t)
 	rg := reg("node-0", 2000)
 	rg.CatchingUp = true
-	r, err := c.Register(ctx, rg)
-	require.NoError(t, err)
+	r := mustRegister(t, c, rg)
 	ms, err := c.Members(ctx)
 	require.NoError(t, err)
 	require.Len(t, ms, 1)
