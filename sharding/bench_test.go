@@ -19,47 +19,51 @@ var benchKeys = sync.OnceValue(func() []string {
 var sinkString string
 var sinkInt int
 
-// BenchmarkTableOwner routes one key to its node through a Table: hash,
-// reduce to a partition, load the owner. This is the producer's hot path.
-func BenchmarkTableOwner(b *testing.B) {
+// benchClusters runs body as one sub-benchmark per algorithm and cluster
+// size (10 and 100 nodes), with the configuration and nodes to build from
+// and the keys to route. body builds what it measures, then runs its own
+// b.Loop, so that the timed loop is the same code as in production.
+func benchClusters(b *testing.B, body func(b *testing.B, cfg Config, nodes []Node, keys []string)) {
 	keys := benchKeys()
-	mask := len(keys) - 1
 	for _, alg := range Algorithms() {
 		for _, n := range []int{10, 100} {
 			b.Run(fmt.Sprintf("%s/nodes=%d", alg, n), func(b *testing.B) {
-				t, err := NewTable(Config{Algorithm: alg}, NodesNamed(nodeNames(n)...))
-				if err != nil {
-					b.Fatal(err)
-				}
 				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; b.Loop(); i++ {
-					sinkString = t.Owner(keys[i&mask])
-				}
+				body(b, Config{Algorithm: alg}, NodesNamed(nodeNames(n)...), keys)
 			})
 		}
 	}
 }
 
+// BenchmarkTableOwner routes one key to its node through a Table: hash,
+// reduce to a partition, load the owner. This is the producer's hot path.
+func BenchmarkTableOwner(b *testing.B) {
+	benchClusters(b, func(b *testing.B, cfg Config, nodes []Node, keys []string) {
+		t, err := NewTable(cfg, nodes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mask := len(keys) - 1
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			sinkString = t.Owner(keys[i&mask])
+		}
+	})
+}
+
 // BenchmarkDirectOwner routes one key with the algorithm itself, no table.
 func BenchmarkDirectOwner(b *testing.B) {
-	keys := benchKeys()
-	mask := len(keys) - 1
-	for _, alg := range Algorithms() {
-		for _, n := range []int{10, 100} {
-			b.Run(fmt.Sprintf("%s/nodes=%d", alg, n), func(b *testing.B) {
-				pl, err := NewPlacer(Config{Algorithm: alg}, NodesNamed(nodeNames(n)...))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; b.Loop(); i++ {
-					sinkInt = pl.Owner(KeyHash(keys[i&mask]))
-				}
-			})
+	benchClusters(b, func(b *testing.B, cfg Config, nodes []Node, keys []string) {
+		pl, err := NewPlacer(cfg, nodes)
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
+		mask := len(keys) - 1
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			sinkInt = pl.Owner(KeyHash(keys[i&mask]))
+		}
+	})
 }
 
 // BenchmarkTablePrefs returns the R+1 = 3 preference list of a key.
