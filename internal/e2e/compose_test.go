@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
 )
 
@@ -176,6 +177,23 @@ func (c *cluster) compose(timeout time.Duration, args ...string) string {
 	out, err := c.tryCompose(timeout, args...)
 	require.NoError(c.t, err, "%s %s:\n%s", strings.Join(c.composeCmd, " "), strings.Join(args, " "), out)
 	return out
+}
+
+// consulAddr is the address of the cluster's Consul HTTP API on this host.
+func (c *cluster) consulAddr() string { return "127.0.0.1:" + strconv.Itoa(c.consulPort) }
+
+// up starts the cluster's containers (the images must exist) and returns
+// a client of its Consul's HTTP API.
+func (c *cluster) up() *api.Client {
+	c.t.Helper()
+	t0 := time.Now()
+	c.compose(5*time.Minute, "up", "-d", "--no-build")
+	c.t.Logf("compose up -d took %s", time.Since(t0).Round(100*time.Millisecond))
+	cfg := api.DefaultConfig()
+	cfg.Address = c.consulAddr()
+	cc, err := api.NewClient(cfg)
+	require.NoError(c.t, err)
+	return cc
 }
 
 func (c *cluster) tryCompose(timeout time.Duration, args ...string) (string, error) {

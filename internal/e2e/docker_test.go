@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,14 +93,7 @@ func describe(in map[string]instance) string {
 // TestDockerCluster runs the compose cluster through node failures.
 func TestDockerCluster(t *testing.T) {
 	c := newCluster(t)
-	t0 := time.Now()
-	c.compose(5*time.Minute, "up", "-d", "--no-build")
-	t.Logf("compose up -d took %s", time.Since(t0).Round(100*time.Millisecond))
-
-	cfg := api.DefaultConfig()
-	cfg.Address = "127.0.0.1:" + strconv.Itoa(c.consulPort)
-	cc, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	cc := c.up()
 
 	waitFor(t, "all nodes passing in Consul", func() (bool, string) {
 		in := instances(t, cc)
@@ -142,7 +134,7 @@ func TestDockerCluster(t *testing.T) {
 	// is exercised by its own tests).
 	key := func(node string, i int) string { return fmt.Sprintf("%s/key-%04d", node, i) }
 	value := func(node string, i int) string { return fmt.Sprintf("value %d of %s", i, node) }
-	t0 = time.Now()
+	t0 := time.Now()
 	for _, name := range nodes {
 		for i := range keysByNode {
 			require.NoError(t, put(reg[name].rep, key(name, i), value(name, i), opTimeout))
@@ -208,7 +200,7 @@ func TestDockerCluster(t *testing.T) {
 		t.Logf("node-1 is %s after docker stop", in["node-1"].status)
 	}
 	readAll(t, "node-0")
-	_, _, err = get(reg["node-2"].rep, key("node-2", 0), time.Second)
+	_, _, err := get(reg["node-2"].rep, key("node-2", 0), time.Second)
 	assert.Error(t, err, "a paused node must not answer")
 
 	// Restore: reconnect node-3 with its old address (a network blip: its

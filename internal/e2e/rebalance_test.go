@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,14 +40,7 @@ func TestDockerRebalance(t *testing.T) {
 
 func testRebalance(t *testing.T, replicas int) {
 	c := newCluster(t)
-	t0 := time.Now()
-	c.compose(5*time.Minute, "up", "-d", "--no-build")
-	t.Logf("compose up -d took %s", time.Since(t0).Round(100*time.Millisecond))
-
-	cfg := api.DefaultConfig()
-	cfg.Address = "127.0.0.1:" + strconv.Itoa(c.consulPort)
-	cc, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	cc := c.up()
 	waitPassing := func(want []string) {
 		t.Helper()
 		waitFor(t, "passing: "+strings.Join(want, " "), func() (bool, string) {
@@ -63,7 +55,7 @@ func testRebalance(t *testing.T, replicas int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p, err := producer.New(ctx, producer.Config{
-		Consul:   consul.Config{Addr: cfg.Address},
+		Consul:   consul.Config{Addr: c.consulAddr()},
 		Settings: consul.Settings{Algorithm: "consistent", Replicas: replicas},
 	})
 	require.NoError(t, err)
@@ -139,7 +131,7 @@ func testRebalance(t *testing.T, replicas int) {
 	// container; node-4's supervisor launches it on the add signal.
 	setPhase("add node-4")
 	c.compose(5*time.Minute, "--profile", "spare", "up", "-d", "--no-build", "node-4")
-	t0 = time.Now()
+	t0 := time.Now()
 	out := c.compose(rebalanceTimeout, "run", "--rm", "--no-deps", "producer", "add-node", "node-4", "--host", "node-4", "--quiet")
 	t.Logf("add-node node-4 took %s:\n%s", time.Since(t0).Round(100*time.Millisecond), out)
 	waitPassing(append(slices.Clone(nodes), "node-4"))
