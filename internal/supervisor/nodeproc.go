@@ -13,11 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/reqclient"
 )
 
 // NodeProcess configures one node process: the node itself and, when
@@ -132,13 +131,16 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 
 	// The heartbeat proves the request endpoint answers, not merely that the
 	// process lives: a wedged request loop turns the check critical.
-	ping := newPinger(withHost(n.RequestEndpoint(), loopbackFor(p.Node.Bind)), time.Second)
+	ping := reqclient.New(withHost(n.RequestEndpoint(), loopbackFor(p.Node.Bind)), time.Second)
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer ping.close()
-		reg.Run(beatCtx, ping.ping)
+		defer ping.Close()
+		reg.Run(beatCtx, func() error {
+			_, err := ping.Call(beatCtx, &protocol.Request{Op: protocol.OpPing})
+			return err
+		})
 	}()
 	if cu != nil {
 		if err := catchUp(ctx, p, n, cu, settings, log); err == nil {
@@ -168,62 +170,6 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 	}
 	log.Info("deregistered from consul", "node", n.Name())
 	return nil
-}
-
-// pinger sends PING to one endpoint over a REQ socket. It is used from one
-// goroutine only. After a timeout the socket is replaced: a REQ socket that
-// lost its reply cannot send again.
-type pinger struct {
-	endpoint string
-	timeout  time.Duration
-	sock     *zmq.Socket
-	msg      []byte
-}
-
-func newPinger(endpoint string, timeout time.Duration) *pinger {
-	msg, _ := protocol.AppendRequest(nil, protocol.JSON, &protocol.Request{Op: protocol.OpPing})
-	return &pinger{endpoint: endpoint, timeout: timeout, msg: msg}
-}
-
-func (p *pinger) ping() error {
-	if p.sock == nil {
-		s, err := zmq.NewSocket(zmq.REQ)
-		if err != nil {
-			return err
-		}
-		_ = s.SetLinger(0)
-		_ = s.SetRcvtimeo(p.timeout)
-		_ = s.SetSndtimeo(p.timeout)
-		if err := s.Connect(p.endpoint); err != nil {
-			s.Close()
-			return err
-		}
-		p.sock = s
-	}
-	if _, err := p.sock.SendBytes(p.msg, 0); err != nil {
-		p.close()
-		return fmt.Errorf("ping %s: %w", p.endpoint, err)
-	}
-	reply, err := p.sock.RecvBytes(0)
-	if err != nil {
-		p.close()
-		return fmt.Errorf("ping %s: no reply within %v: %w", p.endpoint, p.timeout, err)
-	}
-	r, _, err := protocol.DecodeReply(reply)
-	if err != nil {
-		return fmt.Errorf("ping %s: %w", p.endpoint, err)
-	}
-	if r.Status != protocol.StatusOK {
-		return fmt.Errorf("ping %s: status %q", p.endpoint, r.Status)
-	}
-	return nil
-}
-
-func (p *pinger) close() {
-	if p.sock != nil {
-		p.sock.Close()
-		p.sock = nil
-	}
 }
 
 // advertiseAddr picks the address written into the registration.
