@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 func newClient(t *testing.T) (*consul.Client, *testcluster.Consul) {
@@ -175,17 +176,17 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	_, _, err := c.Settings(ctx)
 	require.ErrorIs(t, err, consul.ErrNotFound)
-	_, err = c.UpdateSettings(ctx, func(*consul.Settings) error { return nil })
+	_, err = c.UpdateSettings(ctx, func(*layout.Settings) error { return nil })
 	require.ErrorIs(t, err, consul.ErrNotFound)
 
-	want := consul.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
+	want := layout.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
 	got, created, err := c.InitSettings(ctx, want)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Equal(t, want, got)
 
 	// A second initialiser does not override the first.
-	got, created, err = c.InitSettings(ctx, consul.Settings{Algorithm: "hrw", Partitions: 8})
+	got, created, err = c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 8})
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, want, got)
@@ -196,7 +197,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				_, err := c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Epoch++; return nil })
+				_, err := c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Epoch++; return nil })
 				if errors.Is(err, consul.ErrConflict) {
 					continue // counted below: the epoch would fall short
 				}
@@ -211,7 +212,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	// An error from the update function writes nothing.
 	veto := errors.New("veto")
-	_, err = c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Algorithm = "x"; return veto })
+	_, err = c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Algorithm = "x"; return veto })
 	require.ErrorIs(t, err, veto)
 	got, _, err = c.Settings(ctx)
 	require.NoError(t, err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -17,7 +17,7 @@ import (
 func TestRouteDuringMigration(t *testing.T) {
 	from := []string{"a", "b", "c"}
 	to := []string{"a", "b", "c", "d"}
-	base := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1, Members: from}
+	base := layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1, Members: from}
 	names := func(ps []*peer) []string {
 		var out []string
 		for _, p := range ps {
@@ -40,19 +40,19 @@ func TestRouteDuringMigration(t *testing.T) {
 		return out
 	}
 	for _, tc := range []struct {
-		phase             consul.MigrationPhase
+		phase             layout.MigrationPhase
 		primary, other    *sharding.Table
 		writeBoth, noMigr bool
 	}{
 		{phase: "", primary: tf, noMigr: true},
-		{phase: consul.PhaseCopying, primary: tf, other: tt, writeBoth: true},
-		{phase: consul.PhaseSwitched, primary: tt, other: tf, writeBoth: true},
-		{phase: consul.PhaseCleaning, primary: tt, other: tf},
+		{phase: layout.PhaseCopying, primary: tf, other: tt, writeBoth: true},
+		{phase: layout.PhaseSwitched, primary: tt, other: tf, writeBoth: true},
+		{phase: layout.PhaseCleaning, primary: tt, other: tf},
 	} {
 		t.Run(string(tc.phase), func(t *testing.T) {
 			s := base.Clone()
 			if !tc.noMigr {
-				s.Migration = &consul.Migration{ID: "m", Kind: consul.MigrationAdd, Node: "d", From: from, To: to, Phase: tc.phase}
+				s.Migration = &layout.Migration{ID: "m", Kind: layout.MigrationAdd, Node: "d", From: from, To: to, Phase: tc.phase}
 			}
 			p := &Producer{settings: s}
 			st := &state{settings: s, peers: map[string]*peer{}}

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -568,12 +568,12 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 
 // cleanup deletes at every node that drops a partition the keys it holds
 // there. A removed node is skipped: it is stopped next, and its store with it.
-func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consul.MigrationKind, node string) error {
+func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind layout.MigrationKind, node string) error {
 	r.setPhase("deleting at the sources")
 	byNode := map[string][]int{}
 	for _, c := range plan.Changes {
 		for _, d := range c.Dropped() {
-			if kind == consul.MigrationRemove && d == node {
+			if kind == layout.MigrationRemove && d == node {
 				continue
 			}
 			byNode[d] = append(byNode[d], c.Partition)

@@ -4,7 +4,7 @@
 //
 // # Layout and migration
 //
-// The layout is explicit: consul.Settings.Members lists the nodes the
+// The layout is explicit: layout.Settings.Members lists the nodes the
 // partition table is built from at Settings.Epoch (empty means the legacy
 // rule, the passing members; the first rebalance fills it in). A rebalance is
 // recorded in Settings.Migration {ID, Kind, Node, From, To, Phase}, changed

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -148,7 +149,7 @@ type Progress struct {
 
 // Report is the outcome of a rebalance (or, with DryRun, its plan).
 type Report struct {
-	Kind consul.MigrationKind
+	Kind layout.MigrationKind
 	Node string
 	From []string
 	To   []string
@@ -178,8 +179,8 @@ type Report struct {
 func (r Report) Moved() int64 { return r.Keys + r.Fixed }
 
 // ResumeCommand returns the client_producer command that resumes m.
-func ResumeCommand(m *consul.Migration) string {
-	if m.Kind == consul.MigrationAdd {
+func ResumeCommand(m *layout.Migration) string {
+	if m.Kind == layout.MigrationAdd {
 		return "client_producer add-node " + m.Node
 	}
 	return "client_producer remove-node " + m.Node
@@ -188,13 +189,13 @@ func ResumeCommand(m *consul.Migration) string {
 // Add adds node (launched by the supervisor on host, any when empty) and
 // moves to it the keys it now holds.
 func Add(ctx context.Context, cfg Config, node, host string) (Report, error) {
-	return run(ctx, cfg, consul.MigrationAdd, node, host)
+	return run(ctx, cfg, layout.MigrationAdd, node, host)
 }
 
 // Remove moves node's keys to the nodes that hold them next, then signals
 // its removal.
 func Remove(ctx context.Context, cfg Config, node string) (Report, error) {
-	return run(ctx, cfg, consul.MigrationRemove, node, "")
+	return run(ctx, cfg, layout.MigrationRemove, node, "")
 }
 
 type rebalancer struct {
@@ -214,7 +215,7 @@ type rebalancer struct {
 	keys, bytes, est, fixed, deleted, op atomic.Int64
 }
 
-func run(ctx context.Context, cfg Config, kind consul.MigrationKind, node, host string) (rep Report, err error) {
+func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host string) (rep Report, err error) {
 	cfg = cfg.withDefaults()
 	rep.Kind, rep.Node = kind, node
 	if err := consul.ValidName(node); err != nil {
@@ -354,7 +355,7 @@ func (r *rebalancer) setPhase(name string) {
 }
 
 // do runs (or resumes) the migration.
-func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, host string, rep Report) (Report, error) {
+func (r *rebalancer) do(ctx context.Context, kind layout.MigrationKind, node, host string, rep Report) (Report, error) {
 	s, _, err := r.cc.Settings(ctx)
 	if errors.Is(err, consul.ErrNotFound) {
 		return rep, fmt.Errorf("%w: the cluster has no settings yet (write some keys first, or start a producer)", ErrBadRequest)
@@ -389,13 +390,13 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 		if err != nil {
 			return rep, err
 		}
-		m = &consul.Migration{ID: fmt.Sprintf("%s-%s-epoch-%d", kind, node, s.Epoch), Kind: kind, Node: node,
-			From: slices.Clone(members), To: to, Phase: consul.PhaseCopying}
+		m = &layout.Migration{ID: fmt.Sprintf("%s-%s-epoch-%d", kind, node, s.Epoch), Kind: kind, Node: node,
+			From: slices.Clone(members), To: to, Phase: layout.PhaseCopying}
 		if r.cfg.DryRun {
 			return r.dryRun(ctx, s, m, rep)
 		}
 		epoch := s.Epoch
-		s, err = r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
+		s, err = r.cc.UpdateSettings(ctx, func(cur *layout.Settings) error {
 			if cur.Migration != nil || cur.Epoch != epoch || (len(cur.Members) > 0 && !slices.Equal(cur.Members, members)) {
 				return fmt.Errorf("%w: the layout changed while starting; run the command again", ErrLostMigration)
 			}
@@ -421,8 +422,8 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 	}
 	fillPlan(&rep, plan)
 
-	if m.Phase == consul.PhaseCopying {
-		if kind == consul.MigrationAdd {
+	if m.Phase == layout.PhaseCopying {
+		if kind == layout.MigrationAdd {
 			if legacy {
 				// Every producer must route by the recorded layout before
 				// the node passes (a producer also reads the settings when
@@ -445,26 +446,26 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 		if err := r.copyAndVerify(ctx, plan, from, &rep); err != nil {
 			return rep, err
 		}
-		if err := r.advance(ctx, m.ID, consul.PhaseCopying, func(cur *consul.Settings) {
+		if err := r.advance(ctx, m.ID, layout.PhaseCopying, func(cur *layout.Settings) {
 			cur.Epoch++
 			cur.Members = slices.Clone(m.To)
-			cur.Migration.Phase = consul.PhaseSwitched
+			cur.Migration.Phase = layout.PhaseSwitched
 		}); err != nil {
 			return rep, err
 		}
-		m.Phase = consul.PhaseSwitched
+		m.Phase = layout.PhaseSwitched
 		r.setPhase("switched")
 		if err := sleep(ctx, r.cfg.Grace); err != nil {
 			return rep, err
 		}
 	}
-	if m.Phase == consul.PhaseSwitched {
-		if err := r.advance(ctx, m.ID, consul.PhaseSwitched, func(cur *consul.Settings) {
-			cur.Migration.Phase = consul.PhaseCleaning
+	if m.Phase == layout.PhaseSwitched {
+		if err := r.advance(ctx, m.ID, layout.PhaseSwitched, func(cur *layout.Settings) {
+			cur.Migration.Phase = layout.PhaseCleaning
 		}); err != nil {
 			return rep, err
 		}
-		m.Phase = consul.PhaseCleaning
+		m.Phase = layout.PhaseCleaning
 		r.setPhase("waiting for producers (cleaning)")
 		if err := sleep(ctx, r.cfg.Grace); err != nil {
 			return rep, err
@@ -477,12 +478,12 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 	}
 	rep.Clean = time.Since(t0)
 	rep.Deleted = r.deleted.Load()
-	if kind == consul.MigrationRemove {
+	if kind == layout.MigrationRemove {
 		if err := r.cc.SignalRemove(ctx, node); err != nil {
 			return rep, err
 		}
 	}
-	if err := r.advance(ctx, m.ID, consul.PhaseCleaning, func(cur *consul.Settings) { cur.Migration = nil }); err != nil {
+	if err := r.advance(ctx, m.ID, layout.PhaseCleaning, func(cur *layout.Settings) { cur.Migration = nil }); err != nil {
 		return rep, err
 	}
 	r.setPhase("done")
@@ -492,10 +493,10 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 var errNothingToDo = errors.New("nothing to do")
 
 // target returns the layout after the change.
-func target(kind consul.MigrationKind, node string, members []string) ([]string, error) {
+func target(kind layout.MigrationKind, node string, members []string) ([]string, error) {
 	has := slices.Contains(members, node)
 	switch kind {
-	case consul.MigrationAdd:
+	case layout.MigrationAdd:
 		if has {
 			return nil, fmt.Errorf("%w: %s is already a member of the layout %v", ErrBadRequest, node, members)
 		}
@@ -514,7 +515,7 @@ func target(kind consul.MigrationKind, node string, members []string) ([]string,
 }
 
 // plans builds the From and To tables of m and their diff.
-func plans(s consul.Settings, m *consul.Migration) (sharding.Plan, *sharding.Table, *sharding.Table, error) {
+func plans(s layout.Settings, m *layout.Migration) (sharding.Plan, *sharding.Table, *sharding.Table, error) {
 	cfg := sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
 	from, err := sharding.NewTable(cfg, sharding.NodesNamed(m.From...))
 	if err != nil {
@@ -538,8 +539,8 @@ func fillPlan(rep *Report, plan sharding.Plan) {
 }
 
 // advance moves the migration id from phase want with fn, by CAS.
-func (r *rebalancer) advance(ctx context.Context, id string, want consul.MigrationPhase, fn func(*consul.Settings)) error {
-	_, err := r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
+func (r *rebalancer) advance(ctx context.Context, id string, want layout.MigrationPhase, fn func(*layout.Settings)) error {
+	_, err := r.cc.UpdateSettings(ctx, func(cur *layout.Settings) error {
 		if cur.Migration == nil || cur.Migration.ID != id || cur.Migration.Phase != want {
 			return fmt.Errorf("%w: expected %s in phase %s, found %+v", ErrLostMigration, id, want, cur.Migration)
 		}
@@ -592,7 +593,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // dryRun reports the plan and an estimate of the keys, changing nothing.
-func (r *rebalancer) dryRun(ctx context.Context, s consul.Settings, m *consul.Migration, rep Report) (Report, error) {
+func (r *rebalancer) dryRun(ctx context.Context, s layout.Settings, m *layout.Migration, rep Report) (Report, error) {
 	rep.From, rep.To = m.From, m.To
 	plan, from, _, err := plans(s, m)
 	if err != nil {

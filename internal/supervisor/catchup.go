@@ -18,6 +18,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -72,32 +73,28 @@ type placement struct {
 	explicit   bool // Settings.Members set: partitions outside every list are foreign
 }
 
-func placementOf(s consul.Settings, self string, passing []consul.Member) (placement, error) {
-	cfg := sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
-	var layouts [][]string
-	switch {
-	case s.Migration != nil:
-		layouts = [][]string{s.Migration.From, s.Migration.To}
-	case len(s.Members) > 0:
-		layouts = [][]string{s.Members}
-	default: // legacy: the passing members, with this node among them
-		names := []string{self}
+// placementOf is the placement of settings s for the node self, passing
+// being the passing members: in legacy mode, the layout is passing with
+// self among them.
+func placementOf(s layout.Settings, self string, passing []consul.Member) (placement, error) {
+	var names []string
+	if s.Legacy() {
+		names = []string{self}
 		for _, m := range passing {
 			if m.Name != self {
 				names = append(names, m.Name)
 			}
 		}
 		slices.Sort(names)
-		layouts = [][]string{names}
 	}
-	pl := placement{explicit: len(s.Members) > 0 || s.Migration != nil}
-	for _, names := range layouts {
-		if len(names) == 0 {
+	pl := placement{explicit: !s.Legacy() || s.Migration != nil}
+	for _, list := range s.Layouts(names) {
+		if len(list) == 0 {
 			continue
 		}
-		t, err := sharding.NewTable(cfg, sharding.NodesNamed(names...))
+		t, err := s.Table(list)
 		if err != nil {
-			return placement{}, fmt.Errorf("placement over %v: %w", names, err)
+			return placement{}, err
 		}
 		pl.tables = append(pl.tables, t)
 		pl.partitions = t.Partitions()
@@ -111,15 +108,7 @@ func placementOf(s consul.Settings, self string, passing []consul.Member) (place
 // prefs returns the nodes holding partition p under any of the tables,
 // in preference order, without duplicates.
 func (pl placement) prefs(p int) []string {
-	var out []string
-	for _, t := range pl.tables {
-		for _, n := range t.AppendPartitionPrefs(nil, p) {
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
+	return layout.AppendPrefs(nil, p, pl.tables...)
 }
 
 // readLayout returns the layout recorded in dir, ok false when none is.
@@ -190,7 +179,7 @@ func dropForeign(ctx context.Context, st store.Store, pl placement, self string)
 // checkLayout runs the layout check of a durable node before it serves:
 // it drops the partitions the current layout does not give it and records
 // the epoch. It returns the settings, ok false when the cluster has none.
-func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Logger) (consul.Settings, bool, error) {
+func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
 	s, _, err := p.Consul.Settings(ctx)
 	if errors.Is(err, consul.ErrNotFound) {
 		log.Info("no cluster settings yet; nothing to check the data against", "node", n.Name())
@@ -228,7 +217,7 @@ func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Log
 // catchUp brings the node's partitions up to date from their ready
 // replicas (docs/DURABILITY.md) and returns when every partition is
 // done or has no ready replica to learn from, or ctx is done.
-func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp, s consul.Settings, log *slog.Logger) error {
+func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp, s layout.Settings, log *slog.Logger) error {
 	self := n.Name()
 	// Writes reach the node once the producers see it; wait for that, then
 	// let writes routed just before land on the peers.

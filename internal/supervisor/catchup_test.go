@@ -21,6 +21,7 @@ import (
 	"github.com/zshard/zshard/internal/store/durable"
 	"github.com/zshard/zshard/internal/supervisor"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -81,7 +82,7 @@ func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
 	cc, err := consul.New(consul.Config{Addr: agent.Addr})
 	require.NoError(t, err)
 	members := []string{"node-a", "node-b", "node-c"}
-	s := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 64, Replicas: 0, Epoch: 3, Members: members}
+	s := layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 64, Replicas: 0, Epoch: 3, Members: members}
 	_, created, err := cc.InitSettings(ctx, s)
 	require.NoError(t, err)
 	require.True(t, created)
@@ -125,7 +126,7 @@ func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
 type catchUpCluster struct {
 	agent    *testcluster.Consul
 	cc       *consul.Client
-	settings consul.Settings
+	settings layout.Settings
 	dir      string
 	st       *durable.Store // node-c's
 	stopC    func()         // stops node-c, keeping its store open
@@ -138,7 +139,7 @@ func startCatchUpCluster(t *testing.T) *catchUpCluster {
 	require.NoError(t, err)
 	members := []string{"node-a", "node-b", "node-c"}
 	c := &catchUpCluster{agent: agent, cc: cc, dir: t.TempDir(),
-		settings: consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
+		settings: layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
 	for _, name := range members[:2] {
 		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 func durableKey(i int) string { return fmt.Sprintf("durable-%06d", i) }
@@ -106,7 +107,7 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 
 	p, err := producer.New(context.Background(), producer.Config{
 		Consul:   consul.Config{Addr: agent.Addr},
-		Settings: consul.Settings{Replicas: 0},
+		Settings: layout.Settings{Replicas: 0},
 	})
 	require.NoError(t, err)
 	defer p.Close()
@@ -230,7 +231,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 	members := []string{"node-0", "node-1", "node-2", "node-3"}
 	p, err := producer.New(context.Background(), producer.Config{
 		Consul:   consul.Config{Addr: agent.Addr},
-		Settings: consul.Settings{Replicas: 2, Members: members, Epoch: 1},
+		Settings: layout.Settings{Replicas: 2, Members: members, Epoch: 1},
 	})
 	require.NoError(t, err)
 	defer p.Close()

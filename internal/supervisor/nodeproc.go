@@ -17,6 +17,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
+	"github.com/zshard/zshard/layout"
 )
 
 // NodeProcess configures one node process: the node itself and, when
@@ -74,7 +75,7 @@ func RunNode(ctx context.Context, p NodeProcess) error {
 	// A durable node checks its data against the layout before it binds,
 	// and with replicas catches up before it serves reads.
 	var cu *node.CatchUp
-	var settings consul.Settings
+	var settings layout.Settings
 	if p.Consul != nil && p.DataDir != "" {
 		s, ok, err := checkLayout(ctx, p, n, log)
 		if err != nil {
