@@ -381,6 +381,18 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 	require.Zero(t, missing, "%d of %d keys do not read back as last acknowledged; first: %v", missing, len(keys), first)
 }
 
+// member returns the passing member name, ok false when it is not passing.
+func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
+	t.Helper()
+	ms, err := cc.Members(context.Background())
+	require.NoError(t, err)
+	i := slices.IndexFunc(ms, func(m consul.Member) bool { return m.Name == name })
+	if i < 0 {
+		return consul.Member{}, false
+	}
+	return ms[i], true
+}
+
 func memberReady(t *testing.T, cc *consul.Client, name string) bool {
 	m, ok := member(t, cc, name)
 	return ok && m.Ready

@@ -1,4 +1,4 @@
-package supervisor
+package noderun
 
 import (
 	"bytes"
@@ -12,11 +12,10 @@ import (
 	"slices"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/reqclient"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
@@ -44,9 +43,6 @@ import (
 // layoutFile records, in a node's data directory, the layout its data was
 // last checked against.
 const layoutFile = "zshard-layout.json"
-
-// DefaultCatchUpSettle is NodeProcess.CatchUpSettle's default.
-const DefaultCatchUpSettle = 2 * time.Second
 
 // catchUpPage is the SCAN page of a catch-up; catchUpTimeout bounds one
 // SCAN; catchUpRounds bounds the attempts at a partition whose ready
@@ -179,7 +175,7 @@ func dropForeign(ctx context.Context, st store.Store, pl placement, self string)
 // checkLayout runs the layout check of a durable node before it serves:
 // it drops the partitions the current layout does not give it and records
 // the epoch. It returns the settings, ok false when the cluster has none.
-func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
+func checkLayout(ctx context.Context, p Config, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
 	s, _, err := p.Consul.Settings(ctx)
 	if errors.Is(err, consul.ErrNotFound) {
 		log.Info("no cluster settings yet; nothing to check the data against", "node", n.Name())
@@ -217,7 +213,7 @@ func checkLayout(ctx context.Context, p NodeProcess, n *node.Node, log *slog.Log
 // catchUp brings the node's partitions up to date from their ready
 // replicas (docs/DURABILITY.md) and returns when every partition is
 // done or has no ready replica to learn from, or ctx is done.
-func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp, s layout.Settings, log *slog.Logger) error {
+func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s layout.Settings, log *slog.Logger) error {
 	self := n.Name()
 	// Writes reach the node once the producers see it; wait for that, then
 	// let writes routed just before land on the peers.
@@ -252,10 +248,10 @@ func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp,
 	log.Info("catching up from the replicas before serving reads", "node", self, "partitions", owned)
 	pending := chunks(pl.partitions)
 	var total syncStats
-	peers := map[string]*reqClient{}
+	peers := map[string]*reqclient.Client{}
 	defer func() {
 		for _, c := range peers {
-			c.close()
+			c.Close()
 		}
 	}()
 	for round := 0; len(pending) > 0; round++ {
@@ -268,17 +264,17 @@ func catchUp(ctx context.Context, p NodeProcess, n *node.Node, cu *node.CatchUp,
 				continue
 			}
 		}
-		ready := map[string]*reqClient{}
+		ready := map[string]*reqclient.Client{}
 		for _, m := range ms {
 			if !m.Ready || m.Name == self {
 				continue
 			}
 			c := peers[m.Name]
-			if c == nil || c.endpoint != m.RepURL {
+			if c == nil || c.Endpoint() != m.RepURL {
 				if c != nil {
-					c.close()
+					c.Close()
 				}
-				c = &reqClient{endpoint: m.RepURL, timeout: catchUpTimeout}
+				c = reqclient.New(m.RepURL, catchUpTimeout)
 				peers[m.Name] = c
 			}
 			ready[m.Name] = c
@@ -355,7 +351,7 @@ func (s *syncStats) add(o syncStats) {
 // without a ready replica are left as they are. Any replica failing to
 // answer fails the chunk, to be tried again.
 func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placement, mine []bool,
-	ch [2]int, ready map[string]*reqClient) (syncStats, error) {
+	ch [2]int, ready map[string]*reqclient.Client) (syncStats, error) {
 	var out syncStats
 	hr := store.HashRange{From: store.PartitionRange(ch[0], pl.partitions).From, To: store.PartitionRange(ch[1]-1, pl.partitions).To}
 	// sources[p]: the ready replicas of partition p other than this node,
@@ -384,10 +380,11 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 	held := map[string]map[string]store.Value{} // replica -> key -> value
 	for name := range scanned {
 		got := map[string]store.Value{}
-		err := ready[name].scan(ctx, hr, func(k string, v store.Value) {
-			p := sharding.PartitionOf(sharding.KeyHash(k), pl.partitions)
+		// A raw SCAN: a copy keeps the bytes and the codec of the original.
+		err := ready[name].ScanRaw(ctx, hr.From, hr.To, catchUpPage, func(e protocol.Entry) {
+			p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
 			if slices.Contains(sources[p], name) {
-				got[k] = v
+				got[e.Key] = store.Value{Codec: uint8(e.Codec), Data: e.Value}
 			}
 		})
 		if err != nil {
@@ -450,91 +447,6 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 		}
 	}
 	return out, nil
-}
-
-// reqClient sends requests to one node over a REQ socket, one at a time.
-// After a failure the socket is replaced: a REQ socket that lost its reply
-// cannot send again. It is used from one goroutine.
-type reqClient struct {
-	endpoint string
-	timeout  time.Duration
-	sock     *zmq.Socket
-}
-
-func (c *reqClient) call(req protocol.Request) (protocol.Reply, error) {
-	if c.sock == nil {
-		s, err := zmq.NewSocket(zmq.REQ)
-		if err != nil {
-			return protocol.Reply{}, err
-		}
-		_ = s.SetLinger(0)
-		_ = s.SetRcvtimeo(c.timeout)
-		_ = s.SetSndtimeo(c.timeout)
-		if err := s.Connect(c.endpoint); err != nil {
-			s.Close()
-			return protocol.Reply{}, err
-		}
-		c.sock = s
-	}
-	msg, err := protocol.AppendRequest(nil, protocol.JSON, &req)
-	if err != nil {
-		return protocol.Reply{}, err
-	}
-	if _, err := c.sock.SendBytes(msg, 0); err != nil {
-		c.close()
-		return protocol.Reply{}, fmt.Errorf("%v to %s: %w", req.Op, c.endpoint, err)
-	}
-	b, err := c.sock.RecvBytes(0)
-	if err != nil {
-		c.close()
-		return protocol.Reply{}, fmt.Errorf("%v to %s: no reply within %v: %w", req.Op, c.endpoint, c.timeout, err)
-	}
-	rep, _, err := protocol.DecodeReply(b)
-	if err != nil {
-		return protocol.Reply{}, fmt.Errorf("%v to %s: %w", req.Op, c.endpoint, err)
-	}
-	if rep.Status != protocol.StatusOK {
-		if rep.Err != nil {
-			return rep, fmt.Errorf("%v to %s: %w", req.Op, c.endpoint, rep.Err)
-		}
-		return rep, fmt.Errorf("%v to %s: status %q", req.Op, c.endpoint, rep.Status)
-	}
-	return rep, nil
-}
-
-// scan calls fn with every key of range hr on the node and its value as
-// stored there, page by page. The SCAN is raw, so a copy keeps the bytes
-// and the codec of the original, even a value with no form in the other
-// codec; a node older than raw SCANs answers in JSON, and its values are
-// taken as JSON.
-func (c *reqClient) scan(ctx context.Context, hr store.HashRange, fn func(string, store.Value)) error {
-	cursor := ""
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rep, err := c.call(protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: catchUpPage, HashFrom: hr.From, HashTo: hr.To, Raw: true})
-		if err != nil {
-			return err
-		}
-		for _, e := range rep.Collection {
-			codec := e.Codec
-			if codec == 0 {
-				codec = protocol.JSON
-			}
-			fn(e.Key, store.Value{Codec: uint8(codec), Data: e.Value})
-		}
-		if cursor = rep.Cursor; cursor == "" {
-			return nil
-		}
-	}
-}
-
-func (c *reqClient) close() {
-	if c.sock != nil {
-		c.sock.Close()
-		c.sock = nil
-	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

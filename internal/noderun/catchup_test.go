@@ -1,4 +1,4 @@
-package supervisor_test
+package noderun_test
 
 import (
 	"context"
@@ -15,59 +15,15 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/internal/store/durable"
-	"github.com/zshard/zshard/internal/supervisor"
 	"github.com/zshard/zshard/internal/testcluster"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
-
-// runNode runs supervisor.RunNode in this process until the returned stop
-// is called (or the test ends); stop waits for it to return.
-func runNode(t *testing.T, p supervisor.NodeProcess) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- supervisor.RunNode(ctx, p) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		require.NoError(t, <-done)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
-	t.Helper()
-	ms, err := cc.Members(context.Background())
-	require.NoError(t, err)
-	for _, m := range ms {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return consul.Member{}, false
-}
-
-func openDurable(t *testing.T, dir string) *durable.Store {
-	t.Helper()
-	st, err := durable.Open(dir, durable.Options{})
-	require.NoError(t, err)
-	return st
-}
-
-func jsonValue(s string) store.Value {
-	b, _ := json.Marshal(s)
-	return store.Value{Codec: uint8(protocol.JSON), Data: b}
-}
 
 // TestLayoutCheckDropsPartitionsMovedAway: a durable node whose directory
 // holds keys of partitions the current layout places elsewhere (a rebalance
@@ -93,7 +49,7 @@ func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
 	for i := range keys {
 		require.NoError(t, st.Put(ctx, fmt.Sprintf("k%d", i), jsonValue("v")))
 	}
-	stop := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-a", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
+	stop := runNode(t, noderun.Config{Node: node.Config{Name: "node-a", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
 	eventually(t, "node-a passes", func() bool { _, ok := member(t, cc, "node-a"); return ok })
 	m, _ := member(t, cc, "node-a")
 	require.True(t, m.Ready, "R=0: nothing to catch up from, ready at once")
@@ -141,12 +97,12 @@ func startCatchUpCluster(t *testing.T) *catchUpCluster {
 	c := &catchUpCluster{agent: agent, cc: cc, dir: t.TempDir(),
 		settings: layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
 	for _, name := range members[:2] {
-		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
+		runNode(t, noderun.Config{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
 	}
 	c.st = openDurable(t, c.dir)
 	t.Cleanup(func() { _ = c.st.Close() }) // after node-c stops: cleanups run last first
-	c.stopC = runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: cc, DataDir: c.dir})
-	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	c.stopC = runNode(t, noderun.Config{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: cc, DataDir: c.dir})
+	eventually(t, "three nodes pass", func() bool { return len(passing(t, cc)) == 3 })
 	return c
 }
 
@@ -154,7 +110,7 @@ func startCatchUpCluster(t *testing.T) *catchUpCluster {
 // settle.
 func (c *catchUpCluster) restartC(t *testing.T) {
 	t.Helper()
-	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: c.cc, DataDir: c.dir,
+	runNode(t, noderun.Config{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: c.cc, DataDir: c.dir,
 		CatchUpSettle: 200 * time.Millisecond})
 }
 
