@@ -3,12 +3,9 @@ package noderun
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -25,12 +22,7 @@ import (
 // settings are stored does two things before it serves reads (docs/
 // DURABILITY.md tells the whole story):
 //
-//  1. Layout check, before it binds: with an explicit layout
-//     (Settings.Members), it deletes the keys of every partition whose
-//     preference list does not contain it (under Migration.From and To too
-//     while a rebalance is in progress), so keys a rebalance moved away
-//     while it was down are not resurrected, and records the epoch in
-//     <data dir>/layoutFile.
+//  1. Layout check, before it binds (layoutcheck.go).
 //  2. Catch-up, with R > 0: it registers with Meta ready=false (writes reach
 //     it, reads do not), waits until it sees itself passing plus Settle (so
 //     writes routed before the producers saw it have landed on its peers),
@@ -39,10 +31,6 @@ import (
 //     preference order wins a disagreement) and deletes its keys that none
 //     of them holds, except keys clients wrote to it meanwhile. Then it ends
 //     catch-up mode and registers ready=true.
-
-// layoutFile records, in a node's data directory, the layout its data was
-// last checked against.
-const layoutFile = "zshard-layout.json"
 
 // catchUpPage is the SCAN page of a catch-up; catchUpTimeout bounds one
 // SCAN; catchUpRounds bounds the attempts at a partition whose ready
@@ -54,12 +42,6 @@ const (
 	catchUpRounds  = 10
 	catchUpChunks  = 256
 )
-
-// layoutRecord is the content of layoutFile.
-type layoutRecord struct {
-	Epoch   uint64   `json:"epoch"`
-	Members []string `json:"members"`
-}
 
 // placement is the node's view of the layout: the tables whose preference
 // lists place a key (two during a migration, From and To).
@@ -105,109 +87,6 @@ func placementOf(s layout.Settings, self string, passing []consul.Member) (place
 // in preference order, without duplicates.
 func (pl placement) prefs(p int) []string {
 	return layout.AppendPrefs(nil, p, pl.tables...)
-}
-
-// readLayout returns the layout recorded in dir, ok false when none is.
-func readLayout(dir string) (layoutRecord, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, layoutFile))
-	if err != nil {
-		return layoutRecord{}, false
-	}
-	var r layoutRecord
-	if json.Unmarshal(b, &r) != nil {
-		return layoutRecord{}, false
-	}
-	return r, true
-}
-
-// writeLayout records r in dir (write to a temporary file, fsync, rename).
-func writeLayout(dir string, r layoutRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, layoutFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, layoutFile))
-}
-
-// dropForeign deletes from st the keys of every partition whose preference
-// lists do not contain self (one pass over the store), and returns how many
-// it deleted.
-func dropForeign(ctx context.Context, st store.Store, pl placement, self string) (int, error) {
-	mine := pl.mine(self)
-	dropped := 0
-	cursor := store.Cursor{}
-	for {
-		page, err := st.Scan(ctx, cursor, store.HashRange{}, catchUpPage)
-		if err != nil {
-			return dropped, err
-		}
-		for _, e := range page.Entries {
-			if mine[sharding.PartitionOf(e.Hash, pl.partitions)] {
-				continue
-			}
-			if _, err := st.Delete(ctx, e.Key); err != nil {
-				return dropped, err
-			}
-			dropped++
-		}
-		if page.Done {
-			return dropped, nil
-		}
-		cursor = page.Next // strictly after: deleting what was returned is fine
-	}
-}
-
-// checkLayout runs the layout check of a durable node before it serves:
-// it drops the partitions the current layout does not give it and records
-// the epoch. It returns the settings, ok false when the cluster has none.
-func checkLayout(ctx context.Context, p Config, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
-	s, _, err := p.Consul.Settings(ctx)
-	if errors.Is(err, consul.ErrNotFound) {
-		log.Info("no cluster settings yet; nothing to check the data against", "node", n.Name())
-		return s, false, nil
-	}
-	if err != nil {
-		return s, false, fmt.Errorf("reading the cluster settings: %w", err)
-	}
-	prev, had := readLayout(p.DataDir)
-	if had && prev.Epoch != s.Epoch {
-		log.Info("the layout changed while the node was down", "node", n.Name(),
-			"recorded_epoch", prev.Epoch, "epoch", s.Epoch, "recorded_members", prev.Members, "members", s.Members)
-	}
-	if len(s.Members) == 0 && s.Migration == nil {
-		return s, true, nil // legacy layout: no rebalance ever moved keys
-	}
-	pl, err := placementOf(s, n.Name(), nil)
-	if err != nil {
-		return s, true, err
-	}
-	dropped, err := dropForeign(ctx, n.Store(), pl, n.Name())
-	if err != nil {
-		return s, true, fmt.Errorf("dropping the partitions moved away: %w", err)
-	}
-	if dropped > 0 {
-		log.Warn("deleted keys of partitions the layout no longer places on this node (moved away while it was down)",
-			"node", n.Name(), "keys", dropped, "epoch", s.Epoch, "migration", s.Migration != nil)
-	}
-	if err := writeLayout(p.DataDir, layoutRecord{Epoch: s.Epoch, Members: s.Members}); err != nil {
-		log.Warn("cannot record the layout epoch in the data directory", "node", n.Name(), "err", err)
-	}
-	return s, true, nil
 }
 
 // catchUp brings the node's partitions up to date from their ready
