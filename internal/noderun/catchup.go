@@ -94,18 +94,7 @@ func (pl placement) prefs(p int) []string {
 // done or has no ready replica to learn from, or ctx is done.
 func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s layout.Settings, log *slog.Logger) error {
 	self := n.Name()
-	// Writes reach the node once the producers see it; wait for that, then
-	// let writes routed just before land on the peers.
-	for {
-		ms, err := p.Consul.Members(ctx)
-		if err == nil && slices.ContainsFunc(ms, func(m consul.Member) bool { return m.Name == self }) {
-			break
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	if err := sleepCtx(ctx, p.CatchUpSettle); err != nil {
+	if err := waitSeen(ctx, p.Consul, self, p.CatchUpSettle); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -127,12 +116,8 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 	log.Info("catching up from the replicas before serving reads", "node", self, "partitions", owned)
 	pending := chunks(pl.partitions)
 	var total syncStats
-	peers := map[string]*reqclient.Client{}
-	defer func() {
-		for _, c := range peers {
-			c.Close()
-		}
-	}()
+	peers := replicas{}
+	defer peers.close()
 	for round := 0; len(pending) > 0; round++ {
 		if round > 0 {
 			if err := sleepCtx(ctx, time.Second); err != nil {
@@ -143,21 +128,7 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 				continue
 			}
 		}
-		ready := map[string]*reqclient.Client{}
-		for _, m := range ms {
-			if !m.Ready || m.Name == self {
-				continue
-			}
-			c := peers[m.Name]
-			if c == nil || c.Endpoint() != m.RepURL {
-				if c != nil {
-					c.Close()
-				}
-				c = reqclient.New(m.RepURL, catchUpTimeout)
-				peers[m.Name] = c
-			}
-			ready[m.Name] = c
-		}
+		ready := peers.ready(ms, self)
 		var failed [][2]int
 		for _, ch := range pending {
 			st, err := syncChunk(ctx, cu, n.Store(), pl, mine, ch, ready)
@@ -188,6 +159,53 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 	log.Info("caught up", "node", self, "partitions_synced", total.synced, "keys_copied", total.put, "keys_deleted", total.deleted,
 		"took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// waitSeen returns once self is among the passing members, plus settle:
+// writes reach the node once the producers see it, and writes routed just
+// before land on the peers meanwhile.
+func waitSeen(ctx context.Context, c *consul.Client, self string, settle time.Duration) error {
+	for {
+		ms, err := c.Members(ctx)
+		if err == nil && slices.ContainsFunc(ms, func(m consul.Member) bool { return m.Name == self }) {
+			break
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return sleepCtx(ctx, settle)
+}
+
+// replicas holds one client per replica across the rounds of a catch-up,
+// by node name; a node's client is replaced when its endpoint changes.
+type replicas map[string]*reqclient.Client
+
+// ready returns the clients of the members ready for reads, self excepted.
+func (r replicas) ready(ms []consul.Member, self string) map[string]*reqclient.Client {
+	out := map[string]*reqclient.Client{}
+	for _, m := range ms {
+		if !m.Ready || m.Name == self {
+			continue
+		}
+		c := r[m.Name]
+		if c == nil || c.Endpoint() != m.RepURL {
+			if c != nil {
+				c.Close()
+			}
+			c = reqclient.New(m.RepURL, catchUpTimeout)
+			r[m.Name] = c
+		}
+		out[m.Name] = c
+	}
+	return out
+}
+
+// close closes every client.
+func (r replicas) close() {
+	for _, c := range r {
+		c.Close()
+	}
 }
 
 // mine returns, for every partition, whether self is in its preference lists.
@@ -256,35 +274,9 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 	if len(scanned) == 0 {
 		return out, nil
 	}
-	held := map[string]map[string]store.Value{} // replica -> key -> value
-	for name := range scanned {
-		got := map[string]store.Value{}
-		// A raw SCAN: a copy keeps the bytes and the codec of the original.
-		err := ready[name].ScanRaw(ctx, hr.From, hr.To, catchUpPage, func(e protocol.Entry) {
-			p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
-			if slices.Contains(sources[p], name) {
-				got[e.Key] = store.Value{Codec: uint8(e.Codec), Data: e.Value}
-			}
-		})
-		if err != nil {
-			return syncStats{}, err
-		}
-		held[name] = got
-	}
-	want := map[string]store.Value{}
-	for _, got := range held {
-		for k := range got {
-			if _, ok := want[k]; ok {
-				continue
-			}
-			p := sharding.PartitionOf(sharding.KeyHash(k), pl.partitions)
-			for _, name := range sources[p] {
-				if v, ok := held[name][k]; ok {
-					want[k] = v
-					break
-				}
-			}
-		}
+	want, err := union(ctx, hr, pl, sources, scanned, ready)
+	if err != nil {
+		return syncStats{}, err
 	}
 	// Local keys: delete those no replica holds, keep equal values as they are.
 	cursor := store.Cursor{}
@@ -328,6 +320,45 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 	return out, nil
 }
 
+// union scans range hr on every replica of scanned and returns, for every
+// key of a partition in sources, the value of the first of its sources in
+// preference order that holds it.
+func union(ctx context.Context, hr store.HashRange, pl placement, sources map[int][]string, scanned map[string]bool,
+	ready map[string]*reqclient.Client) (map[string]store.Value, error) {
+	held := map[string]map[string]store.Value{} // replica -> key -> value
+	for name := range scanned {
+		got := map[string]store.Value{}
+		// A raw SCAN: a copy keeps the bytes and the codec of the original.
+		err := ready[name].ScanRaw(ctx, hr.From, hr.To, catchUpPage, func(e protocol.Entry) {
+			p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
+			if slices.Contains(sources[p], name) {
+				got[e.Key] = store.Value{Codec: uint8(e.Codec), Data: e.Value}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		held[name] = got
+	}
+	want := map[string]store.Value{}
+	for _, got := range held {
+		for k := range got {
+			if _, ok := want[k]; ok {
+				continue
+			}
+			p := sharding.PartitionOf(sharding.KeyHash(k), pl.partitions)
+			for _, name := range sources[p] {
+				if v, ok := held[name][k]; ok {
+					want[k] = v
+					break
+				}
+			}
+		}
+	}
+	return want, nil
+}
+
+// sleepCtx waits d, or until ctx is done (then it returns ctx.Err()).
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
