@@ -12,10 +12,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
+	"github.com/zshard/zshard/internal/testcluster"
 )
 
 // safety bounds a call to a node that answers, so a broken node fails a
@@ -106,4 +108,34 @@ func TestStartErrors(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		require.Equal(t, notDir, se.Dir)
 	})
+}
+
+// TestRegisteredUntilStopped: with Consul the node registers its endpoints
+// once serving, heartbeats while it answers its own PING, and Stop
+// deregisters it.
+func TestRegisteredUntilStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	s, err := noderun.Start(context.Background(), noderun.Config{Node: node.Config{Name: "reg", Bind: "127.0.0.1"}, Consul: cc})
+	require.NoError(t, err)
+	m, ok := member(t, cc, "reg")
+	require.True(t, ok, "registered before Start returns")
+	require.True(t, m.Ready, "in memory: nothing to catch up")
+	require.Equal(t, s.RequestEndpoint(), m.RepURL)
+	require.Equal(t, s.IngestEndpoint(), m.PullURL)
+	// A beat sets the check's output to "serving" (empty at registration)
+	// only once the node has answered its PING.
+	eventually(t, "a heartbeat after a PING", func() bool {
+		checks, err := agent.Client.Agent().Checks()
+		require.NoError(t, err)
+		c := checks[consul.CheckID("reg")]
+		return c != nil && c.Status == "passing" && c.Output == "serving"
+	})
+	s.Stop()
+	_, ok = member(t, cc, "reg")
+	require.False(t, ok, "deregistered")
 }
