@@ -22,7 +22,7 @@ import (
 	"github.com/zshard/zshard/sharding"
 )
 
-// catchUpCluster is what the catch-up tests run on: three in-process nodes
+// catchUpCluster is what the catch-up tests run (not with -short) on: three in-process nodes
 // registered in a private Consul agent, node-a and node-b in memory and
 // node-c durable in its own directory, and settings of R=2 over the three
 // (every key on every node).
@@ -37,6 +37,9 @@ type catchUpCluster struct {
 
 func startCatchUpCluster(t *testing.T) *catchUpCluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test")
+	}
 	agent := testcluster.StartConsul(t)
 	cc, err := consul.New(consul.Config{Addr: agent.Addr})
 	require.NoError(t, err)
@@ -67,9 +70,6 @@ func (c *catchUpCluster) restartC(t *testing.T) {
 // until it has caught up; then its own store holds exactly what its
 // replicas hold.
 func TestCatchUpFromReplicas(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
 	ctx := context.Background()
 	cl := startCatchUpCluster(t)
 	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st
@@ -138,9 +138,6 @@ func TestCatchUpFromReplicas(t *testing.T) {
 // form, a msgpack float32 and a JSON integer beyond msgpack's — and read in
 // their own codec on that node as they were written.
 func TestCatchUpKeepsCodecs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
 	ctx := context.Background()
 	cl := startCatchUpCluster(t)
 	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st
