@@ -22,10 +22,10 @@ import (
 	"github.com/zshard/zshard/sharding"
 )
 
-// catchUpCluster is what the catch-up tests run (not with -short) on: three in-process nodes
-// registered in a private Consul agent, node-a and node-b in memory and
-// node-c durable in its own directory, and settings of R=2 over the three
-// (every key on every node).
+// catchUpCluster is what the catch-up tests run on (integration tests,
+// skipped with -short): three in-process nodes registered in a private
+// Consul agent, node-a and node-b in memory and node-c durable in its own
+// directory, and settings of R=2 over the three (every key on every node).
 type catchUpCluster struct {
 	agent    *testcluster.Consul
 	cc       *consul.Client
