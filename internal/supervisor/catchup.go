@@ -156,7 +156,7 @@ func dropForeign(ctx context.Context, st store.Store, pl placement, self string)
 	dropped := 0
 	cursor := store.Cursor{}
 	for {
-		page, err := st.Scan(ctx, cursor, store.HashRange{}, catchUpPage)
+		page, err := st.Scan(ctx, cursor, sharding.HashRange{}, catchUpPage)
 		if err != nil {
 			return dropped, err
 		}
@@ -357,7 +357,7 @@ func (s *syncStats) add(o syncStats) {
 func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placement, mine []bool,
 	ch [2]int, ready map[string]*reqClient) (syncStats, error) {
 	var out syncStats
-	hr := store.HashRange{From: store.PartitionRange(ch[0], pl.partitions).From, To: store.PartitionRange(ch[1]-1, pl.partitions).To}
+	hr := sharding.HashRange{From: sharding.PartitionRange(ch[0], pl.partitions).From, To: sharding.PartitionRange(ch[1]-1, pl.partitions).To}
 	// sources[p]: the ready replicas of partition p other than this node,
 	// in preference order; nil when p is not mine or has none.
 	sources := make(map[int][]string)
@@ -507,7 +507,7 @@ func (c *reqClient) call(req protocol.Request) (protocol.Reply, error) {
 // and the codec of the original, even a value with no form in the other
 // codec; a node older than raw SCANs answers in JSON, and its values are
 // taken as JSON.
-func (c *reqClient) scan(ctx context.Context, hr store.HashRange, fn func(string, store.Value)) error {
+func (c *reqClient) scan(ctx context.Context, hr sharding.HashRange, fn func(string, store.Value)) error {
 	cursor := ""
 	for {
 		if err := ctx.Err(); err != nil {
