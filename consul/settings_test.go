@@ -1,39 +1,42 @@
-package consul_test
+package consul
 
 import (
-	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/layout"
 )
 
-// TestSettingsKeepLayoutAndMigration: Members and Migration survive a
-// check-and-set round trip, and settings without them read as before.
-func TestSettingsKeepLayoutAndMigration(t *testing.T) {
-	c, _ := newClient(t)
-	ctx := context.Background()
-	_, _, err := c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 64})
-	require.NoError(t, err)
-	s, _, err := c.Settings(ctx)
-	require.NoError(t, err)
-	require.Empty(t, s.Members)
-	require.Nil(t, s.Migration)
-
-	m := &layout.Migration{ID: "add-n2-epoch-0", Kind: layout.MigrationAdd, Node: "n2",
-		From: []string{"n0", "n1"}, To: []string{"n0", "n1", "n2"}, Phase: layout.PhaseCopying}
-	want, err := c.UpdateSettings(ctx, func(s *layout.Settings) error {
-		s.Members = []string{"n0", "n1"}
-		s.Migration = m
-		return nil
-	})
-	require.NoError(t, err)
-	got, _, err := c.Settings(ctx)
-	require.NoError(t, err)
-	require.True(t, want.Equal(got), "%+v != %+v", want, got)
-	require.False(t, got.Equal(layout.Settings{Algorithm: "hrw", Partitions: 64}))
-	cl := got.Clone()
-	cl.Migration.To[0] = "x"
-	require.Equal(t, "n0", got.Migration.To[0], "Clone copies deeply")
+// TestStoredSettingsUnchanged decodes settings documents as stored under
+// <prefix>cluster before the settings had a package of their own (one with
+// an explicit layout and a migration in progress, one of a legacy cluster)
+// and encodes them again: the bytes must not change, or clusters running
+// older producers would read them differently.
+func TestStoredSettingsUnchanged(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want layout.Settings
+	}{
+		{"cluster-migration.json", layout.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 1, VNodes: 160, Epoch: 3,
+			Members: []string{"node-1", "node-2", "node-3"},
+			Migration: &layout.Migration{ID: "add-node-4-epoch-3", Kind: layout.MigrationAdd, Node: "node-4",
+				From: []string{"node-1", "node-2", "node-3"}, To: []string{"node-1", "node-2", "node-3", "node-4"},
+				Phase: layout.PhaseCopying}}},
+		{"cluster-legacy.json", layout.Settings{Algorithm: "hrw", Partitions: 64}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			stored, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			require.NoError(t, err)
+			s, err := decodeSettings(&api.KVPair{Key: "zshard/cluster", Value: stored})
+			require.NoError(t, err)
+			require.True(t, tc.want.Equal(s), "decoded %+v", s)
+			again, err := encodeSettings(s)
+			require.NoError(t, err)
+			require.Equal(t, string(stored), string(again))
+		})
+	}
 }

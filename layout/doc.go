@@ -13,13 +13,10 @@
 // # Phases
 //
 // A migration changes the layout from the node list From to the node list To
-// in three phases (docs/REBALANCING.md tells the whole protocol):
-//
-//	phase      reads                  writes
-//	(none)     Members                Members
-//	copying    From, falling back To  From and To
-//	switched   To, falling back From  To and From
-//	cleaning   To, falling back From  To
+// in three phases, copying, switched and cleaning (MigrationPhase.Next gives
+// their order, Settings.Advance what each step changes). Settings.Route is
+// the one table of what each phase reads and writes; docs/REBALANCING.md
+// tells the whole protocol.
 //
 // With no Members recorded (legacy mode, a cluster never rebalanced) the
 // layout is the passing members, whatever the caller counts as passing.

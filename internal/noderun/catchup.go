@@ -250,7 +250,7 @@ func (s *syncStats) add(o syncStats) {
 func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placement, mine []bool,
 	ch [2]int, ready map[string]*reqclient.Client) (syncStats, error) {
 	var out syncStats
-	hr := store.HashRange{From: store.PartitionRange(ch[0], pl.partitions).From, To: store.PartitionRange(ch[1]-1, pl.partitions).To}
+	hr := sharding.HashRange{From: sharding.PartitionRange(ch[0], pl.partitions).From, To: sharding.PartitionRange(ch[1]-1, pl.partitions).To}
 	// sources[p]: the ready replicas of partition p other than this node,
 	// in preference order; nil when p is not mine or has none.
 	sources := make(map[int][]string)
@@ -323,7 +323,7 @@ func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placeme
 // union scans range hr on every replica of scanned and returns, for every
 // key of a partition in sources, the value of the first of its sources in
 // preference order that holds it.
-func union(ctx context.Context, hr store.HashRange, pl placement, sources map[int][]string, scanned map[string]bool,
+func union(ctx context.Context, hr sharding.HashRange, pl placement, sources map[int][]string, scanned map[string]bool,
 	ready map[string]*reqclient.Client) (map[string]store.Value, error) {
 	held := map[string]map[string]store.Value{} // replica -> key -> value
 	for name := range scanned {

@@ -122,7 +122,7 @@ func TestCatchUpFromReplicas(t *testing.T) {
 	eventually(t, "node-c is ready", func() bool { m, ok := member(t, cc, "node-c"); return ok && m.Ready })
 
 	got := map[string]string{}
-	page, err := st.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	page, err := st.Scan(ctx, store.Cursor{}, sharding.HashRange{}, 0)
 	require.NoError(t, err)
 	for _, e := range page.Entries {
 		var v string

@@ -79,7 +79,7 @@ func dropForeign(ctx context.Context, st store.Store, pl placement, self string)
 	dropped := 0
 	cursor := store.Cursor{}
 	for {
-		page, err := st.Scan(ctx, cursor, store.HashRange{}, catchUpPage)
+		page, err := st.Scan(ctx, cursor, sharding.HashRange{}, catchUpPage)
 		if err != nil {
 			return dropped, err
 		}
