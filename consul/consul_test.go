@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 func TestRegisterMembersDeregister(t *testing.T) {
@@ -126,17 +127,17 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	_, _, err := c.Settings(ctx)
 	require.ErrorIs(t, err, consul.ErrNotFound)
-	_, err = c.UpdateSettings(ctx, func(*consul.Settings) error { return nil })
+	_, err = c.UpdateSettings(ctx, func(*layout.Settings) error { return nil })
 	require.ErrorIs(t, err, consul.ErrNotFound)
 
-	want := consul.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
+	want := layout.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
 	got, created, err := c.InitSettings(ctx, want)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Equal(t, want, got)
 
 	// A second initialiser does not override the first.
-	got, created, err = c.InitSettings(ctx, consul.Settings{Algorithm: "hrw", Partitions: 8})
+	got, created, err = c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 8})
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, want, got)
@@ -147,7 +148,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				_, err := c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Epoch++; return nil })
+				_, err := c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Epoch++; return nil })
 				if errors.Is(err, consul.ErrConflict) {
 					continue // counted below: the epoch would fall short
 				}
@@ -162,7 +163,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	// An error from the update function writes nothing.
 	veto := errors.New("veto")
-	_, err = c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Algorithm = "x"; return veto })
+	_, err = c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Algorithm = "x"; return veto })
 	require.ErrorIs(t, err, veto)
 	got, _, err = c.Settings(ctx)
 	require.NoError(t, err)
@@ -333,4 +334,33 @@ func TestCatchingUpThenReady(t *testing.T) {
 	ms, err = c.Members(ctx)
 	require.NoError(t, err)
 	require.True(t, ms[0].Ready)
+}
+
+// TestSettingsKeepLayoutAndMigration: Members and Migration survive a
+// check-and-set round trip, and settings without them read as before.
+func TestSettingsKeepLayoutAndMigration(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	_, _, err := c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 64})
+	require.NoError(t, err)
+	s, _, err := c.Settings(ctx)
+	require.NoError(t, err)
+	require.Empty(t, s.Members)
+	require.Nil(t, s.Migration)
+
+	m := &layout.Migration{ID: "add-n2-epoch-0", Kind: layout.MigrationAdd, Node: "n2",
+		From: []string{"n0", "n1"}, To: []string{"n0", "n1", "n2"}, Phase: layout.PhaseCopying}
+	want, err := c.UpdateSettings(ctx, func(s *layout.Settings) error {
+		s.Members = []string{"n0", "n1"}
+		s.Migration = m
+		return nil
+	})
+	require.NoError(t, err)
+	got, _, err := c.Settings(ctx)
+	require.NoError(t, err)
+	require.True(t, want.Equal(got), "%+v != %+v", want, got)
+	require.False(t, got.Equal(layout.Settings{Algorithm: "hrw", Partitions: 64}))
+	cl := got.Clone()
+	cl.Migration.To[0] = "x"
+	require.Equal(t, "n0", got.Migration.To[0], "Clone copies deeply")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/layout"
 )
 
 const (
@@ -56,7 +57,7 @@ func testRebalance(t *testing.T, replicas int) {
 	defer cancel()
 	p, err := producer.New(ctx, producer.Config{
 		Consul:   consul.Config{Addr: c.consulAddr()},
-		Settings: consul.Settings{Algorithm: "consistent", Replicas: replicas},
+		Settings: layout.Settings{Algorithm: "consistent", Replicas: replicas},
 	})
 	require.NoError(t, err)
 	defer p.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -267,7 +268,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 	svc := fmt.Sprintf("zshard-bench-%d-%s-%s-%s", os.Getpid(), alg, codec, storage)
 	cc := cfg.Consul
 	cc.Service, cc.Prefix = svc, svc+"/"
-	settings := consul.Settings{Algorithm: alg, Replicas: cfg.Replicas}
+	settings := layout.Settings{Algorithm: alg, Replicas: cfg.Replicas}
 	profile := ""
 	if cfg.ProfileDir != "" {
 		profile = fmt.Sprintf("%s/%s-%s-%s-NODE.pprof", cfg.ProfileDir, alg, codec, storage)
