@@ -65,7 +65,7 @@ func (s *PartitionSet) Overlaps(lo, hi uint64) bool {
 	if s == nil {
 		return true
 	}
-	for p, q := s.Of(lo), s.Of(hi); p <= q; p++ {
+	for p, q := PartitionOf(lo, s.N), PartitionOf(hi, s.N); p <= q; p++ {
 		if s.Bits[p>>3]&(1<<(p&7)) != 0 {
 			return true
 		}
