@@ -7,11 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	childproc "github.com/zshard/zshard/internal/proc"
 )
 
 // staticConfig configures --static mode.
@@ -43,7 +44,7 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 	if err != nil {
 		return fmt.Errorf("static: find own executable: %w", err)
 	}
-	var running []*exec.Cmd
+	var running []staticNode
 	exited := make(chan childExit, cfg.N)
 	var startErr error
 	for i := range cfg.N {
@@ -54,15 +55,16 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 		if cfg.DataDir != "" {
 			args = append(args, "--data-dir", filepath.Join(cfg.DataDir, name))
 		}
-		cmd := exec.Command(exe, args...)
-		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
-		setChildAttrs(cmd)
-		if err := cmd.Start(); err != nil {
+		p, err := childproc.Start(childproc.Config{Path: exe, Args: args, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+			// If this process dies without stopping its nodes (kill -9),
+			// the kernel sends them SIGTERM, so no orphan keeps its ports.
+			DeathSignal: syscall.SIGTERM})
+		if err != nil {
 			startErr = fmt.Errorf("static: start %s: %w", name, err)
 			break
 		}
-		running = append(running, cmd)
-		go func() { exited <- childExit{name: name, err: cmd.Wait()} }()
+		running = append(running, staticNode{name: name, p: p})
+		go func() { exited <- childExit{name: name, err: p.Wait()} }()
 	}
 	var result error
 	if startErr != nil {
@@ -80,8 +82,8 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 			cfg.Logger.Error("node exited; stopping the others", "node", e.name, "err", e.err)
 		}
 	}
-	for _, cmd := range running {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+	for _, n := range running {
+		_ = n.p.Signal(syscall.SIGTERM)
 	}
 	deadline := time.After(cfg.StopTimeout)
 	for left := len(running); left > 0; left-- {
@@ -92,8 +94,8 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 			}
 		case <-deadline:
 			cfg.Logger.Error("nodes did not stop in time; killing them", "timeout", cfg.StopTimeout)
-			for _, cmd := range running {
-				_ = cmd.Process.Kill()
+			for _, n := range running {
+				_ = n.p.Kill()
 			}
 			for ; left > 0; left-- {
 				<-exited
@@ -104,11 +106,18 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 	return result
 }
 
-func without(cmds []*exec.Cmd, name string) []*exec.Cmd {
-	out := cmds[:0]
-	for _, c := range cmds {
-		if c.Args[3] != name { // Args: exe node --name <name> ...
-			out = append(out, c)
+// staticNode is one running node process of --static.
+type staticNode struct {
+	name string
+	p    *childproc.Process
+}
+
+// without returns nodes without the one called name.
+func without(nodes []staticNode, name string) []staticNode {
+	out := nodes[:0]
+	for _, n := range nodes {
+		if n.name != name {
+			out = append(out, n)
 		}
 	}
 	return out
