@@ -15,7 +15,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
-	"github.com/zshard/zshard/internal/producer/bench"
+	"github.com/zshard/zshard/internal/bench"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/sharding"
 )

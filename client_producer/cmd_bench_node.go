@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
-	"github.com/zshard/zshard/internal/producer/bench"
+	"github.com/zshard/zshard/internal/bench"
 )
 
 // newBenchNodeCmd is the hidden node process `bench` starts for each node

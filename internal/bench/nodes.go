@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/proc"
 )
 
 // EnvProfile names the file a node process started by Run writes its CPU
@@ -107,38 +107,27 @@ func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, pr
 	return cl, nil
 }
 
+// nodeStopTimeout is how long a node process gets to exit once its stdin
+// is closed before it is killed.
+const nodeStopTimeout = 10 * time.Second
+
 func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile string) error {
 	args := append(append([]string{}, spawn[1:]...), "--consul", cc.Addr, "--service", cc.Service, "--name", name)
-	cmd := exec.Command(spawn[0], args...)
-	cmd.Env = os.Environ()
+	var env []string // nil: this process's environment
 	if profile != "" {
-		cmd.Env = append(cmd.Env, EnvProfile+"="+strings.ReplaceAll(profile, "NODE", name))
+		env = append(os.Environ(), EnvProfile+"="+strings.ReplaceAll(profile, "NODE", name))
 	}
-	stdin, err := cmd.StdinPipe()
+	p, err := proc.Start(proc.Config{Path: spawn[0], Args: args, Env: env,
+		PipeStdin: true, PipeStdout: true, Stderr: os.Stderr})
 	if err != nil {
 		return err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	stop := func() {
-		_ = stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	cl.stops = append(cl.stops, stop)
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	cl.stops = append(cl.stops, func() {
+		_ = p.Stdin().Close() // the node exits at the end of its stdin
+		_ = p.Stop(nil, nodeStopTimeout)
+		_ = p.Stdout().Close()
+	})
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "READY" {
 		return fmt.Errorf("node process did not start (%q, %v)", line, err)
 	}
