@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zshard/zshard/internal/proc"
 )
 
 // runRedisBaselines runs redis-benchmark into res: the runs against an
@@ -105,12 +107,12 @@ func redisBench(ctx context.Context, n, size int, appendfsync string, runs []red
 		persist = []string{"--appendonly", "yes", "--appendfsync", appendfsync, "--dir", dir}
 		suffix = " (AOF " + appendfsync + ")"
 	}
-	srv := exec.CommandContext(ctx, server, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--daemonize", "no", "--loglevel", "warning"}, persist...)...)
-	if err := srv.Start(); err != nil {
+	srv, err := proc.Start(proc.Config{Path: server, Args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--daemonize", "no", "--loglevel", "warning"}, persist...)})
+	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	defer func() { _ = srv.Kill(); _ = srv.Wait() }()
 	if err := waitRedis(port); err != nil {
 		return nil, err
 	}
