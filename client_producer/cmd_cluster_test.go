@@ -15,6 +15,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -133,7 +134,7 @@ func TestClusterCommands(t *testing.T) {
 				out, _, err = run2(t, append(g, "--json", "status")...)
 				require.NoError(t, err)
 				var st struct {
-					Settings consul.Settings
+					Settings layout.Settings
 					Nodes    []producer.NodeStatus
 				}
 				require.NoError(t, json.Unmarshal([]byte(out), &st))

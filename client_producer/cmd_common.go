@@ -15,6 +15,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 )
 
 // This file holds what the cluster subcommands (put, get, getall, delete,
@@ -33,7 +34,7 @@ func (g *globalConfig) codec() protocol.Codec {
 func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 	return producer.Config{
 		Consul:   consul.Config{Addr: g.Consul},
-		Settings: consul.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
+		Settings: layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
 		Codec:    g.codec(),
 		// The library's own warnings would repeat ours; errors still show.
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/rebalance"
+	"github.com/zshard/zshard/layout"
 )
 
 // This file holds what add-node and remove-node share: their flags, the
@@ -163,7 +164,7 @@ func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) e
 
 // printLayout prints, for status, the explicit layout and an unfinished
 // rebalance with the command that resumes it.
-func printLayout(ctx context.Context, w io.Writer, g *globalConfig, s consul.Settings) {
+func printLayout(ctx context.Context, w io.Writer, g *globalConfig, s layout.Settings) {
 	if len(s.Members) > 0 {
 		fmt.Fprintf(w, "layout (epoch %d): %s\n", s.Epoch, strings.Join(s.Members, " "))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 func newClient(t *testing.T) (*consul.Client, *testcluster.Consul) {
@@ -175,17 +176,17 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	_, _, err := c.Settings(ctx)
 	require.ErrorIs(t, err, consul.ErrNotFound)
-	_, err = c.UpdateSettings(ctx, func(*consul.Settings) error { return nil })
+	_, err = c.UpdateSettings(ctx, func(*layout.Settings) error { return nil })
 	require.ErrorIs(t, err, consul.ErrNotFound)
 
-	want := consul.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
+	want := layout.Settings{Algorithm: "consistent", Partitions: 4096, Replicas: 0}
 	got, created, err := c.InitSettings(ctx, want)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Equal(t, want, got)
 
 	// A second initialiser does not override the first.
-	got, created, err = c.InitSettings(ctx, consul.Settings{Algorithm: "hrw", Partitions: 8})
+	got, created, err = c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 8})
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, want, got)
@@ -196,7 +197,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				_, err := c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Epoch++; return nil })
+				_, err := c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Epoch++; return nil })
 				if errors.Is(err, consul.ErrConflict) {
 					continue // counted below: the epoch would fall short
 				}
@@ -211,7 +212,7 @@ func TestSettingsChangeByCASOnly(t *testing.T) {
 
 	// An error from the update function writes nothing.
 	veto := errors.New("veto")
-	_, err = c.UpdateSettings(ctx, func(s *consul.Settings) error { s.Algorithm = "x"; return veto })
+	_, err = c.UpdateSettings(ctx, func(s *layout.Settings) error { s.Algorithm = "x"; return veto })
 	require.ErrorIs(t, err, veto)
 	got, _, err = c.Settings(ctx)
 	require.NoError(t, err)
@@ -304,19 +305,27 @@ func TestUnreachableAgentSaysWhatToDo(t *testing.T) {
 	require.ErrorIs(t, err, consul.ErrUnreachable)
 }
 
+// registerMovable registers node-0 at 10.0.0.1 with a Refresh that
+// returns the endpoints at *addr, for the tests of an address change.
+func registerMovable(t *testing.T, c *consul.Client) (rr *consul.Registrar, addr *string) {
+	t.Helper()
+	a := "10.0.0.1"
+	r := reg("node-0", 2000)
+	r.RepURL, r.PullURL = "tcp://"+a+":2000", "tcp://"+a+":2100"
+	r.Refresh = func() (string, string, error) {
+		return "tcp://" + a + ":2000", "tcp://" + a + ":2100", nil
+	}
+	rr, err := c.Register(context.Background(), r)
+	require.NoError(t, err)
+	return rr, &a
+}
+
 func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
-	r := reg("node-0", 2000)
-	addr := "10.0.0.1"
-	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
-	r.Refresh = func() (string, string, error) {
-		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
-	}
-	rr, err := c.Register(ctx, r)
-	require.NoError(t, err)
+	rr, addr := registerMovable(t, c)
 
-	addr = "10.0.0.2" // the container got a new address
+	*addr = "10.0.0.2" // the container got a new address
 	rr.Beat(ctx, nil)
 	ms, err := c.Members(ctx)
 	require.NoError(t, err)
@@ -332,16 +341,9 @@ func TestHeartbeatFollowsAnAddressChange(t *testing.T) {
 func TestHeartbeatRetriesAFailedMove(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
-	r := reg("node-0", 2000)
-	addr := "10.0.0.1"
-	r.RepURL, r.PullURL = "tcp://"+addr+":2000", "tcp://"+addr+":2100"
-	r.Refresh = func() (string, string, error) {
-		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
-	}
-	rr, err := c.Register(ctx, r)
-	require.NoError(t, err)
+	rr, addr := registerMovable(t, c)
 
-	addr = "10.0.0.2"
+	*addr = "10.0.0.2"
 	failed, cancel := context.WithCancel(ctx)
 	cancel() // the agent cannot be reached for this beat
 	rr.Beat(failed, nil)
@@ -396,4 +398,33 @@ func TestCatchingUpThenReady(t *testing.T) {
 	ms, err = c.Members(ctx)
 	require.NoError(t, err)
 	require.True(t, ms[0].Ready)
+}
+
+// TestSettingsKeepLayoutAndMigration: Members and Migration survive a
+// check-and-set round trip, and settings without them read as before.
+func TestSettingsKeepLayoutAndMigration(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	_, _, err := c.InitSettings(ctx, layout.Settings{Algorithm: "hrw", Partitions: 64})
+	require.NoError(t, err)
+	s, _, err := c.Settings(ctx)
+	require.NoError(t, err)
+	require.Empty(t, s.Members)
+	require.Nil(t, s.Migration)
+
+	m := &layout.Migration{ID: "add-n2-epoch-0", Kind: layout.MigrationAdd, Node: "n2",
+		From: []string{"n0", "n1"}, To: []string{"n0", "n1", "n2"}, Phase: layout.PhaseCopying}
+	want, err := c.UpdateSettings(ctx, func(s *layout.Settings) error {
+		s.Members = []string{"n0", "n1"}
+		s.Migration = m
+		return nil
+	})
+	require.NoError(t, err)
+	got, _, err := c.Settings(ctx)
+	require.NoError(t, err)
+	require.True(t, want.Equal(got), "%+v != %+v", want, got)
+	require.False(t, got.Equal(layout.Settings{Algorithm: "hrw", Partitions: 64}))
+	cl := got.Clone()
+	cl.Migration.To[0] = "x"
+	require.Equal(t, "n0", got.Migration.To[0], "Clone copies deeply")
 }

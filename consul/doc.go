@@ -1,6 +1,6 @@
 // Package consul is zshard's membership layer over the Consul HTTP API.
 //
-// It does four things, each in its own file:
+// It does these things, each in its own file:
 //
 //   - register.go: a node registers itself as an instance of the zshard
 //     service (ID = node name, Meta "rep" and "pull" = its endpoint URLs)
@@ -8,11 +8,12 @@
 //     deregisters on graceful shutdown. If the agent forgets it (an agent
 //     restart), the next heartbeat registers it again.
 //   - members.go: clients read the passing instances and follow changes.
-//   - settings.go and signals.go: cluster settings and the per-node add and
-//     remove signals, stored as JSON under the KV prefix "zshard/" and
-//     changed by check-and-set only.
+//   - settings.go and signals.go: cluster settings (layout.Settings) and the
+//     per-node add and remove signals, stored as JSON under the KV prefix
+//     "zshard/" and changed by check-and-set only.
 //   - claim.go: supervisors on several hosts agree on which of them runs a
-//     node, through Consul sessions and KV locks.
+//     node, through Consul sessions and KV locks; locks.go: other locks
+//     taken by a session (one rebalancer at a time).
 //
 // Every long-running read is a blocking query (watch.go) that follows
 // Consul's documented rules: the index is reset when it goes backwards or to
@@ -21,7 +22,12 @@
 //
 // KV layout, relative to the prefix (default "zshard/"):
 //
-//	cluster          settings: algorithm, partitions, replicas, epoch (JSON)
-//	nodes/<name>     desired state of a node: the add/remove signal (JSON)
-//	claims/<name>    held (Consul lock) by the supervisor running the node
+//	cluster          settings (JSON of layout.Settings): algorithm, partitions,
+//	                 replicas, vnodes, epoch, members, migration
+//	nodes/<name>     desired state of a node, the add/remove signal (JSON of
+//	                 Signal): {"state":"up","host":"h1"} or {"state":"removed"}
+//	claims/<name>    held (Consul lock) by the session of the supervisor
+//	                 running the node; value: "<host> pid <pid>" of it
+//	locks/<name>     a lock held by a session (Session.Lock); value: its
+//	                 holder. locks/rebalance is held by the running rebalancer
 package consul

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/zshard/zshard/layout"
 )
 
 // settingsKey is where the cluster settings live, relative to the prefix.
@@ -14,51 +16,38 @@ const settingsKey = "cluster"
 // maxCASAttempts bounds UpdateSettings' read-modify-CAS loop.
 const maxCASAttempts = 16
 
-// Settings are the cluster-wide parameters every producer must agree on to
-// place keys identically. They are stored as one JSON document, so a change
-// to several fields is one atomic check-and-set.
-type Settings struct {
-	// Algorithm is the placement algorithm's name, e.g. "consistent", "hrw".
-	Algorithm string `json:"algorithm"`
-	// Partitions is the number of fixed partitions keys hash into.
-	Partitions int `json:"partitions"`
-	// Replicas is the replication factor R: extra copies beyond the owner.
-	Replicas int `json:"replicas"`
-	// VNodes is the virtual-node count for ring algorithms; 0 = its default.
-	VNodes int `json:"vnodes,omitempty"`
-	// Epoch is the layout version; every membership change a rebalancer
-	// completes increments it.
-	Epoch uint64 `json:"epoch"`
-	// Members is the explicit layout: the node names the partition table is
-	// built from at this Epoch, whether or not they pass their health checks.
-	// Empty (the default, "legacy" mode) means the passing members, as
-	// before rebalancing existed. The first add-node or remove-node sets it.
-	Members []string `json:"members,omitempty"`
-	// Migration is the rebalance in progress, nil when none is. It is the
-	// rebalancer's journal: a rebalancer that died is resumed from it.
-	Migration *Migration `json:"migration,omitempty"`
+// encodeSettings is the stored form of s: its JSON document.
+func encodeSettings(s layout.Settings) ([]byte, error) { return json.Marshal(s) }
+
+// decodeSettings reads the settings stored in pair.
+func decodeSettings(pair *api.KVPair) (layout.Settings, error) {
+	var s layout.Settings
+	if err := json.Unmarshal(pair.Value, &s); err != nil {
+		return layout.Settings{}, fmt.Errorf("%s holds invalid settings: %w", pair.Key, err)
+	}
+	return s, nil
 }
 
 // Settings returns the stored settings and their modify index, or
 // ErrNotFound if no cluster has been initialised under the prefix.
-func (c *Client) Settings(ctx context.Context) (Settings, uint64, error) {
+func (c *Client) Settings(ctx context.Context) (layout.Settings, uint64, error) {
 	s, idx, ok, err := c.settings((&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return Settings{}, 0, c.wrapErr("reading settings", err)
+		return layout.Settings{}, 0, c.wrapErr("reading settings", err)
 	}
 	if !ok {
-		return Settings{}, 0, fmt.Errorf("consul: %s: %w", c.key(settingsKey), ErrNotFound)
+		return layout.Settings{}, 0, fmt.Errorf("consul: %s: %w", c.key(settingsKey), ErrNotFound)
 	}
 	return s, idx, nil
 }
 
-func (c *Client) settings(q *api.QueryOptions) (s Settings, modifyIndex uint64, ok bool, err error) {
+func (c *Client) settings(q *api.QueryOptions) (s layout.Settings, modifyIndex uint64, ok bool, err error) {
 	pair, _, err := c.api.KV().Get(c.key(settingsKey), q)
 	if err != nil || pair == nil {
-		return Settings{}, 0, false, err
+		return layout.Settings{}, 0, false, err
 	}
-	if err := json.Unmarshal(pair.Value, &s); err != nil {
-		return Settings{}, 0, false, fmt.Errorf("consul: %s holds invalid settings: %w", pair.Key, err)
+	if s, err = decodeSettings(pair); err != nil {
+		return layout.Settings{}, 0, false, fmt.Errorf("consul: %w", err)
 	}
 	return s, pair.ModifyIndex, true, nil
 }
@@ -66,10 +55,10 @@ func (c *Client) settings(q *api.QueryOptions) (s Settings, modifyIndex uint64, 
 // InitSettings stores s if no settings exist yet (a check-and-set on index
 // 0) and returns what is stored afterwards: s, or the settings another
 // process stored first. created reports which.
-func (c *Client) InitSettings(ctx context.Context, s Settings) (stored Settings, created bool, err error) {
+func (c *Client) InitSettings(ctx context.Context, s layout.Settings) (stored layout.Settings, created bool, err error) {
 	ok, err := c.casSettings(ctx, s, 0)
 	if err != nil {
-		return Settings{}, false, err
+		return layout.Settings{}, false, err
 	}
 	if ok {
 		return s, true, nil
@@ -83,28 +72,28 @@ func (c *Client) InitSettings(ctx context.Context, s Settings) (stored Settings,
 // there first. An error from fn aborts without writing. It fails with
 // ErrNotFound when there are no settings, and ErrConflict after
 // maxCASAttempts lost races.
-func (c *Client) UpdateSettings(ctx context.Context, fn func(*Settings) error) (Settings, error) {
+func (c *Client) UpdateSettings(ctx context.Context, fn func(*layout.Settings) error) (layout.Settings, error) {
 	for range maxCASAttempts {
 		s, idx, err := c.Settings(ctx)
 		if err != nil {
-			return Settings{}, err
+			return layout.Settings{}, err
 		}
 		if err := fn(&s); err != nil {
-			return Settings{}, err
+			return layout.Settings{}, err
 		}
 		ok, err := c.casSettings(ctx, s, idx)
 		if err != nil {
-			return Settings{}, err
+			return layout.Settings{}, err
 		}
 		if ok {
 			return s, nil
 		}
 	}
-	return Settings{}, fmt.Errorf("consul: updating %s: %w", c.key(settingsKey), ErrConflict)
+	return layout.Settings{}, fmt.Errorf("consul: updating %s: %w", c.key(settingsKey), ErrConflict)
 }
 
-func (c *Client) casSettings(ctx context.Context, s Settings, index uint64) (bool, error) {
-	data, err := json.Marshal(s)
+func (c *Client) casSettings(ctx context.Context, s layout.Settings, index uint64) (bool, error) {
+	data, err := encodeSettings(s)
 	if err != nil {
 		return false, err
 	}
@@ -118,9 +107,9 @@ func (c *Client) casSettings(ctx context.Context, s Settings, index uint64) (boo
 
 // WatchSettings calls fn with the settings now and after every change,
 // until ctx is cancelled. exists is false while no settings are stored.
-func (c *Client) WatchSettings(ctx context.Context, fn func(s Settings, exists bool)) error {
+func (c *Client) WatchSettings(ctx context.Context, fn func(s layout.Settings, exists bool)) error {
 	type result struct {
-		s  Settings
+		s  layout.Settings
 		ok bool
 	}
 	fetch := func(q *api.QueryOptions) (result, uint64, error) {
@@ -131,9 +120,9 @@ func (c *Client) WatchSettings(ctx context.Context, fn func(s Settings, exists b
 		if pair == nil {
 			return result{}, meta.LastIndex, nil
 		}
-		var s Settings
-		if err := json.Unmarshal(pair.Value, &s); err != nil {
-			return result{}, 0, fmt.Errorf("%s holds invalid settings: %w", pair.Key, err)
+		s, err := decodeSettings(pair)
+		if err != nil {
+			return result{}, 0, err
 		}
 		return result{s, true}, meta.LastIndex, nil
 	}

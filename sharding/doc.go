@@ -15,6 +15,11 @@
 // A rebalance is the [Diff] of two tables: a partition changes hands only
 // when the algorithm says it must.
 //
+// The package owns the keyspace: the key hash, the partition of a hash, the
+// hash range of a partition ([PartitionRange], one contiguous [HashRange],
+// since the reduction is monotone) and sets of partitions ([PartitionSet]),
+// which nodes store and stream keys by.
+//
 // Algorithms ([Algorithms] lists them):
 //
 //   - "consistent" ([Ring]): a hash ring with virtual nodes; node weights

@@ -2,23 +2,9 @@ package sharding
 
 import (
 	"encoding/binary"
-	"math/bits"
 
 	"github.com/cespare/xxhash/v2"
 )
-
-// KeyHash is the 64-bit hash of a key: XXH64 with seed 0. It is stable across
-// processes, machines and releases (pinned by golden tests).
-func KeyHash(key string) uint64 { return xxhash.Sum64String(key) }
-
-// PartitionOf reduces a key hash to a partition in [0, partitions) with the
-// multiply-shift (Lemire) reduction: the high 64 bits of h*partitions. Unlike
-// h % partitions it has no modulo bias and needs no division. partitions must
-// be positive.
-func PartitionOf(h uint64, partitions int) int {
-	hi, _ := bits.Mul64(h, uint64(partitions))
-	return int(hi)
-}
 
 // PartitionHash is the hash a Placer receives for partition p:
 // XXH64 of p as 8 little-endian bytes.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/internal/store/durable"
+	"github.com/zshard/zshard/sharding"
 )
 
 const (
@@ -54,7 +55,7 @@ func (e pebbleEngine) scanPartition(p int) (int, error) {
 	n := 0
 	var c store.Cursor
 	for {
-		page, err := e.s.Scan(ctx, c, store.PartitionRange(p, partitions), 1000)
+		page, err := e.s.Scan(ctx, c, sharding.PartitionRange(p, partitions), 1000)
 		if err != nil {
 			return n, err
 		}
@@ -74,7 +75,7 @@ type boltEngine struct{ db *bolt.DB }
 var bucket = []byte("kv")
 
 func composite(k string) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, store.Hash(k)), k...)
+	return append(binary.BigEndian.AppendUint64(nil, sharding.KeyHash(k)), k...)
 }
 
 func (e boltEngine) putBatch(keys []string) error {
@@ -99,7 +100,7 @@ func (e boltEngine) get(k string) (bool, error) {
 }
 
 func (e boltEngine) scanPartition(p int) (int, error) {
-	r := store.PartitionRange(p, partitions)
+	r := sharding.PartitionRange(p, partitions)
 	lo := binary.BigEndian.AppendUint64(nil, r.From)
 	hi := binary.BigEndian.AppendUint64(nil, r.To)
 	n := 0

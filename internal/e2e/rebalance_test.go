@@ -19,6 +19,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/layout"
 )
 
 const (
@@ -64,7 +65,7 @@ func testRebalance(t *testing.T, replicas int) {
 	defer cancel()
 	p, err := producer.New(ctx, producer.Config{
 		Consul:   consul.Config{Addr: cfg.Address},
-		Settings: consul.Settings{Algorithm: "consistent", Replicas: replicas},
+		Settings: layout.Settings{Algorithm: "consistent", Replicas: replicas},
 	})
 	require.NoError(t, err)
 	defer p.Close()

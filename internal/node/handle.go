@@ -6,6 +6,7 @@ import (
 
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // execute runs one decoded request (not a SYNC on the request endpoint,
@@ -56,7 +57,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		ok.Deleted = existed
 		return ok, storeErr(err)
 	case protocol.OpGetAll:
-		page, err := n.store.Scan(n.ctx, store.Cursor{}, store.HashRange{}, 0)
+		page, err := n.store.Scan(n.ctx, store.Cursor{}, sharding.HashRange{}, 0)
 		if err != nil {
 			return ok, storeErr(err)
 		}
@@ -80,7 +81,7 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		if limit == 0 {
 			limit = protocol.DefaultScanLimit
 		}
-		page, err := n.store.ScanPartitions(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
+		page, err := n.store.ScanPartitions(n.ctx, from, sharding.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
 		if err != nil {
 			return ok, storeErr(err)
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // MaxDigestPartitions bounds the partitions of the set one DIGEST covers
@@ -14,11 +15,11 @@ const digestPage = 4096
 
 // partitionSet returns the request's partition set, nil when it has none.
 // The decoder checked that Bitmap fits Partitions.
-func partitionSet(r *protocol.Request) *store.PartitionSet {
+func partitionSet(r *protocol.Request) *sharding.PartitionSet {
 	if r.Partitions == 0 {
 		return nil
 	}
-	return &store.PartitionSet{N: r.Partitions, Bits: r.Bitmap}
+	return &sharding.PartitionSet{N: r.Partitions, Bits: r.Bitmap}
 }
 
 // digest answers DIGEST: one digest per partition of the set, within the
@@ -26,7 +27,7 @@ func partitionSet(r *protocol.Request) *store.PartitionSet {
 // returns them, or with "raw" as stored, with their codec.
 func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
 	set := partitionSet(r)
-	hr := store.HashRange{From: r.HashFrom, To: r.HashTo}
+	hr := sharding.HashRange{From: r.HashFrom, To: r.HashTo}
 	if first, last, ok := set.Partitions(hr); ok {
 		if k := set.Count(first, last+1); k > MaxDigestPartitions {
 			return rep, protocol.Errorf(protocol.CodeTooLarge,
@@ -86,7 +87,7 @@ func (n *Node) deletePartitions(r *protocol.Request, rep protocol.Reply) (protoc
 	if limit == 0 {
 		limit = protocol.DefaultScanLimit
 	}
-	deleted, next, done, err := n.store.DeletePartitions(n.ctx, from, store.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
+	deleted, next, done, err := n.store.DeletePartitions(n.ctx, from, sharding.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
 	rep.Count = deleted
 	if err != nil {
 		return rep, storeErr(err)

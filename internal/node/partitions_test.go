@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
-	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // TestPartitionOps checks SCAN with a partition set, DIGEST and
@@ -16,7 +16,7 @@ import (
 // that the digests of two nodes agree exactly when their keys do.
 func TestPartitionOps(t *testing.T) {
 	const parts = 64
-	set := store.NewPartitionSet(parts)
+	set := sharding.NewPartitionSet(parts)
 	for p := 0; p < parts; p += 3 {
 		set.Add(p)
 	}
@@ -33,7 +33,7 @@ func TestPartitionOps(t *testing.T) {
 				for _, s := range []*zmq.Socket{ra, rb} {
 					mustOK(t, call(t, s, c, protocol.Request{Op: protocol.OpPut, Key: k, Value: v}))
 				}
-				if set.Contains(store.Hash(k)) {
+				if set.Contains(sharding.KeyHash(k)) {
 					want[k] = true
 				}
 			}
@@ -52,11 +52,11 @@ func TestPartitionOps(t *testing.T) {
 			}
 			require.Equal(t, want, got)
 
-			digest := func(s *zmq.Socket, hr store.HashRange) []protocol.Digest {
+			digest := func(s *zmq.Socket, hr sharding.HashRange) []protocol.Digest {
 				return mustOK(t, call(t, s, c, protocol.Request{Op: protocol.OpDigest, Partitions: parts, Bitmap: set.Bits, HashFrom: hr.From, HashTo: hr.To})).Digests
 			}
-			da := digest(ra, store.HashRange{})
-			require.Equal(t, da, digest(rb, store.HashRange{}), "same keys, same digests")
+			da := digest(ra, sharding.HashRange{})
+			require.Equal(t, da, digest(rb, sharding.HashRange{}), "same keys, same digests")
 			var keys uint64
 			for i, d := range da {
 				require.True(t, set.Has(d.Partition))
@@ -67,7 +67,7 @@ func TestPartitionOps(t *testing.T) {
 			}
 			require.EqualValues(t, len(want), keys)
 			// A range of partitions sees those partitions' digests only.
-			hr := store.HashRange{From: store.PartitionRange(3, parts).From, To: store.PartitionRange(10, parts).To}
+			hr := sharding.HashRange{From: sharding.PartitionRange(3, parts).From, To: sharding.PartitionRange(10, parts).To}
 			var sub []protocol.Digest
 			for _, d := range da {
 				if d.Partition >= 3 && d.Partition <= 10 {
@@ -82,21 +82,21 @@ func TestPartitionOps(t *testing.T) {
 			for k := range want {
 				if changed == "" {
 					changed = k
-				} else if set.Of(store.Hash(k)) != set.Of(store.Hash(changed)) {
+				} else if set.Of(sharding.KeyHash(k)) != set.Of(sharding.KeyHash(changed)) {
 					removed = k
 					break
 				}
 			}
 			mustOK(t, call(t, rb, c, protocol.Request{Op: protocol.OpPut, Key: changed, Value: val(t, c, "new")}))
 			mustOK(t, call(t, rb, c, protocol.Request{Op: protocol.OpDelete, Key: removed}))
-			db := digest(rb, store.HashRange{})
+			db := digest(rb, sharding.HashRange{})
 			differ := map[int]bool{}
 			for i := range da {
 				if da[i] != db[i] {
 					differ[da[i].Partition] = true
 				}
 			}
-			require.Equal(t, map[int]bool{set.Of(store.Hash(changed)): true, set.Of(store.Hash(removed)): true}, differ)
+			require.Equal(t, map[int]bool{set.Of(sharding.KeyHash(changed)): true, set.Of(sharding.KeyHash(removed)): true}, differ)
 
 			// DELETE_PARTITIONS in pages removes exactly the set's keys.
 			deleted := 0
@@ -115,11 +115,11 @@ func TestPartitionOps(t *testing.T) {
 			for _, e := range rep.Collection {
 				require.False(t, want[e.Key], "%s was deleted", e.Key)
 			}
-			require.Empty(t, digest(ra, store.HashRange{}))
+			require.Empty(t, digest(ra, sharding.HashRange{}))
 
 			mustErr(t, call(t, ra, c, protocol.Request{Op: protocol.OpDigest}), protocol.CodeBadRequest)
 			mustErr(t, call(t, ra, c, protocol.Request{Op: protocol.OpDeletePartitions, Partitions: parts, Bitmap: set.Bits, Cursor: "x"}), protocol.CodeBadRequest)
-			big := store.NewPartitionSet(MaxDigestPartitions + 1)
+			big := sharding.NewPartitionSet(MaxDigestPartitions + 1)
 			for p := range big.N {
 				big.Add(p)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/internal/store/durable"
+	"github.com/zshard/zshard/sharding"
 )
 
 // rawValues are stored values a conversion would change or refuse: bytes
@@ -83,7 +84,7 @@ func TestRawValues(t *testing.T) {
 
 				scan := mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpScan, Raw: true, Limit: 1000}))
 				require.Len(t, scan.Collection, len(prefixes)*len(rawValues))
-				set := store.NewPartitionSet(1)
+				set := sharding.NewPartitionSet(1)
 				set.Add(0)
 				var sum uint64
 				for _, e := range scan.Collection {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -37,7 +38,7 @@ type Config struct {
 	// defaults. When the cluster already has settings they are used instead,
 	// and a disagreement is logged as a warning (every producer of a cluster
 	// must place keys identically). Default: sharding defaults, R = 0.
-	Settings consul.Settings
+	Settings layout.Settings
 	// NoInit leaves the cluster settings alone when none are stored: the
 	// producer then places with Settings until some producer stores them (the
 	// settings watch picks them up). For read-only tools, so that looking at
@@ -159,7 +160,7 @@ func (c Config) Validate() error {
 	if err := c.Consul.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := settingsConfig(c.Settings).Validate(); err != nil {
+	if err := c.Settings.Config().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("producer: settings: %w", err))
 	}
 	if !c.Codec.Valid() {
@@ -195,9 +196,4 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("producer: PushHWM %d: must be >= 1", c.PushHWM))
 	}
 	return errors.Join(errs...)
-}
-
-// settingsConfig is the sharding configuration of cluster settings s.
-func settingsConfig(s consul.Settings) sharding.Config {
-	return sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 )
 
 // Example shows the three data paths against a running cluster (it needs
@@ -16,7 +17,7 @@ func Example() {
 	ctx := context.Background()
 	p, err := producer.New(ctx, producer.Config{
 		Consul:   consul.Config{Addr: "127.0.0.1:8500"},
-		Settings: consul.Settings{Algorithm: "hrw", Replicas: 2}, // used only if the cluster has none
+		Settings: layout.Settings{Algorithm: "hrw", Replicas: 2}, // used only if the cluster has none
 		Codec:    protocol.Msgpack,
 	})
 	if err != nil {

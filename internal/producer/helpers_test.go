@@ -18,6 +18,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 // safety bounds waits so a broken cluster fails a test instead of hanging
@@ -180,7 +181,7 @@ func sameNames(ms []consul.Member, names []string) bool {
 }
 
 // producerFor starts a producer on c's cluster, stored settings from s.
-func (c *cluster) producerFor(s consul.Settings, codec protocol.Codec, mod ...func(*Config)) *Producer {
+func (c *cluster) producerFor(s layout.Settings, codec protocol.Codec, mod ...func(*Config)) *Producer {
 	t := c.t
 	t.Helper()
 	cfg := Config{Consul: c.consulConfig(), Settings: s, Codec: codec}

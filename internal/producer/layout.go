@@ -6,26 +6,18 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
-// Layouts. The nodes a key is placed on come from the settings:
-//
-//   - Settings.Members empty (legacy mode): the passing members, as before
-//     rebalancing existed. A membership change first reads the settings
-//     again (refreshLegacySettings): a layout recorded before a node joined
-//     is applied before that node is.
-//   - Settings.Members set, no migration: those nodes, whether or not they
-//     pass (a node that does not pass is skipped by reads and counts as a
-//     failed replica of writes).
-//   - A migration in phase copying: reads and writes use Migration.From, and
-//     writes also go to the preference list under Migration.To, so a node
-//     that gains a partition never misses a write made during the copy;
-//     reads fall back to To.
-//   - Phase switched: reads use To and fall back to From; writes go to both.
-//   - Phase cleaning: writes go to To only; reads still fall back to From.
+// Layouts. The nodes a key is placed on come from the settings, phase by
+// phase as layout.Settings.Route says (package layout holds the table of
+// phases). In legacy mode (Settings.Members empty) the layout is the passing
+// members, and a membership change first reads the settings again
+// (refreshLegacySettings): a layout recorded before a node joined is applied
+// before that node is. With an explicit layout, a node that does not pass is
+// skipped by reads and counts as a failed replica of writes.
 //
 // The snapshot is rebuilt and swapped when the settings change (the settings
 // watch), so producers follow a rebalance without restarting.
@@ -36,53 +28,43 @@ const maxTables = 4
 // layout fills next.table, next.alt and next.writeAlt from p.settings and
 // p.members. Called with p.mu held.
 func (p *Producer) layout(next *state) error {
-	s := p.settings
-	if len(s.Members) == 0 {
-		if len(p.members) == 0 {
-			return nil
-		}
-		names := make([]string, len(p.members))
+	var passing []string
+	if p.settings.Legacy() {
+		passing = make([]string, len(p.members))
 		for i, m := range p.members {
-			names[i] = m.Name
+			passing[i] = m.Name
 		}
-		t, err := p.tableFor(s, names)
-		next.table = t
-		return err
 	}
-	m := s.Migration
-	if m == nil {
-		t, err := p.tableFor(s, s.Members)
-		next.table = t
-		return err
-	}
-	first, second := m.To, m.From
-	if m.Phase == consul.PhaseCopying {
-		first, second = m.From, m.To
+	r := p.settings.Route(passing)
+	if len(r.Read) == 0 {
+		return nil
 	}
 	var err error
-	if next.table, err = p.tableFor(s, first); err != nil {
+	if next.table, err = p.tableFor(p.settings, r.Read[0]); err != nil {
 		return err
 	}
-	if next.alt, err = p.tableFor(s, second); err != nil {
-		return err
+	if len(r.Read) > 1 {
+		if next.alt, err = p.tableFor(p.settings, r.Read[1]); err != nil {
+			return err
+		}
+		next.writeAlt = len(r.Write) > 1
 	}
-	next.writeAlt = m.Phase != consul.PhaseCleaning
 	return nil
 }
 
 // tableFor returns the table of names under s, from the cache when it was
 // built before. Called with p.mu held.
-func (p *Producer) tableFor(s consul.Settings, names []string) (*sharding.Table, error) {
-	cfg := settingsConfig(s)
+func (p *Producer) tableFor(s layout.Settings, names []string) (*sharding.Table, error) {
+	cfg := s.Config()
 	key := fmt.Sprintf("%s/%d/%d/%d/%s", cfg.Algorithm, cfg.Partitions, cfg.Replicas, cfg.VNodes, strings.Join(names, ","))
 	for _, c := range p.tables {
 		if c.key == key {
 			return c.t, nil
 		}
 	}
-	t, err := sharding.NewTable(cfg, sharding.NodesNamed(names...))
+	t, err := s.Table(names)
 	if err != nil {
-		return nil, fmt.Errorf("producer: placement over %v: %w", names, err)
+		return nil, fmt.Errorf("producer: %w", err)
 	}
 	p.tables = append(p.tables, cachedTable{key: key, t: t})
 	if len(p.tables) > maxTables {
@@ -106,10 +88,12 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 	if st.table == nil {
 		return dst, ErrNoNodes
 	}
-	names := st.table.AppendPrefs(buf[:0], key)
+	part := st.table.Partition(key)
+	var names []string
 	if st.alt != nil && (!write || st.writeAlt) {
-		n := len(names)
-		names = dedupTail(st.alt.AppendPrefs(names, key), n)
+		names = layout.AppendPrefs(buf[:0], part, st.table, st.alt)
+	} else {
+		names = st.table.AppendPartitionPrefs(buf[:0], part)
 	}
 	start := len(dst)
 	for _, n := range names {
@@ -124,18 +108,6 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 		return dst, fmt.Errorf("%w: none of %v is passing", ErrNoNodes, names)
 	}
 	return dst, nil
-}
-
-// dedupTail keeps names[:n] and the elements of names[n:] that are not in
-// names[:n], in order.
-func dedupTail(names []string, n int) []string {
-	out := names[:n]
-	for _, a := range names[n:] {
-		if !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // Call sends one request to the passing member named node and returns its

@@ -2,11 +2,12 @@ package producer
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestRouteDuringMigration(t *testing.T) {
 	from := []string{"a", "b", "c"}
 	to := []string{"a", "b", "c", "d"}
-	base := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1, Members: from}
+	base := layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 256, Replicas: 1, Members: from}
 	names := func(ps []*peer) []string {
 		var out []string
 		for _, p := range ps {
@@ -40,19 +41,19 @@ func TestRouteDuringMigration(t *testing.T) {
 		return out
 	}
 	for _, tc := range []struct {
-		phase             consul.MigrationPhase
+		phase             layout.MigrationPhase
 		primary, other    *sharding.Table
 		writeBoth, noMigr bool
 	}{
 		{phase: "", primary: tf, noMigr: true},
-		{phase: consul.PhaseCopying, primary: tf, other: tt, writeBoth: true},
-		{phase: consul.PhaseSwitched, primary: tt, other: tf, writeBoth: true},
-		{phase: consul.PhaseCleaning, primary: tt, other: tf},
+		{phase: layout.PhaseCopying, primary: tf, other: tt, writeBoth: true},
+		{phase: layout.PhaseSwitched, primary: tt, other: tf, writeBoth: true},
+		{phase: layout.PhaseCleaning, primary: tt, other: tf},
 	} {
 		t.Run(string(tc.phase), func(t *testing.T) {
 			s := base.Clone()
 			if !tc.noMigr {
-				s.Migration = &consul.Migration{ID: "m", Kind: consul.MigrationAdd, Node: "d", From: from, To: to, Phase: tc.phase}
+				s.Migration = &layout.Migration{ID: "m", Kind: layout.MigrationAdd, Node: "d", From: from, To: to, Phase: tc.phase}
 			}
 			p := &Producer{settings: s}
 			st := &state{settings: s, peers: map[string]*peer{}}
@@ -91,5 +92,48 @@ func TestRouteDuringMigration(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRouteInto measures routing one key to its peers (the GET and PUT
+// hot path) outside a migration and in each phase of one.
+func BenchmarkRouteInto(b *testing.B) {
+	from := []string{"n0", "n1", "n2", "n3", "n4"}
+	to := []string{"n0", "n1", "n2", "n3", "n4", "n5"}
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	for _, phase := range []layout.MigrationPhase{"", layout.PhaseCopying, layout.PhaseSwitched, layout.PhaseCleaning} {
+		name := string(phase)
+		if name == "" {
+			name = "none"
+		}
+		s := layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 1 << 16, Replicas: 2, Members: from}
+		if phase != "" {
+			s.Migration = &layout.Migration{ID: "m", Kind: layout.MigrationAdd, Node: "n5", From: from, To: to, Phase: phase}
+		}
+		p := &Producer{settings: s}
+		st := &state{settings: s, peers: map[string]*peer{}}
+		for _, n := range to {
+			st.peers[n] = &peer{name: n}
+		}
+		if err := p.layout(st); err != nil {
+			b.Fatal(err)
+		}
+		for _, op := range []string{"read", "write"} {
+			b.Run(name+"/"+op, func(b *testing.B) {
+				var buf [8]string
+				dst := make([]*peer, 0, 8)
+				write := op == "write"
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					var err error
+					if dst, err = st.routeInto(dst[:0], keys[i&(len(keys)-1)], buf[:], write); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

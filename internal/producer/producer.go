@@ -14,6 +14,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -36,7 +37,7 @@ type Producer struct {
 	// mu serialises rebuilds of st (the two watches, New).
 	mu       sync.Mutex
 	members  []consul.Member
-	settings consul.Settings
+	settings layout.Settings
 	tables   []cachedTable // recent placement tables, oldest first
 
 	// gate counts calls in progress (and open Bulks) so Close can wait.
@@ -53,7 +54,7 @@ type Producer struct {
 
 // state is an immutable routing snapshot.
 type state struct {
-	settings consul.Settings
+	settings layout.Settings
 	table    *sharding.Table // nil when there is no member
 	// alt is the other layout of a migration in progress (see layout.go):
 	// reads fall back to it, and writes also go to it when writeAlt is set.
@@ -110,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		_ = cc.WatchMembers(wctx, func(m []consul.Member) { p.onMembers(m) })
 	})
 	p.goTracked(func() {
-		_ = cc.WatchSettings(wctx, func(s consul.Settings, exists bool) {
+		_ = cc.WatchSettings(wctx, func(s layout.Settings, exists bool) {
 			if exists {
 				p.onSettings(s)
 			}
@@ -122,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 // loadSettings returns the cluster settings, storing want first if there are
 // none (unless noInit: then want is used as is). Stored settings win over
 // want; a difference is logged.
-func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, noInit bool, log *slog.Logger) (consul.Settings, bool, error) {
+func loadSettings(ctx context.Context, cc *consul.Client, want layout.Settings, noInit bool, log *slog.Logger) (layout.Settings, bool, error) {
 	s, _, err := cc.Settings(ctx)
 	if errors.Is(err, consul.ErrNotFound) && noInit {
 		return want, false, nil
@@ -138,7 +139,7 @@ func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, 
 	if err != nil {
 		return s, false, fmt.Errorf("producer: cluster settings: %w", err)
 	}
-	if err := settingsConfig(s).Validate(); err != nil {
+	if err := s.Config().Validate(); err != nil {
 		return s, true, fmt.Errorf("producer: stored cluster settings %+v: %w", s, err)
 	}
 	if d := SettingsDiff(want, s); d != "" {
@@ -151,7 +152,7 @@ func loadSettings(ctx context.Context, cc *consul.Client, want consul.Settings, 
 // SettingsDiff describes how the placement fields of got differ from want
 // ("" when they agree): algorithm, partitions, replicas, and vnodes for the
 // consistent ring. Zero partitions or vnodes mean the sharding defaults.
-func SettingsDiff(want, got consul.Settings) string {
+func SettingsDiff(want, got layout.Settings) string {
 	def := sharding.DefaultConfig()
 	if want.Partitions == 0 {
 		want.Partitions = def.Partitions
@@ -229,7 +230,7 @@ func (p *Producer) refreshLegacySettings() {
 		}
 		return
 	}
-	if len(s.Members) == 0 || settingsConfig(s).Validate() != nil {
+	if len(s.Members) == 0 || s.Config().Validate() != nil {
 		return
 	}
 	p.mu.Lock()
@@ -240,8 +241,8 @@ func (p *Producer) refreshLegacySettings() {
 	p.stored.Store(true)
 }
 
-func (p *Producer) onSettings(s consul.Settings) {
-	if err := settingsConfig(s).Validate(); err != nil {
+func (p *Producer) onSettings(s layout.Settings) {
+	if err := s.Config().Validate(); err != nil {
 		p.log.Error("ignoring invalid cluster settings", "settings", fmt.Sprintf("%+v", s), "err", err)
 		return
 	}
@@ -371,7 +372,7 @@ func (p *Producer) PutOf(key string, value []byte, c protocol.Codec, ifAbsent bo
 }
 
 // Settings returns the cluster settings in use.
-func (p *Producer) Settings() consul.Settings { return p.st.Load().settings }
+func (p *Producer) Settings() layout.Settings { return p.st.Load().settings }
 
 // SettingsStored reports whether the settings in use are stored in Consul;
 // false only with Config.NoInit on a cluster no producer has written to yet.

@@ -17,6 +17,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -72,7 +73,7 @@ func testOperations(t *testing.T, c *testcluster.Consul, alg string, codec proto
 		names = append(names, name)
 	}
 	cl.waitMembers(names...)
-	p := cl.producerFor(consul.Settings{Algorithm: alg, Replicas: r, Partitions: 4096}, codec, func(cfg *Config) {
+	p := cl.producerFor(layout.Settings{Algorithm: alg, Replicas: r, Partitions: 4096}, codec, func(cfg *Config) {
 		if r == 0 {
 			cfg.PipelineBatch = 1 // one request per pipelined operation; R=2 runs use BATCHes
 		}
@@ -203,26 +204,26 @@ func testSettings(t *testing.T, c *testcluster.Consul) {
 	cl.waitMembers("node-0")
 	// A read-only producer (NoInit) leaves an empty cluster's settings alone
 	// and places with its own until a writer stores some.
-	ro := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON, func(cfg *Config) { cfg.NoInit = true })
+	ro := cl.producerFor(layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON, func(cfg *Config) { cfg.NoInit = true })
 	require.False(t, ro.SettingsStored())
 	_, _, err := cl.cc.Settings(context.Background())
 	require.ErrorIs(t, err, consul.ErrNotFound)
 	require.Equal(t, 256, ro.Table().Partitions())
 
-	p1 := cl.producerFor(consul.Settings{Algorithm: sharding.Consistent, Replicas: 1, Partitions: 512}, protocol.JSON)
+	p1 := cl.producerFor(layout.Settings{Algorithm: sharding.Consistent, Replicas: 1, Partitions: 512}, protocol.JSON)
 	require.True(t, p1.SettingsStored())
 	require.Eventually(t, func() bool { return ro.SettingsStored() && ro.Table().Partitions() == 512 }, safety, 10*time.Millisecond)
-	p2 := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, protocol.Msgpack)
+	p2 := cl.producerFor(layout.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, protocol.Msgpack)
 	for _, p := range []*Producer{p1, p2} {
 		s := p.Settings()
 		require.Equal(t, sharding.Consistent, s.Algorithm)
 		require.Equal(t, 1, s.Replicas)
 		require.Equal(t, 512, s.Partitions)
 	}
-	require.NotEmpty(t, SettingsDiff(consul.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, p2.Settings()))
+	require.NotEmpty(t, SettingsDiff(layout.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 1024}, p2.Settings()))
 
 	// A settings change in Consul reaches running producers (blocking query).
-	_, err = cl.cc.UpdateSettings(context.Background(), func(s *consul.Settings) error {
+	_, err = cl.cc.UpdateSettings(context.Background(), func(s *layout.Settings) error {
 		s.Replicas = 0
 		s.Epoch++
 		return nil
@@ -239,7 +240,7 @@ func testNodeAdded(t *testing.T, c *testcluster.Consul) {
 	cl := newCluster(t, c)
 	nodes := map[string]*node.Node{"node-0": cl.addNode("node-0"), "node-1": cl.addNode("node-1")}
 	cl.waitMembers("node-0", "node-1")
-	p := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 4096}, protocol.JSON)
+	p := cl.producerFor(layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 4096}, protocol.JSON)
 	waitTable(t, p, 2)
 
 	nodes["node-2"] = cl.addNode("node-2")
@@ -273,17 +274,17 @@ func testLayoutBeforeJoin(t *testing.T, c *testcluster.Consul) {
 	cl.addNode("node-0")
 	cl.addNode("node-1")
 	cl.waitMembers("node-0", "node-1")
-	p := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON)
+	p := cl.producerFor(layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 256}, protocol.JSON)
 	waitTable(t, p, 2)
 	p.cancel()
 	p.wg.Wait()
 
 	from := []string{"node-0", "node-1"}
 	to := []string{"node-0", "node-1", "node-2"}
-	_, err := cl.cc.UpdateSettings(ctx, func(s *consul.Settings) error {
+	_, err := cl.cc.UpdateSettings(ctx, func(s *layout.Settings) error {
 		s.Members = from
-		s.Migration = &consul.Migration{ID: "add-node-2", Kind: consul.MigrationAdd, Node: "node-2",
-			From: from, To: to, Phase: consul.PhaseCopying}
+		s.Migration = &layout.Migration{ID: "add-node-2", Kind: layout.MigrationAdd, Node: "node-2",
+			From: from, To: to, Phase: layout.PhaseCopying}
 		return nil
 	})
 	require.NoError(t, err)
@@ -386,7 +387,7 @@ func testLostReply(t *testing.T, c *testcluster.Consul) {
 	for _, codec := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
 		// The default 2 s timeout: a retry's reply on a fresh socket can
 		// take hundreds of ms on a loaded machine under the race detector.
-		p := cl.producerFor(consul.Settings{}, codec, func(cfg *Config) {
+		p := cl.producerFor(layout.Settings{}, codec, func(cfg *Config) {
 			cfg.Retries = 1
 		})
 		waitTable(t, p, 1)
@@ -453,7 +454,7 @@ func testKill(t *testing.T, c *testcluster.Consul) {
 	}
 	cl.waitMembers(names...)
 	codec := protocol.Msgpack
-	p := cl.producerFor(consul.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 4096}, codec, func(cfg *Config) {
+	p := cl.producerFor(layout.Settings{Algorithm: sharding.Rendezvous, Replicas: 2, Partitions: 4096}, codec, func(cfg *Config) {
 		cfg.RequestTimeout = 500 * time.Millisecond
 	})
 	waitTable(t, p, 4)

@@ -5,13 +5,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 )
 
 // Status describes the cluster as this producer routes it.
 type Status struct {
-	Settings consul.Settings `json:"settings"`
+	Settings layout.Settings `json:"settings"`
 	// SettingsStored is false when Settings are not in Consul yet (see
 	// Producer.SettingsStored).
 	SettingsStored bool         `json:"settings_stored"`

@@ -9,9 +9,9 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -40,23 +40,23 @@ func TestIDRoundTrip(t *testing.T) {
 }
 
 func TestSettingsDiff(t *testing.T) {
-	base := consul.Settings{Algorithm: "hrw", Partitions: 1024, Replicas: 2}
+	base := layout.Settings{Algorithm: "hrw", Partitions: 1024, Replicas: 2}
 	tests := []struct {
 		name string
-		got  consul.Settings
+		got  layout.Settings
 		diff bool
 	}{
 		{"same", base, false},
-		{"epoch only", consul.Settings{Algorithm: "hrw", Partitions: 1024, Replicas: 2, Epoch: 7}, false},
-		{"algorithm", consul.Settings{Algorithm: "consistent", Partitions: 1024, Replicas: 2}, true},
-		{"partitions", consul.Settings{Algorithm: "hrw", Partitions: 2048, Replicas: 2}, true},
-		{"replicas", consul.Settings{Algorithm: "hrw", Partitions: 1024}, true},
+		{"epoch only", layout.Settings{Algorithm: "hrw", Partitions: 1024, Replicas: 2, Epoch: 7}, false},
+		{"algorithm", layout.Settings{Algorithm: "consistent", Partitions: 1024, Replicas: 2}, true},
+		{"partitions", layout.Settings{Algorithm: "hrw", Partitions: 2048, Replicas: 2}, true},
+		{"replicas", layout.Settings{Algorithm: "hrw", Partitions: 1024}, true},
 	}
 	// Zero partitions and vnodes mean the defaults.
-	require.Empty(t, SettingsDiff(consul.Settings{Algorithm: "consistent"},
-		consul.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions, VNodes: sharding.DefaultVNodes}))
-	require.NotEmpty(t, SettingsDiff(consul.Settings{Algorithm: "consistent", VNodes: 100},
-		consul.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions}))
+	require.Empty(t, SettingsDiff(layout.Settings{Algorithm: "consistent"},
+		layout.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions, VNodes: sharding.DefaultVNodes}))
+	require.NotEmpty(t, SettingsDiff(layout.Settings{Algorithm: "consistent", VNodes: 100},
+		layout.Settings{Algorithm: "consistent", Partitions: sharding.DefaultPartitions}))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.diff, SettingsDiff(base, tc.got) != "")
@@ -72,8 +72,8 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 	}{
 		{"codec", Config{Codec: 9}},
-		{"algorithm", Config{Settings: consul.Settings{Algorithm: "nope"}}},
-		{"negative replicas", Config{Settings: consul.Settings{Replicas: -1}}},
+		{"algorithm", Config{Settings: layout.Settings{Algorithm: "nope"}}},
+		{"negative replicas", Config{Settings: layout.Settings{Replicas: -1}}},
 		{"batch ops", Config{BatchOps: protocol.DefaultMaxBatchOps + 1}},
 		{"window", Config{Window: -1}},
 		{"scan page", Config{ScanPage: protocol.DefaultMaxScanLimit + 1}},

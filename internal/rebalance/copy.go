@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
-	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -67,7 +66,7 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 		P = sharding.DefaultPartitions
 	}
 	scan := func(part int, cursor string) protocol.Request {
-		hr := store.PartitionRange(part, P)
+		hr := sharding.PartitionRange(part, P)
 		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To, Raw: r.raw}
 	}
 	// The number of partitions per BATCH adapts to what they hold, so that
@@ -243,7 +242,7 @@ func (r *rebalancer) codecOf(e protocol.Entry) protocol.Codec {
 // pushed to the destinations while the next page is read. It returns the
 // keys copied (one per destination).
 func (r *rebalancer) copyFrom(ctx context.Context, src string, parts map[int][]string) (int64, error) {
-	set := store.NewPartitionSet(r.partitions())
+	set := sharding.NewPartitionSet(r.partitions())
 	for p := range parts {
 		set.Add(p)
 	}
@@ -251,7 +250,7 @@ func (r *rebalancer) copyFrom(ctx context.Context, src string, parts map[int][]s
 	err := r.stream(ctx, false, func(b *bulkStream) error {
 		return r.scanSet(ctx, src, set, func(es []protocol.Entry) error {
 			for _, e := range es {
-				for _, dst := range parts[set.Of(store.Hash(e.Key))] {
+				for _, dst := range parts[set.Of(sharding.KeyHash(e.Key))] {
 					n++
 					if err := b.put(ctx, dst, e.Key, e.Value, r.codecOf(e)); err != nil {
 						return err
@@ -279,7 +278,7 @@ const setPage = 10000
 // SCANs filtered by set, each page passed to fn while the next is being
 // read. Only keys of set reach fn, also from a node that ignores the
 // filter (one older than the partition fields; it sends every key).
-func (r *rebalancer) scanSet(ctx context.Context, node string, set *store.PartitionSet, fn func([]protocol.Entry) error) error {
+func (r *rebalancer) scanSet(ctx context.Context, node string, set *sharding.PartitionSet, fn func([]protocol.Entry) error) error {
 	g, gctx := newGroup(ctx)
 	pages := make(chan []protocol.Entry, 1)
 	g.Go(func() error {
@@ -305,7 +304,7 @@ func (r *rebalancer) scanSet(ctx context.Context, node string, set *store.Partit
 		for es := range pages {
 			kept := es[:0]
 			for _, e := range es {
-				if set.Contains(store.Hash(e.Key)) {
+				if set.Contains(sharding.KeyHash(e.Key)) {
 					kept = append(kept, e)
 				}
 			}
@@ -324,7 +323,7 @@ const digestChunk = 32768
 
 // digests returns the DIGESTs of node for the partitions of set, by
 // partition; partitions without keys are absent.
-func (r *rebalancer) digests(ctx context.Context, node string, set *store.PartitionSet) (map[int]protocol.Digest, error) {
+func (r *rebalancer) digests(ctx context.Context, node string, set *sharding.PartitionSet) (map[int]protocol.Digest, error) {
 	out := map[int]protocol.Digest{}
 	for p := set.Next(0); p >= 0; {
 		// [p, q] holds digestChunk partitions of set (or up to the end).
@@ -333,7 +332,7 @@ func (r *rebalancer) digests(ctx context.Context, node string, set *store.Partit
 			q, k = next, k+1
 		}
 		req := protocol.Request{Op: protocol.OpDigest, Partitions: set.N, Bitmap: set.Bits,
-			HashFrom: store.PartitionRange(p, set.N).From, HashTo: store.PartitionRange(q, set.N).To, Raw: r.raw}
+			HashFrom: sharding.PartitionRange(p, set.N).From, HashTo: sharding.PartitionRange(q, set.N).To, Raw: r.raw}
 		rep, err := r.p.Call(ctx, node, req)
 		if err != nil {
 			return nil, fmt.Errorf("digests of %d partitions of %s: %w", k, node, err)
@@ -361,8 +360,8 @@ func unknownOp(err error) bool {
 // The source is digested after its copy, not from what the copy read: a
 // key deleted meanwhile but copied still matches what was read.
 func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[string][]int) error {
-	setOf := func(parts []int) *store.PartitionSet {
-		set := store.NewPartitionSet(r.partitions())
+	setOf := func(parts []int) *sharding.PartitionSet {
+		set := sharding.NewPartitionSet(r.partitions())
 		for _, p := range parts {
 			set.Add(p)
 		}
@@ -376,7 +375,7 @@ func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[stri
 	var want map[int]protocol.Digest            // nil: src does not know DIGEST
 	got := map[string]map[int]protocol.Digest{} // the same, by destination
 	g, gctx := newGroup(ctx)
-	digest := func(node string, set *store.PartitionSet, into func(map[int]protocol.Digest)) {
+	digest := func(node string, set *sharding.PartitionSet, into func(map[int]protocol.Digest)) {
 		g.Go(func() error {
 			d, err := r.digests(gctx, node, set)
 			if unknownOp(err) {
@@ -536,7 +535,7 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 	for chunk := range slices.Chunk(keys, r.cfg.BatchKeys) {
 		ops := make([]protocol.Request, len(chunk))
 		for i, k := range chunk {
-			h := store.Hash(k)
+			h := sharding.KeyHash(k)
 			// h+1 wraps to 0, no upper bound, for the last hash.
 			ops[i] = protocol.Request{Op: protocol.OpScan, HashFrom: h, HashTo: h + 1, Raw: r.raw}
 		}
@@ -568,12 +567,12 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 
 // cleanup deletes at every node that drops a partition the keys it holds
 // there. A removed node is skipped: it is stopped next, and its store with it.
-func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consul.MigrationKind, node string) error {
+func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind layout.MigrationKind, node string) error {
 	r.setPhase("deleting at the sources")
 	byNode := map[string][]int{}
 	for _, c := range plan.Changes {
 		for _, d := range c.Dropped() {
-			if kind == consul.MigrationRemove && d == node {
+			if kind == layout.MigrationRemove && d == node {
 				continue
 			}
 			byNode[d] = append(byNode[d], c.Partition)
@@ -598,7 +597,7 @@ func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind consu
 // page by page, or, on a node that does not know it, a scan of the
 // partitions and acknowledged bulk DELETEs.
 func (r *rebalancer) clean(ctx context.Context, node string, parts []int) error {
-	set := store.NewPartitionSet(r.partitions())
+	set := sharding.NewPartitionSet(r.partitions())
 	for _, p := range parts {
 		set.Add(p)
 	}

@@ -4,18 +4,15 @@
 //
 // # Layout and migration
 //
-// The layout is explicit: consul.Settings.Members lists the nodes the
+// The layout is explicit: layout.Settings.Members lists the nodes the
 // partition table is built from at Settings.Epoch (empty means the legacy
 // rule, the passing members; the first rebalance fills it in). A rebalance is
 // recorded in Settings.Migration {ID, Kind, Node, From, To, Phase}, changed
-// only by check-and-set, and it is the rebalancer's journal. Producers
-// (internal/producer) follow the settings with a blocking query and route by
-// the phase, swapping their routing snapshot atomically:
-//
-//	phase      reads              writes
-//	copying    From, then To      From and To preference lists (union)
-//	switched   To, then From      union (Members = To, Epoch + 1)
-//	cleaning   To, then From      To
+// only by check-and-set, and it is the rebalancer's journal; its phases
+// (copying, switched, cleaning) and their legal order are package layout's.
+// Producers (internal/producer) follow the settings with a blocking query
+// and route by the phase as layout.Settings.Route says, swapping their
+// routing snapshot atomically.
 //
 // # Steps
 //
@@ -34,7 +31,7 @@
 //     that change and, for each node that gains one, a source that holds it
 //     under From (never the destination). Each source is read once, all
 //     sources at once: SCANs filtered by the partition set it sends
-//     (store.PartitionSet on the wire as "partitions" and "bitmap"), pages of
+//     (sharding.PartitionSet on the wire as "partitions" and "bitmap"), pages of
 //     10000 keys, the next page read while the last is pushed; a key's
 //     partition, from its hash, picks its destinations. The entries are
 //     pushed, as PUTs "if_absent" (a copy never replaces a value the

@@ -20,6 +20,7 @@ import (
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/rebalance"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -105,7 +106,7 @@ func (c *cluster) newProducer(t *testing.T) *producer.Producer {
 	t.Helper()
 	p, err := producer.New(context.Background(), producer.Config{
 		Consul:   consul.Config{Addr: c.agent.Addr},
-		Settings: consul.Settings{Algorithm: c.alg, Replicas: c.r, Partitions: testPartitions},
+		Settings: layout.Settings{Algorithm: c.alg, Replicas: c.r, Partitions: testPartitions},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })

@@ -13,6 +13,7 @@ import (
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/rebalance"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -46,7 +47,7 @@ func TestRebalanceKeepsCodecs(t *testing.T) {
 			c := startCluster(t, sharding.Rendezvous, 1, 1000)
 			producers := map[protocol.Codec]*producer.Producer{protocol.JSON: c.p}
 			pm, err := producer.New(ctx, producer.Config{Consul: consul.Config{Addr: c.agent.Addr}, Codec: protocol.Msgpack,
-				Settings: consul.Settings{Algorithm: c.alg, Replicas: c.r, Partitions: testPartitions}})
+				Settings: layout.Settings{Algorithm: c.alg, Replicas: c.r, Partitions: testPartitions}})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = pm.Close() })
 			producers[protocol.Msgpack] = pm

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -148,7 +149,7 @@ type Progress struct {
 
 // Report is the outcome of a rebalance (or, with DryRun, its plan).
 type Report struct {
-	Kind consul.MigrationKind
+	Kind layout.MigrationKind
 	Node string
 	From []string
 	To   []string
@@ -178,8 +179,8 @@ type Report struct {
 func (r Report) Moved() int64 { return r.Keys + r.Fixed }
 
 // ResumeCommand returns the client_producer command that resumes m.
-func ResumeCommand(m *consul.Migration) string {
-	if m.Kind == consul.MigrationAdd {
+func ResumeCommand(m *layout.Migration) string {
+	if m.Kind == layout.MigrationAdd {
 		return "client_producer add-node " + m.Node
 	}
 	return "client_producer remove-node " + m.Node
@@ -188,13 +189,13 @@ func ResumeCommand(m *consul.Migration) string {
 // Add adds node (launched by the supervisor on host, any when empty) and
 // moves to it the keys it now holds.
 func Add(ctx context.Context, cfg Config, node, host string) (Report, error) {
-	return run(ctx, cfg, consul.MigrationAdd, node, host)
+	return run(ctx, cfg, layout.MigrationAdd, node, host)
 }
 
 // Remove moves node's keys to the nodes that hold them next, then signals
 // its removal.
 func Remove(ctx context.Context, cfg Config, node string) (Report, error) {
-	return run(ctx, cfg, consul.MigrationRemove, node, "")
+	return run(ctx, cfg, layout.MigrationRemove, node, "")
 }
 
 type rebalancer struct {
@@ -214,7 +215,7 @@ type rebalancer struct {
 	keys, bytes, est, fixed, deleted, op atomic.Int64
 }
 
-func run(ctx context.Context, cfg Config, kind consul.MigrationKind, node, host string) (rep Report, err error) {
+func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host string) (rep Report, err error) {
 	cfg = cfg.withDefaults()
 	rep.Kind, rep.Node = kind, node
 	if err := consul.ValidName(node); err != nil {
@@ -354,11 +355,8 @@ func (r *rebalancer) setPhase(name string) {
 }
 
 // do runs (or resumes) the migration.
-func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, host string, rep Report) (Report, error) {
-	s, _, err := r.cc.Settings(ctx)
-	if errors.Is(err, consul.ErrNotFound) {
-		return rep, fmt.Errorf("%w: the cluster has no settings yet (write some keys first, or start a producer)", ErrBadRequest)
-	}
+func (r *rebalancer) do(ctx context.Context, kind layout.MigrationKind, node, host string, rep Report) (Report, error) {
+	s, err := r.settings(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -366,136 +364,169 @@ func (r *rebalancer) do(ctx context.Context, kind consul.MigrationKind, node, ho
 	// legacy: the cluster places keys by its passing members (no layout
 	// recorded yet), so the node an add launches would take its keys at
 	// once in producers that still follow that rule.
-	legacy := m == nil && len(s.Members) == 0
+	legacy := m == nil && s.Legacy()
 	if m != nil && (m.Kind != kind || m.Node != node) {
 		return rep, fmt.Errorf("%w: %s of %s stopped in phase %s; finish it first with `%s`",
 			ErrUnfinished, m.Kind, m.Node, m.Phase, ResumeCommand(m))
 	}
+	rep.Resumed = m != nil
 	if m == nil {
-		members := s.Members
-		if len(members) == 0 {
-			// Legacy cluster: the layout is the passing members.
-			ms, err := r.cc.Members(ctx)
-			if err != nil {
-				return rep, err
-			}
-			for _, mm := range ms {
-				members = append(members, mm.Name)
-			}
-		}
-		// (A remove writes its signal before it clears the migration, so a
-		// node that is no longer a member needs nothing more.)
-		to, err := target(kind, node, members)
-		if err != nil {
+		if m, err = r.migration(ctx, s, kind, node); err != nil {
 			return rep, err
 		}
-		m = &consul.Migration{ID: fmt.Sprintf("%s-%s-epoch-%d", kind, node, s.Epoch), Kind: kind, Node: node,
-			From: slices.Clone(members), To: to, Phase: consul.PhaseCopying}
-		if r.cfg.DryRun {
-			return r.dryRun(ctx, s, m, rep)
-		}
-		epoch := s.Epoch
-		s, err = r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
-			if cur.Migration != nil || cur.Epoch != epoch || (len(cur.Members) > 0 && !slices.Equal(cur.Members, members)) {
-				return fmt.Errorf("%w: the layout changed while starting; run the command again", ErrLostMigration)
-			}
-			cur.Members = slices.Clone(members)
-			cur.Migration = m
-			return nil
-		})
-		if err != nil {
-			return rep, err
-		}
-		r.log.Info("migration started", "id", m.ID, "from", m.From, "to", m.To)
-	} else {
-		rep.Resumed = true
-		if r.cfg.DryRun {
-			return r.dryRun(ctx, s, m, rep)
-		}
-		r.log.Info("resuming migration", "id", m.ID, "phase", m.Phase)
 	}
-	rep.From, rep.To = m.From, m.To
-	plan, from, _, err := plans(s, m)
+	if r.cfg.DryRun {
+		return r.dryRun(ctx, s, m, rep)
+	}
+	if rep.Resumed {
+		r.log.Info("resuming migration", "id", m.ID, "phase", m.Phase)
+	} else if s, err = r.record(ctx, s, m); err != nil {
+		return rep, err
+	}
+	plan, from, err := planOf(s, m, &rep)
 	if err != nil {
 		return rep, err
 	}
-	fillPlan(&rep, plan)
+	if m.Phase == layout.PhaseCopying {
+		if err := r.copyPhase(ctx, m, host, legacy, plan, from, &rep); err != nil {
+			return rep, err
+		}
+	}
+	if m.Phase == layout.PhaseSwitched {
+		if err := r.switchedPhase(ctx, m); err != nil {
+			return rep, err
+		}
+	}
+	return rep, r.cleaningPhase(ctx, m, plan, &rep)
+}
 
-	if m.Phase == consul.PhaseCopying {
-		if kind == consul.MigrationAdd {
-			if legacy {
-				// Every producer must route by the recorded layout before
-				// the node passes (a producer also reads the settings when
-				// a member appears under the legacy rule).
-				r.setPhase("waiting for producers (layout)")
-				if err := sleep(ctx, r.cfg.Grace); err != nil {
-					return rep, err
-				}
-			}
-			t0 := time.Now()
-			if err := r.join(ctx, node, host); err != nil {
-				return rep, err
-			}
-			rep.Join = time.Since(t0)
+// settings reads the cluster settings; a cluster without any cannot be
+// rebalanced.
+func (r *rebalancer) settings(ctx context.Context) (layout.Settings, error) {
+	s, _, err := r.cc.Settings(ctx)
+	if errors.Is(err, consul.ErrNotFound) {
+		return s, fmt.Errorf("%w: the cluster has no settings yet (write some keys first, or start a producer)", ErrBadRequest)
+	}
+	return s, err
+}
+
+// migration returns the migration that adds or removes node from the
+// current layout of s (in legacy mode, the passing members), in phase
+// copying, not yet recorded.
+func (r *rebalancer) migration(ctx context.Context, s layout.Settings, kind layout.MigrationKind, node string) (*layout.Migration, error) {
+	var passing []string
+	if s.Legacy() {
+		ms, err := r.cc.Members(ctx)
+		if err != nil {
+			return nil, err
 		}
-		r.setPhase("waiting for producers (copying)")
-		if err := sleep(ctx, r.cfg.Grace); err != nil {
-			return rep, err
-		}
-		if err := r.copyAndVerify(ctx, plan, from, &rep); err != nil {
-			return rep, err
-		}
-		if err := r.advance(ctx, m.ID, consul.PhaseCopying, func(cur *consul.Settings) {
-			cur.Epoch++
-			cur.Members = slices.Clone(m.To)
-			cur.Migration.Phase = consul.PhaseSwitched
-		}); err != nil {
-			return rep, err
-		}
-		m.Phase = consul.PhaseSwitched
-		r.setPhase("switched")
-		if err := sleep(ctx, r.cfg.Grace); err != nil {
-			return rep, err
+		for _, mm := range ms {
+			passing = append(passing, mm.Name)
 		}
 	}
-	if m.Phase == consul.PhaseSwitched {
-		if err := r.advance(ctx, m.ID, consul.PhaseSwitched, func(cur *consul.Settings) {
-			cur.Migration.Phase = consul.PhaseCleaning
-		}); err != nil {
-			return rep, err
-		}
-		m.Phase = consul.PhaseCleaning
-		r.setPhase("waiting for producers (cleaning)")
-		if err := sleep(ctx, r.cfg.Grace); err != nil {
-			return rep, err
-		}
+	members := s.Nodes(passing)
+	// (A remove writes its signal before it clears the migration, so a
+	// node that is no longer a member needs nothing more.)
+	to, err := target(kind, node, members)
+	if err != nil {
+		return nil, err
 	}
-	// Phase cleaning.
+	return &layout.Migration{ID: fmt.Sprintf("%s-%s-epoch-%d", kind, node, s.Epoch), Kind: kind, Node: node,
+		From: slices.Clone(members), To: to, Phase: layout.PhaseCopying}, nil
+}
+
+// record stores the new migration m, with its From as the layout, in
+// settings that must still be s, and returns the settings stored.
+func (r *rebalancer) record(ctx context.Context, s layout.Settings, m *layout.Migration) (layout.Settings, error) {
+	epoch := s.Epoch
+	s, err := r.cc.UpdateSettings(ctx, func(cur *layout.Settings) error {
+		if cur.Migration != nil || cur.Epoch != epoch || (!cur.Legacy() && !slices.Equal(cur.Members, m.From)) {
+			return fmt.Errorf("%w: the layout changed while starting; run the command again", ErrLostMigration)
+		}
+		cur.Members = slices.Clone(m.From)
+		cur.Migration = m
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	r.log.Info("migration started", "id", m.ID, "from", m.From, "to", m.To)
+	return s, nil
+}
+
+// copyPhase runs phase copying: for an add, the node joins; the
+// partitions that change are copied and verified; then the layout switches
+// to To.
+func (r *rebalancer) copyPhase(ctx context.Context, m *layout.Migration, host string, legacy bool,
+	plan sharding.Plan, from *sharding.Table, rep *Report) error {
+	if m.Kind == layout.MigrationAdd {
+		if legacy {
+			// Every producer must route by the recorded layout before
+			// the node passes (a producer also reads the settings when
+			// a member appears under the legacy rule).
+			r.setPhase("waiting for producers (layout)")
+			if err := sleep(ctx, r.cfg.Grace); err != nil {
+				return err
+			}
+		}
+		t0 := time.Now()
+		if err := r.join(ctx, m.Node, host); err != nil {
+			return err
+		}
+		rep.Join = time.Since(t0)
+	}
+	r.setPhase("waiting for producers (copying)")
+	if err := sleep(ctx, r.cfg.Grace); err != nil {
+		return err
+	}
+	if err := r.copyAndVerify(ctx, plan, from, rep); err != nil {
+		return err
+	}
+	if err := r.advance(ctx, m); err != nil {
+		return err
+	}
+	r.setPhase("switched")
+	return sleep(ctx, r.cfg.Grace)
+}
+
+// switchedPhase ends phase switched: writes stop going to From.
+func (r *rebalancer) switchedPhase(ctx context.Context, m *layout.Migration) error {
+	if err := r.advance(ctx, m); err != nil {
+		return err
+	}
+	r.setPhase("waiting for producers (cleaning)")
+	return sleep(ctx, r.cfg.Grace)
+}
+
+// cleaningPhase runs phase cleaning: the nodes that dropped partitions
+// delete their keys, a removed node is signalled to stop, and the
+// migration is cleared.
+func (r *rebalancer) cleaningPhase(ctx context.Context, m *layout.Migration, plan sharding.Plan, rep *Report) error {
 	t0 := time.Now()
-	if err := r.cleanup(ctx, plan, kind, node); err != nil {
-		return rep, err
+	if err := r.cleanup(ctx, plan, m.Kind, m.Node); err != nil {
+		return err
 	}
 	rep.Clean = time.Since(t0)
 	rep.Deleted = r.deleted.Load()
-	if kind == consul.MigrationRemove {
-		if err := r.cc.SignalRemove(ctx, node); err != nil {
-			return rep, err
+	if m.Kind == layout.MigrationRemove {
+		if err := r.cc.SignalRemove(ctx, m.Node); err != nil {
+			return err
 		}
 	}
-	if err := r.advance(ctx, m.ID, consul.PhaseCleaning, func(cur *consul.Settings) { cur.Migration = nil }); err != nil {
-		return rep, err
+	if err := r.advance(ctx, m); err != nil {
+		return err
 	}
 	r.setPhase("done")
-	return rep, nil
+	return nil
 }
 
 var errNothingToDo = errors.New("nothing to do")
 
 // target returns the layout after the change.
-func target(kind consul.MigrationKind, node string, members []string) ([]string, error) {
+func target(kind layout.MigrationKind, node string, members []string) ([]string, error) {
 	has := slices.Contains(members, node)
 	switch kind {
-	case consul.MigrationAdd:
+	case layout.MigrationAdd:
 		if has {
 			return nil, fmt.Errorf("%w: %s is already a member of the layout %v", ErrBadRequest, node, members)
 		}
@@ -513,40 +544,49 @@ func target(kind consul.MigrationKind, node string, members []string) ([]string,
 	}
 }
 
-// plans builds the From and To tables of m and their diff.
-func plans(s consul.Settings, m *consul.Migration) (sharding.Plan, *sharding.Table, *sharding.Table, error) {
-	cfg := sharding.Config{Algorithm: s.Algorithm, VNodes: s.VNodes, Partitions: s.Partitions, Replicas: s.Replicas}
-	from, err := sharding.NewTable(cfg, sharding.NodesNamed(m.From...))
+// planOf builds the From and To tables of m and their diff, and fills
+// the plan's part of rep.
+func planOf(s layout.Settings, m *layout.Migration, rep *Report) (sharding.Plan, *sharding.Table, error) {
+	rep.From, rep.To = m.From, m.To
+	from, err := s.Table(m.From)
 	if err != nil {
-		return sharding.Plan{}, nil, nil, err
+		return sharding.Plan{}, nil, err
 	}
-	to, err := sharding.NewTable(cfg, sharding.NodesNamed(m.To...))
+	to, err := s.Table(m.To)
 	if err != nil {
-		return sharding.Plan{}, nil, nil, err
+		return sharding.Plan{}, nil, err
 	}
 	plan, err := sharding.Diff(from, to)
-	return plan, from, to, err
-}
-
-func fillPlan(rep *Report, plan sharding.Plan) {
+	if err != nil {
+		return sharding.Plan{}, nil, err
+	}
 	rep.Partitions = len(plan.Changes)
 	rep.PairPartitions = map[string]int{}
 	for _, t := range plan.Transfers() {
 		rep.Transfers++
 		rep.PairPartitions[t.From+"->"+t.To]++
 	}
+	return plan, from, nil
 }
 
-// advance moves the migration id from phase want with fn, by CAS.
-func (r *rebalancer) advance(ctx context.Context, id string, want consul.MigrationPhase, fn func(*consul.Settings)) error {
-	_, err := r.cc.UpdateSettings(ctx, func(cur *consul.Settings) error {
-		if cur.Migration == nil || cur.Migration.ID != id || cur.Migration.Phase != want {
-			return fmt.Errorf("%w: expected %s in phase %s, found %+v", ErrLostMigration, id, want, cur.Migration)
+// advance moves m to the phase that follows its own (layout.Settings.Advance
+// says what that changes) by CAS, and records the new phase in m.
+func (r *rebalancer) advance(ctx context.Context, m *layout.Migration) error {
+	next, err := m.Phase.Next()
+	if err != nil {
+		return err
+	}
+	_, err = r.cc.UpdateSettings(ctx, func(cur *layout.Settings) error {
+		if cur.Migration == nil || cur.Migration.ID != m.ID || cur.Migration.Phase != m.Phase {
+			return fmt.Errorf("%w: expected %s in phase %s, found %+v", ErrLostMigration, m.ID, m.Phase, cur.Migration)
 		}
-		fn(cur)
-		return nil
+		return cur.Advance(next)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	m.Phase = next
+	return nil
 }
 
 // join writes the add signal and waits until the node passes and this
@@ -592,13 +632,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // dryRun reports the plan and an estimate of the keys, changing nothing.
-func (r *rebalancer) dryRun(ctx context.Context, s consul.Settings, m *consul.Migration, rep Report) (Report, error) {
-	rep.From, rep.To = m.From, m.To
-	plan, from, _, err := plans(s, m)
+func (r *rebalancer) dryRun(ctx context.Context, s layout.Settings, m *layout.Migration, rep Report) (Report, error) {
+	plan, from, err := planOf(s, m, &rep)
 	if err != nil {
 		return rep, err
 	}
-	fillPlan(&rep, plan)
 	rep.EstKeys = r.estimate(ctx, plan, from)
 	return rep, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/rebalance"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -194,7 +195,7 @@ func TestKillMidCopyResumes(t *testing.T) {
 	st, _, err := cc.Settings(context.Background())
 	require.NoError(t, err)
 	require.NotNil(t, st.Migration)
-	require.Equal(t, consul.PhaseCopying, st.Migration.Phase)
+	require.Equal(t, layout.PhaseCopying, st.Migration.Phase)
 
 	// status shows the unfinished rebalance and how to resume it.
 	status := testcluster.StartProcess(t, clientBin, "--consul", c.agent.Addr, "status")

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/cespare/xxhash/v2"
+	"github.com/zshard/zshard/sharding"
 )
 
 // DefaultStripes is the default number of stripes of a Memory store.
@@ -97,9 +97,6 @@ func NewMemory(opts MemoryOptions) *Memory {
 	lg := bits.Len(uint(n - 1)) // n rounded up to 1<<lg
 	return &Memory{stripes: make([]stripe, 1<<lg), shift: uint(64 - lg)}
 }
-
-// Hash is the key hash that orders the store: xxhash.Sum64String.
-func Hash(key string) uint64 { return xxhash.Sum64String(key) }
 
 func (s *Memory) index(h uint64) int {
 	if s.shift == 64 {
@@ -254,7 +251,7 @@ func (s *Memory) put(key string, v Value, ifAbsent bool) (bool, error) {
 	if key == "" {
 		return false, ErrEmptyKey
 	}
-	h := Hash(key)
+	h := sharding.KeyHash(key)
 	tag := s.tag(h)
 	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
@@ -298,7 +295,7 @@ func (s *Memory) Get(_ context.Context, key string) (Value, bool, error) {
 	if s.closed.Load() {
 		return Value{}, false, ErrClosed
 	}
-	h := Hash(key)
+	h := sharding.KeyHash(key)
 	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -318,7 +315,7 @@ func (s *Memory) Delete(_ context.Context, key string) (bool, error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
-	h := Hash(key)
+	h := sharding.KeyHash(key)
 	st := &s.stripes[s.index(h)]
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -340,19 +337,19 @@ func (s *Memory) Delete(_ context.Context, key string) (bool, error) {
 // Scan implements Store. A page costs one pass over the table of each
 // stripe it touches (reading and hashing every key of the stripe) plus a
 // sort of that stripe's matching keys.
-func (s *Memory) Scan(ctx context.Context, from Cursor, r HashRange, limit int) (Page, error) {
+func (s *Memory) Scan(ctx context.Context, from Cursor, r sharding.HashRange, limit int) (Page, error) {
 	return s.scan(ctx, from, r, nil, limit, false)
 }
 
 // ScanPartitions implements Store, at the cost of Scan over r: each stripe
 // is read once whatever the number of partitions in set.
-func (s *Memory) ScanPartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (Page, error) {
+func (s *Memory) ScanPartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (Page, error) {
 	return s.scan(ctx, from, r, set, limit, false)
 }
 
 // DeletePartitions implements Store. It deletes stripe by stripe, under
 // each stripe's lock, the keys a ScanPartitions page would return.
-func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (int, Cursor, bool, error) {
+func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (int, Cursor, bool, error) {
 	page, err := s.scan(ctx, from, r, set, limit, true)
 	if err != nil {
 		return 0, from, false, err
@@ -366,7 +363,7 @@ func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r HashRange,
 // scan returns a page of the keys of r and set after from; with del, it
 // deletes them, each stripe's share under that stripe's lock (the entries
 // then alias records that are garbage, which stays valid).
-func (s *Memory) scan(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int, del bool) (Page, error) {
+func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int, del bool) (Page, error) {
 	if s.closed.Load() {
 		return Page{}, ErrClosed
 	}
@@ -402,12 +399,12 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r HashRange, set *Partit
 					lo |= uint64(i) << (64 - lg)
 				}
 				hi := lo | (1<<(32-lg) - 1)
-				if hi < r.From || (r.To != 0 && lo >= r.To) || (from.Started && hi < from.Hash) || !set.mayContain(lo, hi) {
+				if hi < r.From || (r.To != 0 && lo >= r.To) || (from.Started && hi < from.Hash) || !set.Overlaps(lo, hi) {
 					continue
 				}
 			}
 			k, v, _ := st.record(sl.loc())
-			h := Hash(k)
+			h := sharding.KeyHash(k)
 			if !r.Contains(h) || !set.Contains(h) || (from.Started && !Less(from.Hash, from.Key, h, k)) {
 				continue
 			}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/sharding"
 )
 
 // fillAndMeasure stores keys keys ("key-0000000"...) with valueBytes-byte
@@ -101,7 +103,7 @@ func BenchmarkScanPartitions(b *testing.B) {
 	for i := range keys {
 		_ = s.Put(ctx, "key-"+strconv.Itoa(i), Value{Codec: 1, Data: make([]byte, 50)})
 	}
-	set := NewPartitionSet(parts)
+	set := sharding.NewPartitionSet(parts)
 	var list []int
 	for p := 0; p < parts; p += 5 {
 		set.Add(p)
@@ -111,7 +113,7 @@ func BenchmarkScanPartitions(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			for _, p := range list {
-				_, _ = s.Scan(ctx, Cursor{}, PartitionRange(p, parts), 1000)
+				_, _ = s.Scan(ctx, Cursor{}, sharding.PartitionRange(p, parts), 1000)
 			}
 		}
 	})
@@ -120,7 +122,7 @@ func BenchmarkScanPartitions(b *testing.B) {
 		for range b.N {
 			var c Cursor
 			for {
-				page, _ := s.ScanPartitions(ctx, c, HashRange{}, set, 10000)
+				page, _ := s.ScanPartitions(ctx, c, sharding.HashRange{}, set, 10000)
 				if page.Done {
 					break
 				}

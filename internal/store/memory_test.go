@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/sharding"
 )
 
 var ctx = context.Background()
@@ -22,10 +23,10 @@ type refEntry struct {
 	val Value
 }
 
-func sortedRef(ref map[string]Value, r HashRange) []refEntry {
+func sortedRef(ref map[string]Value, r sharding.HashRange) []refEntry {
 	var out []refEntry
 	for k, v := range ref {
-		if h := Hash(k); r.Contains(h) {
+		if h := sharding.KeyHash(k); r.Contains(h) {
 			out = append(out, refEntry{h, k, v})
 		}
 	}
@@ -38,7 +39,7 @@ func sortedRef(ref map[string]Value, r HashRange) []refEntry {
 	return out
 }
 
-func scanAll(t *testing.T, s Store, r HashRange, limit int) []Entry {
+func scanAll(t *testing.T, s Store, r sharding.HashRange, limit int) []Entry {
 	t.Helper()
 	var all []Entry
 	var c Cursor
@@ -98,7 +99,7 @@ func TestMemoryAgainstReference(t *testing.T) {
 			}
 			require.Equal(t, Stats{Keys: int64(len(ref)), Bytes: bytes}, s.Stats())
 
-			for _, r := range []HashRange{{}, {From: 1 << 62}, {To: 1 << 63}, {From: 1 << 60, To: 3 << 61}, {From: 12345, To: 12346}} {
+			for _, r := range []sharding.HashRange{{}, {From: 1 << 62}, {To: 1 << 63}, {From: 1 << 60, To: 3 << 61}, {From: 12345, To: 12346}} {
 				want := sortedRef(ref, r)
 				for _, limit := range []int{0, 1, 7, 100, 10000} {
 					got := scanAll(t, s, r, limit)
@@ -228,7 +229,7 @@ func TestMemoryScanWhileWriting(t *testing.T) {
 		})
 	}
 	seen := map[string]int{}
-	for _, e := range scanAll(t, s, HashRange{}, 37) {
+	for _, e := range scanAll(t, s, sharding.HashRange{}, 37) {
 		seen[e.Key]++
 	}
 	close(stop)
@@ -250,39 +251,8 @@ func TestMemoryClosed(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = s.Delete(ctx, "k")
 	require.ErrorIs(t, err, ErrClosed)
-	_, err = s.Scan(ctx, Cursor{}, HashRange{}, 1)
+	_, err = s.Scan(ctx, Cursor{}, sharding.HashRange{}, 1)
 	require.ErrorIs(t, err, ErrClosed)
-}
-
-// TestPartitionRange checks PartitionRange against the multiply-shift
-// reduction itself, at every boundary and on random hashes.
-func TestPartitionRange(t *testing.T) {
-	partitionOf := func(h uint64, n int) int {
-		hi, _ := bits.Mul64(h, uint64(n))
-		return int(hi)
-	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{1, 2, 3, 7, 271, 1 << 18, 1000003} {
-		for _, p := range []int{0, 1 % n, n / 2, n - 1} {
-			r := PartitionRange(p, n)
-			require.Equal(t, p, partitionOf(r.From, n), "n=%d p=%d from", n, p)
-			if r.From > 0 {
-				require.Equal(t, p-1, partitionOf(r.From-1, n), "n=%d p=%d before from", n, p)
-			}
-			if r.To != 0 {
-				require.Equal(t, p, partitionOf(r.To-1, n), "n=%d p=%d last", n, p)
-				require.Equal(t, p+1, partitionOf(r.To, n), "n=%d p=%d to", n, p)
-			} else {
-				require.Equal(t, n-1, p)
-			}
-		}
-		for range 1000 {
-			h := rng.Uint64()
-			p := partitionOf(h, n)
-			require.True(t, PartitionRange(p, n).Contains(h))
-		}
-	}
-	require.Panics(t, func() { PartitionRange(3, 3) })
 }
 
 func TestMemoryPutIfAbsent(t *testing.T) {

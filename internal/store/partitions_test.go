@@ -7,60 +7,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// TestPartitionSetAgainstBruteForce checks Next, Count, Contains and
-// Partitions of random sets against loops over every partition.
-func TestPartitionSetAgainstBruteForce(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{1, 7, 8, 9, 64, 1000, 4096} {
-		for _, density := range []int{0, 1, 50, 100} {
-			s := NewPartitionSet(n)
-			for p := range n {
-				if rng.IntN(100) < density {
-					s.Add(p)
-				}
-			}
-			require.NoError(t, s.Validate())
-			for p := -1; p <= n; p++ {
-				want := -1
-				for q := max(p, 0); q < n; q++ {
-					if s.Has(q) {
-						want = q
-						break
-					}
-				}
-				require.Equal(t, want, s.Next(p), "n=%d next(%d)", n, p)
-			}
-			for range 50 {
-				a, b := rng.IntN(n+1), rng.IntN(n+1)
-				want := 0
-				for q := a; q < b; q++ {
-					if s.Has(q) {
-						want++
-					}
-				}
-				require.Equal(t, want, s.Count(a, b), "n=%d count(%d,%d)", n, a, b)
-			}
-			for range 200 {
-				h := rng.Uint64()
-				p := s.Of(h)
-				r := PartitionRange(p, n)
-				require.True(t, r.Contains(h), "partition %d of %d holds its hashes", p, n)
-				require.Equal(t, s.Has(p), s.Contains(h))
-			}
-			for p := range min(n, 50) {
-				first, last, ok := s.Partitions(PartitionRange(p, n))
-				require.True(t, ok)
-				require.Equal(t, [2]int{p, p}, [2]int{first, last})
-			}
-		}
-	}
-	var all *PartitionSet
-	require.True(t, all.Contains(12345), "a nil set holds every hash")
-	require.Error(t, (&PartitionSet{N: 9, Bits: []byte{1}}).Validate())
-	require.Error(t, (&PartitionSet{N: 0}).Validate())
-}
+	"github.com/zshard/zshard/sharding"
+)
 
 // TestMemoryPartitions compares ScanPartitions and DeletePartitions of a
 // Memory store with a reference map, for random sets, ranges and limits.
@@ -85,13 +34,13 @@ func testPartitions(t *testing.T, open func() Store) {
 				require.NoError(t, s.Put(ctx, k, v))
 				ref[k] = v
 			}
-			set := NewPartitionSet(n)
+			set := sharding.NewPartitionSet(n)
 			for p := range n {
 				if rng.IntN(3) == 0 {
 					set.Add(p)
 				}
 			}
-			for _, r := range []HashRange{{}, {From: 1 << 62}, {From: 1 << 60, To: 3 << 61}, PartitionRange(n/2, n)} {
+			for _, r := range []sharding.HashRange{{}, {From: 1 << 62}, {From: 1 << 60, To: 3 << 61}, sharding.PartitionRange(n/2, n)} {
 				var want []refEntry
 				for _, e := range sortedRef(ref, r) {
 					if set.Contains(e.h) {
@@ -128,7 +77,7 @@ func testPartitions(t *testing.T, open func() Store) {
 			}
 
 			// Delete the set's keys of half the hash space, in pages.
-			r := HashRange{To: 1 << 63}
+			r := sharding.HashRange{To: 1 << 63}
 			deleted := 0
 			var c Cursor
 			for {
@@ -144,7 +93,7 @@ func testPartitions(t *testing.T, open func() Store) {
 			}
 			want := 0
 			for k := range ref {
-				if h := Hash(k); r.Contains(h) && set.Contains(h) {
+				if h := sharding.KeyHash(k); r.Contains(h) && set.Contains(h) {
 					delete(ref, k)
 					want++
 				}
@@ -155,13 +104,13 @@ func testPartitions(t *testing.T, open func() Store) {
 				bytes += int64(len(k) + len(v.Data))
 			}
 			require.Equal(t, Stats{Keys: int64(len(ref)), Bytes: bytes}, s.Stats())
-			for _, e := range sortedRef(ref, HashRange{}) {
+			for _, e := range sortedRef(ref, sharding.HashRange{}) {
 				v, ok, err := s.Get(ctx, e.k)
 				require.NoError(t, err)
 				require.True(t, ok, e.k)
 				require.Equal(t, e.val, v)
 			}
-			p, err := s.ScanPartitions(ctx, Cursor{}, HashRange{}, nil, 0)
+			p, err := s.ScanPartitions(ctx, Cursor{}, sharding.HashRange{}, nil, 0)
 			require.NoError(t, err)
 			require.Len(t, p.Entries, len(ref))
 			d, _, done, err := s.DeletePartitions(ctx, Cursor{}, r, set, 0)

@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/bits"
+
+	"github.com/zshard/zshard/sharding"
 )
 
 // Sentinel errors.
@@ -79,17 +80,6 @@ func ParseCursor(s string) (Cursor, error) {
 	return Cursor{Hash: h, Key: s[16:], Started: true}, nil
 }
 
-// HashRange selects keys whose hash h satisfies From <= h < To; To == 0
-// means no upper bound, so the zero HashRange selects every key.
-type HashRange struct {
-	From, To uint64
-}
-
-// Contains reports whether h is in r.
-func (r HashRange) Contains(h uint64) bool {
-	return h >= r.From && (r.To == 0 || h < r.To)
-}
-
 // Page is one page of a scan.
 type Page struct {
 	Entries []Entry
@@ -120,17 +110,17 @@ type Store interface {
 	Delete(ctx context.Context, key string) (existed bool, err error)
 	// Scan returns up to limit entries of r in scan order strictly after
 	// from (limit <= 0 means no limit).
-	Scan(ctx context.Context, from Cursor, r HashRange, limit int) (Page, error)
+	Scan(ctx context.Context, from Cursor, r sharding.HashRange, limit int) (Page, error)
 	// ScanPartitions is Scan restricted to the keys whose partition is in
 	// set; a nil set restricts nothing. One call reads the store once over
 	// r, however many partitions set holds.
-	ScanPartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (Page, error)
+	ScanPartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (Page, error)
 	// DeletePartitions deletes the keys ScanPartitions with the same
 	// arguments would return, and returns how many it deleted and where to
 	// continue: next is the last key it deleted (from when none), and done
 	// is true when no key of r and set follows. Keys written meanwhile may
 	// or may not be deleted.
-	DeletePartitions(ctx context.Context, from Cursor, r HashRange, set *PartitionSet, limit int) (deleted int, next Cursor, done bool, err error)
+	DeletePartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (deleted int, next Cursor, done bool, err error)
 	// Stats returns the current key count and byte size.
 	Stats() Stats
 	// Close releases the store; later calls fail with ErrClosed. Close is
@@ -144,30 +134,4 @@ func Less(ha uint64, ka string, hb uint64, kb string) bool {
 		return ha < hb
 	}
 	return ka < kb
-}
-
-// PartitionRange returns the hash range of partition p of partitions when
-// a key hash h is reduced to a partition by multiply-shift, the high 64
-// bits of h*partitions (the cluster's reduction, sharding.PartitionOf).
-// That reduction is monotone in h, so every partition is one contiguous
-// hash range and Scan streams it without touching other keys. It panics
-// unless 0 <= p < partitions.
-func PartitionRange(p, partitions int) HashRange {
-	if partitions <= 0 || p < 0 || p >= partitions {
-		panic(fmt.Sprintf("store: partition %d of %d", p, partitions))
-	}
-	return HashRange{From: partitionStart(p, partitions), To: partitionStart(p+1, partitions)}
-}
-
-// partitionStart is the smallest h with hi64(h*partitions) >= p, that is
-// ceil(p * 2^64 / partitions); 0 (no bound) for p == partitions.
-func partitionStart(p, partitions int) uint64 {
-	if p == partitions {
-		return 0
-	}
-	q, r := bits.Div64(uint64(p), 0, uint64(partitions))
-	if r != 0 {
-		q++
-	}
-	return q
 }

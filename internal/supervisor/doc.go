@@ -1,5 +1,5 @@
-// Package supervisor runs zshard nodes as a cluster member: the supervisor
-// that `server_consumer N` starts, and the node process it launches.
+// Package supervisor is the supervisor that `server_consumer N` starts: it
+// runs zshard nodes, each as its own process, as members of a cluster.
 //
 // The supervisor (supervisor.go) follows the add/remove signals under the
 // Consul KV prefix with blocking queries and reconciles: for every node that
@@ -9,7 +9,8 @@
 // that crashes is restarted with backoff unless it was removed. Cancelling
 // its context stops every node gracefully.
 //
-// A node process (nodeproc.go) binds its endpoints, then registers itself in
+// A node process is `server_consumer node`, which runs the node runtime
+// (package noderun): it binds its endpoints, then registers itself in
 // Consul with a TTL check that it keeps passing only while its own request
 // endpoint answers a PING, and deregisters when it is stopped.
 //

@@ -21,6 +21,7 @@ import (
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 func durableKey(i int) string { return fmt.Sprintf("durable-%06d", i) }
@@ -106,7 +107,7 @@ func TestDurableNodesSurviveKill9(t *testing.T) {
 
 	p, err := producer.New(context.Background(), producer.Config{
 		Consul:   consul.Config{Addr: agent.Addr},
-		Settings: consul.Settings{Replicas: 0},
+		Settings: layout.Settings{Replicas: 0},
 	})
 	require.NoError(t, err)
 	defer p.Close()
@@ -230,7 +231,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 	members := []string{"node-0", "node-1", "node-2", "node-3"}
 	p, err := producer.New(context.Background(), producer.Config{
 		Consul:   consul.Config{Addr: agent.Addr},
-		Settings: consul.Settings{Replicas: 2, Members: members, Epoch: 1},
+		Settings: layout.Settings{Replicas: 2, Members: members, Epoch: 1},
 	})
 	require.NoError(t, err)
 	defer p.Close()
@@ -378,6 +379,18 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		missing++
 	}))
 	require.Zero(t, missing, "%d of %d keys do not read back as last acknowledged; first: %v", missing, len(keys), first)
+}
+
+// member returns the passing member name, ok false when it is not passing.
+func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
+	t.Helper()
+	ms, err := cc.Members(context.Background())
+	require.NoError(t, err)
+	i := slices.IndexFunc(ms, func(m consul.Member) bool { return m.Name == name })
+	if i < 0 {
+		return consul.Member{}, false
+	}
+	return ms[i], true
 }
 
 func memberReady(t *testing.T, cc *consul.Client, name string) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // Sentinel errors, wrapped with %w.
@@ -288,7 +289,7 @@ func (s *Store) Put(_ context.Context, key string, v store.Value) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	h := store.Hash(key)
+	h := sharding.KeyHash(key)
 	var kbuf [64]byte
 	k := encodeKey(kbuf[:0], h, key)
 	b := s.db.NewBatch()
@@ -337,7 +338,7 @@ func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
 	}
 	defer s.release()
 	var kbuf [64]byte
-	v, closer, err := s.db.Get(encodeKey(kbuf[:0], store.Hash(key), key))
+	v, closer, err := s.db.Get(encodeKey(kbuf[:0], sharding.KeyHash(key), key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return store.Value{}, false, nil
 	}
@@ -363,7 +364,7 @@ func (s *Store) Delete(_ context.Context, key string) (bool, error) {
 	if err := s.writable(); err != nil {
 		return false, err
 	}
-	h := store.Hash(key)
+	h := sharding.KeyHash(key)
 	var kbuf [64]byte
 	k := encodeKey(kbuf[:0], h, key)
 	mu := &s.locks[h>>56]
@@ -388,7 +389,7 @@ func (s *Store) Delete(_ context.Context, key string) (bool, error) {
 }
 
 // Scan implements store.Store: ScanPartitions over every partition.
-func (s *Store) Scan(ctx context.Context, from store.Cursor, r store.HashRange, limit int) (store.Page, error) {
+func (s *Store) Scan(ctx context.Context, from store.Cursor, r sharding.HashRange, limit int) (store.Page, error) {
 	return s.ScanPartitions(ctx, from, r, nil, limit)
 }
 
@@ -564,7 +565,7 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 	var stripes [lockStripes / 64]uint64
 	size := 12 // of the Pebble batch (its header, then each record), a little over
 	for i := range entries {
-		hashes[i] = store.Hash(entries[i].Key)
+		hashes[i] = sharding.KeyHash(entries[i].Key)
 		st := hashes[i] >> 56
 		stripes[st/64] |= 1 << (st % 64)
 		size += len(entries[i].Key) + len(entries[i].Value.Data) + 8 + 1 + 2*binary.MaxVarintLen32 + 1

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 var ctx = context.Background()
@@ -62,7 +63,7 @@ func open(t *testing.T, dir string, opts Options) *Store {
 	return s
 }
 
-func scanAll(t *testing.T, s store.Store, r store.HashRange, limit int) []store.Entry {
+func scanAll(t *testing.T, s store.Store, r sharding.HashRange, limit int) []store.Entry {
 	t.Helper()
 	var all []store.Entry
 	var c store.Cursor
@@ -116,7 +117,7 @@ func TestAgainstMemory(t *testing.T) {
 	}
 	check := func(d *Store) {
 		require.Equal(t, m.Stats(), d.Stats())
-		for _, r := range []store.HashRange{{}, store.PartitionRange(3, 7), store.PartitionRange(6, 7), store.PartitionRange(0, 64)} {
+		for _, r := range []sharding.HashRange{{}, sharding.PartitionRange(3, 7), sharding.PartitionRange(6, 7), sharding.PartitionRange(0, 64)} {
 			for _, limit := range []int{0, 1, 97} {
 				got := scanAll(t, d, r, limit)
 				want := scanAll(t, m, r, limit)
@@ -272,7 +273,7 @@ func TestDiskFullRefusesWritesServesReads(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "1", string(v.Data))
-	require.Len(t, scanAll(t, s, store.HashRange{}, 0), 1)
+	require.Len(t, scanAll(t, s, sharding.HashRange{}, 0), 1)
 
 	low = false
 	s.diskChecked = s.diskChecked.Add(-time.Hour)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // TestKeyFilterNoFalseNegatives: every added hash is reported present,
@@ -16,16 +17,16 @@ func TestKeyFilterNoFalseNegatives(t *testing.T) {
 	f := newKeyFilter()
 	const n = 3 * filterFirstCap // grows twice
 	for i := range n {
-		f.add(store.Hash(fmt.Sprint("in-", i)))
+		f.add(sharding.KeyHash(fmt.Sprint("in-", i)))
 	}
 	require.Len(t, *f.parts.Load(), 2, "1M then 2M keys")
 	for i := range n {
-		require.True(t, f.mayContain(store.Hash(fmt.Sprint("in-", i))), i)
+		require.True(t, f.mayContain(sharding.KeyHash(fmt.Sprint("in-", i))), i)
 	}
 	fp := 0
 	const probesN = 200_000
 	for i := range probesN {
-		if f.mayContain(store.Hash(fmt.Sprint("out-", i))) {
+		if f.mayContain(sharding.KeyHash(fmt.Sprint("out-", i))) {
 			fp++
 		}
 	}
@@ -86,9 +87,9 @@ func TestPutMany(t *testing.T) {
 	}
 	require.Equal(t, b.Stats(), a.Stats())
 	require.Equal(t, int64(701), a.Stats().Keys)
-	pa, err := a.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	pa, err := a.Scan(ctx, store.Cursor{}, sharding.HashRange{}, 0)
 	require.NoError(t, err)
-	pb, err := b.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	pb, err := b.Scan(ctx, store.Cursor{}, sharding.HashRange{}, 0)
 	require.NoError(t, err)
 	require.Equal(t, pb.Entries, pa.Entries)
 	require.ErrorIs(t, a.PutMany(ctx, []store.Entry{{Key: "x"}, {Key: ""}}), store.ErrEmptyKey)

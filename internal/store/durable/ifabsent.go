@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // PutIfAbsent implements store.Store: under the key's lock stripe (the
@@ -22,7 +23,7 @@ func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool,
 	if err := s.writable(); err != nil {
 		return false, err
 	}
-	h := store.Hash(key)
+	h := sharding.KeyHash(key)
 	var kbuf [64]byte
 	k := encodeKey(kbuf[:0], h, key)
 	mu := &s.locks[h>>56]

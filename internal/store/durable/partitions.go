@@ -9,12 +9,13 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // ScanPartitions implements store.Store: one bounded Pebble iteration over
 // r that seeks over the partitions not in set (nil: every partition)
 // instead of reading them.
-func (s *Store) ScanPartitions(ctx context.Context, from store.Cursor, r store.HashRange, set *store.PartitionSet, limit int) (store.Page, error) {
+func (s *Store) ScanPartitions(ctx context.Context, from store.Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (store.Page, error) {
 	if err := s.acquire(); err != nil {
 		return store.Page{}, err
 	}
@@ -44,7 +45,7 @@ func (s *Store) ScanPartitions(ctx context.Context, from store.Cursor, r store.H
 // per lock stripe (keys come in hash order, so each stripe's keys are
 // consecutive), reading each key again under its stripe's lock so that the
 // key count and byte size stay exact.
-func (s *Store) DeletePartitions(ctx context.Context, from store.Cursor, r store.HashRange, set *store.PartitionSet, limit int) (int, store.Cursor, bool, error) {
+func (s *Store) DeletePartitions(ctx context.Context, from store.Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (int, store.Cursor, bool, error) {
 	if err := s.acquire(); err != nil {
 		return 0, from, false, err
 	}
@@ -117,7 +118,7 @@ func (s *Store) deleteLocked(stripe byte, keys [][]byte) (int, error) {
 // and set after from, in order, seeking over partitions not in set (a nil
 // set holds all). done is true when no record of r and set follows them.
 // The slices passed to fn are valid only during the call.
-func (s *Store) walk(ctx context.Context, from store.Cursor, r store.HashRange, set *store.PartitionSet, limit int, fn func(k, v []byte)) (done bool, err error) {
+func (s *Store) walk(ctx context.Context, from store.Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int, fn func(k, v []byte)) (done bool, err error) {
 	lower := binary.BigEndian.AppendUint64(nil, r.From)
 	if from.Started {
 		// The successor of (hash, key) in bytewise order is key+"\x00".
@@ -155,7 +156,7 @@ func (s *Store) walk(ctx context.Context, from store.Cursor, r store.HashRange, 
 				if q < 0 {
 					break
 				}
-				binary.BigEndian.PutUint64(seek[:], store.PartitionRange(q, set.N).From)
+				binary.BigEndian.PutUint64(seek[:], sharding.PartitionRange(q, set.N).From)
 				ok = it.SeekGE(seek[:])
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/sharding"
 )
 
 // TestPartitionsAgainstMemory runs ScanPartitions and DeletePartitions on a
@@ -28,13 +29,13 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 				require.NoError(t, d.Put(ctx, k, v))
 				require.NoError(t, m.Put(ctx, k, v))
 			}
-			set := store.NewPartitionSet(n)
+			set := sharding.NewPartitionSet(n)
 			for p := range n {
 				if rng.IntN(3) == 0 {
 					set.Add(p)
 				}
 			}
-			walk := func(s store.Store, r store.HashRange, set *store.PartitionSet, limit int) []store.Entry {
+			walk := func(s store.Store, r sharding.HashRange, set *sharding.PartitionSet, limit int) []store.Entry {
 				var all []store.Entry
 				var c store.Cursor
 				for {
@@ -53,8 +54,8 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 			}
 			compare := func(d *Store) {
 				require.Equal(t, m.Stats(), d.Stats())
-				for _, r := range []store.HashRange{{}, {From: 1 << 62}, {From: 1 << 60, To: 3 << 61}, store.PartitionRange(n/2, n)} {
-					for _, s := range []*store.PartitionSet{set, nil} {
+				for _, r := range []sharding.HashRange{{}, {From: 1 << 62}, {From: 1 << 60, To: 3 << 61}, sharding.PartitionRange(n/2, n)} {
+					for _, s := range []*sharding.PartitionSet{set, nil} {
 						for _, limit := range []int{0, 1, 97} {
 							got, want := walk(d, r, s, limit), walk(m, r, s, limit)
 							require.Equal(t, len(want), len(got), "range %+v limit %d", r, limit)
@@ -70,7 +71,7 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 			}
 			compare(d)
 
-			r := store.HashRange{To: 1 << 63}
+			r := sharding.HashRange{To: 1 << 63}
 			deleteAll := func(s store.Store) int {
 				total := 0
 				var c store.Cursor
@@ -98,6 +99,6 @@ func TestDeletePartitionsClosed(t *testing.T) {
 	s := open(t, dir, Options{})
 	require.NoError(t, s.Put(ctx, "k", store.Value{Codec: 1, Data: []byte("1")}))
 	require.NoError(t, s.Close())
-	_, _, _, err := s.DeletePartitions(ctx, store.Cursor{}, store.HashRange{}, nil, 0)
+	_, _, _, err := s.DeletePartitions(ctx, store.Cursor{}, sharding.HashRange{}, nil, 0)
 	require.ErrorIs(t, err, store.ErrClosed)
 }

@@ -1,12 +1,9 @@
-package supervisor_test
+package noderun_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -15,117 +12,24 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/internal/store/durable"
-	"github.com/zshard/zshard/internal/supervisor"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
 
-// runNode runs supervisor.RunNode in this process until the returned stop
-// is called (or the test ends); stop waits for it to return.
-func runNode(t *testing.T, p supervisor.NodeProcess) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- supervisor.RunNode(ctx, p) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		require.NoError(t, <-done)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
-	t.Helper()
-	ms, err := cc.Members(context.Background())
-	require.NoError(t, err)
-	for _, m := range ms {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return consul.Member{}, false
-}
-
-func openDurable(t *testing.T, dir string) *durable.Store {
-	t.Helper()
-	st, err := durable.Open(dir, durable.Options{})
-	require.NoError(t, err)
-	return st
-}
-
-func jsonValue(s string) store.Value {
-	b, _ := json.Marshal(s)
-	return store.Value{Codec: uint8(protocol.JSON), Data: b}
-}
-
-// TestLayoutCheckDropsPartitionsMovedAway: a durable node whose directory
-// holds keys of partitions the current layout places elsewhere (a rebalance
-// moved them while it was down) deletes them before it serves, keeps its
-// own, and records the layout epoch in its directory.
-func TestLayoutCheckDropsPartitionsMovedAway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
-	ctx := context.Background()
-	agent := testcluster.StartConsul(t)
-	cc, err := consul.New(consul.Config{Addr: agent.Addr})
-	require.NoError(t, err)
-	members := []string{"node-a", "node-b", "node-c"}
-	s := consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 64, Replicas: 0, Epoch: 3, Members: members}
-	_, created, err := cc.InitSettings(ctx, s)
-	require.NoError(t, err)
-	require.True(t, created)
-
-	dir := t.TempDir()
-	st := openDurable(t, dir)
-	const keys = 3000
-	for i := range keys {
-		require.NoError(t, st.Put(ctx, fmt.Sprintf("k%d", i), jsonValue("v")))
-	}
-	stop := runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-a", Bind: "127.0.0.1", Store: st}, Consul: cc, DataDir: dir})
-	eventually(t, "node-a passes", func() bool { _, ok := member(t, cc, "node-a"); return ok })
-	m, _ := member(t, cc, "node-a")
-	require.True(t, m.Ready, "R=0: nothing to catch up from, ready at once")
-
-	table, err := sharding.NewTable(sharding.Config{Algorithm: s.Algorithm, Partitions: s.Partitions}, sharding.NodesNamed(members...))
-	require.NoError(t, err)
-	kept := 0
-	for i := range keys {
-		k := fmt.Sprintf("k%d", i)
-		_, ok, err := st.Get(ctx, k)
-		require.NoError(t, err)
-		require.Equal(t, slices.Contains(table.AppendPrefs(nil, k), "node-a"), ok, k)
-		if ok {
-			kept++
-		}
-	}
-	require.Positive(t, kept)
-	require.Less(t, kept, keys)
-	b, err := os.ReadFile(filepath.Join(dir, "zshard-layout.json"))
-	require.NoError(t, err)
-	require.JSONEq(t, `{"epoch":3,"members":["node-a","node-b","node-c"]}`, string(b))
-	stop()
-	require.NoError(t, st.Close())
-}
-
-// catchUpCluster is what the catch-up tests run on: three in-process nodes
-// registered in a private Consul agent, node-a and node-b in memory and
-// node-c durable in its own directory, and settings of R=2 over the three
-// (every key on every node).
+// catchUpCluster is what the catch-up tests run on (integration tests,
+// skipped with -short): three in-process nodes registered in a private
+// Consul agent, node-a and node-b in memory and node-c durable in its own
+// directory, and settings of R=2 over the three (every key on every node).
 type catchUpCluster struct {
 	agent    *testcluster.Consul
 	cc       *consul.Client
-	settings consul.Settings
+	settings layout.Settings
 	dir      string
 	st       *durable.Store // node-c's
 	stopC    func()         // stops node-c, keeping its store open
@@ -133,19 +37,22 @@ type catchUpCluster struct {
 
 func startCatchUpCluster(t *testing.T) *catchUpCluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test")
+	}
 	agent := testcluster.StartConsul(t)
 	cc, err := consul.New(consul.Config{Addr: agent.Addr})
 	require.NoError(t, err)
 	members := []string{"node-a", "node-b", "node-c"}
 	c := &catchUpCluster{agent: agent, cc: cc, dir: t.TempDir(),
-		settings: consul.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
+		settings: layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}}
 	for _, name := range members[:2] {
-		runNode(t, supervisor.NodeProcess{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
+		runNode(t, noderun.Config{Node: node.Config{Name: name, Bind: "127.0.0.1"}, Consul: cc})
 	}
 	c.st = openDurable(t, c.dir)
 	t.Cleanup(func() { _ = c.st.Close() }) // after node-c stops: cleanups run last first
-	c.stopC = runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: cc, DataDir: c.dir})
-	eventually(t, "three nodes pass", func() bool { return len(passingNames(t, agent.Client)) == 3 })
+	c.stopC = runNode(t, noderun.Config{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: cc, DataDir: c.dir})
+	eventually(t, "three nodes pass", func() bool { return len(passing(t, cc)) == 3 })
 	return c
 }
 
@@ -153,7 +60,7 @@ func startCatchUpCluster(t *testing.T) *catchUpCluster {
 // settle.
 func (c *catchUpCluster) restartC(t *testing.T) {
 	t.Helper()
-	runNode(t, supervisor.NodeProcess{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: c.cc, DataDir: c.dir,
+	runNode(t, noderun.Config{Node: node.Config{Name: "node-c", Bind: "127.0.0.1", Store: c.st}, Consul: c.cc, DataDir: c.dir,
 		CatchUpSettle: 200 * time.Millisecond})
 }
 
@@ -163,9 +70,6 @@ func (c *catchUpCluster) restartC(t *testing.T) {
 // until it has caught up; then its own store holds exactly what its
 // replicas hold.
 func TestCatchUpFromReplicas(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
 	ctx := context.Background()
 	cl := startCatchUpCluster(t)
 	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st
@@ -218,7 +122,7 @@ func TestCatchUpFromReplicas(t *testing.T) {
 	eventually(t, "node-c is ready", func() bool { m, ok := member(t, cc, "node-c"); return ok && m.Ready })
 
 	got := map[string]string{}
-	page, err := st.Scan(ctx, store.Cursor{}, store.HashRange{}, 0)
+	page, err := st.Scan(ctx, store.Cursor{}, sharding.HashRange{}, 0)
 	require.NoError(t, err)
 	for _, e := range page.Entries {
 		var v string
@@ -234,9 +138,6 @@ func TestCatchUpFromReplicas(t *testing.T) {
 // form, a msgpack float32 and a JSON integer beyond msgpack's — and read in
 // their own codec on that node as they were written.
 func TestCatchUpKeepsCodecs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
 	ctx := context.Background()
 	cl := startCatchUpCluster(t)
 	agent, cc, settings, st := cl.agent, cl.cc, cl.settings, cl.st

@@ -1,15 +1,12 @@
-package store
+package sharding
 
 import (
 	"fmt"
 	"math/bits"
 )
 
-// MaxPartitions bounds PartitionSet.N (the cluster's sharding.MaxPartitions).
-const MaxPartitions = 1 << 24
-
-// PartitionSet is a set of the N partitions a key hash h reduces to by
-// multiply-shift (the high 64 bits of h*N, the cluster's reduction): Bits
+// PartitionSet is a set of the N partitions a key hash h reduces to
+// (PartitionOf): Bits
 // holds one bit per partition, partition p being bit p%8 (least significant
 // first) of byte p/8. A nil *PartitionSet holds every key. Stores read Bits
 // and never modify it.
@@ -22,7 +19,7 @@ type PartitionSet struct {
 // 1 <= n <= MaxPartitions.
 func NewPartitionSet(n int) *PartitionSet {
 	if n < 1 || n > MaxPartitions {
-		panic(fmt.Sprintf("store: %d partitions", n))
+		panic(fmt.Sprintf("sharding: %d partitions", n))
 	}
 	return &PartitionSet{N: n, Bits: make([]byte, (n+7)/8)}
 }
@@ -31,10 +28,10 @@ func NewPartitionSet(n int) *PartitionSet {
 // len(Bits) == ceil(N/8).
 func (s *PartitionSet) Validate() error {
 	if s.N < 1 || s.N > MaxPartitions {
-		return fmt.Errorf("store: %d partitions, not in [1, %d]", s.N, MaxPartitions)
+		return fmt.Errorf("sharding: %d partitions, not in [1, %d]", s.N, MaxPartitions)
 	}
 	if len(s.Bits) != (s.N+7)/8 {
-		return fmt.Errorf("store: a set of %d partitions needs %d bytes, not %d", s.N, (s.N+7)/8, len(s.Bits))
+		return fmt.Errorf("sharding: a set of %d partitions needs %d bytes, not %d", s.N, (s.N+7)/8, len(s.Bits))
 	}
 	return nil
 }
@@ -47,11 +44,8 @@ func (s *PartitionSet) Has(p int) bool {
 	return p >= 0 && p < s.N && s.Bits[p>>3]&(1<<(p&7)) != 0
 }
 
-// Of returns the partition of key hash h.
-func (s *PartitionSet) Of(h uint64) int {
-	hi, _ := bits.Mul64(h, uint64(s.N))
-	return int(hi)
-}
+// Of returns the partition of key hash h: PartitionOf(h, s.N).
+func (s *PartitionSet) Of(h uint64) int { return PartitionOf(h, s.N) }
 
 // Contains reports whether the partition of key hash h is in s; a nil s
 // contains every hash.
@@ -63,11 +57,11 @@ func (s *PartitionSet) Contains(h uint64) bool {
 	return s.Bits[p>>3]&(1<<(p&7)) != 0
 }
 
-// mayContain reports whether a hash in [lo, hi] may be in s: false only
-// when no partition of that interval is in s. It costs one bit test per
-// partition the interval overlaps (one or two for the intervals Memory
-// passes: 2^24 hashes at most, a partition spans 2^40 or more).
-func (s *PartitionSet) mayContain(lo, hi uint64) bool {
+// Overlaps reports whether a partition of s holds some hash in [lo, hi]
+// (a nil s holds them all). It costs one bit test per partition the
+// interval overlaps: one or two for an interval much narrower than a
+// partition.
+func (s *PartitionSet) Overlaps(lo, hi uint64) bool {
 	if s == nil {
 		return true
 	}

@@ -1,0 +1,98 @@
+package noderun
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+)
+
+// DefaultCatchUpSettle is Config.CatchUpSettle's default.
+const DefaultCatchUpSettle = 2 * time.Second
+
+// pingTimeout bounds the health check's PING of the node's own request
+// endpoint.
+const pingTimeout = time.Second
+
+// deregisterTimeout bounds the deregistration when the node stops.
+const deregisterTimeout = 5 * time.Second
+
+// Config configures one node run: the node itself, its storage and, when
+// Consul is set, its registration. Zero values mean the documented
+// defaults.
+type Config struct {
+	// Node configures the node. Node.Store, when set, is the caller's: the
+	// run neither opens nor closes it.
+	Node node.Config
+	// DataDir is the node's data directory. With Node.Store nil, the run
+	// opens the durable store there (with Node.Sync and CacheBytes) and
+	// closes it after the node. With Consul and without SkipLayout, it also
+	// turns on the layout check and, with R > 0, the catch-up from the
+	// replicas before the node serves reads. Default "": an in-memory node
+	// (unless Node.Store is set), which starts empty and ready.
+	DataDir string
+	// CacheBytes is the block cache of the durable store the run opens.
+	// Default durable.DefaultCacheBytes.
+	CacheBytes int64
+	// SkipLayout turns off the layout check and the catch-up of a durable
+	// node registered in Consul: for nodes outside the cluster's layout
+	// whose data directory starts empty, such as a benchmark's private
+	// nodes. Default false.
+	SkipLayout bool
+	// Consul registers the node when not nil.
+	Consul *consul.Client
+	// Host is recorded in the registration's Meta "host". Default "".
+	Host string
+	// Advertise is the address other hosts reach this node at, written into
+	// the registered endpoint URLs. Default: the bind address, or, when that
+	// is a wildcard (0.0.0.0, ::), this host's first non-loopback address,
+	// looked up again before every heartbeat.
+	Advertise string
+	// TTL of the health check. Default consul.DefaultTTL.
+	TTL time.Duration
+	// Ready, when not nil, receives one line once the node serves and is
+	// registered: READY <name> <request endpoint> <ingest endpoint>.
+	Ready io.Writer
+	// CatchUpSettle is how long a catching-up node waits, once it sees
+	// itself passing in Consul, before it scans its replicas: writes routed
+	// by producers that had not seen it yet land on the replicas meanwhile.
+	// Default DefaultCatchUpSettle.
+	CatchUpSettle time.Duration
+	// Logger receives lifecycle events. Default: discard.
+	Logger *slog.Logger
+}
+
+// ErrPortTaken means a node could not bind because its port is in use: the
+// same command would fail the same way, so a supervisor does not restart
+// it.
+var ErrPortTaken = errors.New("port already in use")
+
+// StoreError means the node's data directory could not be opened.
+type StoreError struct {
+	Dir string
+	Err error
+}
+
+func (e *StoreError) Error() string { return "data directory " + e.Dir + ": " + e.Err.Error() }
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// withDefaults returns c with the zero fields that have a default filled.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CatchUpSettle == 0 {
+		c.CatchUpSettle = DefaultCatchUpSettle
+	}
+	return c
+}
+
+// durableLayout reports whether the run checks its data against the
+// cluster's layout (and catches up).
+func (c Config) durableLayout() bool {
+	return c.Consul != nil && c.DataDir != "" && !c.SkipLayout
+}

@@ -1,0 +1,264 @@
+package noderun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/reqclient"
+	"github.com/zshard/zshard/internal/store/durable"
+	"github.com/zshard/zshard/layout"
+)
+
+// Server is one running node: serving and, with Consul, registered. Start
+// returns it; Stop ends it.
+type Server struct {
+	cfg      Config
+	store    *durable.Store // opened by the run, closed after the node; nil otherwise
+	node     *node.Node
+	catchUp  *node.CatchUp   // non-nil while the node catches up
+	settings layout.Settings // the cluster's settings, for the catch-up
+	reg      *consul.Registrar
+	rep      string // the request endpoint as registered (or bound)
+	pull     string // the ingest endpoint as registered (or bound)
+
+	bgCtx    context.Context // ends the background loops
+	stopBg   context.CancelFunc
+	bg       sync.WaitGroup // the heartbeat and the catch-up, which Stop waits for
+	stopOnce sync.Once
+}
+
+// Run runs one node until ctx is done, then stops it (see Stop). It
+// returns an error only when the node could not start.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.Stop()
+	return nil
+}
+
+// Start opens the store, checks the data against the layout, starts the
+// node, registers it, writes the Ready line, and returns: the heartbeat and
+// the catch-up, if any, go on in the background until Stop. ctx bounds the
+// start only. On error nothing is left running.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg.withDefaults()}
+	if err := s.openStore(); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.closeStore()
+		return nil, err
+	}
+	if err := s.serve(); err != nil {
+		_ = s.node.Close()
+		s.closeStore()
+		return nil, err
+	}
+	if err := s.register(ctx); err != nil {
+		s.closeNode()
+		return nil, err
+	}
+	if s.cfg.Ready != nil {
+		fmt.Fprintf(s.cfg.Ready, "READY %s %s %s\n", s.node.Name(), s.rep, s.pull)
+	}
+	s.bgCtx, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
+	if s.reg != nil {
+		s.bg.Go(s.heartbeat)
+		if s.catchUp != nil {
+			s.bg.Go(s.catchUpThenReady)
+		}
+	}
+	return s, nil
+}
+
+// Name returns the node's name.
+func (s *Server) Name() string { return s.node.Name() }
+
+// RequestEndpoint returns the request endpoint as registered in Consul
+// (as bound without Consul).
+func (s *Server) RequestEndpoint() string { return s.rep }
+
+// IngestEndpoint returns the ingest endpoint as registered in Consul (as
+// bound without Consul).
+func (s *Server) IngestEndpoint() string { return s.pull }
+
+// Stop ends the catch-up and the heartbeat, deregisters the node (so
+// clients stop routing to it), then closes the node and the store the run
+// opened. It is safe to call more than once; it returns once everything
+// has stopped.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.stopBg()
+		s.bg.Wait()
+		s.deregister()
+		s.closeNode()
+	})
+}
+
+// openStore opens the durable store of cfg.DataDir unless the caller gave
+// the node a store, or there is no data directory.
+func (s *Server) openStore() error {
+	if s.cfg.Node.Store != nil || s.cfg.DataDir == "" {
+		return nil
+	}
+	opts := durable.Options{Logger: s.cfg.Logger, CacheBytes: s.cfg.CacheBytes}
+	if s.cfg.Node.Sync == node.SyncBatch {
+		opts.SyncInterval = durable.DefaultSyncInterval
+	}
+	st, err := durable.Open(s.cfg.DataDir, opts)
+	if err != nil {
+		return &StoreError{Dir: s.cfg.DataDir, Err: err}
+	}
+	s.store = st
+	s.cfg.Node.Store = st
+	return nil
+}
+
+// prepare creates the node and, for a durable node in a cluster with
+// settings, runs the layout check and, with replicas, puts the node in
+// catch-up mode before it binds.
+func (s *Server) prepare(ctx context.Context) error {
+	n, err := node.New(s.cfg.Node)
+	if err != nil {
+		return err
+	}
+	s.node = n
+	if !s.cfg.durableLayout() {
+		return nil
+	}
+	settings, ok, err := checkLayout(ctx, s.cfg, n, s.cfg.Logger)
+	if err != nil {
+		_ = n.Close()
+		return err
+	}
+	if ok && settings.Replicas > 0 {
+		s.settings = settings
+		s.catchUp = n.BeginCatchUp()
+	}
+	return nil
+}
+
+// serve binds the node's endpoints and starts its loops.
+func (s *Server) serve() error {
+	if err := s.node.Start(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+			return fmt.Errorf("%w: %s: %v (is another server_consumer running? choose other ports)", ErrPortTaken, s.cfg.Node.Name, err)
+		}
+		return err
+	}
+	s.rep, s.pull = s.node.RequestEndpoint(), s.node.IngestEndpoint()
+	return nil
+}
+
+// register registers the node in Consul, if configured, under the
+// endpoints other hosts reach it at.
+func (s *Server) register(ctx context.Context) error {
+	if s.cfg.Consul == nil {
+		return nil
+	}
+	// Bound endpoints, rewritten to the address other hosts reach. With a
+	// wildcard bind and no Advertise that address is looked up again before
+	// every heartbeat: a container can be given a new one.
+	boundRep, boundPull := s.rep, s.pull
+	endpoints := func() (string, string, error) {
+		adv, err := advertiseAddr(s.cfg.Advertise, s.cfg.Node.Bind)
+		if err != nil {
+			return "", "", err
+		}
+		return withHost(boundRep, adv), withHost(boundPull, adv), nil
+	}
+	rep, pull, err := endpoints()
+	if err != nil {
+		return err
+	}
+	r := consul.Registration{Name: s.node.Name(), RepURL: rep, PullURL: pull, Host: s.cfg.Host, TTL: s.cfg.TTL, CatchingUp: s.catchUp != nil}
+	if s.cfg.Advertise == "" && isWildcard(s.cfg.Node.Bind) {
+		r.Refresh = endpoints
+	}
+	if s.reg, err = s.cfg.Consul.Register(ctx, r); err != nil {
+		return err
+	}
+	s.rep, s.pull = rep, pull
+	s.cfg.Logger.Info("registered in consul", "node", s.node.Name(), "rep", rep, "pull", pull)
+	return nil
+}
+
+// heartbeat keeps the registration's check passing while the node answers
+// its own PING, until Stop: a wedged request loop turns the check
+// critical, not merely a dead process.
+func (s *Server) heartbeat() {
+	ping := reqclient.New(withHost(s.node.RequestEndpoint(), loopbackFor(s.cfg.Node.Bind)), pingTimeout)
+	defer ping.Close()
+	s.reg.Run(s.bgCtx, func() error {
+		_, err := ping.Call(s.bgCtx, &protocol.Request{Op: protocol.OpPing})
+		return err
+	})
+}
+
+// catchUpThenReady runs the catch-up, ends catch-up mode and registers the
+// node as ready for reads. If the catch-up fails the node keeps taking
+// writes but stays unready for reads.
+func (s *Server) catchUpThenReady() {
+	ctx, log, name := s.bgCtx, s.cfg.Logger, s.node.Name()
+	if err := catchUp(ctx, s.cfg, s.node, s.catchUp, s.settings, log); err != nil {
+		if ctx.Err() == nil {
+			log.Error("catch-up failed; the node takes writes but stays unready for reads", "node", name, "err", err)
+		}
+		return
+	}
+	s.catchUp.Finish()
+	for ctx.Err() == nil {
+		err := s.reg.SetReady(ctx)
+		if err == nil {
+			log.Info("ready for reads", "node", name)
+			return
+		}
+		log.Warn("cannot register as ready; retrying", "node", name, "err", err)
+		_ = sleepCtx(ctx, time.Second)
+	}
+}
+
+// deregister removes the registration, if any. On failure the agent
+// removes the node once its check expires.
+func (s *Server) deregister() {
+	if s.reg == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deregisterTimeout)
+	defer cancel()
+	if err := s.reg.Deregister(ctx); err != nil {
+		s.cfg.Logger.Warn("deregistration failed; the agent removes the node after its check expires", "node", s.node.Name(), "err", err)
+		return
+	}
+	s.cfg.Logger.Info("deregistered from consul", "node", s.node.Name())
+}
+
+// closeNode closes the node, then the store the run opened.
+func (s *Server) closeNode() {
+	if err := s.node.Close(); err != nil {
+		s.cfg.Logger.Warn("closing the node", "node", s.node.Name(), "err", err)
+	}
+	s.closeStore()
+}
+
+// closeStore closes the store the run opened, if any.
+func (s *Server) closeStore() {
+	if s.store == nil {
+		return
+	}
+	if err := s.store.Close(); err != nil {
+		s.cfg.Logger.Error("closing the data directory", "err", err)
+	}
+	s.store = nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/noderun"
+	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/supervisor"
+)
+
+// newNodeCmd is `server_consumer node`: one node in this process, run by
+// the node runtime until the command's context ends.
+func newNodeCmd(nf *nodeFlags, stdout, stderr io.Writer) *cobra.Command {
+	var name string
+	var repPort, pullPort int
+	var reg registerFlags
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "run one node in this process (what --static starts N times)",
+		Long: `node runs one storage node in this process until SIGINT or SIGTERM.
+Without --rep-port/--pull-port, node-<i> binds 2000+i and 2100+i and any other
+name binds free ports. With --consul it registers in Consul once serving (a
+TTL check kept passing while its request endpoint answers PING) and
+deregisters when stopped. With --data-dir and --consul it first deletes the
+keys of partitions the current layout no longer gives it (moved away by a
+rebalance while it was down); when the cluster's R > 0 it then registers with
+Meta ready=false (writes reach it, reads do not), copies what it missed from
+its ready replicas, and registers ready=true (docs/DURABILITY.md). Once serving (and registered) it prints one line to
+stdout:
+  READY <name> <request endpoint> <ingest endpoint>
+Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := nf.logger(stderr)
+			if err != nil {
+				return usageError{err}
+			}
+			dr, di := supervisor.Ports(name, BaseRequestPort, BaseIngestPort)
+			if !cmd.Flags().Changed("rep-port") {
+				repPort = dr
+			}
+			if !cmd.Flags().Changed("pull-port") {
+				pullPort = di
+			}
+			cfg := node.Config{
+				Name: name, Bind: nf.bind, RequestPort: repPort, IngestPort: pullPort,
+				Limits: protocol.Limits{
+					MaxKeyBytes: nf.maxKeyBytes, MaxValueBytes: nf.maxValueBytes,
+					MaxMessageBytes: nf.maxMessageBytes, MaxBatchOps: nf.maxBatchOps,
+				},
+				MaxReplyBytes: nf.maxReplyBytes,
+				Logger:        logger,
+			}
+			if cfg.Sync, err = node.ParseSyncPolicy(nf.sync); err != nil {
+				return usageError{fmt.Errorf("--sync: %w", err)}
+			}
+			return runNode(cmd.Context(), cfg, reg, nf, logger, stdout)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "node-0", "node name (node-<i> selects the default ports)")
+	cmd.Flags().IntVar(&repPort, "rep-port", 0, "request endpoint TCP port; 0 = a free port (default 2000+i for node-<i>)")
+	cmd.Flags().IntVar(&pullPort, "pull-port", 0, "ingest endpoint TCP port; 0 = a free port (default 2100+i for node-<i>)")
+	reg.register(cmd)
+	return cmd
+}
+
+// registerFlags configure a node's own registration in Consul.
+type registerFlags struct {
+	consul    string
+	service   string
+	host      string
+	advertise string
+	ttl       time.Duration
+}
+
+func (f *registerFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.consul, "consul", "", "register in the Consul agent at host:port once serving (default: do not register)")
+	fs.StringVar(&f.service, "service", "zshard", "Consul service name to register under")
+	fs.StringVar(&f.host, "host", "", "supervisor host recorded in the registration (Meta host)")
+	fs.StringVar(&f.advertise, "advertise", "", "address written into the registered endpoints (default: the bind address, or this host's first IPv4 address when binding 0.0.0.0)")
+	fs.DurationVar(&f.ttl, "ttl", consul.DefaultTTL, "TTL of the health check; heartbeats every TTL/3")
+}
+
+// runNode serves one node until ctx is done, registered in Consul when
+// --consul is given.
+func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFlags, logger *slog.Logger, stdout io.Writer) error {
+	rc := noderun.Config{
+		Node: cfg, Host: rf.host, Advertise: rf.advertise, TTL: rf.ttl,
+		DataDir: nf.dataDir, CacheBytes: int64(nf.cacheMB) << 20, CatchUpSettle: nf.catchUpSettle,
+		Ready: stdout, Logger: logger,
+	}
+	if rf.consul != "" {
+		c, err := consul.New(consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger})
+		if err != nil {
+			return usageError{err}
+		}
+		rc.Consul = c
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	err := noderun.Run(ctx, rc)
+	var se *noderun.StoreError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--data-dir: %w", se.Err)
+	}
+	return err
+}
