@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
-	"github.com/zshard/zshard/internal/node"
+	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/proc"
 )
 
@@ -22,47 +22,19 @@ const EnvProfile = "ZSHARD_BENCH_NODE_PROFILE"
 
 // RunNode runs one node registered in Consul under cc's service until ctx is
 // done or stdin closes (the parent went away), on the storage st. It prints
-// READY once it is registered. It is the body of the hidden
-// `client_producer bench-node`.
+// the node runtime's READY line once the node is registered. It is the body
+// of the hidden `client_producer bench-node`.
 func RunNode(ctx context.Context, cc consul.Config, name string, st NodeStorage, stdin io.Reader, stdout io.Writer) error {
-	if f := os.Getenv(EnvProfile); f != "" {
-		out, err := os.Create(f)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(out); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
-	}
-	ncfg, ds, err := st.nodeConfig(name)
+	stopProfile, err := startNodeProfile()
 	if err != nil {
 		return err
 	}
-	if ds != nil {
-		defer ds.Close()
-	}
-	n, err := node.New(ncfg)
+	defer stopProfile()
+	s, err := startNode(ctx, cc, name, st, stdout)
 	if err != nil {
 		return err
 	}
-	if err := n.Start(); err != nil {
-		return err
-	}
-	defer n.Close()
-	c, err := consul.New(cc)
-	if err != nil {
-		return err
-	}
-	reg, err := c.Register(ctx, consul.Registration{Name: name, RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
-	if err != nil {
-		return err
-	}
-	defer reg.Deregister(context.Background())
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go reg.Run(rctx, func() error { return nil })
-	fmt.Fprintln(stdout, "READY")
+	defer s.Stop()
 	eof := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, stdin); close(eof) }()
 	select {
@@ -70,6 +42,39 @@ func RunNode(ctx context.Context, cc consul.Config, name string, st NodeStorage,
 	case <-eof:
 	}
 	return nil
+}
+
+// startNodeProfile starts the CPU profile EnvProfile names, if it names
+// one; the returned function stops it.
+func startNodeProfile() (func(), error) {
+	f := os.Getenv(EnvProfile)
+	if f == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		_ = out.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = out.Close() }, nil
+}
+
+// startNode starts the node name on the node runtime, registered in cc's
+// service with the runtime's health check (the node answers its own PING).
+// ready, when not nil, receives the runtime's READY line.
+func startNode(ctx context.Context, cc consul.Config, name string, st NodeStorage, ready io.Writer) (*noderun.Server, error) {
+	cfg, err := st.runConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Consul, err = consul.New(cc); err != nil {
+		return nil, err
+	}
+	cfg.Ready = ready
+	return noderun.Start(ctx, cfg)
 }
 
 // cluster is the set of nodes of one measured run.
@@ -111,6 +116,8 @@ func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, pr
 // is closed before it is killed.
 const nodeStopTimeout = 10 * time.Second
 
+// spawn starts the node name as a child process running spawn (RunNode)
+// and waits for its READY line.
 func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile string) error {
 	args := append(append([]string{}, spawn[1:]...), "--consul", cc.Addr, "--service", cc.Service, "--name", name)
 	var env []string // nil: this process's environment
@@ -128,52 +135,18 @@ func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile 
 		_ = p.Stdout().Close()
 	})
 	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "READY" {
+	if f := strings.Fields(line); err != nil || len(f) == 0 || f[0] != "READY" {
 		return fmt.Errorf("node process did not start (%q, %v)", line, err)
 	}
 	return nil
 }
 
+// inProcess starts the node name in this process.
 func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string, st NodeStorage) error {
-	ncfg, ds, err := st.nodeConfig(name)
+	s, err := startNode(ctx, cc, name, st, nil)
 	if err != nil {
 		return err
 	}
-	closeStore := func() {
-		if ds != nil {
-			_ = ds.Close()
-		}
-	}
-	n, err := node.New(ncfg)
-	if err != nil {
-		closeStore()
-		return err
-	}
-	if err := n.Start(); err != nil {
-		closeStore()
-		return err
-	}
-	c, err := consul.New(cc)
-	if err != nil {
-		_ = n.Close()
-		closeStore()
-		return err
-	}
-	reg, err := c.Register(ctx, consul.Registration{Name: name, RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
-	if err != nil {
-		_ = n.Close()
-		closeStore()
-		return err
-	}
-	rctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); reg.Run(rctx, func() error { return nil }) }()
-	cl.stops = append(cl.stops, func() {
-		cancel()
-		<-done
-		_ = reg.Deregister(context.Background())
-		_ = n.Close()
-		closeStore()
-	})
+	cl.stops = append(cl.stops, s.Stop)
 	return nil
 }

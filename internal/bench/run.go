@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/layout"
 )
 
 // Run measures everything cfg asks for.
@@ -123,7 +123,7 @@ func startRunCluster(ctx context.Context, cfg Config, alg string, codec protocol
 		return nil, err
 	}
 	done(cfg.Nodes)
-	pcfg := producer.Config{Consul: cc, Settings: consul.Settings{Algorithm: alg, Replicas: cfg.Replicas},
+	pcfg := producer.Config{Consul: cc, Settings: layout.Settings{Algorithm: alg, Replicas: cfg.Replicas},
 		Codec: codec, Window: cfg.Window, PipelineBatch: cfg.PipelineBatch, Logger: cfg.Logger}
 	if storage != StorageMemory {
 		// A durable node's reply can wait behind an fsync or an engine write

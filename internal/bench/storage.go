@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/internal/node"
-	"github.com/zshard/zshard/internal/store/durable"
+	"github.com/zshard/zshard/internal/noderun"
 )
 
 // StorageMemory names the in-memory engine in Config.Storage.
@@ -33,25 +33,24 @@ func (s NodeStorage) args() []string {
 	return []string{"--data-root", s.DataRoot, "--sync", s.Sync}
 }
 
-// nodeConfig returns the node configuration of name under s, and the
-// durable store to close after the node (nil in memory).
-func (s NodeStorage) nodeConfig(name string) (node.Config, *durable.Store, error) {
-	cfg := node.Config{Name: name}
+// runConfig returns the node runtime's configuration of the node name
+// under s, bound to loopback. A durable node's data directory starts empty
+// and lies outside any cluster's layout, so the layout check and the
+// catch-up are off; the runtime opens the store (with the batch interval
+// of server_consumer --sync batch) and closes it after the node.
+func (s NodeStorage) runConfig(name string) (noderun.Config, error) {
+	// The bind address is given, not left to the node's default: the
+	// runtime writes it into the registered endpoints and pings it.
+	cfg := noderun.Config{Node: node.Config{Name: name, Bind: node.DefaultBind}}
 	if s.DataRoot == "" {
-		return cfg, nil, nil
+		return cfg, nil
 	}
 	policy, err := node.ParseSyncPolicy(s.Sync)
 	if err != nil {
-		return cfg, nil, err
+		return cfg, err
 	}
-	opts := durable.Options{}
-	if policy == node.SyncBatch {
-		opts.SyncInterval = durable.DefaultSyncInterval // as server_consumer --sync batch
-	}
-	st, err := durable.Open(filepath.Join(s.DataRoot, name), opts)
-	if err != nil {
-		return cfg, nil, err
-	}
-	cfg.Store, cfg.Sync = st, policy
-	return cfg, st, nil
+	cfg.Node.Sync = policy
+	cfg.DataDir = filepath.Join(s.DataRoot, name)
+	cfg.SkipLayout = true
+	return cfg, nil
 }
