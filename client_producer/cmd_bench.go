@@ -12,24 +12,17 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/bench"
 	"github.com/zshard/zshard/internal/node"
-	"github.com/zshard/zshard/internal/producer/bench"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/sharding"
 )
 
-func newBenchCmd(g *globalConfig) *cobra.Command {
-	cfg := bench.Config{}
-	var algorithms, codecs []string
-	var inProcess, noBaselines, noRedis, quiet bool
-	var storage []string
-	var profile, plots string
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure the producer against raw ZeroMQ and redis, in one run",
-		Long: `bench measures the producer end to end. For every algorithm and codec it
+// benchLong is the help text of `client_producer bench`.
+const benchLong = `bench measures the producer end to end. For every algorithm and codec it
 starts a private cluster (its own service name and KV prefix in the Consul
 agent of --consul, N fresh node processes), then:
 
@@ -47,122 +40,178 @@ In the same run it measures the baselines: raw ZeroMQ PUSH/PULL (V-byte
 messages) and REQ/REP echo round trips, and redis-benchmark SET/GET with and
 without pipelining against a private redis-server when one is installed
 (scripts/bootstrap.sh --bench). It ends with each goal of docs/BENCHMARKS.md
-as a ratio. scripts/bench.sh runs it with a private Consul agent.`,
+as a ratio. scripts/bench.sh runs it with a private Consul agent.`
+
+// benchOptions are the flags of `client_producer bench`: those that map
+// one to one onto bench.Config are parsed into cfg, the others are turned
+// into it by config.
+type benchOptions struct {
+	cfg                                    bench.Config
+	algorithms, codecs, storage            []string
+	inProcess, noBaselines, noRedis, quiet bool
+	profile, plots                         string
+}
+
+func newBenchCmd(g *globalConfig) *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the producer against raw ZeroMQ and redis, in one run",
+		Long:  benchLong,
 		Example: `  client_producer bench --keys 100000
   client_producer bench --keys 1000000 --json > bench.json
   client_producer bench --algorithms hrw --codecs msgpack --profile prof/`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Consul = consul.Config{Addr: g.Consul}
-			cfg.Replicas = g.Replicas
-			cfg.Algorithms = algorithms
-			if len(algorithms) == 0 && cmd.Flags().Changed("hash") {
-				cfg.Algorithms = []string{g.Hash}
-			}
-			for _, a := range cfg.Algorithms {
-				if err := (sharding.Config{Algorithm: a}).Validate(); err != nil {
-					return err
-				}
-			}
-			cfg.Codecs = nil
-			for _, c := range codecs {
-				switch c {
-				case "json":
-					cfg.Codecs = append(cfg.Codecs, protocol.JSON)
-				case "msgpack":
-					cfg.Codecs = append(cfg.Codecs, protocol.Msgpack)
-				default:
-					return fmt.Errorf("--codecs %q: want json and/or msgpack", c)
-				}
-			}
-			if cfg.ValueSize < 34 || cfg.ValueSize > 255 {
-				return fmt.Errorf("--value-size %d: want 34..255 bytes", cfg.ValueSize)
-			}
-			cfg.Baselines, cfg.Redis = !noBaselines, !noRedis
-			cfg.Storage = nil
-			for _, st := range storage {
-				if st != bench.StorageMemory {
-					if _, err := node.ParseSyncPolicy(st); err != nil {
-						return fmt.Errorf("--storage %q: want memory, always, batch or none", st)
-					}
-					cfg.RedisAOF = cfg.Redis
-				}
-				cfg.Storage = append(cfg.Storage, st)
-			}
-			if !inProcess {
-				exe, err := os.Executable()
-				if err != nil {
-					return err
-				}
-				cfg.Spawn = []string{exe, "bench-node"}
-				cfg.SpawnEcho = []string{exe, "bench-echo"}
-			}
-			stderr := cmd.ErrOrStderr()
-			if profile != "" {
-				if err := os.MkdirAll(profile, 0o755); err != nil {
-					return err
-				}
-				cfg.ProfileDir = profile
-				f, err := os.Create(filepath.Join(profile, "producer.pprof"))
-				if err != nil {
-					return err
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-			}
-			show := !quiet && !g.JSON && isTerminal(stderr)
-			cfg.Progress = func(phase string, total int) func(int) {
-				if !quiet && !g.JSON {
-					fmt.Fprintf(stderr, "%s %s\n", time.Now().Format("15:04:05"), phase)
-				}
-				bar := newProgress(stderr, int64(total), phase, show)
-				last := 0
-				return func(done int) {
-					if done > last {
-						bar.Add(done - last)
-						last = done
-					}
-					if done >= total {
-						bar.Finish()
-					}
-				}
-			}
-			res, err := bench.Run(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if plots != "" {
-				if err := writeBenchPlots(res, plots); err != nil {
-					return err
-				}
-			}
-			if g.JSON {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			printBench(cmd.OutOrStdout(), res)
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, g) },
 	}
-	f := cmd.Flags()
-	f.IntVar(&cfg.Keys, "keys", 100000, "K: keys loaded per algorithm and codec")
-	f.IntVar(&cfg.ValueSize, "value-size", 100, "V: encoded size of every value in bytes (34..255)")
-	f.IntVar(&cfg.Nodes, "nodes", 4, "nodes of each private cluster")
-	f.StringSliceVar(&algorithms, "algorithms", nil, fmt.Sprintf("algorithms to measure (default: --hash if set, else all of %v)", sharding.Algorithms()))
-	f.StringSliceVar(&codecs, "codecs", []string{"json", "msgpack"}, "codecs to measure")
-	f.BoolVar(&inProcess, "in-process", false, "run the nodes inside this process instead of as child processes")
-	f.IntVar(&cfg.LatencyOps, "latency-ops", 20000, "one-at-a-time GET_ONE (and REQ/REP echoes) timed for the latency figures")
-	f.IntVar(&cfg.Loaders, "loaders", 1, "goroutines per throughput phase (bulk, pipelined PUT and GET), each over its own key range and sockets")
-	f.IntVar(&cfg.Window, "window", 0, "pipelined request messages in flight per node (0: the producer's default, 64)")
-	f.IntVar(&cfg.PipelineBatch, "pipeline-batch", 0, "operations per pipelined BATCH message; 1 = one request per operation (0: the producer's default, 64)")
-	f.StringSliceVar(&storage, "storage", []string{bench.StorageMemory}, "node engines to measure, each a run of its own: memory, or the --sync policy of durable nodes (always, batch, none) in fresh temporary directories; any durable one adds redis SET runs with appendonly yes, appendfsync always and everysec")
-	f.BoolVar(&noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")
-	f.BoolVar(&noRedis, "no-redis", false, "skip redis-benchmark")
-	f.StringVar(&profile, "profile", "", "write CPU profiles (producer.pprof and one per node process and run) to this directory")
-	f.StringVar(&plots, "plots", "", "write throughput and latency plots (PNG) to this directory")
-	f.BoolVarP(&quiet, "quiet", "q", false, "no phase lines and no progress bar on stderr")
+	o.addFlags(cmd.Flags())
 	return cmd
+}
+
+func (o *benchOptions) addFlags(f *pflag.FlagSet) {
+	f.IntVar(&o.cfg.Keys, "keys", 100000, "K: keys loaded per algorithm and codec")
+	f.IntVar(&o.cfg.ValueSize, "value-size", 100, "V: encoded size of every value in bytes (34..255)")
+	f.IntVar(&o.cfg.Nodes, "nodes", 4, "nodes of each private cluster")
+	f.StringSliceVar(&o.algorithms, "algorithms", nil, fmt.Sprintf("algorithms to measure (default: --hash if set, else all of %v)", sharding.Algorithms()))
+	f.StringSliceVar(&o.codecs, "codecs", []string{"json", "msgpack"}, "codecs to measure")
+	f.BoolVar(&o.inProcess, "in-process", false, "run the nodes inside this process instead of as child processes")
+	f.IntVar(&o.cfg.LatencyOps, "latency-ops", 20000, "one-at-a-time GET_ONE (and REQ/REP echoes) timed for the latency figures")
+	f.IntVar(&o.cfg.Loaders, "loaders", 1, "goroutines per throughput phase (bulk, pipelined PUT and GET), each over its own key range and sockets")
+	f.IntVar(&o.cfg.Window, "window", 0, "pipelined request messages in flight per node (0: the producer's default, 64)")
+	f.IntVar(&o.cfg.PipelineBatch, "pipeline-batch", 0, "operations per pipelined BATCH message; 1 = one request per operation (0: the producer's default, 64)")
+	f.StringSliceVar(&o.storage, "storage", []string{bench.StorageMemory}, "node engines to measure, each a run of its own: memory, or the --sync policy of durable nodes (always, batch, none) in fresh temporary directories; any durable one adds redis SET runs with appendonly yes, appendfsync always and everysec")
+	f.BoolVar(&o.noBaselines, "no-baselines", false, "skip the raw ZeroMQ baselines")
+	f.BoolVar(&o.noRedis, "no-redis", false, "skip redis-benchmark")
+	f.StringVar(&o.profile, "profile", "", "write CPU profiles (producer.pprof and one per node process and run) to this directory")
+	f.StringVar(&o.plots, "plots", "", "write throughput and latency plots (PNG) to this directory")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no phase lines and no progress bar on stderr")
+}
+
+// run is the body of `client_producer bench`.
+func (o *benchOptions) run(cmd *cobra.Command, g *globalConfig) error {
+	cfg, err := o.config(cmd, g)
+	if err != nil {
+		return err
+	}
+	if o.profile != "" {
+		stop, err := startBenchProfile(o.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.ProfileDir = o.profile
+	}
+	cfg.Progress = o.progress(cmd.ErrOrStderr(), g.JSON)
+	res, err := bench.Run(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	if o.plots != "" {
+		if err := writeBenchPlots(res, o.plots); err != nil {
+			return err
+		}
+	}
+	if g.JSON {
+		return printJSON(cmd.OutOrStdout(), res)
+	}
+	printBench(cmd.OutOrStdout(), res)
+	return nil
+}
+
+// config checks the flags and returns the bench.Config they describe.
+func (o *benchOptions) config(cmd *cobra.Command, g *globalConfig) (bench.Config, error) {
+	cfg := o.cfg
+	cfg.Consul = consul.Config{Addr: g.Consul}
+	cfg.Replicas = g.Replicas
+	cfg.Algorithms = o.algorithms
+	if len(o.algorithms) == 0 && cmd.Flags().Changed("hash") {
+		cfg.Algorithms = []string{g.Hash}
+	}
+	for _, a := range cfg.Algorithms {
+		if err := (sharding.Config{Algorithm: a}).Validate(); err != nil {
+			return cfg, err
+		}
+	}
+	var err error
+	if cfg.Codecs, err = parseBenchCodecs(o.codecs); err != nil {
+		return cfg, err
+	}
+	if cfg.ValueSize < 34 || cfg.ValueSize > 255 {
+		return cfg, fmt.Errorf("--value-size %d: want 34..255 bytes", cfg.ValueSize)
+	}
+	cfg.Baselines, cfg.Redis = !o.noBaselines, !o.noRedis
+	for _, st := range o.storage {
+		if st != bench.StorageMemory {
+			if _, err := node.ParseSyncPolicy(st); err != nil {
+				return cfg, fmt.Errorf("--storage %q: want memory, always, batch or none", st)
+			}
+			cfg.RedisAOF = cfg.Redis
+		}
+		cfg.Storage = append(cfg.Storage, st)
+	}
+	if !o.inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Spawn = []string{exe, "bench-node"}
+		cfg.SpawnEcho = []string{exe, "bench-echo"}
+	}
+	return cfg, nil
+}
+
+// parseBenchCodecs turns --codecs into codecs.
+func parseBenchCodecs(names []string) ([]protocol.Codec, error) {
+	var codecs []protocol.Codec
+	for _, c := range names {
+		switch c {
+		case "json":
+			codecs = append(codecs, protocol.JSON)
+		case "msgpack":
+			codecs = append(codecs, protocol.Msgpack)
+		default:
+			return nil, fmt.Errorf("--codecs %q: want json and/or msgpack", c)
+		}
+	}
+	return codecs, nil
+}
+
+// startBenchProfile creates dir and starts the producer's CPU profile in
+// dir/producer.pprof; the returned function stops it.
+func startBenchProfile(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, "producer.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// progress returns bench.Config.Progress for stderr: a line per phase and
+// a progress bar on a terminal, nothing with --quiet or --json.
+func (o *benchOptions) progress(stderr io.Writer, json bool) func(phase string, total int) func(int) {
+	show := !o.quiet && !json && isTerminal(stderr)
+	return func(phase string, total int) func(int) {
+		if !o.quiet && !json {
+			fmt.Fprintf(stderr, "%s %s\n", time.Now().Format("15:04:05"), phase)
+		}
+		bar := newProgress(stderr, int64(total), phase, show)
+		last := 0
+		return func(done int) {
+			if done > last {
+				bar.Add(done - last)
+				last = done
+			}
+			if done >= total {
+				bar.Finish()
+			}
+		}
+	}
 }
 
 func printBench(w io.Writer, r *bench.Result) {

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
-	"github.com/zshard/zshard/internal/producer/bench"
+	"github.com/zshard/zshard/internal/bench"
 )
 
 // newBenchNodeCmd is the hidden node process `bench` starts for each node
@@ -15,18 +15,11 @@ import (
 func newBenchNodeCmd() *cobra.Command {
 	var addr, service, name string
 	var st bench.NodeStorage
-	cmd := &cobra.Command{
-		Use:    "bench-node",
-		Short:  "Run one node of a bench cluster (started by bench)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		// The global flags do not apply here.
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	cmd := newBenchChildCmd("bench-node", "Run one node of a bench cluster (started by bench)",
+		func(cmd *cobra.Command) error {
 			cc := consul.Config{Addr: addr, Service: service, Prefix: service + "/"}
 			return bench.RunNode(cmd.Context(), cc, name, st, os.Stdin, cmd.OutOrStdout())
-		},
-	}
+		})
 	cmd.Flags().StringVar(&addr, "consul", "", "Consul agent address")
 	cmd.Flags().StringVar(&service, "service", "", "private service name")
 	cmd.Flags().StringVar(&name, "name", "", "node name")
@@ -38,14 +31,19 @@ func newBenchNodeCmd() *cobra.Command {
 // newBenchEchoCmd is the hidden REQ/REP echo process of bench's paired
 // latency baseline: it prints its endpoint and echoes until stdin closes.
 func newBenchEchoCmd() *cobra.Command {
+	return newBenchChildCmd("bench-echo", "Run the REQ/REP echo of bench's latency baseline (started by bench)",
+		func(cmd *cobra.Command) error { return bench.RunEcho(os.Stdin, cmd.OutOrStdout()) })
+}
+
+// newBenchChildCmd returns a hidden command that bench starts as a child
+// process and that runs run. The global flags do not apply to it.
+func newBenchChildCmd(use, short string, run func(*cobra.Command) error) *cobra.Command {
 	return &cobra.Command{
-		Use:               "bench-echo",
-		Short:             "Run the REQ/REP echo of bench's latency baseline (started by bench)",
+		Use:               use,
+		Short:             short,
 		Hidden:            true,
 		Args:              cobra.NoArgs,
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return bench.RunEcho(os.Stdin, cmd.OutOrStdout())
-		},
+		RunE:              func(cmd *cobra.Command, _ []string) error { return run(cmd) },
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/zshard/zshard/internal/producer/bench"
+	"github.com/zshard/zshard/internal/bench"
 )
 
 // writeBenchPlots writes throughput.png (ops/s per workload and run, with

@@ -7,11 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	childproc "github.com/zshard/zshard/internal/proc"
 )
 
 // staticConfig configures --static mode.
@@ -43,9 +44,31 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 	if err != nil {
 		return fmt.Errorf("static: find own executable: %w", err)
 	}
-	var running []*exec.Cmd
-	exited := make(chan childExit, cfg.N)
-	var startErr error
+	sc := &staticCluster{cfg: cfg, exited: make(chan childExit, cfg.N)}
+	result := sc.start(exe)
+	if result == nil {
+		result = sc.wait(ctx)
+	}
+	return sc.stop(result)
+}
+
+// staticCluster is the node processes of --static. Its methods are called
+// from one goroutine; a goroutine per process reports its exit on exited.
+type staticCluster struct {
+	cfg     staticConfig
+	running []staticNode
+	exited  chan childExit
+}
+
+// staticNode is one running node process of --static.
+type staticNode struct {
+	name string
+	p    *childproc.Process
+}
+
+// start starts node-0..node-{N-1}, stopping at the first that cannot be.
+func (sc *staticCluster) start(exe string) error {
+	cfg := sc.cfg
 	for i := range cfg.N {
 		name := "node-" + strconv.Itoa(i)
 		args := append([]string{"node", "--name", name,
@@ -54,49 +77,57 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 		if cfg.DataDir != "" {
 			args = append(args, "--data-dir", filepath.Join(cfg.DataDir, name))
 		}
-		cmd := exec.Command(exe, args...)
-		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
-		setChildAttrs(cmd)
-		if err := cmd.Start(); err != nil {
-			startErr = fmt.Errorf("static: start %s: %w", name, err)
-			break
+		p, err := childproc.Start(childproc.Config{Path: exe, Args: args, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+			// If this process dies without stopping its nodes (kill -9),
+			// the kernel sends them SIGTERM, so no orphan keeps its ports.
+			DeathSignal: syscall.SIGTERM})
+		if err != nil {
+			return fmt.Errorf("static: start %s: %w", name, err)
 		}
-		running = append(running, cmd)
-		go func() { exited <- childExit{name: name, err: cmd.Wait()} }()
+		sc.running = append(sc.running, staticNode{name: name, p: p})
+		go func() { sc.exited <- childExit{name: name, err: p.Wait()} }()
 	}
-	var result error
-	if startErr != nil {
-		result = startErr
-	} else {
-		cfg.Logger.Info("static cluster started", "nodes", cfg.N,
-			"request_ports", fmt.Sprintf("%d-%d", cfg.BaseRequestPort, cfg.BaseRequestPort+cfg.N-1),
-			"ingest_ports", fmt.Sprintf("%d-%d", cfg.BaseIngestPort, cfg.BaseIngestPort+cfg.N-1))
+	return nil
+}
+
+// wait waits until ctx is done (nil) or a node exits (an error).
+func (sc *staticCluster) wait(ctx context.Context) error {
+	cfg := sc.cfg
+	cfg.Logger.Info("static cluster started", "nodes", cfg.N,
+		"request_ports", fmt.Sprintf("%d-%d", cfg.BaseRequestPort, cfg.BaseRequestPort+cfg.N-1),
+		"ingest_ports", fmt.Sprintf("%d-%d", cfg.BaseIngestPort, cfg.BaseIngestPort+cfg.N-1))
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("stopping static cluster")
+		return nil
+	case e := <-sc.exited:
+		sc.running = without(sc.running, e.name)
+		cfg.Logger.Error("node exited; stopping the others", "node", e.name, "err", e.err)
+		return fmt.Errorf("static: %s exited early: %v", e.name, e.err)
+	}
+}
+
+// stop sends SIGTERM to every running node, waits for them and kills them
+// all if they have not exited after the stop timeout. It returns result,
+// else the first node's exit error, joined with the kill.
+func (sc *staticCluster) stop(result error) error {
+	for _, n := range sc.running {
+		_ = n.p.Signal(syscall.SIGTERM)
+	}
+	deadline := time.After(sc.cfg.StopTimeout)
+	for left := len(sc.running); left > 0; left-- {
 		select {
-		case <-ctx.Done():
-			cfg.Logger.Info("stopping static cluster")
-		case e := <-exited:
-			result = fmt.Errorf("static: %s exited early: %v", e.name, e.err)
-			running = without(running, e.name)
-			cfg.Logger.Error("node exited; stopping the others", "node", e.name, "err", e.err)
-		}
-	}
-	for _, cmd := range running {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-	}
-	deadline := time.After(cfg.StopTimeout)
-	for left := len(running); left > 0; left-- {
-		select {
-		case e := <-exited:
+		case e := <-sc.exited:
 			if e.err != nil && result == nil {
 				result = fmt.Errorf("static: %s: %w", e.name, e.err)
 			}
 		case <-deadline:
-			cfg.Logger.Error("nodes did not stop in time; killing them", "timeout", cfg.StopTimeout)
-			for _, cmd := range running {
-				_ = cmd.Process.Kill()
+			sc.cfg.Logger.Error("nodes did not stop in time; killing them", "timeout", sc.cfg.StopTimeout)
+			for _, n := range sc.running {
+				_ = n.p.Kill()
 			}
 			for ; left > 0; left-- {
-				<-exited
+				<-sc.exited
 			}
 			return errors.Join(result, errors.New("static: nodes had to be killed"))
 		}
@@ -104,11 +135,12 @@ func runStatic(ctx context.Context, cfg staticConfig) error {
 	return result
 }
 
-func without(cmds []*exec.Cmd, name string) []*exec.Cmd {
-	out := cmds[:0]
-	for _, c := range cmds {
-		if c.Args[3] != name { // Args: exe node --name <name> ...
-			out = append(out, c)
+// without returns nodes without the one called name.
+func without(nodes []staticNode, name string) []staticNode {
+	out := nodes[:0]
+	for _, n := range nodes {
+		if n.name != name {
+			out = append(out, n)
 		}
 	}
 	return out

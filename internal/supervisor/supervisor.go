@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/proc"
 )
 
 // supervisor is the state of one Run; only Run's goroutine touches it.
@@ -239,7 +240,6 @@ func (s *supervisor) launch(name string) {
 
 func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 	c := ev.c
-	c.exited()
 	if s.running[c.name] == c {
 		delete(s.running, c.name)
 	}
@@ -251,7 +251,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 		s.reconcile(ctx)
 		return
 	}
-	code := exitCode(ev.err)
+	code := proc.ExitCode(ev.err)
 	ran := time.Since(c.started)
 	if code == ExitUsage || code == ExitPortTaken {
 		s.log.Error("node failed and will not be restarted until its signal changes",
@@ -329,7 +329,6 @@ func (s *supervisor) shutdown() {
 	defer cancel()
 	for len(s.running) > 0 {
 		ev := <-s.exits
-		ev.c.exited()
 		delete(s.running, ev.c.name)
 		// An explicit release has no lock delay: another supervisor can
 		// take the node over at once.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/zshard/zshard/internal/proc"
 )
 
 // ConsulBinEnv names the environment variable that overrides where the
@@ -32,9 +33,8 @@ type Consul struct {
 
 	bin     string
 	args    []string
-	cmd     *exec.Cmd
+	agent   *proc.Process
 	logPath string
-	exited  chan struct{}
 }
 
 // StartConsul starts a Consul dev agent on free loopback ports, waits until
@@ -145,22 +145,14 @@ func (c *Consul) launch() error {
 	}
 	defer logFile.Close() // the child keeps its own descriptor
 
-	cmd := exec.Command(c.bin, c.args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Pdeathsig: a test binary killed by `go test -timeout` runs no cleanup;
-	// its agents must not outlive it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	agent, err := proc.Start(proc.Config{Path: c.bin, Args: c.args, Stdout: logFile, Stderr: logFile,
+		// DeathSignal: a test binary killed by `go test -timeout` runs no
+		// cleanup; its agents must not outlive it.
+		Group: true, DeathSignal: syscall.SIGKILL})
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", c.bin, err)
 	}
-	c.cmd = cmd
-	c.exited = make(chan struct{})
-	exited := c.exited
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
+	c.agent = agent
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -192,7 +184,7 @@ func (c *Consul) waitLeader(ctx context.Context) error {
 	var last error
 	for {
 		select {
-		case <-c.exited:
+		case <-c.agent.Done():
 			return errors.New("agent exited before it was ready")
 		case <-ctx.Done():
 			return fmt.Errorf("no leader in time (last error: %v)", last)
@@ -215,20 +207,10 @@ func (c *Consul) waitLeader(ctx context.Context) error {
 // stop interrupts the agent (it leaves gracefully), and kills its process
 // group if it has not exited after ten seconds.
 func (c *Consul) stop() error {
-	select {
-	case <-c.exited:
-		return nil
-	default:
+	if err := c.agent.Stop(syscall.SIGINT, 10*time.Second); errors.Is(err, proc.ErrKilled) {
+		return errors.New("agent ignored SIGINT for 10s and was killed")
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	<-c.exited
-	return errors.New("agent ignored SIGINT for 10s and was killed")
+	return nil
 }
 
 func (c *Consul) tail(n int) string {

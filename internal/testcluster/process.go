@@ -2,26 +2,26 @@ package testcluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zshard/zshard/internal/proc"
 )
 
 // Process is a program started by a test, with its stdout and stderr
 // collected for assertions and for the log of a failed test.
 type Process struct {
-	cmd  *exec.Cmd
-	out  SyncBuffer
-	done chan struct{}
-	err  error
+	p   *proc.Process
+	out SyncBuffer
 }
 
 // StartProcess starts bin with args. On cleanup it sends SIGTERM and waits
@@ -29,47 +29,42 @@ type Process struct {
 // test failed.
 func StartProcess(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
-	p := &Process{done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	// A test binary killed by `go test -timeout` runs no cleanup; its
-	// processes must not outlive it.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	tp := &Process{}
+	p, err := proc.Start(proc.Config{Path: bin, Args: args, Stdout: &tp.out, Stderr: &tp.out,
+		// A test binary killed by `go test -timeout` runs no cleanup; its
+		// processes must not outlive it.
+		DeathSignal: syscall.SIGKILL})
+	if err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	tp.p = p
 	t.Cleanup(func() {
-		p.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
+		if err := p.Stop(syscall.SIGTERM, 30*time.Second); errors.Is(err, proc.ErrKilled) {
 			t.Errorf("%s %v ignored SIGTERM for 30s", filepath.Base(bin), args)
 		}
 		if t.Failed() {
-			t.Logf("output of %s %v:\n%s", filepath.Base(bin), args, p.Output())
+			t.Logf("output of %s %v:\n%s", filepath.Base(bin), args, tp.Output())
 		}
 	})
-	return p
+	return tp
 }
 
 // Pid returns the process ID.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.p.Pid() }
 
 // Output returns everything the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 
 // Signal sends sig to the process; a process that is gone is ignored.
-func (p *Process) Signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+func (p *Process) Signal(sig os.Signal) { _ = p.p.Signal(sig) }
 
 // Wait waits up to d for the process to exit and returns its exit error; it
 // fails the test if the process is still running after d.
 func (p *Process) Wait(t testing.TB, d time.Duration) error {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.err
+	case <-p.p.Done():
+		return p.p.Wait()
 	case <-time.After(d):
 		t.Fatalf("process did not exit within %v; output:\n%s", d, p.Output())
 		return nil

@@ -9,4 +9,7 @@
 // requests, reads them back with pipelined GET_ONE and measures the latency of
 // one-at-a-time GET_ONE, then records the keys per node. `client_producer
 // bench` is its command line; scripts/bench.sh runs it with a private Consul.
+//
+// The package sits above both the producer and the node: it runs the nodes
+// it measures, so the producer's own package tree links no server code.
 package bench

@@ -54,26 +54,40 @@ func TestGoals(t *testing.T) {
 	require.True(t, g[3].Met)
 }
 
-// TestRunSmall runs the whole benchmark on a tiny key set with in-process
-// nodes against a real Consul agent: every phase must answer every key.
-func TestRunSmall(t *testing.T) {
+// runBench runs the benchmark as cfg says against a real Consul agent of
+// its own.
+func runBench(t *testing.T, cfg Config) *Result {
+	t.Helper()
 	c := testcluster.StartConsul(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Config{
-		Consul: consul.Config{Addr: c.Addr}, Keys: 3000, Nodes: 3, Replicas: 1, LatencyOps: 500,
+	cfg.Consul = consul.Config{Addr: c.Addr}
+	res, err := Run(ctx, cfg)
+	require.NoError(t, err)
+	return res
+}
+
+// storedKeys returns the keys held over all nodes of a run.
+func storedKeys(r RunResult) int64 {
+	var sum int64
+	for _, n := range r.KeysPerNode {
+		sum += n
+	}
+	return sum
+}
+
+// TestRunSmall runs the whole benchmark on a tiny key set with in-process
+// nodes against a real Consul agent: every phase must answer every key.
+func TestRunSmall(t *testing.T) {
+	res := runBench(t, Config{
+		Keys: 3000, Nodes: 3, Replicas: 1, LatencyOps: 500,
 		Algorithms: []string{"consistent", "hrw"}, Codecs: []protocol.Codec{protocol.JSON, protocol.Msgpack},
 		Baselines: true,
 	})
-	require.NoError(t, err)
 	require.Len(t, res.Runs, 4)
 	for _, r := range res.Runs {
 		require.Zero(t, r.Errors)
-		var sum int64
-		for _, n := range r.KeysPerNode {
-			sum += n
-		}
-		require.Equal(t, int64(3000*2), sum, "%s/%s: every key on R+1 nodes", r.Algorithm, r.Codec)
+		require.Equal(t, int64(3000*2), storedKeys(r), "%s/%s: every key on R+1 nodes", r.Algorithm, r.Codec)
 		require.Positive(t, r.BulkPut.OpsPerSec)
 		require.Equal(t, 500, r.Get.Ops)
 		require.Equal(t, 500, r.Echo.Ops)
@@ -104,22 +118,14 @@ func TestDurableGoals(t *testing.T) {
 // TestRunDurable runs the bulk and pipelined phases on durable in-process
 // nodes with each sync policy: every key is answered.
 func TestRunDurable(t *testing.T) {
-	c := testcluster.StartConsul(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := Run(ctx, Config{
-		Consul: consul.Config{Addr: c.Addr}, Keys: 2000, Nodes: 2, LatencyOps: 100,
+	res := runBench(t, Config{
+		Keys: 2000, Nodes: 2, LatencyOps: 100,
 		Algorithms: []string{"hrw"}, Codecs: []protocol.Codec{protocol.Msgpack},
 		Storage: []string{StorageMemory, "none", "batch", "always"},
 	})
-	require.NoError(t, err)
 	require.Len(t, res.Runs, 4)
 	for _, r := range res.Runs {
 		require.Zero(t, r.Errors, r.Storage)
-		var sum int64
-		for _, n := range r.KeysPerNode {
-			sum += n
-		}
-		require.Equal(t, int64(2000), sum, r.Storage)
+		require.Equal(t, int64(2000), storedKeys(r), r.Storage)
 	}
 }
