@@ -41,7 +41,7 @@ func (s NodeStorage) args() []string {
 func (s NodeStorage) runConfig(name string) (noderun.Config, error) {
 	// The bind address is given, not left to the node's default: the
 	// runtime writes it into the registered endpoints and pings it.
-	cfg := noderun.Config{Node: node.Config{Name: name, Bind: node.DefaultBind}}
+	cfg := noderun.Config{Node: node.Config{Name: name}}
 	if s.DataRoot == "" {
 		return cfg, nil
 	}

@@ -120,12 +120,15 @@ func TestRegisteredUntilStopped(t *testing.T) {
 	agent := testcluster.StartConsul(t)
 	cc, err := consul.New(consul.Config{Addr: agent.Addr})
 	require.NoError(t, err)
-	s, err := noderun.Start(context.Background(), noderun.Config{Node: node.Config{Name: "reg", Bind: "127.0.0.1"}, Consul: cc})
+	// Bind left empty: the node's default address is the one registered
+	// and pinged.
+	s, err := noderun.Start(context.Background(), noderun.Config{Node: node.Config{Name: "reg"}, Consul: cc})
 	require.NoError(t, err)
 	m, ok := member(t, cc, "reg")
 	require.True(t, ok, "registered before Start returns")
 	require.True(t, m.Ready, "in memory: nothing to catch up")
 	require.Equal(t, s.RequestEndpoint(), m.RepURL)
+	require.Equal(t, "tcp://"+node.DefaultBind, s.RequestEndpoint()[:len("tcp://"+node.DefaultBind)])
 	require.Equal(t, s.IngestEndpoint(), m.PullURL)
 	// A beat sets the check's output to "serving" (empty at registration)
 	// only once the node has answered its PING.
