@@ -1,6 +1,7 @@
 package rebalance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,27 +98,13 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Grace == 0 {
-		c.Grace = DefaultGrace
-	}
-	if c.Settle <= 0 {
-		c.Settle = DefaultSettle
-	}
-	if c.AckEvery <= 0 {
-		c.AckEvery = DefaultAckEvery
-	}
-	if c.BatchKeys <= 0 {
-		c.BatchKeys = DefaultBatchKeys
-	}
-	if c.ScanBatch <= 0 {
-		c.ScanBatch = DefaultScanBatch
-	}
-	if c.JoinTimeout <= 0 {
-		c.JoinTimeout = DefaultJoinTimeout
-	}
-	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = 200 * time.Millisecond
-	}
+	c.Grace = cmp.Or(c.Grace, DefaultGrace)
+	c.Settle = positiveOr(c.Settle, DefaultSettle)
+	c.AckEvery = positiveOr(c.AckEvery, DefaultAckEvery)
+	c.BatchKeys = positiveOr(c.BatchKeys, DefaultBatchKeys)
+	c.ScanBatch = positiveOr(c.ScanBatch, DefaultScanBatch)
+	c.JoinTimeout = positiveOr(c.JoinTimeout, DefaultJoinTimeout)
+	c.ProgressEvery = positiveOr(c.ProgressEvery, 200*time.Millisecond)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,6 +118,14 @@ func (c Config) withDefaults() Config {
 		c.Producer.RequestTimeout = DefaultRequestTimeout
 	}
 	return c
+}
+
+// positiveOr returns v, or def when v is zero or negative.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Progress is a snapshot of a running rebalance.
