@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
@@ -120,7 +121,7 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 	defer peers.close()
 	for round := 0; len(pending) > 0; round++ {
 		if round > 0 {
-			if err := sleepCtx(ctx, time.Second); err != nil {
+			if err := ctxtime.Sleep(ctx, time.Second); err != nil {
 				return err
 			}
 			if ms, err = p.Consul.Members(ctx); err != nil {
@@ -170,11 +171,11 @@ func waitSeen(ctx context.Context, c *consul.Client, self string, settle time.Du
 		if err == nil && slices.ContainsFunc(ms, func(m consul.Member) bool { return m.Name == self }) {
 			break
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return sleepCtx(ctx, settle)
+	return ctxtime.Sleep(ctx, settle)
 }
 
 // replicas holds one client per replica across the rounds of a catch-up,
@@ -356,16 +357,4 @@ func union(ctx context.Context, hr sharding.HashRange, pl placement, sources map
 		}
 	}
 	return want, nil
-}
-
-// sleepCtx waits d, or until ctx is done (then it returns ctx.Err()).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

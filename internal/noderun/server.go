@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
@@ -225,7 +226,7 @@ func (s *Server) catchUpThenReady() {
 			return
 		}
 		log.Warn("cannot register as ready; retrying", "node", name, "err", err)
-		_ = sleepCtx(ctx, time.Second)
+		_ = ctxtime.Sleep(ctx, time.Second)
 	}
 }
 
