@@ -90,6 +90,29 @@ func (pl placement) prefs(p int) []string {
 	return layout.AppendPrefs(nil, p, pl.tables...)
 }
 
+// catchUpThenReady runs the catch-up, ends catch-up mode and registers the
+// node as ready for reads. If the catch-up fails the node keeps taking
+// writes but stays unready for reads.
+func (s *Server) catchUpThenReady() {
+	ctx, log, name := s.bgCtx, s.cfg.Logger, s.node.Name()
+	if err := catchUp(ctx, s.cfg, s.node, s.catchUp, s.settings, log); err != nil {
+		if ctx.Err() == nil {
+			log.Error("catch-up failed; the node takes writes but stays unready for reads", "node", name, "err", err)
+		}
+		return
+	}
+	s.catchUp.Finish()
+	for ctx.Err() == nil {
+		err := s.reg.SetReady(ctx)
+		if err == nil {
+			log.Info("ready for reads", "node", name)
+			return
+		}
+		log.Warn("cannot register as ready; retrying", "node", name, "err", err)
+		_ = ctxtime.Sleep(ctx, time.Second)
+	}
+}
+
 // catchUp brings the node's partitions up to date from their ready
 // replicas (docs/DURABILITY.md) and returns when every partition is
 // done or has no ready replica to learn from, or ctx is done.
