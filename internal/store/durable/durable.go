@@ -245,6 +245,16 @@ func (s *Store) acquire() error {
 
 func (s *Store) release() { s.closeMu.RUnlock() }
 
+// setValue adds to b the write of v under the encoded key k, as a record
+// holds it: the codec byte, then the data.
+func setValue(b *pebble.Batch, k []byte, v store.Value) {
+	op := b.SetDeferred(len(k), 1+len(v.Data))
+	copy(op.Key, k)
+	op.Value[0] = v.Codec
+	copy(op.Value[1:], v.Data)
+	op.Finish()
+}
+
 // lockKey starts a single-key write: it checks the key, enters the store
 // (as acquire) and checks it is writable, then locks the key's stripe. It
 // returns the key encoded into kbuf and the key's hash; the caller ends the
@@ -321,11 +331,7 @@ func (s *Store) Put(_ context.Context, key string, v store.Value) error {
 	k := encodeKey(kbuf[:0], h, key)
 	b := s.db.NewBatch()
 	defer b.Close()
-	op := b.SetDeferred(len(k), 1+len(v.Data))
-	copy(op.Key, k)
-	op.Value[0] = v.Codec
-	copy(op.Value[1:], v.Data)
-	op.Finish()
+	setValue(b, k, v)
 
 	mu := &s.locks[h>>56]
 	mu.Lock()
@@ -624,11 +630,7 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 				return err
 			}
 		}
-		op := b.SetDeferred(len(k), 1+len(e.Value.Data))
-		copy(op.Key, k)
-		op.Value[0] = e.Value.Codec
-		copy(op.Value[1:], e.Value.Data)
-		op.Finish()
+		setValue(b, k, e.Value)
 		if repeated {
 			inBatch[e.Key] = len(e.Value.Data)
 		}

@@ -28,11 +28,7 @@ func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	op := b.SetDeferred(len(k), 1+len(v.Data))
-	copy(op.Key, k)
-	op.Value[0] = v.Codec
-	copy(op.Value[1:], v.Data)
-	op.Finish()
+	setValue(b, k, v)
 	if err := s.apply(b); err != nil {
 		return false, err
 	}
