@@ -30,19 +30,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "zshard-supervisor-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "server_consumer")
-	build := exec.Command("go", "build", "-o", binary, "github.com/zshard/zshard/server_consumer")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building server_consumer: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &binary}))
 }
 
 // start runs server_consumer with args against agent.
