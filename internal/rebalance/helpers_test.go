@@ -103,15 +103,10 @@ func (c *cluster) rebalanceConfig() rebalance.Config {
 	}
 }
 
+// eventually polls cond every 50ms for up to d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testcluster.Eventually(t, what, d, 50*time.Millisecond, cond)
 }
 
 // layout returns the cluster's table at its current Members.

@@ -81,16 +81,10 @@ func sortStrings(s []string) []string {
 	return s
 }
 
+// eventually polls cond every 100ms for up to 30s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	testcluster.Eventually(t, what, 30*time.Second, 100*time.Millisecond, cond)
 }
 
 // nodePIDs returns the node processes that pid started, by node name.
