@@ -184,6 +184,22 @@ type r2Op struct {
 
 func r2Key(i int) string { return fmt.Sprintf("r2-%06d", i) }
 
+// r2Changes returns the ops that, among keys [0, n), overwrite each key
+// whose index overwrite picks with tag and its index, and delete each
+// other key whose index del picks.
+func r2Changes(n int, tag string, overwrite, del func(i int) bool) []r2Op {
+	var ops []r2Op
+	for i := range n {
+		switch {
+		case overwrite(i):
+			ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("%s%d", tag, i)})
+		case del(i):
+			ops = append(ops, r2Op{r2Key(i), ""})
+		}
+	}
+	return ops
+}
+
 // applyAll applies ops through p until every one is acknowledged (a write
 // whose quorum failed while a node was going down is tried again), and
 // records each acknowledged outcome in want.
@@ -249,15 +265,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		_, ok := member(t, cc, "node-1")
 		return !ok
 	})
-	ops = ops[:0]
-	for i := range initial {
-		switch {
-		case i%3 == 0:
-			ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
-		case i%7 == 1:
-			ops = append(ops, r2Op{r2Key(i), ""})
-		}
-	}
+	ops = r2Changes(initial, "b", func(i int) bool { return i%3 == 0 }, func(i int) bool { return i%7 == 1 })
 	for i := initial; i < initial+added; i++ {
 		ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
 	}
@@ -272,15 +280,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		return ok
 	})
 	m, _ := member(t, cc, "node-1")
-	var during []r2Op
-	for i := range initial {
-		switch {
-		case i%5 == 2:
-			during = append(during, r2Op{r2Key(i), fmt.Sprintf("c%d", i)})
-		case i%11 == 3:
-			during = append(during, r2Op{r2Key(i), ""})
-		}
-	}
+	during := r2Changes(initial, "c", func(i int) bool { return i%5 == 2 }, func(i int) bool { return i%11 == 3 })
 	writesDone := make(chan struct{})
 	go func() {
 		defer close(writesDone)
