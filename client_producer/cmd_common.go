@@ -73,6 +73,17 @@ func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Con
 	return p, nil
 }
 
+// withProducer opens a producer (openProducer with mod), runs run with it
+// and the command's standard output, and closes it.
+func withProducer(cmd *cobra.Command, g *globalConfig, run func(p *producer.Producer, out io.Writer) error, mod ...func(*producer.Config)) error {
+	p, err := openProducer(cmd, g, mod...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return run(p, cmd.OutOrStdout())
+}
+
 // readOnly makes a command that only reads leave an uninitialised cluster's
 // settings alone (it places with its flags until a writer stores them).
 func readOnly(c *producer.Config) { c.NoInit = true }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/zshard/zshard/internal/producer"
 )
 
 func newDeleteCmd(g *globalConfig) *cobra.Command {
@@ -18,25 +21,21 @@ says whether any replica held it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
-			p, err := openProducer(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			existed, err := p.Delete(cmd.Context(), key)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.JSON {
-				return printJSON(out, map[string]any{"status": "OK", "key": key, "deleted": existed})
-			}
-			if existed {
-				fmt.Fprintf(out, "deleted %s\n", key)
-			} else {
-				fmt.Fprintf(out, "%s was not stored (nothing deleted)\n", key)
-			}
-			return nil
+			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
+				existed, err := p.Delete(cmd.Context(), key)
+				if err != nil {
+					return err
+				}
+				if g.JSON {
+					return printJSON(out, map[string]any{"status": "OK", "key": key, "deleted": existed})
+				}
+				if existed {
+					fmt.Fprintf(out, "deleted %s\n", key)
+				} else {
+					fmt.Fprintf(out, "%s was not stored (nothing deleted)\n", key)
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -21,25 +22,21 @@ printed as is, any other value as JSON. A missing key exits with status 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
-			p, err := openProducer(cmd, g, readOnly)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			v, err := p.Get(cmd.Context(), key)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.JSON {
-				j, err := producer.ValueJSON(p.Codec(), v)
+			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
+				v, err := p.Get(cmd.Context(), key)
 				if err != nil {
 					return err
 				}
-				return printJSON(out, map[string]any{"status": "OK", "key": key, "value": json.RawMessage(j)})
-			}
-			fmt.Fprintln(out, displayValue(p.Codec(), v))
-			return nil
+				if g.JSON {
+					j, err := producer.ValueJSON(p.Codec(), v)
+					if err != nil {
+						return err
+					}
+					return printJSON(out, map[string]any{"status": "OK", "key": key, "value": json.RawMessage(j)})
+				}
+				fmt.Fprintln(out, displayValue(p.Codec(), v))
+				return nil
+			}, readOnly)
 		},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -29,20 +30,16 @@ JSON value (number, object, array, ...) and stored as such.`,
 			if err != nil {
 				return err
 			}
-			p, err := openProducer(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			if err := p.Put(cmd.Context(), key, value); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.JSON {
-				return printJSON(out, map[string]any{"status": "OK", "key": key, "replicas": p.Replicas(key)})
-			}
-			fmt.Fprintf(out, "OK  %s -> %v\n", key, p.Replicas(key))
-			return nil
+			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
+				if err := p.Put(cmd.Context(), key, value); err != nil {
+					return err
+				}
+				if g.JSON {
+					return printJSON(out, map[string]any{"status": "OK", "key": key, "replicas": p.Replicas(key)})
+				}
+				fmt.Fprintf(out, "OK  %s -> %v\n", key, p.Replicas(key))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&raw, "value-json", false, "parse VALUE as a JSON value instead of taking it as a string")

@@ -33,14 +33,7 @@ func reg(name string, port int) consul.Registration {
 // (check expiry, re-registration) take a few seconds on a loaded machine.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	testcluster.Eventually(t, what, 20*time.Second, 50*time.Millisecond, cond)
 }
 
 func memberNames(t *testing.T, c *consul.Client) []string {

@@ -41,11 +41,7 @@ type Member struct {
 // Members returns the instances of the service whose checks all pass,
 // sorted by name.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	ms, _, err := c.members((&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return nil, c.wrapErr("reading members", err)
-	}
-	return ms, nil
+	return readOnce(ctx, c, "reading members", c.members)
 }
 
 func (c *Client) members(q *api.QueryOptions) ([]Member, uint64, error) {
@@ -76,6 +72,16 @@ func (c *Client) members(q *api.QueryOptions) ([]Member, uint64, error) {
 // watching goroutine. Errors are logged and retried with backoff.
 func (c *Client) WatchMembers(ctx context.Context, fn func([]Member)) error {
 	return watch(ctx, defaultWatch, c.members, fn, c.logWatchErr("members"))
+}
+
+// readOnce runs read, one of the reads a watch repeats as a blocking query,
+// once without blocking; a failure says what was being read.
+func readOnce[T any](ctx context.Context, c *Client, what string, read func(*api.QueryOptions) ([]T, uint64, error)) ([]T, error) {
+	v, _, err := read((&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, c.wrapErr(what, err)
+	}
+	return v, nil
 }
 
 // wrapErr turns a transport failure into an *UnreachableError and adds

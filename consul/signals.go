@@ -39,11 +39,7 @@ type Signal struct {
 
 // Signals returns every node's desired state, sorted by name.
 func (c *Client) Signals(ctx context.Context) ([]Signal, error) {
-	sigs, _, err := c.signals((&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return nil, c.wrapErr("reading node signals", err)
-	}
-	return sigs, nil
+	return readOnce(ctx, c, "reading node signals", c.signals)
 }
 
 func (c *Client) signals(q *api.QueryOptions) ([]Signal, uint64, error) {

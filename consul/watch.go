@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/zshard/zshard/internal/ctxtime"
 )
 
 // watchOptions tunes the blocking-query loop. The zero value is not usable;
@@ -58,7 +60,7 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 	)
 	for {
 		if gap := time.Until(last.Add(o.minGap)); gap > 0 {
-			if !sleep(ctx, gap) {
+			if ctxtime.Sleep(ctx, gap) != nil {
 				return nil
 			}
 		}
@@ -77,7 +79,7 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 			if onErr != nil {
 				onErr(err, d)
 			}
-			if !sleep(ctx, d) {
+			if ctxtime.Sleep(ctx, d) != nil {
 				return nil
 			}
 			backoff = min(backoff*2, o.backoffMax)
@@ -96,18 +98,6 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 		index = max(newIndex, 1)
 		delivered = true
 		fn(v)
-	}
-}
-
-// sleep waits for d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

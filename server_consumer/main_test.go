@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,18 +22,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "server_consumer-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "server_consumer")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &binary}))
 }
 
 // freeBases finds n consecutive free ports for requests and n for ingest.

@@ -154,69 +154,67 @@ func load(b *testing.B, e engine, n int) {
 
 var engines = []string{"pebble", "bbolt"}
 
-// BenchmarkBatchPut: one op is a BATCH of 64 new 100-byte values made
-// durable with one fsync, into a store that already holds 100k keys.
-func BenchmarkBatchPut(b *testing.B) {
+// eachEngine runs bench as a sub-benchmark per engine, on a new store of
+// that engine that holds preload keys; the store is closed after it.
+func eachEngine(b *testing.B, bench func(b *testing.B, e engine)) {
 	for _, name := range engines {
 		b.Run("engine="+name, func(b *testing.B) {
 			e := openEngine(b, name)
 			defer e.close()
 			load(b, e, preload)
-			keys := make([]string, batchOps)
-			next := preload
-			b.ReportAllocs()
-			b.SetBytes(batchOps * valueBytes)
-			b.ResetTimer()
-			for b.Loop() {
-				for j := range keys {
-					keys[j] = key(next)
-					next++
-				}
-				if err := e.putBatch(keys); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*batchOps)/b.Elapsed().Seconds(), "keys/s")
+			bench(b, e)
 		})
 	}
+}
+
+// BenchmarkBatchPut: one op is a BATCH of 64 new 100-byte values made
+// durable with one fsync, into a store that already holds 100k keys.
+func BenchmarkBatchPut(b *testing.B) {
+	eachEngine(b, func(b *testing.B, e engine) {
+		keys := make([]string, batchOps)
+		next := preload
+		b.ReportAllocs()
+		b.SetBytes(batchOps * valueBytes)
+		b.ResetTimer()
+		for b.Loop() {
+			for j := range keys {
+				keys[j] = key(next)
+				next++
+			}
+			if err := e.putBatch(keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batchOps)/b.Elapsed().Seconds(), "keys/s")
+	})
 }
 
 // BenchmarkGet: point reads of random present keys of 100k.
 func BenchmarkGet(b *testing.B) {
-	for _, name := range engines {
-		b.Run("engine="+name, func(b *testing.B) {
-			e := openEngine(b, name)
-			defer e.close()
-			load(b, e, preload)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i = (i + 7919) % preload
-				ok, err := e.get(key(i))
-				if err != nil || !ok {
-					b.Fatal(ok, err)
-				}
+	eachEngine(b, func(b *testing.B, e engine) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i = (i + 7919) % preload
+			ok, err := e.get(key(i))
+			if err != nil || !ok {
+				b.Fatal(ok, err)
 			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkScanPartition: stream one of 64 partitions of 100k keys.
 func BenchmarkScanPartition(b *testing.B) {
-	for _, name := range engines {
-		b.Run("engine="+name, func(b *testing.B) {
-			e := openEngine(b, name)
-			defer e.close()
-			load(b, e, preload)
-			b.ReportAllocs()
-			p := 0
-			for b.Loop() {
-				n, err := e.scanPartition(p % partitions)
-				if err != nil || n == 0 {
-					b.Fatal(n, err)
-				}
-				p++
+	eachEngine(b, func(b *testing.B, e engine) {
+		b.ReportAllocs()
+		p := 0
+		for b.Loop() {
+			n, err := e.scanPartition(p % partitions)
+			if err != nil || n == 0 {
+				b.Fatal(n, err)
 			}
-		})
-	}
+			p++
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -60,21 +61,15 @@ func (c Config) withDefaults() Config {
 	if len(c.Nodes) == 0 {
 		c.Nodes = d.Nodes
 	}
-	if c.Keys == 0 {
-		c.Keys = d.Keys
-	}
+	c.Keys = cmp.Or(c.Keys, d.Keys)
 	if len(c.Algorithms) == 0 {
 		c.Algorithms = d.Algorithms
 	}
 	if len(c.Modes) == 0 {
 		c.Modes = d.Modes
 	}
-	if c.Trials == 0 {
-		c.Trials = d.Trials
-	}
-	if c.BenchTime == 0 {
-		c.BenchTime = d.BenchTime
-	}
+	c.Trials = cmp.Or(c.Trials, d.Trials)
+	c.BenchTime = cmp.Or(c.BenchTime, d.BenchTime)
 	return c
 }
 

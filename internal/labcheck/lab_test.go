@@ -3,7 +3,6 @@
 package labcheck
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,12 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/testcluster"
 )
 
 var update = flag.Bool("update", false, "rerun the guide and write the real outputs and plots into docs/")
@@ -65,28 +65,10 @@ func freeBase() int {
 
 // ---- running -------------------------------------------------------------------
 
-// lockedBuffer collects a background command's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type bg struct {
 	cmd  string
 	proc *exec.Cmd
-	out  *lockedBuffer
+	out  *testcluster.SyncBuffer
 	done chan struct{}
 }
 
@@ -187,7 +169,7 @@ func (l *lab) run(cmd string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	c := l.command(ctx, cmd)
-	var out lockedBuffer
+	var out testcluster.SyncBuffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
 	lines := SplitOutput(l.ports.ToGuide(out.String()))
@@ -205,7 +187,7 @@ func (l *lab) run(cmd string) []string {
 
 func (l *lab) start(cmd string) *bg {
 	c := l.command(context.Background(), cmd)
-	b := &bg{cmd: cmd, proc: c, out: &lockedBuffer{}, done: make(chan struct{})}
+	b := &bg{cmd: cmd, proc: c, out: &testcluster.SyncBuffer{}, done: make(chan struct{})}
 	c.Stdout, c.Stderr = b.out, b.out
 	require.NoError(l.t, c.Start(), cmd)
 	go func() { _ = c.Wait(); close(b.done) }()

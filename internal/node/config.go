@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,37 +78,17 @@ func DefaultConfig() Config {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.Bind == "" {
-		c.Bind = DefaultBind
-	}
+	c.Name = cmp.Or(c.Name, DefaultName)
+	c.Bind = cmp.Or(c.Bind, DefaultBind)
 	c.Limits = c.Limits.WithDefaults()
-	if c.MaxReplyBytes == 0 {
-		c.MaxReplyBytes = DefaultMaxReplyBytes
-	}
-	if c.TransportMaxBytes == 0 {
-		c.TransportMaxBytes = 2 * int64(c.Limits.MaxMessageBytes)
-	}
-	if c.SyncTimeout == 0 {
-		c.SyncTimeout = DefaultSyncTimeout
-	}
-	if c.MaxSyncTimeout == 0 {
-		c.MaxSyncTimeout = DefaultMaxSyncTimeout
-	}
-	if c.SyncTokens == 0 {
-		c.SyncTokens = DefaultSyncTokens
-	}
-	if c.Linger == 0 {
-		c.Linger = DefaultLinger
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.Sync == "" {
-		c.Sync = SyncAlways
-	}
+	c.MaxReplyBytes = cmp.Or(c.MaxReplyBytes, DefaultMaxReplyBytes)
+	c.TransportMaxBytes = cmp.Or(c.TransportMaxBytes, 2*int64(c.Limits.MaxMessageBytes))
+	c.SyncTimeout = cmp.Or(c.SyncTimeout, DefaultSyncTimeout)
+	c.MaxSyncTimeout = cmp.Or(c.MaxSyncTimeout, DefaultMaxSyncTimeout)
+	c.SyncTokens = cmp.Or(c.SyncTokens, DefaultSyncTokens)
+	c.Linger = cmp.Or(c.Linger, DefaultLinger)
+	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
+	c.Sync = cmp.Or(c.Sync, SyncAlways)
 	return c
 }
 

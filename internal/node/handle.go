@@ -73,13 +73,9 @@ func (n *Node) run(c protocol.Codec, r *protocol.Request) (protocol.Reply, error
 		ok.Collection, err = collection(page.Entries, c, false)
 		return ok, err
 	case protocol.OpScan:
-		from, err := store.ParseCursor(r.Cursor)
+		from, limit, err := pageStart(r)
 		if err != nil {
-			return ok, protocol.Errorf(protocol.CodeBadRequest, "malformed \"cursor\" %q", r.Cursor)
-		}
-		limit := r.Limit
-		if limit == 0 {
-			limit = protocol.DefaultScanLimit
+			return ok, err
 		}
 		page, err := n.store.ScanPartitions(n.ctx, from, sharding.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
 		if err != nil {

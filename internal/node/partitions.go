@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 	"github.com/zshard/zshard/sharding"
@@ -79,13 +80,9 @@ func entryHash(e store.Entry, c protocol.Codec, raw bool) (uint64, error) {
 // with the same fields would return, and returns their count and the
 // cursor that continues.
 func (n *Node) deletePartitions(r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
-	from, err := store.ParseCursor(r.Cursor)
+	from, limit, err := pageStart(r)
 	if err != nil {
-		return rep, protocol.Errorf(protocol.CodeBadRequest, "malformed \"cursor\" %q", r.Cursor)
-	}
-	limit := r.Limit
-	if limit == 0 {
-		limit = protocol.DefaultScanLimit
+		return rep, err
 	}
 	deleted, next, done, err := n.store.DeletePartitions(n.ctx, from, sharding.HashRange{From: r.HashFrom, To: r.HashTo}, partitionSet(r), limit)
 	rep.Count = deleted
@@ -96,4 +93,14 @@ func (n *Node) deletePartitions(r *protocol.Request, rep protocol.Reply) (protoc
 		rep.Cursor = next.String()
 	}
 	return rep, nil
+}
+
+// pageStart reads where the page of a SCAN or DELETE_PARTITIONS request
+// starts (its cursor) and how many keys it holds at most.
+func pageStart(r *protocol.Request) (store.Cursor, int, error) {
+	from, err := store.ParseCursor(r.Cursor)
+	if err != nil {
+		return from, 0, protocol.Errorf(protocol.CodeBadRequest, "malformed \"cursor\" %q", r.Cursor)
+	}
+	return from, cmp.Or(r.Limit, protocol.DefaultScanLimit), nil
 }

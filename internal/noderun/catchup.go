@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
@@ -89,6 +90,29 @@ func (pl placement) prefs(p int) []string {
 	return layout.AppendPrefs(nil, p, pl.tables...)
 }
 
+// catchUpThenReady runs the catch-up, ends catch-up mode and registers the
+// node as ready for reads. If the catch-up fails the node keeps taking
+// writes but stays unready for reads.
+func (s *Server) catchUpThenReady() {
+	ctx, log, name := s.bgCtx, s.cfg.Logger, s.node.Name()
+	if err := catchUp(ctx, s.cfg, s.node, s.catchUp, s.settings, log); err != nil {
+		if ctx.Err() == nil {
+			log.Error("catch-up failed; the node takes writes but stays unready for reads", "node", name, "err", err)
+		}
+		return
+	}
+	s.catchUp.Finish()
+	for ctx.Err() == nil {
+		err := s.reg.SetReady(ctx)
+		if err == nil {
+			log.Info("ready for reads", "node", name)
+			return
+		}
+		log.Warn("cannot register as ready; retrying", "node", name, "err", err)
+		_ = ctxtime.Sleep(ctx, time.Second)
+	}
+}
+
 // catchUp brings the node's partitions up to date from their ready
 // replicas (docs/DURABILITY.md) and returns when every partition is
 // done or has no ready replica to learn from, or ctx is done.
@@ -120,7 +144,7 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 	defer peers.close()
 	for round := 0; len(pending) > 0; round++ {
 		if round > 0 {
-			if err := sleepCtx(ctx, time.Second); err != nil {
+			if err := ctxtime.Sleep(ctx, time.Second); err != nil {
 				return err
 			}
 			if ms, err = p.Consul.Members(ctx); err != nil {
@@ -170,11 +194,11 @@ func waitSeen(ctx context.Context, c *consul.Client, self string, settle time.Du
 		if err == nil && slices.ContainsFunc(ms, func(m consul.Member) bool { return m.Name == self }) {
 			break
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return sleepCtx(ctx, settle)
+	return ctxtime.Sleep(ctx, settle)
 }
 
 // replicas holds one client per replica across the rounds of a catch-up,
@@ -356,16 +380,4 @@ func union(ctx context.Context, hr sharding.HashRange, pl placement, sources map
 		}
 	}
 	return want, nil
-}
-
-// sleepCtx waits d, or until ctx is done (then it returns ctx.Err()).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
@@ -204,29 +203,6 @@ func (s *Server) heartbeat() {
 		_, err := ping.Call(s.bgCtx, &protocol.Request{Op: protocol.OpPing})
 		return err
 	})
-}
-
-// catchUpThenReady runs the catch-up, ends catch-up mode and registers the
-// node as ready for reads. If the catch-up fails the node keeps taking
-// writes but stays unready for reads.
-func (s *Server) catchUpThenReady() {
-	ctx, log, name := s.bgCtx, s.cfg.Logger, s.node.Name()
-	if err := catchUp(ctx, s.cfg, s.node, s.catchUp, s.settings, log); err != nil {
-		if ctx.Err() == nil {
-			log.Error("catch-up failed; the node takes writes but stays unready for reads", "node", name, "err", err)
-		}
-		return
-	}
-	s.catchUp.Finish()
-	for ctx.Err() == nil {
-		err := s.reg.SetReady(ctx)
-		if err == nil {
-			log.Info("ready for reads", "node", name)
-			return
-		}
-		log.Warn("cannot register as ready; retrying", "node", name, "err", err)
-		_ = sleepCtx(ctx, time.Second)
-	}
 }
 
 // deregister removes the registration, if any. On failure the agent

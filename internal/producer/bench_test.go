@@ -9,10 +9,9 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zshard/zshard/consul"
-	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/testcluster"
+	"github.com/zshard/zshard/layout"
 )
 
 // BenchmarkGetPaired interleaves one Producer.Get and one raw GET_ONE on a
@@ -22,18 +21,11 @@ import (
 func BenchmarkGetPaired(b *testing.B) {
 	for _, codec := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
 		b.Run(codec.String(), func(b *testing.B) {
-			c := testcluster.StartConsul(b)
-			svc := "bench"
-			cc, err := consul.New(consul.Config{Addr: c.Addr, Service: svc, Prefix: svc + "/"})
-			require.NoError(b, err)
-			n := startBenchNode(b, cc)
+			cl := newCluster(b, testcluster.StartConsul(b))
+			n := cl.addNode("node-0").RequestEndpoint()
+			p := cl.producerFor(layout.Settings{}, codec)
+			waitTable(b, p, 1)
 			ctx := context.Background()
-			p, err := New(ctx, Config{Consul: consul.Config{Addr: c.Addr, Service: svc, Prefix: svc + "/"}, Codec: codec})
-			require.NoError(b, err)
-			b.Cleanup(func() { _ = p.Close() })
-			for p.Table() == nil {
-				time.Sleep(10 * time.Millisecond)
-			}
 			val := mustEncode(b, codec, "v")
 			require.NoError(b, p.Put(ctx, "k", val))
 
@@ -77,24 +69,4 @@ func BenchmarkGetPaired(b *testing.B) {
 			b.ReportMetric(float64(dp[len(dp)/2])/float64(dr[len(dr)/2]), "producer/raw-p50")
 		})
 	}
-}
-
-// startBenchNode starts an in-process node registered in cc and returns its
-// request endpoint.
-func startBenchNode(b *testing.B, cc *consul.Client) string {
-	n, err := node.New(node.Config{Name: "node-0"})
-	require.NoError(b, err)
-	require.NoError(b, n.Start())
-	ctx, cancel := context.WithCancel(context.Background())
-	reg, err := cc.Register(ctx, consul.Registration{Name: "node-0", RepURL: n.RequestEndpoint(), PullURL: n.IngestEndpoint()})
-	require.NoError(b, err)
-	done := make(chan struct{})
-	go func() { defer close(done); reg.Run(ctx, func() error { return nil }) }()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		_ = reg.Deregister(context.Background())
-		_ = n.Close()
-	})
-	return n.RequestEndpoint()
 }

@@ -72,13 +72,19 @@ func (b *Bulk) Delete(ctx context.Context, key string) error {
 	return b.add(ctx, protocol.OpDelete, key, nil)
 }
 
-func (b *Bulk) add(ctx context.Context, op protocol.Op, key string, value []byte) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// usable reports why b cannot queue an operation now (b closed or ctx
+// done), if it cannot. The caller holds b.mu.
+func (b *Bulk) usable(ctx context.Context) error {
 	if b.closed {
 		return ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
+	return ctx.Err()
+}
+
+func (b *Bulk) add(ctx context.Context, op protocol.Op, key string, value []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.usable(ctx); err != nil {
 		return err
 	}
 	targets, err := b.p.st.Load().targets(key, b.buf[:])
@@ -312,10 +318,7 @@ func (b *Bulk) DeleteTo(ctx context.Context, node, key string) error {
 func (b *Bulk) addDirect(ctx context.Context, req protocol.Request, node string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := b.usable(ctx); err != nil {
 		return err
 	}
 	pr := b.p.st.Load().peers[node]

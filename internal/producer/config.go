@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,54 +97,28 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	def := sharding.DefaultConfig()
-	if c.Settings.Algorithm == "" {
-		c.Settings.Algorithm = def.Algorithm
-	}
-	if c.Settings.Partitions == 0 {
-		c.Settings.Partitions = def.Partitions
-	}
+	c.Settings.Algorithm = cmp.Or(c.Settings.Algorithm, def.Algorithm)
+	c.Settings.Partitions = cmp.Or(c.Settings.Partitions, def.Partitions)
 	if c.Settings.VNodes == 0 && c.Settings.Algorithm == sharding.Consistent {
 		c.Settings.VNodes = def.VNodes
 	}
-	if c.Codec == 0 {
-		c.Codec = protocol.JSON
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.SendTimeout == 0 {
-		c.SendTimeout = DefaultSendTimeout
-	}
-	if c.SyncTimeout == 0 {
-		c.SyncTimeout = DefaultSyncTimeout
-	}
+	c.Codec = cmp.Or(c.Codec, protocol.JSON)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.SendTimeout = cmp.Or(c.SendTimeout, DefaultSendTimeout)
+	c.SyncTimeout = cmp.Or(c.SyncTimeout, DefaultSyncTimeout)
 	switch {
 	case c.Retries == 0:
 		c.Retries = DefaultRetries
 	case c.Retries < 0:
 		c.Retries = 0
 	}
-	if c.BatchOps == 0 {
-		c.BatchOps = DefaultBatchOps
-	}
-	if c.BatchBytes == 0 {
-		c.BatchBytes = DefaultBatchBytes
-	}
-	if c.Window == 0 {
-		c.Window = DefaultWindow
-	}
-	if c.PipelineBatch == 0 {
-		c.PipelineBatch = DefaultPipelineBatch
-	}
-	if c.ScanPage == 0 {
-		c.ScanPage = DefaultScanPage
-	}
-	if c.PushHWM == 0 {
-		c.PushHWM = DefaultPushHWM
-	}
-	if c.SuspectFor == 0 {
-		c.SuspectFor = DefaultSuspectFor
-	}
+	c.BatchOps = cmp.Or(c.BatchOps, DefaultBatchOps)
+	c.BatchBytes = cmp.Or(c.BatchBytes, DefaultBatchBytes)
+	c.Window = cmp.Or(c.Window, DefaultWindow)
+	c.PipelineBatch = cmp.Or(c.PipelineBatch, DefaultPipelineBatch)
+	c.ScanPage = cmp.Or(c.ScanPage, DefaultScanPage)
+	c.PushHWM = cmp.Or(c.PushHWM, DefaultPushHWM)
+	c.SuspectFor = cmp.Or(c.SuspectFor, DefaultSuspectFor)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

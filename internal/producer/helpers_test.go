@@ -79,7 +79,7 @@ func childNode(name string) int {
 // cluster is one test's slice of a shared Consul agent: its own service name
 // and KV prefix, so clusters with different settings do not meet.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	consul  *testcluster.Consul
 	service string
 	cc      *consul.Client
@@ -90,7 +90,7 @@ type cluster struct {
 
 var clusterSeq atomic.Int64
 
-func newCluster(t *testing.T, c *testcluster.Consul) *cluster {
+func newCluster(t testing.TB, c *testcluster.Consul) *cluster {
 	t.Helper()
 	svc := fmt.Sprintf("zt%d", clusterSeq.Add(1))
 	cc, err := consul.New(consul.Config{Addr: c.Addr, Service: svc, Prefix: svc + "/"})
@@ -197,7 +197,7 @@ func (c *cluster) producerFor(s layout.Settings, codec protocol.Codec, mod ...fu
 }
 
 // waitTable waits until p routes over exactly n members.
-func waitTable(t *testing.T, p *Producer, n int) {
+func waitTable(t testing.TB, p *Producer, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		tb := p.Table()

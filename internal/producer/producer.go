@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -154,15 +155,9 @@ func loadSettings(ctx context.Context, cc *consul.Client, want layout.Settings, 
 // consistent ring. Zero partitions or vnodes mean the sharding defaults.
 func SettingsDiff(want, got layout.Settings) string {
 	def := sharding.DefaultConfig()
-	if want.Partitions == 0 {
-		want.Partitions = def.Partitions
-	}
-	if want.VNodes == 0 {
-		want.VNodes = def.VNodes
-	}
-	if got.VNodes == 0 {
-		got.VNodes = def.VNodes
-	}
+	want.Partitions = cmp.Or(want.Partitions, def.Partitions)
+	want.VNodes = cmp.Or(want.VNodes, def.VNodes)
+	got.VNodes = cmp.Or(got.VNodes, def.VNodes)
 	d := ""
 	add := func(name string, w, g any) {
 		if d != "" {

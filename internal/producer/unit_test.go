@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/protocol"
-	"github.com/zshard/zshard/internal/testcluster"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
@@ -139,9 +137,7 @@ func TestPushSendWaitsForALateConnection(t *testing.T) {
 	ctx, err := zmq.NewContext()
 	require.NoError(t, err)
 	defer ctx.Term()
-	port, err := testcluster.FreePorts(1)
-	require.NoError(t, err)
-	ep := fmt.Sprintf("tcp://127.0.0.1:%d", port[0])
+	ep := freeEndpoint(t)
 
 	push, err := ctx.NewSocket(zmq.PUSH)
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
@@ -137,7 +138,7 @@ func (r *rebalancer) pace(ctx context.Context, n int) error {
 	sent := r.op.Add(int64(n))
 	due := r.copyStart.Add(time.Duration(float64(sent) / float64(r.cfg.MaxRate) * float64(time.Second)))
 	if d := time.Until(due); d > 0 {
-		return sleep(ctx, d)
+		return ctxtime.Sleep(ctx, d)
 	}
 	return nil
 }
@@ -473,7 +474,7 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 		if len(differ) == 0 {
 			return nil
 		}
-		if err := sleep(ctx, r.cfg.Settle); err != nil {
+		if err := ctxtime.Sleep(ctx, r.cfg.Settle); err != nil {
 			return err
 		}
 		s2, d2, err := r.readBoth(ctx, src, dst, differ)

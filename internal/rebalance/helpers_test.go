@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -33,22 +31,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "zshard-rebalance-test")
-	if err != nil {
-		panic(err)
-	}
-	serverBin = filepath.Join(dir, "server_consumer")
-	clientBin = filepath.Join(dir, "client_producer")
-	for bin, pkg := range map[string]string{serverBin: "server_consumer", clientBin: "client_producer"} {
-		build := exec.Command("go", "build", "-o", bin, "github.com/zshard/zshard/"+pkg)
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &serverBin, "client_producer": &clientBin}))
 }
 
 // numKeys is the data set of the integration tests: 100k keys, fewer under
@@ -120,15 +103,10 @@ func (c *cluster) rebalanceConfig() rebalance.Config {
 	}
 }
 
+// eventually polls cond every 50ms for up to d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testcluster.Eventually(t, what, d, 50*time.Millisecond, cond)
 }
 
 // layout returns the cluster's table at its current Members.

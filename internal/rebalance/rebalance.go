@@ -1,6 +1,7 @@
 package rebalance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
@@ -97,27 +99,13 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Grace == 0 {
-		c.Grace = DefaultGrace
-	}
-	if c.Settle <= 0 {
-		c.Settle = DefaultSettle
-	}
-	if c.AckEvery <= 0 {
-		c.AckEvery = DefaultAckEvery
-	}
-	if c.BatchKeys <= 0 {
-		c.BatchKeys = DefaultBatchKeys
-	}
-	if c.ScanBatch <= 0 {
-		c.ScanBatch = DefaultScanBatch
-	}
-	if c.JoinTimeout <= 0 {
-		c.JoinTimeout = DefaultJoinTimeout
-	}
-	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = 200 * time.Millisecond
-	}
+	c.Grace = cmp.Or(c.Grace, DefaultGrace)
+	c.Settle = positiveOr(c.Settle, DefaultSettle)
+	c.AckEvery = positiveOr(c.AckEvery, DefaultAckEvery)
+	c.BatchKeys = positiveOr(c.BatchKeys, DefaultBatchKeys)
+	c.ScanBatch = positiveOr(c.ScanBatch, DefaultScanBatch)
+	c.JoinTimeout = positiveOr(c.JoinTimeout, DefaultJoinTimeout)
+	c.ProgressEvery = positiveOr(c.ProgressEvery, 200*time.Millisecond)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,6 +119,14 @@ func (c Config) withDefaults() Config {
 		c.Producer.RequestTimeout = DefaultRequestTimeout
 	}
 	return c
+}
+
+// positiveOr returns v, or def when v is zero or negative.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Progress is a snapshot of a running rebalance.
@@ -284,7 +280,7 @@ func (r *rebalancer) lock(ctx context.Context) (*consul.Session, error) {
 		if err == nil && free == "" && time.Now().Before(delayUntil) {
 			// Released by a session that ended a moment ago: in its lock
 			// delay, not held. Try again shortly.
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
 				_ = sess.Close(context.Background())
 				return nil, err
 			}
@@ -465,7 +461,7 @@ func (r *rebalancer) copyPhase(ctx context.Context, m *layout.Migration, host st
 			// the node passes (a producer also reads the settings when
 			// a member appears under the legacy rule).
 			r.setPhase("waiting for producers (layout)")
-			if err := sleep(ctx, r.cfg.Grace); err != nil {
+			if err := ctxtime.Sleep(ctx, r.cfg.Grace); err != nil {
 				return err
 			}
 		}
@@ -476,7 +472,7 @@ func (r *rebalancer) copyPhase(ctx context.Context, m *layout.Migration, host st
 		rep.Join = time.Since(t0)
 	}
 	r.setPhase("waiting for producers (copying)")
-	if err := sleep(ctx, r.cfg.Grace); err != nil {
+	if err := ctxtime.Sleep(ctx, r.cfg.Grace); err != nil {
 		return err
 	}
 	if err := r.copyAndVerify(ctx, plan, from, rep); err != nil {
@@ -486,7 +482,7 @@ func (r *rebalancer) copyPhase(ctx context.Context, m *layout.Migration, host st
 		return err
 	}
 	r.setPhase("switched")
-	return sleep(ctx, r.cfg.Grace)
+	return ctxtime.Sleep(ctx, r.cfg.Grace)
 }
 
 // switchedPhase ends phase switched: writes stop going to From.
@@ -495,7 +491,7 @@ func (r *rebalancer) switchedPhase(ctx context.Context, m *layout.Migration) err
 		return err
 	}
 	r.setPhase("waiting for producers (cleaning)")
-	return sleep(ctx, r.cfg.Grace)
+	return ctxtime.Sleep(ctx, r.cfg.Grace)
 }
 
 // cleaningPhase runs phase cleaning: the nodes that dropped partitions
@@ -607,7 +603,7 @@ func (r *rebalancer) join(ctx context.Context, node, host string) error {
 			return fmt.Errorf("%s did not pass its health check within %v: is a supervisor (server_consumer) running%s? The migration stays in phase copying; run the command again once it runs",
 				node, r.cfg.JoinTimeout, hostNote(host))
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -618,17 +614,6 @@ func hostNote(host string) string {
 		return ""
 	}
 	return " with --host " + host
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // dryRun reports the plan and an estimate of the keys, changing nothing.

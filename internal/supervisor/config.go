@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -82,24 +83,12 @@ func (c *Config) fill() error {
 		}
 		c.Exe = exe
 	}
-	if c.BaseRequestPort == 0 {
-		c.BaseRequestPort = DefaultBaseRequestPort
-	}
-	if c.BaseIngestPort == 0 {
-		c.BaseIngestPort = DefaultBaseIngestPort
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = 10 * time.Second
-	}
-	if c.RestartMin == 0 {
-		c.RestartMin = 500 * time.Millisecond
-	}
-	if c.RestartMax == 0 {
-		c.RestartMax = 30 * time.Second
-	}
-	if c.StableAfter == 0 {
-		c.StableAfter = 30 * time.Second
-	}
+	c.BaseRequestPort = cmp.Or(c.BaseRequestPort, DefaultBaseRequestPort)
+	c.BaseIngestPort = cmp.Or(c.BaseIngestPort, DefaultBaseIngestPort)
+	c.StopTimeout = cmp.Or(c.StopTimeout, 10*time.Second)
+	c.RestartMin = cmp.Or(c.RestartMin, 500*time.Millisecond)
+	c.RestartMax = cmp.Or(c.RestartMax, 30*time.Second)
+	c.StableAfter = cmp.Or(c.StableAfter, 30*time.Second)
 	if c.Stdout == nil {
 		c.Stdout = os.Stdout
 	}

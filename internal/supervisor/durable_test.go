@@ -32,29 +32,42 @@ func durableVal(i int) []byte { return fmt.Appendf(nil, `"value %d"`, i) }
 // progress with the count acknowledged so far after each chunk.
 func writeAll(t *testing.T, p *producer.Producer, n int, progress func(acked int)) {
 	t.Helper()
-	pending := make([]int, n)
-	for i := range pending {
-		pending[i] = i
+	keys := make([]int, n)
+	for i := range keys {
+		keys[i] = i
 	}
 	acked := 0
+	applyUntilAcked(t, p, keys, func(i int) producer.Op {
+		return producer.Op{Kind: producer.OpPut, Key: durableKey(i), Value: durableVal(i)}
+	}, func(int) { acked++ }, func() { progress(acked) })
+}
+
+// applyUntilAcked applies op of every item through p, in chunks of 2000,
+// round after round until every one is acknowledged: an operation that
+// failed (its node was down, or its quorum failed while a node was going
+// down) is tried again in a later round. ack is called with each
+// acknowledged item, chunkDone after each chunk.
+func applyUntilAcked[T any](t *testing.T, p *producer.Producer, items []T, op func(T) producer.Op, ack func(T), chunkDone func()) {
+	t.Helper()
+	pending := items
 	for round := 0; len(pending) > 0; round++ {
-		require.Less(t, round, 200, "%d keys never acknowledged", len(pending))
-		var failed []int
+		require.Less(t, round, 200, "%d operations never acknowledged", len(pending))
+		var failed []T
 		for start := 0; start < len(pending); start += 2000 {
 			chunk := pending[start:min(start+2000, len(pending))]
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			err := p.Do(ctx, len(chunk), func(i int) producer.Op {
-				return producer.Op{Kind: producer.OpPut, Key: durableKey(chunk[i]), Value: durableVal(chunk[i])}
+				return op(chunk[i])
 			}, func(i int, r producer.Result) {
 				if r.Err != nil {
 					failed = append(failed, chunk[i])
-				} else {
-					acked++
+					return
 				}
+				ack(chunk[i])
 			})
 			cancel()
 			require.NoError(t, err)
-			progress(acked)
+			chunkDone()
 		}
 		pending = failed
 		if len(pending) > 0 {
@@ -171,40 +184,37 @@ type r2Op struct {
 
 func r2Key(i int) string { return fmt.Sprintf("r2-%06d", i) }
 
+// r2Changes returns the ops that, among keys [0, n), overwrite each key
+// whose index overwrite picks with tag and its index, and delete each
+// other key whose index del picks.
+func r2Changes(n int, tag string, overwrite, del func(i int) bool) []r2Op {
+	var ops []r2Op
+	for i := range n {
+		switch {
+		case overwrite(i):
+			ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("%s%d", tag, i)})
+		case del(i):
+			ops = append(ops, r2Op{r2Key(i), ""})
+		}
+	}
+	return ops
+}
+
 // applyAll applies ops through p until every one is acknowledged (a write
 // whose quorum failed while a node was going down is tried again), and
 // records each acknowledged outcome in want.
 func applyAll(t *testing.T, p *producer.Producer, ops []r2Op, want map[string]string, mu *sync.Mutex) {
 	t.Helper()
-	pending := ops
-	for round := 0; len(pending) > 0; round++ {
-		require.Less(t, round, 200, "%d writes never acknowledged", len(pending))
-		var failed []r2Op
-		for start := 0; start < len(pending); start += 2000 {
-			chunk := pending[start:min(start+2000, len(pending))]
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err := p.Do(ctx, len(chunk), func(i int) producer.Op {
-				if chunk[i].value == "" {
-					return producer.Op{Kind: producer.OpDelete, Key: chunk[i].key}
-				}
-				return producer.Op{Kind: producer.OpPut, Key: chunk[i].key, Value: []byte(strconv.Quote(chunk[i].value))}
-			}, func(i int, r producer.Result) {
-				if r.Err != nil {
-					failed = append(failed, chunk[i])
-					return
-				}
-				mu.Lock()
-				want[chunk[i].key] = chunk[i].value
-				mu.Unlock()
-			})
-			cancel()
-			require.NoError(t, err)
+	applyUntilAcked(t, p, ops, func(o r2Op) producer.Op {
+		if o.value == "" {
+			return producer.Op{Kind: producer.OpDelete, Key: o.key}
 		}
-		pending = failed
-		if len(pending) > 0 {
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+		return producer.Op{Kind: producer.OpPut, Key: o.key, Value: []byte(strconv.Quote(o.value))}
+	}, func(o r2Op) {
+		mu.Lock()
+		want[o.key] = o.value
+		mu.Unlock()
+	}, func() {})
 }
 
 // TestDurableR2NodeCatchesUp runs 4 durable nodes with R=2 under a real
@@ -255,15 +265,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		_, ok := member(t, cc, "node-1")
 		return !ok
 	})
-	ops = ops[:0]
-	for i := range initial {
-		switch {
-		case i%3 == 0:
-			ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
-		case i%7 == 1:
-			ops = append(ops, r2Op{r2Key(i), ""})
-		}
-	}
+	ops = r2Changes(initial, "b", func(i int) bool { return i%3 == 0 }, func(i int) bool { return i%7 == 1 })
 	for i := initial; i < initial+added; i++ {
 		ops = append(ops, r2Op{r2Key(i), fmt.Sprintf("b%d", i)})
 	}
@@ -278,15 +280,7 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		return ok
 	})
 	m, _ := member(t, cc, "node-1")
-	var during []r2Op
-	for i := range initial {
-		switch {
-		case i%5 == 2:
-			during = append(during, r2Op{r2Key(i), fmt.Sprintf("c%d", i)})
-		case i%11 == 3:
-			during = append(during, r2Op{r2Key(i), ""})
-		}
-	}
+	during := r2Changes(initial, "c", func(i int) bool { return i%5 == 2 }, func(i int) bool { return i%11 == 3 })
 	writesDone := make(chan struct{})
 	go func() {
 		defer close(writesDone)

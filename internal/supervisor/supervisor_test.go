@@ -30,19 +30,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "zshard-supervisor-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "server_consumer")
-	build := exec.Command("go", "build", "-o", binary, "github.com/zshard/zshard/server_consumer")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building server_consumer: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &binary}))
 }
 
 // start runs server_consumer with args against agent.
@@ -93,16 +81,10 @@ func sortStrings(s []string) []string {
 	return s
 }
 
+// eventually polls cond every 100ms for up to 30s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	testcluster.Eventually(t, what, 30*time.Second, 100*time.Millisecond, cond)
 }
 
 // nodePIDs returns the node processes that pid started, by node name.

@@ -245,6 +245,43 @@ func (s *Store) acquire() error {
 
 func (s *Store) release() { s.closeMu.RUnlock() }
 
+// setValue adds to b the write of v under the encoded key k, as a record
+// holds it: the codec byte, then the data.
+func setValue(b *pebble.Batch, k []byte, v store.Value) {
+	op := b.SetDeferred(len(k), 1+len(v.Data))
+	copy(op.Key, k)
+	op.Value[0] = v.Codec
+	copy(op.Value[1:], v.Data)
+	op.Finish()
+}
+
+// lockKey starts a single-key write: it checks the key, enters the store
+// (as acquire) and checks it is writable, then locks the key's stripe. It
+// returns the key encoded into kbuf and the key's hash; the caller ends the
+// write with unlockKey(mu).
+func (s *Store) lockKey(key string, kbuf []byte) (k []byte, h uint64, mu *sync.Mutex, err error) {
+	if key == "" {
+		return nil, 0, nil, store.ErrEmptyKey
+	}
+	if err := s.acquire(); err != nil {
+		return nil, 0, nil, err
+	}
+	if err := s.writable(); err != nil {
+		s.release()
+		return nil, 0, nil, err
+	}
+	h = sharding.KeyHash(key)
+	mu = &s.locks[h>>56]
+	mu.Lock()
+	return encodeKey(kbuf, h, key), h, mu, nil
+}
+
+// unlockKey ends a write begun by lockKey.
+func (s *Store) unlockKey(mu *sync.Mutex) {
+	mu.Unlock()
+	s.release()
+}
+
 // writable reports why a write cannot be accepted now, if it cannot.
 func (s *Store) writable() error {
 	if s.readOnly {
@@ -294,11 +331,7 @@ func (s *Store) Put(_ context.Context, key string, v store.Value) error {
 	k := encodeKey(kbuf[:0], h, key)
 	b := s.db.NewBatch()
 	defer b.Close()
-	op := b.SetDeferred(len(k), 1+len(v.Data))
-	copy(op.Key, k)
-	op.Value[0] = v.Codec
-	copy(op.Value[1:], v.Data)
-	op.Finish()
+	setValue(b, k, v)
 
 	mu := &s.locks[h>>56]
 	mu.Lock()
@@ -354,22 +387,12 @@ func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
 
 // Delete implements store.Store. Like Put, it is not fsynced until Sync.
 func (s *Store) Delete(_ context.Context, key string) (bool, error) {
-	if key == "" {
-		return false, store.ErrEmptyKey
-	}
-	if err := s.acquire(); err != nil {
-		return false, err
-	}
-	defer s.release()
-	if err := s.writable(); err != nil {
-		return false, err
-	}
-	h := sharding.KeyHash(key)
 	var kbuf [64]byte
-	k := encodeKey(kbuf[:0], h, key)
-	mu := &s.locks[h>>56]
-	mu.Lock()
-	defer mu.Unlock()
+	k, _, mu, err := s.lockKey(key, kbuf[:0])
+	if err != nil {
+		return false, err
+	}
+	defer s.unlockKey(mu)
 	old, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -607,11 +630,7 @@ func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
 				return err
 			}
 		}
-		op := b.SetDeferred(len(k), 1+len(e.Value.Data))
-		copy(op.Key, k)
-		op.Value[0] = e.Value.Codec
-		copy(op.Value[1:], e.Value.Data)
-		op.Finish()
+		setValue(b, k, e.Value)
 		if repeated {
 			inBatch[e.Key] = len(e.Value.Data)
 		}

@@ -7,28 +7,17 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/zshard/zshard/internal/store"
-	"github.com/zshard/zshard/sharding"
 )
 
 // PutIfAbsent implements store.Store: under the key's lock stripe (the
 // one Put and Delete take), it writes only when the key is not there.
 func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool, error) {
-	if key == "" {
-		return false, store.ErrEmptyKey
-	}
-	if err := s.acquire(); err != nil {
-		return false, err
-	}
-	defer s.release()
-	if err := s.writable(); err != nil {
-		return false, err
-	}
-	h := sharding.KeyHash(key)
 	var kbuf [64]byte
-	k := encodeKey(kbuf[:0], h, key)
-	mu := &s.locks[h>>56]
-	mu.Lock()
-	defer mu.Unlock()
+	k, h, mu, err := s.lockKey(key, kbuf[:0])
+	if err != nil {
+		return false, err
+	}
+	defer s.unlockKey(mu)
 	_, closer, err := s.db.Get(k)
 	if err == nil {
 		_ = closer.Close()
@@ -39,11 +28,7 @@ func (s *Store) PutIfAbsent(_ context.Context, key string, v store.Value) (bool,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	op := b.SetDeferred(len(k), 1+len(v.Data))
-	copy(op.Key, k)
-	op.Value[0] = v.Codec
-	copy(op.Value[1:], v.Data)
-	op.Finish()
+	setValue(b, k, v)
 	if err := s.apply(b); err != nil {
 		return false, err
 	}
