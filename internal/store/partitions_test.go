@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"fmt"
@@ -8,29 +8,31 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/storetest"
 	"github.com/zshard/zshard/sharding"
 )
 
 // TestMemoryPartitions compares ScanPartitions and DeletePartitions of a
 // Memory store with a reference map, for random sets, ranges and limits.
 func TestMemoryPartitions(t *testing.T) {
-	for _, stripes := range []int{1, 16, DefaultStripes} {
+	for _, stripes := range []int{1, 16, store.DefaultStripes} {
 		t.Run(fmt.Sprintf("stripes=%d", stripes), func(t *testing.T) {
-			testPartitions(t, func() Store { return NewMemory(MemoryOptions{Stripes: stripes}) })
+			testPartitions(t, func() store.Store { return store.NewMemory(store.MemoryOptions{Stripes: stripes}) })
 		})
 	}
 }
 
 // testPartitions is the conformance test of the partition methods.
-func testPartitions(t *testing.T, open func() Store) {
+func testPartitions(t *testing.T, open func() store.Store) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{1, 13, 256, 4096} {
 		t.Run(fmt.Sprintf("partitions=%d", n), func(t *testing.T) {
 			s := open()
-			ref := map[string]Value{}
+			ref := map[string]store.Value{}
 			for i := range 3000 {
 				k := "k" + strconv.Itoa(i)
-				v := Value{Codec: uint8(i % 2), Data: []byte(strconv.Itoa(rng.Int()))}
+				v := store.Value{Codec: uint8(i % 2), Data: []byte(strconv.Itoa(rng.Int()))}
 				require.NoError(t, s.Put(ctx, k, v))
 				ref[k] = v
 			}
@@ -48,8 +50,8 @@ func testPartitions(t *testing.T, open func() Store) {
 					}
 				}
 				for _, limit := range []int{0, 1, 7, 1000} {
-					var got []Entry
-					var c Cursor
+					var got []store.Entry
+					var c store.Cursor
 					for {
 						p, err := s.ScanPartitions(ctx, c, r, set, limit)
 						require.NoError(t, err)
@@ -71,26 +73,16 @@ func testPartitions(t *testing.T, open func() Store) {
 					}
 				}
 				// A nil set is Scan.
-				p, err := s.ScanPartitions(ctx, Cursor{}, r, nil, 0)
+				p, err := s.ScanPartitions(ctx, store.Cursor{}, r, nil, 0)
 				require.NoError(t, err)
 				require.Len(t, p.Entries, len(sortedRef(ref, r)))
 			}
 
 			// Delete the set's keys of half the hash space, in pages.
 			r := sharding.HashRange{To: 1 << 63}
-			deleted := 0
-			var c Cursor
-			for {
-				d, next, done, err := s.DeletePartitions(ctx, c, r, set, 100)
-				require.NoError(t, err)
-				require.LessOrEqual(t, d, 100)
-				deleted += d
-				if done {
-					break
-				}
-				require.Positive(t, d)
-				c = next
-			}
+			deleted := storetest.DeletePages(t, 100, func(c store.Cursor) (int, store.Cursor, bool, error) {
+				return s.DeletePartitions(ctx, c, r, set, 100)
+			})
 			want := 0
 			for k := range ref {
 				if h := sharding.KeyHash(k); r.Contains(h) && set.Contains(h) {
@@ -103,17 +95,17 @@ func testPartitions(t *testing.T, open func() Store) {
 			for k, v := range ref {
 				bytes += int64(len(k) + len(v.Data))
 			}
-			require.Equal(t, Stats{Keys: int64(len(ref)), Bytes: bytes}, s.Stats())
+			require.Equal(t, store.Stats{Keys: int64(len(ref)), Bytes: bytes}, s.Stats())
 			for _, e := range sortedRef(ref, sharding.HashRange{}) {
 				v, ok, err := s.Get(ctx, e.k)
 				require.NoError(t, err)
 				require.True(t, ok, e.k)
 				require.Equal(t, e.val, v)
 			}
-			p, err := s.ScanPartitions(ctx, Cursor{}, sharding.HashRange{}, nil, 0)
+			p, err := s.ScanPartitions(ctx, store.Cursor{}, sharding.HashRange{}, nil, 0)
 			require.NoError(t, err)
 			require.Len(t, p.Entries, len(ref))
-			d, _, done, err := s.DeletePartitions(ctx, Cursor{}, r, set, 0)
+			d, _, done, err := s.DeletePartitions(ctx, store.Cursor{}, r, set, 0)
 			require.NoError(t, err)
 			require.True(t, done)
 			require.Zero(t, d, "nothing left to delete")

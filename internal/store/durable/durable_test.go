@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/storetest"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -67,31 +68,7 @@ func open(t *testing.T, dir string, opts Options) *Store {
 // time.
 func scanAll(t *testing.T, s store.Store, r sharding.HashRange, limit int) []store.Entry {
 	t.Helper()
-	return collectPages(t, limit, func(c store.Cursor) (store.Page, error) { return s.Scan(ctx, c, r, limit) })
-}
-
-// collectPages calls scan from the start until a page is Done and returns
-// every entry, checking that no page holds more than limit entries (when
-// limit > 0), that a page that is not Done advances, and that its cursor
-// survives its string form.
-func collectPages(t *testing.T, limit int, scan func(store.Cursor) (store.Page, error)) []store.Entry {
-	t.Helper()
-	var all []store.Entry
-	var c store.Cursor
-	for {
-		p, err := scan(c)
-		require.NoError(t, err)
-		if limit > 0 {
-			require.LessOrEqual(t, len(p.Entries), limit)
-		}
-		all = append(all, p.Entries...)
-		if p.Done {
-			return all
-		}
-		require.NotEmpty(t, p.Entries)
-		c, err = store.ParseCursor(p.Next.String())
-		require.NoError(t, err)
-	}
+	return storetest.CollectPages(t, limit, func(c store.Cursor) (store.Page, error) { return s.Scan(ctx, c, r, limit) })
 }
 
 // TestAgainstMemory runs the same random operations on a durable store and

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/storetest"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -36,7 +37,7 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 				}
 			}
 			walk := func(s store.Store, r sharding.HashRange, set *sharding.PartitionSet, limit int) []store.Entry {
-				return collectPages(t, limit, func(c store.Cursor) (store.Page, error) {
+				return storetest.CollectPages(t, limit, func(c store.Cursor) (store.Page, error) {
 					return s.ScanPartitions(ctx, c, r, set, limit)
 				})
 			}
@@ -61,18 +62,9 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 
 			r := sharding.HashRange{To: 1 << 63}
 			deleteAll := func(s store.Store) int {
-				total := 0
-				var c store.Cursor
-				for {
-					n, next, done, err := s.DeletePartitions(ctx, c, r, set, 100)
-					require.NoError(t, err)
-					require.LessOrEqual(t, n, 100)
-					total += n
-					if done {
-						return total
-					}
-					c = next
-				}
+				return storetest.DeletePages(t, 100, func(c store.Cursor) (int, store.Cursor, bool, error) {
+					return s.DeletePartitions(ctx, c, r, set, 100)
+				})
 			}
 			require.Equal(t, deleteAll(m), deleteAll(d))
 			compare(d)
