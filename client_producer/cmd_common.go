@@ -84,6 +84,20 @@ func withProducer(cmd *cobra.Command, g *globalConfig, run func(p *producer.Prod
 	return run(p, cmd.OutOrStdout())
 }
 
+// producerRun is the body of a command that works on the cluster: the
+// command, its arguments, an open producer and the command's standard output.
+type producerRun func(cmd *cobra.Command, args []string, p *producer.Producer, out io.Writer) error
+
+// runWithProducer is the RunE of a command whose whole work needs the
+// cluster: withProducer (with mod) around run.
+func runWithProducer(g *globalConfig, run producerRun, mod ...func(*producer.Config)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
+			return run(cmd, args, p, out)
+		}, mod...)
+	}
+}
+
 // readOnly makes a command that only reads leave an uninitialised cluster's
 // settings alone (it places with its flags until a writer stores them).
 func readOnly(c *producer.Config) { c.NoInit = true }

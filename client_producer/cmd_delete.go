@@ -19,23 +19,21 @@ says whether any replica held it.`,
 		Example: `  client_producer delete user:1
   client_producer --json delete user:1`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runWithProducer(g, func(cmd *cobra.Command, args []string, p *producer.Producer, out io.Writer) error {
 			key := args[0]
-			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
-				existed, err := p.Delete(cmd.Context(), key)
-				if err != nil {
-					return err
-				}
-				if g.JSON {
-					return printJSON(out, map[string]any{"status": "OK", "key": key, "deleted": existed})
-				}
-				if existed {
-					fmt.Fprintf(out, "deleted %s\n", key)
-				} else {
-					fmt.Fprintf(out, "%s was not stored (nothing deleted)\n", key)
-				}
-				return nil
-			})
-		},
+			existed, err := p.Delete(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				return printJSON(out, map[string]any{"status": "OK", "key": key, "deleted": existed})
+			}
+			if existed {
+				fmt.Fprintf(out, "deleted %s\n", key)
+			} else {
+				fmt.Fprintf(out, "%s was not stored (nothing deleted)\n", key)
+			}
+			return nil
+		}),
 	}
 }

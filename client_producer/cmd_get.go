@@ -20,23 +20,21 @@ printed as is, any other value as JSON. A missing key exits with status 1.`,
 		Example: `  client_producer get user:1
   client_producer --json get user:1`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runWithProducer(g, func(cmd *cobra.Command, args []string, p *producer.Producer, out io.Writer) error {
 			key := args[0]
-			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
-				v, err := p.Get(cmd.Context(), key)
+			v, err := p.Get(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				j, err := producer.ValueJSON(p.Codec(), v)
 				if err != nil {
 					return err
 				}
-				if g.JSON {
-					j, err := producer.ValueJSON(p.Codec(), v)
-					if err != nil {
-						return err
-					}
-					return printJSON(out, map[string]any{"status": "OK", "key": key, "value": json.RawMessage(j)})
-				}
-				fmt.Fprintln(out, displayValue(p.Codec(), v))
-				return nil
-			}, readOnly)
-		},
+				return printJSON(out, map[string]any{"status": "OK", "key": key, "value": json.RawMessage(j)})
+			}
+			fmt.Fprintln(out, displayValue(p.Codec(), v))
+			return nil
+		}, readOnly),
 	}
 }

@@ -27,37 +27,35 @@ with R replicas and at most R unreadable nodes nothing is missing.`,
 		Example: `  client_producer getall
   client_producer --json getall > dump.json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
-				c := p.Codec()
-				bar := newProgress(cmd.ErrOrStderr(), -1, "reading", !g.JSON && !quiet && isTerminal(cmd.ErrOrStderr()))
-				var entries []protocol.Entry
-				scanErr := p.Scan(cmd.Context(), func(k string, v []byte) error {
-					entries = append(entries, protocol.Entry{Key: k, Value: v})
-					bar.Add(1)
-					return nil
-				})
-				bar.Finish()
-				sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
-				w := bufio.NewWriterSize(out, 1<<16)
-				if g.JSON {
-					if err := writeCollection(w, c, entries); err != nil {
-						return err
-					}
-				} else {
-					for _, e := range entries {
-						fmt.Fprintf(w, "%s\t%s\n", e.Key, displayValue(c, e.Value))
-					}
-				}
-				if err := w.Flush(); err != nil {
+		RunE: runWithProducer(g, func(cmd *cobra.Command, _ []string, p *producer.Producer, out io.Writer) error {
+			c := p.Codec()
+			bar := newProgress(cmd.ErrOrStderr(), -1, "reading", !g.JSON && !quiet && isTerminal(cmd.ErrOrStderr()))
+			var entries []protocol.Entry
+			scanErr := p.Scan(cmd.Context(), func(k string, v []byte) error {
+				entries = append(entries, protocol.Entry{Key: k, Value: v})
+				bar.Add(1)
+				return nil
+			})
+			bar.Finish()
+			sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
+			w := bufio.NewWriterSize(out, 1<<16)
+			if g.JSON {
+				if err := writeCollection(w, c, entries); err != nil {
 					return err
 				}
-				if !g.JSON && !quiet {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%d keys\n", len(entries))
+			} else {
+				for _, e := range entries {
+					fmt.Fprintf(w, "%s\t%s\n", e.Key, displayValue(c, e.Value))
 				}
-				return scanErr
-			}, readOnly)
-		},
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if !g.JSON && !quiet {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d keys\n", len(entries))
+			}
+			return scanErr
+		}, readOnly),
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no key count and no progress bar on stderr")
 	return cmd

@@ -27,65 +27,63 @@ its flags differ), so that all producers place every key identically.`,
 		Example: `  client_producer status
   client_producer --json status`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withProducer(cmd, g, func(p *producer.Producer, out io.Writer) error {
-				st, err := p.Status(cmd.Context())
-				if err != nil {
+		RunE: runWithProducer(g, func(cmd *cobra.Command, _ []string, p *producer.Producer, out io.Writer) error {
+			st, err := p.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			unhealthy := 0
+			for _, n := range st.Nodes {
+				if !n.Healthy {
+					unhealthy++
+				}
+			}
+			if g.JSON {
+				if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "settings_stored": st.SettingsStored, "nodes": st.Nodes}); err != nil {
 					return err
 				}
-				unhealthy := 0
+			} else {
+				s := st.Settings
+				fmt.Fprintf(out, "consul %s   algorithm %s   R=%d   partitions %d", g.Consul, s.Algorithm, s.Replicas, s.Partitions)
+				if s.VNodes != 0 {
+					fmt.Fprintf(out, "   vnodes %d", s.VNodes)
+				}
+				fmt.Fprintf(out, "   epoch %d\n", s.Epoch)
+				printLayout(cmd.Context(), out, g, s)
+				if !st.SettingsStored {
+					fmt.Fprintln(out, "(no settings stored in Consul yet: these are the flags; the first put or delete stores them)")
+				}
+				fmt.Fprintln(out)
+				if len(st.Nodes) == 0 {
+					fmt.Fprintln(out, "no passing member: start nodes with `server_consumer N`")
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tHEALTH\tKEYS\tOWNS\tRTT\tREQUEST\tINGEST")
+				var keys int64
+				for _, n := range st.Nodes {
+					health := "ok"
+					if !n.Healthy {
+						health = "DOWN"
+					}
+					share := 100 * float64(n.Partitions) / float64(max(1, s.Partitions))
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", n.Name, health, n.Keys, share,
+						n.RTT.Round(10*time.Microsecond), n.RepURL, n.PullURL)
+					keys += n.Keys
+				}
+				_ = tw.Flush()
+				fmt.Fprintf(out, "\n%d members, %d stored copies (about %d keys with R=%d)\n",
+					len(st.Nodes), keys, keys/int64(s.Replicas+1), s.Replicas)
 				for _, n := range st.Nodes {
 					if !n.Healthy {
-						unhealthy++
+						fmt.Fprintf(out, "%s: %s\n", n.Name, n.Error)
 					}
 				}
-				if g.JSON {
-					if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "settings_stored": st.SettingsStored, "nodes": st.Nodes}); err != nil {
-						return err
-					}
-				} else {
-					s := st.Settings
-					fmt.Fprintf(out, "consul %s   algorithm %s   R=%d   partitions %d", g.Consul, s.Algorithm, s.Replicas, s.Partitions)
-					if s.VNodes != 0 {
-						fmt.Fprintf(out, "   vnodes %d", s.VNodes)
-					}
-					fmt.Fprintf(out, "   epoch %d\n", s.Epoch)
-					printLayout(cmd.Context(), out, g, s)
-					if !st.SettingsStored {
-						fmt.Fprintln(out, "(no settings stored in Consul yet: these are the flags; the first put or delete stores them)")
-					}
-					fmt.Fprintln(out)
-					if len(st.Nodes) == 0 {
-						fmt.Fprintln(out, "no passing member: start nodes with `server_consumer N`")
-						return nil
-					}
-					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "NODE\tHEALTH\tKEYS\tOWNS\tRTT\tREQUEST\tINGEST")
-					var keys int64
-					for _, n := range st.Nodes {
-						health := "ok"
-						if !n.Healthy {
-							health = "DOWN"
-						}
-						share := 100 * float64(n.Partitions) / float64(max(1, s.Partitions))
-						fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", n.Name, health, n.Keys, share,
-							n.RTT.Round(10*time.Microsecond), n.RepURL, n.PullURL)
-						keys += n.Keys
-					}
-					_ = tw.Flush()
-					fmt.Fprintf(out, "\n%d members, %d stored copies (about %d keys with R=%d)\n",
-						len(st.Nodes), keys, keys/int64(s.Replicas+1), s.Replicas)
-					for _, n := range st.Nodes {
-						if !n.Healthy {
-							fmt.Fprintf(out, "%s: %s\n", n.Name, n.Error)
-						}
-					}
-				}
-				if unhealthy > 0 {
-					return fmt.Errorf("%d of %d members did not answer", unhealthy, len(st.Nodes))
-				}
-				return nil
-			}, readOnly)
-		},
+			}
+			if unhealthy > 0 {
+				return fmt.Errorf("%d of %d members did not answer", unhealthy, len(st.Nodes))
+			}
+			return nil
+		}, readOnly),
 	}
 }
