@@ -104,21 +104,12 @@ func TestWatchMembersIsPushed(t *testing.T) {
 
 	require.Empty(t, <-updates, "first delivery is the current (empty) membership")
 	mustRegister(t, c, reg("node-0", 2000))
-	select {
-	case ms := <-updates:
-		require.Len(t, ms, 1)
-		require.Equal(t, "node-0", ms[0].Name)
-	case <-time.After(20 * time.Second):
-		t.Fatal("no push after a registration")
-	}
+	ms := testcluster.Receive(t, updates, 20*time.Second, "no push after a registration")
+	require.Len(t, ms, 1)
+	require.Equal(t, "node-0", ms[0].Name)
 
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("WatchMembers ignored cancellation")
-	}
+	require.NoError(t, testcluster.Receive(t, done, 10*time.Second, "WatchMembers ignored cancellation"))
 }
 
 func TestSettingsChangeByCASOnly(t *testing.T) {

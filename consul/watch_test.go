@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/testcluster"
 )
 
 // fakeStep is one scripted answer of a fake blocking endpoint.
@@ -115,12 +117,7 @@ func TestWatchStopsOnCancel(t *testing.T) {
 		}, func(int) {}, nil)
 	}()
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("watch did not return after its context was cancelled")
-	}
+	require.NoError(t, testcluster.Receive(t, done, 10*time.Second, "watch did not return after its context was cancelled"))
 }
 
 func TestParseSignal(t *testing.T) {
