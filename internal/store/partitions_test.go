@@ -3,7 +3,6 @@ package store_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,19 +28,8 @@ func testPartitions(t *testing.T, open func() store.Store) {
 	for _, n := range []int{1, 13, 256, 4096} {
 		t.Run(fmt.Sprintf("partitions=%d", n), func(t *testing.T) {
 			s := open()
-			ref := map[string]store.Value{}
-			for i := range 3000 {
-				k := "k" + strconv.Itoa(i)
-				v := store.Value{Codec: uint8(i % 2), Data: []byte(strconv.Itoa(rng.Int()))}
-				require.NoError(t, s.Put(ctx, k, v))
-				ref[k] = v
-			}
-			set := sharding.NewPartitionSet(n)
-			for p := range n {
-				if rng.IntN(3) == 0 {
-					set.Add(p)
-				}
-			}
+			ref := storetest.Fill(t, rng, 3000, s)
+			set := storetest.RandomPartitionSet(rng, n)
 			for _, r := range []sharding.HashRange{{}, {From: 1 << 62}, {From: 1 << 60, To: 3 << 61}, sharding.PartitionRange(n/2, n)} {
 				var want []refEntry
 				for _, e := range sortedRef(ref, r) {
@@ -50,21 +38,9 @@ func testPartitions(t *testing.T, open func() store.Store) {
 					}
 				}
 				for _, limit := range []int{0, 1, 7, 1000} {
-					var got []store.Entry
-					var c store.Cursor
-					for {
-						p, err := s.ScanPartitions(ctx, c, r, set, limit)
-						require.NoError(t, err)
-						if limit > 0 {
-							require.LessOrEqual(t, len(p.Entries), limit)
-						}
-						got = append(got, p.Entries...)
-						if p.Done {
-							break
-						}
-						require.NotEmpty(t, p.Entries)
-						c = p.Next
-					}
+					got := storetest.CollectPages(t, limit, func(c store.Cursor) (store.Page, error) {
+						return s.ScanPartitions(ctx, c, r, set, limit)
+					})
 					require.Len(t, got, len(want), "range %v limit %d", r, limit)
 					for i, e := range got {
 						require.Equal(t, want[i].k, e.Key)

@@ -3,7 +3,6 @@ package durable
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,18 +23,8 @@ func TestPartitionsAgainstMemory(t *testing.T) {
 			dir := t.TempDir()
 			d := open(t, dir, Options{})
 			m := store.NewMemory(store.MemoryOptions{})
-			for i := range 3000 {
-				k := "k" + strconv.Itoa(i)
-				v := store.Value{Codec: uint8(i % 2), Data: []byte(strconv.Itoa(rng.Int()))}
-				require.NoError(t, d.Put(ctx, k, v))
-				require.NoError(t, m.Put(ctx, k, v))
-			}
-			set := sharding.NewPartitionSet(n)
-			for p := range n {
-				if rng.IntN(3) == 0 {
-					set.Add(p)
-				}
-			}
+			storetest.Fill(t, rng, 3000, d, m)
+			set := storetest.RandomPartitionSet(rng, n)
 			walk := func(s store.Store, r sharding.HashRange, set *sharding.PartitionSet, limit int) []store.Entry {
 				return storetest.CollectPages(t, limit, func(c store.Cursor) (store.Page, error) {
 					return s.ScanPartitions(ctx, c, r, set, limit)
