@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -231,11 +232,7 @@ func printBench(w io.Writer, r *bench.Result) {
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	for _, run := range r.Runs {
-		names := make([]string, 0, len(run.KeysPerNode))
-		for n := range run.KeysPerNode {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(run.KeysPerNode))
 		parts := make([]string, len(names))
 		for i, n := range names {
 			parts[i] = fmt.Sprintf("%s %d", n, run.KeysPerNode[n])

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,12 +134,7 @@ func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) e
 		fmt.Fprintln(w, "(resumed an unfinished migration)")
 	}
 	fmt.Fprintf(w, "%d partitions change, %d partition copies:\n", rep.Partitions, rep.Transfers)
-	pairs := make([]string, 0, len(rep.PairPartitions))
-	for k := range rep.PairPartitions {
-		pairs = append(pairs, k)
-	}
-	sort.Strings(pairs)
-	for _, k := range pairs {
+	for _, k := range slices.Sorted(maps.Keys(rep.PairPartitions)) {
 		fmt.Fprintf(w, "  %-24s %d partitions\n", k, rep.PairPartitions[k])
 	}
 	if dry {

@@ -3,7 +3,8 @@ package producer
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/zshard/zshard/internal/protocol"
@@ -61,11 +62,7 @@ type NodesError struct {
 }
 
 func (e *NodesError) Error() string {
-	names := make([]string, 0, len(e.Failed))
-	for n := range e.Failed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(e.Failed))
 	parts := make([]string, len(names))
 	for i, n := range names {
 		parts[i] = n + ": " + e.Failed[n].Error()
