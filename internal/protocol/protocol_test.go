@@ -428,3 +428,14 @@ func TestRawEntryHash(t *testing.T) {
 	require.Equal(t, want, RawEntryHash("g", Msgpack, []byte{0xc4, 0x02, 0xff, 0x00}))
 	require.NotEqual(t, RawEntryHash("g", JSON, []byte(`1`)), RawEntryHash("g", Msgpack, []byte(`1`)))
 }
+
+// TestFieldNamed checks the name lookup of the decoders against the field
+// table: every field is found by its name, and nothing else is found.
+func TestFieldNamed(t *testing.T) {
+	for f := range numFields {
+		require.Equal(t, f, fieldNamed([]byte(fields[f].name)), "field %d", f)
+		require.Equal(t, noField, fieldNamed([]byte(fields[f].name+"x")))
+		require.Equal(t, noField, fieldNamed([]byte(strings.ToUpper(fields[f].name))))
+	}
+	require.Equal(t, noField, fieldNamed(nil))
+}

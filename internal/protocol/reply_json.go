@@ -17,31 +17,31 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 		return Reply{}, false
 	}
 	var code, message string
-	ok = p.fields(1, func(name string) bool {
-		switch name {
-		case "status":
+	ok = p.members(1, func(name []byte, esc bool) bool {
+		switch jsonFieldNamed(name, esc) {
+		case fieldStatus:
 			return p.replyString(&r.Status)
-		case "error":
+		case fieldError:
 			return p.replyString(&code)
-		case "message":
+		case fieldMessage:
 			return p.replyString(&message)
-		case "key":
+		case fieldKey:
 			return p.replyString(&r.Key)
-		case "cursor":
+		case fieldCursor:
 			return p.replyString(&r.Cursor)
-		case "token":
+		case fieldToken:
 			return p.replyString(&r.Token)
-		case "id":
+		case fieldID:
 			return p.rawValue(&r.ID, 2)
-		case "value":
+		case fieldValue:
 			return p.rawValue(&r.Value, 2)
-		case "deleted":
+		case fieldDeleted:
 			return p.replyBool(&r.Deleted)
-		case "count":
+		case fieldCount:
 			return p.replyInt(&r.Count)
-		case "collection":
+		case fieldCollection:
 			return p.collection(&r.Collection)
-		case "digests":
+		case fieldDigests:
 			return p.digests(&r.Digests)
 		}
 		return false
@@ -63,58 +63,6 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 	return r, true
 }
 
-// fields parses the object at p.i, calling field with each field name
-// (unescaped) with p.i at its value; field parses the value or returns
-// false.
-func (p *jsonParser) fields(depth int, field func(name string) bool) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		return true
-	}
-	for {
-		if p.i >= len(p.b) || p.b[p.i] != '"' {
-			return false
-		}
-		ks := p.i
-		esc, ok := p.skipString()
-		if !ok {
-			return false
-		}
-		name := p.b[ks+1 : p.i-1]
-		if esc {
-			name = unescape(nil, name)
-		}
-		p.ws()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return false
-		}
-		p.i++
-		p.ws()
-		if !field(aliasString(name)) {
-			return false
-		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
 // replyString parses a string into *dst.
 func (p *jsonParser) replyString(dst *string) bool {
 	s := p.i
@@ -124,7 +72,7 @@ func (p *jsonParser) replyString(dst *string) bool {
 	if _, ok := p.skipString(); !ok {
 		return false
 	}
-	v, err := p.str("", jsonSpan{s, p.i})
+	v, err := p.str(fieldStatus, jsonSpan{s, p.i})
 	*dst = v
 	return err == nil
 }
@@ -177,105 +125,84 @@ func (p *jsonParser) replyInt(dst *int) bool {
 // collection parses [{"key":k,"value":v},...], or raw entries
 // {"key":k,"raw_value":b64,"value_codec":c}.
 func (p *jsonParser) collection(dst *[]Entry) bool {
+	return replyArray(p, dst, func(e *Entry) bool { return p.b[p.i] == '{' && p.entry(e) })
+}
+
+// entry parses one entry of a collection into *e.
+func (p *jsonParser) entry(e *Entry) bool {
+	var raw, codec string
+	haveRaw, haveCodec := false, false
+	if !p.members(3, func(name []byte, esc bool) bool {
+		switch jsonFieldNamed(name, esc) {
+		case fieldKey:
+			return p.replyString(&e.Key)
+		case fieldValue:
+			return p.rawValue(&e.Value, 4)
+		case fieldRawValue:
+			haveRaw = true
+			return p.replyString(&raw)
+		case fieldValueCodec:
+			haveCodec = true
+			return p.replyString(&codec)
+		}
+		return false
+	}) {
+		return false
+	}
+	if !haveRaw && !haveCodec {
+		return true
+	}
+	if !haveRaw || !haveCodec || e.Value != nil {
+		return false
+	}
+	b, err := decodeBase64(fieldRawValue, aliasBytes(raw))
+	if e.Codec = ParseCodec(codec); err != nil || e.Codec == 0 {
+		return false
+	}
+	e.Value = b
+	return true
+}
+
+// digests parses [[partition,keys,sum],...].
+func (p *jsonParser) digests(dst *[]Digest) bool {
+	return replyArray(p, dst, p.digest)
+}
+
+// digest parses one [partition,keys,sum] into *d.
+func (p *jsonParser) digest(d *Digest) bool {
+	if p.b[p.i] != '[' {
+		return false
+	}
+	var v [3]uint64
+	n := 0
+	if !p.elements(3, func() bool {
+		if n == 3 || !p.replyUint(&v[n]) {
+			return false
+		}
+		n++
+		return true
+	}) || n != 3 || v[0] >= MaxPartitions {
+		return false
+	}
+	*d = Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}
+	return true
+}
+
+// replyArray parses an array of a reply's top-level field into *dst, each
+// element with elem (p.i at it).
+func replyArray[T any](p *jsonParser, dst *[]T, elem func(*T) bool) bool {
 	if p.i >= len(p.b) || p.b[p.i] != '[' {
 		return false
 	}
-	out := make([]Entry, 0, 64)
-	ok := p.elements(func() bool {
-		if p.b[p.i] != '{' {
+	out := make([]T, 0, 64)
+	ok := p.elements(2, func() bool {
+		var e T
+		if !elem(&e) {
 			return false
-		}
-		var e Entry
-		var raw, codec string
-		haveRaw, haveCodec := false, false
-		if !p.fields(3, func(name string) bool {
-			switch name {
-			case "key":
-				return p.replyString(&e.Key)
-			case "value":
-				return p.rawValue(&e.Value, 4)
-			case "raw_value":
-				haveRaw = true
-				return p.replyString(&raw)
-			case "value_codec":
-				haveCodec = true
-				return p.replyString(&codec)
-			}
-			return false
-		}) {
-			return false
-		}
-		if haveRaw || haveCodec {
-			if !haveRaw || !haveCodec || e.Value != nil {
-				return false
-			}
-			b, err := decodeBase64("raw_value", aliasBytes(raw))
-			if e.Codec = ParseCodec(codec); err != nil || e.Codec == 0 {
-				return false
-			}
-			e.Value = b
 		}
 		out = append(out, e)
 		return true
 	})
 	*dst = out
 	return ok
-}
-
-// digests parses [[partition,keys,sum],...].
-func (p *jsonParser) digests(dst *[]Digest) bool {
-	if p.i >= len(p.b) || p.b[p.i] != '[' {
-		return false
-	}
-	out := make([]Digest, 0, 64)
-	ok := p.elements(func() bool {
-		if p.b[p.i] != '[' {
-			return false
-		}
-		var v [3]uint64
-		n := 0
-		if !p.elements(func() bool {
-			if n == 3 || !p.replyUint(&v[n]) {
-				return false
-			}
-			n++
-			return true
-		}) || n != 3 || v[0] >= MaxPartitions {
-			return false
-		}
-		out = append(out, Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]})
-		return true
-	})
-	*dst = out
-	return ok
-}
-
-// elements parses the array at p.i, calling elem with p.i at each element
-// (never at the end of the input).
-func (p *jsonParser) elements(elem func() bool) bool {
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		return true
-	}
-	for {
-		if p.i >= len(p.b) || !elem() {
-			return false
-		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case ']':
-			p.i++
-			return true
-		default:
-			return false
-		}
-	}
 }

@@ -1,0 +1,221 @@
+package protocol
+
+// The JSON request decoder. It is hand-written (like the msgpack one) so a
+// request costs one pass over the message and almost no allocations, and it
+// accepts and rejects exactly what the encoding/json-based decoder it
+// replaced did, with the same error codes and messages (FuzzDecodeJSONDiff
+// checks that against the old decoder, kept in request_json_std_test.go):
+//
+//   - The whole message is checked as RFC 8259 JSON before any field is
+//     looked at, so a syntax error anywhere wins over a bad field; syntax
+//     errors carry encoding/json's wording ("invalid JSON: invalid character
+//     'x' after object key", "invalid JSON: unexpected end of JSON input"),
+//     including its nesting limit of 10000 arrays and objects.
+//   - Field names are compared after unescaping ("o\u0070" is "op"); a field
+//     given twice counts once, with its last value (an earlier bad value is
+//     not an error). Unknown fields are checked for syntax only.
+//   - After "op", fields are checked in a fixed order: id, key, value,
+//     raw_value, value_codec (then whether value, raw_value and value_codec
+//     go together), if_absent, cursor, limit, hash_from, hash_to,
+//     partitions, bitmap, raw, token, timeout_ms, ops; the first bad one is
+//     reported. (The old decoder used Go's map order, so which of
+//     several bad fields it reported was random.)
+//   - "id" and "value" are the raw bytes of the JSON value as sent, inside
+//     whitespace included, outside whitespace not. Invalid UTF-8 inside them
+//     is kept as is.
+//   - Strings ("op", "key", "cursor", "bitmap", "token", "raw_value",
+//     "value_codec") must be JSON strings whose
+//     bytes are valid UTF-8; escapes are decoded like encoding/json does: a
+//     \uXXXX surrogate pair is one rune, a lone surrogate becomes U+FFFD.
+//     An unescaped string aliases the message, like msgpack strings do.
+//   - "limit", "partitions" and "timeout_ms" must be JSON numbers without fraction or
+//     exponent in the int range, "hash_from" and "hash_to" the same in the
+//     uint64 range ("-0" is an int but not a uint64); null is rejected.
+//   - "ops" is decoded only at the top level; in a BATCH element it is
+//     ignored (validate rejects a nested BATCH). Elements beyond
+//     Limits.MaxBatchOps are checked for syntax but not decoded.
+
+// jsonFields holds the span of the last occurrence of each request field.
+type jsonFields [numRequestFields]jsonSpan
+
+// jsonBatch collects the decoded elements of a top-level "ops" array.
+type jsonBatch struct {
+	ops []Request
+	n   int    // elements seen, including those not decoded
+	err *Error // error of the first element that failed, prefixed with its index
+}
+
+func decodeJSON(msg []byte, lim Limits, nested bool) (Request, error) {
+	p := jsonParser{b: msg, lim: lim}
+	p.ws()
+	if p.i >= len(msg) || msg[p.i] != '{' {
+		return Request{}, errorf(CodeBadRequest, "request must be a JSON object")
+	}
+	var f jsonFields
+	var bt jsonBatch
+	btp := &bt
+	if nested {
+		btp = nil
+	}
+	if !p.object(&f, 1, btp) {
+		return Request{}, p.err
+	}
+	p.ws()
+	if p.i < len(msg) {
+		return Request{}, errorf(CodeBadRequest, "invalid JSON: invalid character %s after top-level value", quoteChar(msg[p.i]))
+	}
+	var r Request
+	if err := p.request(&r, &f, nested, &bt); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+// object parses a request object at nesting depth depth, recording the
+// spans of the request fields in f; when bt is not nil, an "ops" array is
+// decoded into it.
+func (p *jsonParser) object(f *jsonFields, depth int, bt *jsonBatch) bool {
+	return p.members(depth, func(name []byte, esc bool) bool {
+		fi := jsonFieldNamed(name, esc)
+		vs := p.i
+		var ok bool
+		if fi == fieldOps && bt != nil && p.i < len(p.b) && p.b[p.i] == '[' {
+			ok = p.ops(bt, depth+1)
+		} else {
+			ok = p.value(depth + 1)
+		}
+		if ok && fi < numRequestFields {
+			f[fi] = jsonSpan{vs, p.i}
+		}
+		return ok
+	})
+}
+
+// request fills *r from the fields of one parsed object: "op", then the
+// others in the order of the field table.
+func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBatch) error {
+	if err := p.op(r, f[fieldOp]); err != nil {
+		return err
+	}
+	var raw rawValue
+	var v wireValue
+	for fi := fieldID; fi < fieldOps; fi++ {
+		if sp := f[fi]; sp.e != 0 {
+			if err := p.readField(fi, sp, &v); err != nil {
+				return err
+			}
+			r.set(fi, &v, &raw)
+		}
+		if fi == fieldValueCodec {
+			if err := raw.setIn(r); err != nil {
+				return err
+			}
+		}
+	}
+	if sp := f[fieldOps]; sp.e != 0 && !nested {
+		if err := p.batch(r, sp, bt); err != nil {
+			return err
+		}
+	}
+	return validate(r, p.lim, nested)
+}
+
+// op decodes "op".
+func (p *jsonParser) op(r *Request, sp jsonSpan) error {
+	if sp.e == 0 {
+		return errorf(CodeBadRequest, `missing %q`, fieldOp)
+	}
+	s, err := p.str(fieldOp, sp)
+	if err != nil {
+		return err
+	}
+	if r.Op = ParseOp(s); r.Op == OpInvalid {
+		return errorf(CodeUnknownOp, "unknown op %q", s)
+	}
+	return nil
+}
+
+// readField decodes the value of field f at sp into *v, as its kind says.
+func (p *jsonParser) readField(f field, sp jsonSpan, v *wireValue) error {
+	var err error
+	var s string
+	switch fields[f].kind {
+	case kindString:
+		v.s, err = p.str(f, sp)
+	case kindRaw:
+		v.b = p.b[sp.s:sp.e:sp.e]
+	case kindBinary, kindBase64:
+		if s, err = p.str(f, sp); err == nil {
+			v.b, err = decodeBase64(f, aliasBytes(s))
+		}
+	case kindCodec:
+		var c Codec
+		if s, err = p.str(f, sp); err == nil {
+			c, err = parseValueCodec(s)
+			v.n = uint64(c)
+		}
+	case kindBool:
+		var t bool
+		t, err = p.bool(f, sp)
+		v.n = b2u(t)
+	case kindInt:
+		var n int
+		n, err = p.int(f, sp)
+		v.n = uint64(n)
+	case kindUint64:
+		v.n, err = p.uint64(f, sp)
+	}
+	return err
+}
+
+// batch sets r.Ops from the "ops" array at sp, decoded into bt.
+func (p *jsonParser) batch(r *Request, sp jsonSpan, bt *jsonBatch) error {
+	switch {
+	case p.b[sp.s] != '[':
+		return errorf(CodeBadRequest, `%q must be an array`, fieldOps)
+	case bt.n > p.lim.MaxBatchOps:
+		return errorf(CodeTooLarge, "%v of %d ops exceeds the limit of %d", OpBatch, bt.n, p.lim.MaxBatchOps)
+	case bt.err != nil:
+		return bt.err
+	}
+	r.Ops = bt.ops
+	return nil
+}
+
+// ops parses the top-level "ops" array, decoding its elements into bt.
+func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
+	// A repeated "ops" replaces the earlier one.
+	if bt.ops == nil {
+		bt.ops = make([]Request, 0, 8)
+	}
+	*bt = jsonBatch{ops: bt.ops[:0]}
+	return p.elements(depth, func() bool { return p.batchElement(bt, depth) })
+}
+
+// batchElement parses one element of the "ops" array at depth+1 and
+// decodes it into bt, unless the batch is already too long or failed.
+func (p *jsonParser) batchElement(bt *jsonBatch, depth int) bool {
+	idx := bt.n
+	bt.n++
+	switch {
+	case bt.n > p.lim.MaxBatchOps || bt.err != nil:
+		return p.value(depth + 1)
+	case p.b[p.i] == '{':
+		var f jsonFields
+		if !p.object(&f, depth+1, nil) {
+			return false
+		}
+		bt.ops = append(bt.ops, Request{})
+		if err := p.request(&bt.ops[idx], &f, true, nil); err != nil {
+			pe := AsError(err)
+			bt.err = errorf(pe.Code, "%v[%d]: %s", fieldOps, idx, pe.Message)
+		}
+		return true
+	default:
+		if !p.value(depth + 1) {
+			return false
+		}
+		bt.err = errorf(CodeBadRequest, "%v[%d]: request must be a JSON object", fieldOps, idx)
+		return true
+	}
+}
