@@ -148,36 +148,20 @@ func (w *writer) id(id []byte) {
 
 // replyValue writes the value of the reply field f of r.
 func (w *writer) replyValue(f field, r *Reply) error {
-	switch f {
-	case fieldKey:
-		w.str(r.Key)
-	case fieldValue:
-		w.raw(r.Value)
-	case fieldCursor:
-		w.str(r.Cursor)
-	case fieldToken:
-		w.str(r.Token)
-	case fieldNode:
-		w.str(r.Node)
-	case fieldDeleted:
-		w.bool(r.Deleted)
-	case fieldCount:
-		w.int(int64(r.Count))
-	case fieldProtocol:
-		w.int(int64(r.Protocol))
-	case fieldFeatures:
+	switch fields[f].kind {
+	case kindStrings:
 		w.openArray(len(r.Features))
 		for _, s := range r.Features {
 			w.str(s)
 		}
 		w.closeArray()
-	case fieldCollection:
+	case kindEntries:
 		w.entries(r.Collection)
-	case fieldDigests:
+	case kindDigests:
 		w.digests(r.Digests)
-	case fieldStats:
+	case kindStats:
 		return w.stats(r.Stats)
-	case fieldResults:
+	case kindReplies:
 		w.openArray(len(r.Results))
 		for i := range r.Results {
 			if err := w.reply(&r.Results[i]); err != nil {
@@ -185,6 +169,8 @@ func (w *writer) replyValue(f field, r *Reply) error {
 			}
 		}
 		w.closeArray()
+	default:
+		w.writeField(f, r.get(f))
 	}
 	return nil
 }

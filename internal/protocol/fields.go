@@ -79,18 +79,16 @@ const (
 // opSet is a set of ops.
 type opSet uint16
 
-func opsOf(ops ...Op) opSet {
-	var s opSet
-	for _, op := range ops {
-		s |= 1 << op
-	}
-	return s
-}
+func opsOf(ops ...Op) opSet { return setOf[opSet](ops...) }
 
 func (s opSet) has(op Op) bool { return s&(1<<op) != 0 }
 
 // fieldSet is a set of fields.
 type fieldSet uint32
+
+func fieldSetOf(fs ...field) fieldSet { return setOf[fieldSet](fs...) }
+
+func (s fieldSet) has(f field) bool { return f < numFields && s&(1<<f) != 0 }
 
 // addIf adds f to s when cond holds.
 func (s *fieldSet) addIf(f field, cond bool) {
@@ -104,6 +102,15 @@ func (s *fieldSet) pop() field {
 	f := field(bits.TrailingZeros32(uint32(*s)))
 	*s &^= 1 << f
 	return f
+}
+
+// setOf returns the set, a bit mask, of the elements es.
+func setOf[S ~uint16 | ~uint32, E ~uint8](es ...E) S {
+	var s S
+	for _, e := range es {
+		s |= 1 << e
+	}
+	return s
 }
 
 // allOps is every valid op.

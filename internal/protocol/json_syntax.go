@@ -336,31 +336,36 @@ func (p *jsonParser) number() bool {
 			i++
 		}
 	}
+	ok := true
 	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			p.i = i
-			return p.syntaxInToken("after decimal point in numeric literal")
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
+		i, ok = p.digitRun(i+1, "after decimal point in numeric literal")
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if ok && i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if i >= len(b) || !isDigit(b[i]) {
-			p.i = i
-			return p.syntaxInToken("in exponent of numeric literal")
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
+		i, ok = p.digitRun(i, "in exponent of numeric literal")
+	}
+	if !ok {
+		return false
 	}
 	p.i = i
 	return true
+}
+
+// digitRun parses the one or more digits at i that a fraction or an
+// exponent needs (context: which), returning the index after them.
+func (p *jsonParser) digitRun(i int, context string) (int, bool) {
+	b := p.b
+	if i >= len(b) || !isDigit(b[i]) {
+		p.i = i
+		return i, p.syntaxInToken(context)
+	}
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i, true
 }
 
 // literal parses true, false or null; p.b[p.i] is already w[0].

@@ -16,33 +16,20 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 	if p.i >= len(msg) || msg[p.i] != '{' {
 		return Reply{}, false
 	}
-	var code, message string
+	var e Error
 	ok = p.members(1, func(name []byte, esc bool) bool {
-		switch jsonFieldNamed(name, esc) {
-		case fieldStatus:
-			return p.replyString(&r.Status)
-		case fieldError:
-			return p.replyString(&code)
-		case fieldMessage:
-			return p.replyString(&message)
-		case fieldKey:
-			return p.replyString(&r.Key)
-		case fieldCursor:
-			return p.replyString(&r.Cursor)
-		case fieldToken:
-			return p.replyString(&r.Token)
-		case fieldID:
-			return p.rawValue(&r.ID, 2)
-		case fieldValue:
-			return p.rawValue(&r.Value, 2)
-		case fieldDeleted:
-			return p.replyBool(&r.Deleted)
-		case fieldCount:
-			return p.replyInt(&r.Count)
-		case fieldCollection:
+		switch f := jsonFieldNamed(name, esc); {
+		case f == fieldCollection:
 			return p.collection(&r.Collection)
-		case fieldDigests:
+		case f == fieldDigests:
 			return p.digests(&r.Digests)
+		case jsonReplyFields.has(f):
+			var v wireValue
+			if !p.replyField(f, &v) {
+				return false
+			}
+			r.set(f, &v, &e)
+			return true
 		}
 		return false
 	})
@@ -56,11 +43,37 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 	switch r.Status {
 	case StatusOK:
 	case StatusError:
-		r.Err = &Error{Code: Code(code), Message: message}
+		r.Err = &Error{Code: e.Code, Message: e.Message}
 	default:
 		return Reply{}, false // the standard decoder words the error
 	}
 	return r, true
+}
+
+// jsonReplyFields are the fields of a reply, beside "collection" and
+// "digests", that fastJSONReply decodes.
+var jsonReplyFields = fieldSetOf(fieldStatus, fieldError, fieldMessage, fieldKey, fieldCursor, fieldToken,
+	fieldID, fieldValue, fieldDeleted, fieldCount)
+
+// replyField parses the value of field f into *v, as its kind says.
+func (p *jsonParser) replyField(f field, v *wireValue) bool {
+	switch fields[f].kind {
+	case kindString:
+		return p.replyString(&v.s)
+	case kindRaw:
+		return p.rawValue(&v.b, 2)
+	case kindBool:
+		var t bool
+		ok := p.replyBool(&t)
+		v.n = b2u(t)
+		return ok
+	case kindInt:
+		var n int
+		ok := p.replyInt(&n)
+		v.n = uint64(n)
+		return ok
+	}
+	return false
 }
 
 // replyString parses a string into *dst.
@@ -196,12 +209,10 @@ func replyArray[T any](p *jsonParser, dst *[]T, elem func(*T) bool) bool {
 	}
 	out := make([]T, 0, 64)
 	ok := p.elements(2, func() bool {
-		var e T
-		if !elem(&e) {
-			return false
-		}
-		out = append(out, e)
-		return true
+		// Parsed in place: a T of its own would escape to the heap.
+		var zero T
+		out = append(out, zero)
+		return elem(&out[len(out)-1])
 	})
 	*dst = out
 	return ok

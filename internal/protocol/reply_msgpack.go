@@ -45,35 +45,23 @@ func (rd *mpReader) fastReply(depth int) (Reply, bool) {
 	return r, true
 }
 
+// msgpackReplyFields are the fields of a reply, beside "results", that
+// fastMsgpackReply decodes.
+var msgpackReplyFields = fieldSetOf(fieldStatus, fieldError, fieldMessage, fieldKey, fieldToken,
+	fieldID, fieldValue, fieldDeleted)
+
 // fastReplyField decodes the value of field f of a reply into r, or of an
 // error reply into e.
 func (rd *mpReader) fastReplyField(f field, r *Reply, e *Error, depth int) bool {
-	var err error
-	switch f {
-	case fieldStatus:
-		r.Status, err = rd.aliasStr(f)
-	case fieldError:
-		var s string
-		s, err = rd.aliasStr(f)
-		e.Code = Code(s)
-	case fieldMessage:
-		e.Message, err = rd.aliasStr(f)
-	case fieldKey:
-		r.Key, err = rd.aliasStr(f)
-	case fieldToken:
-		r.Token, err = rd.aliasStr(f)
-	case fieldID:
-		r.ID, err = rd.raw()
-	case fieldValue:
-		r.Value, err = rd.raw()
-	case fieldDeleted:
-		r.Deleted, err = rd.bool(f)
-	case fieldResults:
+	if f == fieldResults {
 		return rd.fastResults(r, depth)
-	default:
+	}
+	var v wireValue
+	if !msgpackReplyFields.has(f) || rd.readField(f, &v) != nil {
 		return false
 	}
-	return err == nil
+	r.set(f, &v, e)
+	return true
 }
 
 // fastResults decodes the "results" of a BATCH reply.
@@ -89,10 +77,4 @@ func (rd *mpReader) fastResults(r *Reply, depth int) bool {
 		}
 	}
 	return true
-}
-
-// aliasStr reads the string field f as a string that aliases the message.
-func (rd *mpReader) aliasStr(f field) (string, error) {
-	b, err := rd.str(f)
-	return aliasString(b), err
 }

@@ -35,8 +35,12 @@ package protocol
 //     ignored (validate rejects a nested BATCH). Elements beyond
 //     Limits.MaxBatchOps are checked for syntax but not decoded.
 
-// jsonFields holds the span of the last occurrence of each request field.
-type jsonFields [numRequestFields]jsonSpan
+// jsonFields holds the span of the last occurrence of each request field,
+// and the set of the fields seen.
+type jsonFields struct {
+	spans [numRequestFields]jsonSpan
+	seen  fieldSet
+}
 
 // jsonBatch collects the decoded elements of a top-level "ops" array.
 type jsonBatch struct {
@@ -85,7 +89,8 @@ func (p *jsonParser) object(f *jsonFields, depth int, bt *jsonBatch) bool {
 			ok = p.value(depth + 1)
 		}
 		if ok && fi < numRequestFields {
-			f[fi] = jsonSpan{vs, p.i}
+			f.spans[fi] = jsonSpan{vs, p.i}
+			f.seen |= 1 << fi
 		}
 		return ok
 	})
@@ -94,30 +99,40 @@ func (p *jsonParser) object(f *jsonFields, depth int, bt *jsonBatch) bool {
 // request fills *r from the fields of one parsed object: "op", then the
 // others in the order of the field table.
 func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBatch) error {
-	if err := p.op(r, f[fieldOp]); err != nil {
+	if err := p.op(r, f.spans[fieldOp]); err != nil {
 		return err
 	}
+	// "raw_value" and "value_codec" go into r together, once both are read.
+	const upToValueCodec = fieldSet(1)<<(fieldValueCodec+1) - 1
 	var raw rawValue
-	var v wireValue
-	for fi := fieldID; fi < fieldOps; fi++ {
-		if sp := f[fi]; sp.e != 0 {
-			if err := p.readField(fi, sp, &v); err != nil {
-				return err
-			}
-			r.set(fi, &v, &raw)
-		}
-		if fi == fieldValueCodec {
-			if err := raw.setIn(r); err != nil {
-				return err
-			}
-		}
+	if err := p.fields(r, f, f.seen&upToValueCodec&^(1<<fieldOp), &raw); err != nil {
+		return err
 	}
-	if sp := f[fieldOps]; sp.e != 0 && !nested {
+	if err := raw.setIn(r); err != nil {
+		return err
+	}
+	if err := p.fields(r, f, f.seen&^upToValueCodec&^(1<<fieldOps), &raw); err != nil {
+		return err
+	}
+	if sp := f.spans[fieldOps]; sp.e != 0 && !nested {
 		if err := p.batch(r, sp, bt); err != nil {
 			return err
 		}
 	}
-	return validate(r, p.lim, nested)
+	return validate(r, &p.lim, nested)
+}
+
+// fields decodes the fields s of f into r, in table order.
+func (p *jsonParser) fields(r *Request, f *jsonFields, s fieldSet, raw *rawValue) error {
+	var v wireValue
+	for s != 0 {
+		fi := s.pop()
+		if err := p.readField(fi, f.spans[fi], &v); err != nil {
+			return err
+		}
+		r.set(fi, &v, raw)
+	}
+	return nil
 }
 
 // op decodes "op".

@@ -97,7 +97,7 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			return Request{}, err
 		}
 	}
-	if err := validate(&r, lim, nested); err != nil {
+	if err := validate(&r, &lim, nested); err != nil {
 		return Request{}, err
 	}
 	return r, nil

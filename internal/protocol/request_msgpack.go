@@ -75,7 +75,7 @@ func finishRequest(r *Request, op []byte, haveOp bool, raw rawValue, lim Limits,
 	if err := raw.setIn(r); err != nil {
 		return err
 	}
-	return validate(r, lim, nested)
+	return validate(r, &lim, nested)
 }
 
 // readField decodes the value of field f into *v, as its kind says.

@@ -5,7 +5,7 @@ import "unicode/utf8"
 // validate checks a decoded request, whatever its codec: the rules that
 // do not depend on one field (op, nesting), then the fields in checkOrder,
 // each as the field table says (must, checked).
-func validate(r *Request, lim Limits, nested bool) error {
+func validate(r *Request, lim *Limits, nested bool) error {
 	if r.Op == OpInvalid {
 		return errorf(CodeBadRequest, `missing %q`, fieldOp)
 	}
@@ -22,7 +22,7 @@ func validate(r *Request, lim Limits, nested bool) error {
 			return errorf(CodeBadRequest, fields[c.f].missing, r.Op, c.f, fields[c.f].pair)
 		}
 		if c.checked {
-			if err := r.check(c.f, &lim); err != nil {
+			if err := r.check(c.f, lim); err != nil {
 				return err
 			}
 		}
