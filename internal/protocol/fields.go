@@ -229,11 +229,20 @@ var replyFields = [numOps][]field{
 	OpBatch:            {fieldResults},
 }
 
-// fieldNamed returns the field whose wire name is name, or noField. It is
-// a switch on the name constants, which the compiler turns into a few
-// comparisons of lengths and bytes: the decoders call it for every field
-// of every message. TestFieldNamed checks it against the field table.
+// fieldNamed returns the field whose wire name is name, or noField.
 func fieldNamed(name []byte) field {
+	if f := requestFieldNamed(name); f != noField {
+		return f
+	}
+	return replyFieldNamed(name)
+}
+
+// requestFieldNamed returns the request field whose wire name is name, or
+// noField. It is a switch on the name constants, which the compiler turns
+// into a few comparisons of lengths and bytes: the request decoders call it
+// for every field of every message. TestFieldNamed checks it against the
+// field table.
+func requestFieldNamed(name []byte) field {
 	switch string(name) {
 	case nameOp:
 		return fieldOp
@@ -269,6 +278,14 @@ func fieldNamed(name []byte) field {
 		return fieldTimeoutMS
 	case nameOps:
 		return fieldOps
+	}
+	return noField
+}
+
+// replyFieldNamed returns the field only replies carry whose wire name is
+// name, or noField.
+func replyFieldNamed(name []byte) field {
+	switch string(name) {
 	case nameStatus:
 		return fieldStatus
 	case nameError:

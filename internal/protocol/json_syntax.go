@@ -381,8 +381,8 @@ func (p *jsonParser) literal(w string) bool {
 }
 
 // jsonFieldNamed returns the field named by the string body name (esc: it
-// has escapes), or noField.
-func jsonFieldNamed(name []byte, esc bool) field {
+// has escapes), or noField; with request, only a request field.
+func jsonFieldNamed(name []byte, esc, request bool) field {
 	if esc {
 		// Field names are short and ASCII; anything else cannot match.
 		var buf [16]byte
@@ -399,6 +399,9 @@ func jsonFieldNamed(name []byte, esc bool) field {
 			return noField
 		}
 		name = u
+	}
+	if request {
+		return requestFieldNamed(name)
 	}
 	return fieldNamed(name)
 }

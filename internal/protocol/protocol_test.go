@@ -434,6 +434,11 @@ func TestRawEntryHash(t *testing.T) {
 func TestFieldNamed(t *testing.T) {
 	for f := range numFields {
 		require.Equal(t, f, fieldNamed([]byte(fields[f].name)), "field %d", f)
+		if f < numRequestFields {
+			require.Equal(t, f, requestFieldNamed([]byte(fields[f].name)), "field %d", f)
+		} else {
+			require.Equal(t, noField, requestFieldNamed([]byte(fields[f].name)), "field %d", f)
+		}
 		require.Equal(t, noField, fieldNamed([]byte(fields[f].name+"x")))
 		require.Equal(t, noField, fieldNamed([]byte(strings.ToUpper(fields[f].name))))
 	}

@@ -18,7 +18,7 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 	}
 	var e Error
 	ok = p.members(1, func(name []byte, esc bool) bool {
-		switch f := jsonFieldNamed(name, esc); {
+		switch f := jsonFieldNamed(name, esc, false); {
 		case f == fieldCollection:
 			return p.collection(&r.Collection)
 		case f == fieldDigests:
@@ -146,7 +146,7 @@ func (p *jsonParser) entry(e *Entry) bool {
 	var raw, codec string
 	haveRaw, haveCodec := false, false
 	if !p.members(3, func(name []byte, esc bool) bool {
-		switch jsonFieldNamed(name, esc) {
+		switch jsonFieldNamed(name, esc, false) {
 		case fieldKey:
 			return p.replyString(&e.Key)
 		case fieldValue:

@@ -80,7 +80,7 @@ func decodeJSON(msg []byte, lim Limits, nested bool) (Request, error) {
 // decoded into it.
 func (p *jsonParser) object(f *jsonFields, depth int, bt *jsonBatch) bool {
 	return p.members(depth, func(name []byte, esc bool) bool {
-		fi := jsonFieldNamed(name, esc)
+		fi := jsonFieldNamed(name, esc, true)
 		vs := p.i
 		var ok bool
 		if fi == fieldOps && bt != nil && p.i < len(p.b) && p.b[p.i] == '[' {

@@ -41,7 +41,7 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 				return err
 			}
 		}
-		switch f := fieldNamed(name); {
+		switch f := requestFieldNamed(name); {
 		case f == fieldOp:
 			op, err = rd.str(fieldOp)
 			haveOp = true
