@@ -7,12 +7,15 @@ import (
 )
 
 // fastFields keeps the fields fastMsgpackReply decodes, for comparison.
+// An empty raw value and the msgpack nil (c0) compare equal: the msgpack
+// library decodes a raw nil as empty, where fastMsgpackReply keeps its
+// byte as the JSON decoders keep null.
 func fastFields(r Reply) Reply {
 	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Deleted: r.Deleted, Token: r.Token}
-	if len(out.ID) == 0 {
+	if len(out.ID) == 0 || string(out.ID) == "\xc0" {
 		out.ID = nil
 	}
-	if len(out.Value) == 0 {
+	if len(out.Value) == 0 || string(out.Value) == "\xc0" {
 		out.Value = nil
 	}
 	if r.Err != nil {
