@@ -78,3 +78,40 @@ func (rd *mpReader) fastResults(r *Reply, depth int) bool {
 	}
 	return true
 }
+
+// readField decodes the value of field f into *v, as its kind says (the
+// request decoder decodes each field into its Request member instead).
+func (rd *mpReader) readField(f field, v *wireValue) error {
+	var err error
+	var b []byte
+	switch fields[f].kind {
+	case kindString:
+		b, err = rd.str(f)
+		v.s = aliasString(b)
+	case kindRaw:
+		v.b, err = rd.raw()
+	case kindBinary:
+		v.b, err = rd.bin(f)
+	case kindBase64:
+		if b, err = rd.str(f); err == nil {
+			v.b, err = decodeBase64(f, b)
+		}
+	case kindCodec:
+		var c Codec
+		if b, err = rd.str(f); err == nil {
+			c, err = parseValueCodec(string(b))
+			v.n = uint64(c)
+		}
+	case kindBool:
+		var t bool
+		t, err = rd.bool(f)
+		v.n = b2u(t)
+	case kindInt:
+		var n int
+		n, err = rd.smallInt(f)
+		v.n = uint64(n)
+	case kindUint64:
+		v.n, err = rd.uint64(f)
+	}
+	return err
+}

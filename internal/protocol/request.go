@@ -116,44 +116,6 @@ type rawValue struct {
 	c Codec
 }
 
-// set stores the decoded value v of field f in r; "raw_value" and
-// "value_codec" wait in raw. f is a request field other than "op" and
-// "ops", which the decoders treat themselves.
-func (r *Request) set(f field, v *wireValue, raw *rawValue) {
-	switch f {
-	case fieldID:
-		r.ID = v.b
-	case fieldKey:
-		r.Key = v.s
-	case fieldValue:
-		r.Value = v.b
-	case fieldRawValue:
-		raw.b = v.b
-	case fieldValueCodec:
-		raw.c = Codec(v.n)
-	case fieldIfAbsent:
-		r.IfAbsent = v.n != 0
-	case fieldCursor:
-		r.Cursor = v.s
-	case fieldLimit:
-		r.Limit = int(v.n)
-	case fieldHashFrom:
-		r.HashFrom = v.n
-	case fieldHashTo:
-		r.HashTo = v.n
-	case fieldPartitions:
-		r.Partitions = int(v.n)
-	case fieldBitmap:
-		r.Bitmap = v.b
-	case fieldRaw:
-		r.Raw = v.n != 0
-	case fieldToken:
-		r.Token = v.s
-	case fieldTimeoutMS:
-		r.TimeoutMS = int(v.n)
-	}
-}
-
 // carried returns the fields r carries when it is encoded, "op" and
 // "ops" aside: those not at their zero value, with "raw_value" and
 // "value_codec" in place of "value" when ValueCodec is set.

@@ -122,15 +122,56 @@ func (p *jsonParser) request(r *Request, f *jsonFields, nested bool, bt *jsonBat
 	return validate(r, &p.lim, nested)
 }
 
-// fields decodes the fields s of f into r, in table order.
+// fields decodes the fields s of f into r, in table order: one case per
+// request field, each decoding straight into its member
+// (TestDecodersSetEveryField checks none is missing).
 func (p *jsonParser) fields(r *Request, f *jsonFields, s fieldSet, raw *rawValue) error {
-	var v wireValue
 	for s != 0 {
 		fi := s.pop()
-		if err := p.readField(fi, f.spans[fi], &v); err != nil {
+		sp := f.spans[fi]
+		var err error
+		var str string
+		switch fi {
+		case fieldID:
+			r.ID = p.b[sp.s:sp.e:sp.e]
+		case fieldKey:
+			r.Key, err = p.str(fieldKey, sp)
+		case fieldValue:
+			r.Value = p.b[sp.s:sp.e:sp.e]
+		case fieldRawValue:
+			if str, err = p.str(fieldRawValue, sp); err == nil {
+				raw.b, err = decodeBase64(fieldRawValue, aliasBytes(str))
+			}
+		case fieldValueCodec:
+			if str, err = p.str(fieldValueCodec, sp); err == nil {
+				raw.c, err = parseValueCodec(str)
+			}
+		case fieldIfAbsent:
+			r.IfAbsent, err = p.bool(fieldIfAbsent, sp)
+		case fieldCursor:
+			r.Cursor, err = p.str(fieldCursor, sp)
+		case fieldLimit:
+			r.Limit, err = p.int(fieldLimit, sp)
+		case fieldHashFrom:
+			r.HashFrom, err = p.uint64(fieldHashFrom, sp)
+		case fieldHashTo:
+			r.HashTo, err = p.uint64(fieldHashTo, sp)
+		case fieldPartitions:
+			r.Partitions, err = p.int(fieldPartitions, sp)
+		case fieldBitmap:
+			if str, err = p.str(fieldBitmap, sp); err == nil {
+				r.Bitmap, err = decodeBase64(fieldBitmap, aliasBytes(str))
+			}
+		case fieldRaw:
+			r.Raw, err = p.bool(fieldRaw, sp)
+		case fieldToken:
+			r.Token, err = p.str(fieldToken, sp)
+		case fieldTimeoutMS:
+			r.TimeoutMS, err = p.int(fieldTimeoutMS, sp)
+		}
+		if err != nil {
 			return err
 		}
-		r.set(fi, &v, raw)
 	}
 	return nil
 }
@@ -148,39 +189,6 @@ func (p *jsonParser) op(r *Request, sp jsonSpan) error {
 		return errorf(CodeUnknownOp, "unknown op %q", s)
 	}
 	return nil
-}
-
-// readField decodes the value of field f at sp into *v, as its kind says.
-func (p *jsonParser) readField(f field, sp jsonSpan, v *wireValue) error {
-	var err error
-	var s string
-	switch fields[f].kind {
-	case kindString:
-		v.s, err = p.str(f, sp)
-	case kindRaw:
-		v.b = p.b[sp.s:sp.e:sp.e]
-	case kindBinary, kindBase64:
-		if s, err = p.str(f, sp); err == nil {
-			v.b, err = decodeBase64(f, aliasBytes(s))
-		}
-	case kindCodec:
-		var c Codec
-		if s, err = p.str(f, sp); err == nil {
-			c, err = parseValueCodec(s)
-			v.n = uint64(c)
-		}
-	case kindBool:
-		var t bool
-		t, err = p.bool(f, sp)
-		v.n = b2u(t)
-	case kindInt:
-		var n int
-		n, err = p.int(f, sp)
-		v.n = uint64(n)
-	case kindUint64:
-		v.n, err = p.uint64(f, sp)
-	}
-	return err
 }
 
 // batch sets r.Ops from the "ops" array at sp, decoded into bt.

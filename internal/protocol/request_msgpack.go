@@ -28,7 +28,6 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 	var op []byte
 	haveOp := false
 	var raw rawValue
-	var v wireValue
 	for range n {
 		name, ok, err := rd.strBytes()
 		if err != nil {
@@ -41,19 +40,62 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 				return err
 			}
 		}
-		switch f := requestFieldNamed(name); {
-		case f == fieldOp:
+		// One case per request field, each decoding straight into its
+		// member (TestDecodersSetEveryField checks none is missing).
+		switch requestFieldNamed(name) {
+		case fieldOp:
 			op, err = rd.str(fieldOp)
 			haveOp = true
-		case f == fieldOps && !nested:
-			r.Ops, err = rd.ops(lim)
-		case f < fieldOps:
-			if err = rd.readField(f, &v); err == nil {
-				r.set(f, &v, &raw)
+		case fieldID:
+			r.ID, err = rd.raw()
+		case fieldKey:
+			var b []byte
+			b, err = rd.str(fieldKey)
+			r.Key = aliasString(b)
+		case fieldValue:
+			r.Value, err = rd.raw()
+		case fieldRawValue:
+			raw.b, err = rd.bin(fieldRawValue)
+		case fieldValueCodec:
+			var b []byte
+			if b, err = rd.str(fieldValueCodec); err == nil {
+				raw.c, err = parseValueCodec(string(b))
 			}
+		case fieldIfAbsent:
+			r.IfAbsent, err = rd.bool(fieldIfAbsent)
+		case fieldCursor:
+			var b []byte
+			b, err = rd.str(fieldCursor)
+			r.Cursor = aliasString(b)
+		case fieldLimit:
+			r.Limit, err = rd.smallInt(fieldLimit)
+		case fieldHashFrom:
+			r.HashFrom, err = rd.uint64(fieldHashFrom)
+		case fieldHashTo:
+			r.HashTo, err = rd.uint64(fieldHashTo)
+		case fieldPartitions:
+			r.Partitions, err = rd.smallInt(fieldPartitions)
+		case fieldBitmap:
+			var b []byte
+			if b, err = rd.str(fieldBitmap); err == nil {
+				r.Bitmap, err = decodeBase64(fieldBitmap, b)
+			}
+		case fieldRaw:
+			r.Raw, err = rd.bool(fieldRaw)
+		case fieldToken:
+			var b []byte
+			b, err = rd.str(fieldToken)
+			r.Token = aliasString(b)
+		case fieldTimeoutMS:
+			r.TimeoutMS, err = rd.smallInt(fieldTimeoutMS)
+		case fieldOps:
+			if nested {
+				err = rd.skip() // validate rejects a nested BATCH
+				break
+			}
+			r.Ops, err = rd.ops(lim)
 		default:
-			// Unknown, a reply's, or "ops" in a BATCH element (validate
-			// rejects a nested BATCH).
+			// Unknown, or a reply's.
 			err = rd.skip()
 		}
 		if err != nil {
@@ -76,42 +118,6 @@ func finishRequest(r *Request, op []byte, haveOp bool, raw rawValue, lim Limits,
 		return err
 	}
 	return validate(r, &lim, nested)
-}
-
-// readField decodes the value of field f into *v, as its kind says.
-func (rd *mpReader) readField(f field, v *wireValue) error {
-	var err error
-	var b []byte
-	switch fields[f].kind {
-	case kindString:
-		b, err = rd.str(f)
-		v.s = aliasString(b)
-	case kindRaw:
-		v.b, err = rd.raw()
-	case kindBinary:
-		v.b, err = rd.bin(f)
-	case kindBase64:
-		if b, err = rd.str(f); err == nil {
-			v.b, err = decodeBase64(f, b)
-		}
-	case kindCodec:
-		var c Codec
-		if b, err = rd.str(f); err == nil {
-			c, err = parseValueCodec(string(b))
-			v.n = uint64(c)
-		}
-	case kindBool:
-		var t bool
-		t, err = rd.bool(f)
-		v.n = b2u(t)
-	case kindInt:
-		var n int
-		n, err = rd.smallInt(f)
-		v.n = uint64(n)
-	case kindUint64:
-		v.n, err = rd.uint64(f)
-	}
-	return err
 }
 
 // ops decodes the "ops" array of a BATCH.

@@ -17,6 +17,9 @@ func validate(r *Request, lim *Limits, nested bool) error {
 			return errorf(CodeBadRequest, `an operation inside %v cannot carry %q`, OpBatch, fieldID)
 		}
 	}
+	if valid(r, lim) {
+		return nil
+	}
 	for _, c := range opChecks[r.Op] {
 		if c.must && !r.carries(c.f) {
 			return errorf(CodeBadRequest, fields[c.f].missing, r.Op, c.f, fields[c.f].pair)
@@ -50,6 +53,51 @@ var opChecks = func() (t [numOps][]fieldCheck) {
 	}
 	return t
 }()
+
+// opMasks holds, per op, the fields of the field table its requests must
+// carry and those whose values are checked, as sets.
+var opMasks = func() (t [numOps]struct{ must, checked fieldSet }) {
+	for _, op := range Ops {
+		for f := range numRequestFields {
+			t[op].must.addIf(f, fields[f].must.has(op))
+			t[op].checked.addIf(f, fields[f].checked.has(op))
+		}
+	}
+	return t
+}()
+
+// valid reports whether the request r of a valid op passes the checks of
+// its op: the fast path of validate, which then words no error. It tests
+// the same conditions as carries and check, each only where the op's
+// masks hold its field, in any order (validate's loop picks the error
+// that wins when one fails). A raw value is left to validate.
+func valid(r *Request, lim *Limits) bool {
+	m := &opMasks[r.Op]
+	var have fieldSet
+	have.addIf(fieldKey, r.Key != "")
+	have.addIf(fieldValue, r.Value != nil)
+	have.addIf(fieldPartitions, r.Partitions != 0)
+	have.addIf(fieldToken, r.Token != "")
+	have.addIf(fieldOps, r.Ops != nil)
+	// carries holds any other field.
+	const tested = fieldSet(1<<fieldKey | 1<<fieldValue | 1<<fieldPartitions | 1<<fieldToken | 1<<fieldOps)
+	if m.must&tested&^have != 0 {
+		return false
+	}
+	c := m.checked
+	switch {
+	case c.has(fieldID) && len(r.ID) > MaxIDBytes,
+		c.has(fieldKey) && (len(r.Key) > lim.MaxKeyBytes || !utf8.ValidString(r.Key)),
+		c.has(fieldValue) && (len(r.Value) > lim.MaxValueBytes || r.ValueCodec != 0),
+		c.has(fieldPartitions) && (r.Partitions != 0 || r.Bitmap != nil) && checkPartitions(r) != nil,
+		c.has(fieldLimit) && (r.Limit < 0 || r.Limit > lim.MaxScanLimit),
+		c.has(fieldHashTo) && r.HashTo != 0 && r.HashTo <= r.HashFrom,
+		c.has(fieldToken) && len(r.Token) > MaxTokenBytes,
+		c.has(fieldTimeoutMS) && r.TimeoutMS < 0:
+		return false
+	}
+	return true
+}
 
 // carries reports whether r has field f, for the fields some op must
 // carry: a key and a token must not be empty, partitions not 0.
