@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -26,14 +27,49 @@ func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
 }
 
 func (w *writer) request(r *Request) {
-	m := w.beginMap()
+	s := r.carried()
+	n := 1 + bits.OnesCount32(uint32(s))
+	if r.Op == OpBatch {
+		n++
+	}
+	w.openMap(n)
 	w.key(fieldOp)
 	w.str(r.Op.String())
-	for s := r.carried(); s != 0; {
+	for s != 0 {
 		f := s.pop()
 		w.key(f)
-		w.writeField(f, r.get(f))
-		m.n++
+		// One case per field r carries, each writing its member
+		// (TestDecodersSetEveryField round-trips every one).
+		switch f {
+		case fieldID:
+			w.raw(r.ID)
+		case fieldKey:
+			w.str(r.Key)
+		case fieldValue:
+			w.raw(r.Value)
+		case fieldRawValue:
+			w.bytes(r.Value)
+		case fieldValueCodec:
+			w.str(r.ValueCodec.String())
+		case fieldIfAbsent, fieldRaw:
+			w.bool(true)
+		case fieldCursor:
+			w.str(r.Cursor)
+		case fieldLimit:
+			w.int(int64(r.Limit))
+		case fieldHashFrom:
+			w.uint(r.HashFrom)
+		case fieldHashTo:
+			w.uint(r.HashTo)
+		case fieldPartitions:
+			w.int(int64(r.Partitions))
+		case fieldBitmap:
+			w.base64(r.Bitmap)
+		case fieldToken:
+			w.str(r.Token)
+		case fieldTimeoutMS:
+			w.int(int64(r.TimeoutMS))
+		}
 	}
 	if r.Op == OpBatch {
 		w.key(fieldOps)
@@ -42,31 +78,8 @@ func (w *writer) request(r *Request) {
 			w.request(&r.Ops[i])
 		}
 		w.closeArray()
-		m.n++
 	}
-	w.endMap(m)
-}
-
-// writeField writes the value v of the request field f as its kind says.
-func (w *writer) writeField(f field, v wireValue) {
-	switch fields[f].kind {
-	case kindString:
-		w.str(v.s)
-	case kindRaw:
-		w.raw(v.b)
-	case kindBinary:
-		w.bytes(v.b)
-	case kindBase64:
-		w.base64(v.b)
-	case kindCodec:
-		w.str(Codec(v.n).String())
-	case kindBool:
-		w.bool(v.n != 0)
-	case kindInt:
-		w.int(int64(v.n))
-	case kindUint64:
-		w.uint(v.n)
-	}
+	w.closeMap()
 }
 
 // AppendReply appends r encoded in codec c to dst.
@@ -148,20 +161,38 @@ func (w *writer) id(id []byte) {
 
 // replyValue writes the value of the reply field f of r.
 func (w *writer) replyValue(f field, r *Reply) error {
-	switch fields[f].kind {
-	case kindStrings:
+	// One case per field of replyFields, each writing its member
+	// (TestAppendReplyEveryField checks none is missing).
+	switch f {
+	case fieldKey:
+		w.str(r.Key)
+	case fieldValue:
+		w.raw(r.Value)
+	case fieldCursor:
+		w.str(r.Cursor)
+	case fieldToken:
+		w.str(r.Token)
+	case fieldNode:
+		w.str(r.Node)
+	case fieldDeleted:
+		w.bool(r.Deleted)
+	case fieldCount:
+		w.int(int64(r.Count))
+	case fieldProtocol:
+		w.int(int64(r.Protocol))
+	case fieldFeatures:
 		w.openArray(len(r.Features))
 		for _, s := range r.Features {
 			w.str(s)
 		}
 		w.closeArray()
-	case kindEntries:
+	case fieldCollection:
 		w.entries(r.Collection)
-	case kindDigests:
+	case fieldDigests:
 		w.digests(r.Digests)
-	case kindStats:
+	case fieldStats:
 		return w.stats(r.Stats)
-	case kindReplies:
+	case fieldResults:
 		w.openArray(len(r.Results))
 		for i := range r.Results {
 			if err := w.reply(&r.Results[i]); err != nil {
@@ -170,7 +201,7 @@ func (w *writer) replyValue(f field, r *Reply) error {
 		}
 		w.closeArray()
 	default:
-		w.writeField(f, r.get(f))
+		return fmt.Errorf("protocol: no encoding of reply field %v", f)
 	}
 	return nil
 }

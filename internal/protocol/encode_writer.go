@@ -48,41 +48,6 @@ func (w *writer) open(brace byte, h mpHeader, n int) {
 	w.b = h.append(w.b, n)
 }
 
-// openedMap is a map whose element count is known only at its end.
-type openedMap struct {
-	at int // msgpack: offset of its one-byte header
-	n  int // its elements (the first is counted)
-}
-
-// beginMap opens a map whose element count endMap writes.
-func (w *writer) beginMap() openedMap {
-	w.sep()
-	if w.c == JSON {
-		w.b = append(w.b, '{')
-		w.comma = append(w.comma, false)
-		return openedMap{n: 1}
-	}
-	w.b = append(w.b, mpMap.fix)
-	return openedMap{at: len(w.b) - 1, n: 1}
-}
-
-// endMap closes the map m opened by beginMap; in msgpack it writes its
-// header in place, widening it when it has fixLimit elements or more.
-func (w *writer) endMap(m openedMap) {
-	if w.c == JSON {
-		w.closeMap()
-		return
-	}
-	if m.n < mpMap.fixLimit {
-		w.b[m.at] = mpMap.fix | byte(m.n)
-		return
-	}
-	hdr := mpMap.append(nil, m.n)
-	w.b = append(w.b, hdr[1:]...)
-	copy(w.b[m.at+len(hdr):], w.b[m.at+1:])
-	copy(w.b[m.at:], hdr)
-}
-
 func (w *writer) closeMap() { w.close('}') }
 
 func (w *writer) closeArray() { w.close(']') }

@@ -475,3 +475,17 @@ func TestDecodersSetEveryField(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendReplyEveryField checks that AppendReply has a case for every
+// field replyFields lists: an OK reply of each op encodes in both codecs.
+func TestAppendReplyEveryField(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		for _, op := range Ops {
+			t.Run(fmt.Sprintf("%v/%v", c, op), func(t *testing.T) {
+				r := Reply{Op: op, Status: StatusOK, Features: []string{"f"}, Stats: &Stats{}}
+				_, err := AppendReply(nil, c, &r)
+				require.NoError(t, err)
+			})
+		}
+	}
+}

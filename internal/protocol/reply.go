@@ -117,30 +117,6 @@ func DecodeReply(msg []byte) (Reply, Codec, error) {
 	return r, c, err
 }
 
-// get returns the value of field f of r, a field of a basic kind
-// (string, raw, bool, int) of an OK reply.
-func (r *Reply) get(f field) wireValue {
-	switch f {
-	case fieldKey:
-		return wireValue{s: r.Key}
-	case fieldValue:
-		return wireValue{b: r.Value}
-	case fieldCursor:
-		return wireValue{s: r.Cursor}
-	case fieldToken:
-		return wireValue{s: r.Token}
-	case fieldNode:
-		return wireValue{s: r.Node}
-	case fieldDeleted:
-		return wireValue{n: b2u(r.Deleted)}
-	case fieldCount:
-		return wireValue{n: uint64(r.Count)}
-	case fieldProtocol:
-		return wireValue{n: uint64(r.Protocol)}
-	}
-	return wireValue{}
-}
-
 // set stores v, the decoded value of field f of a basic kind, in r; the
 // code and message of an error reply go to e.
 func (r *Reply) set(f field, v *wireValue, e *Error) {

@@ -139,39 +139,6 @@ func (r *Request) carried() fieldSet {
 	return s
 }
 
-// get returns the value of field f of r, one of those r carries.
-func (r *Request) get(f field) wireValue {
-	switch f {
-	case fieldID:
-		return wireValue{b: r.ID}
-	case fieldKey:
-		return wireValue{s: r.Key}
-	case fieldValue, fieldRawValue:
-		return wireValue{b: r.Value}
-	case fieldValueCodec:
-		return wireValue{n: uint64(r.ValueCodec)}
-	case fieldIfAbsent, fieldRaw:
-		return wireValue{n: 1}
-	case fieldCursor:
-		return wireValue{s: r.Cursor}
-	case fieldLimit:
-		return wireValue{n: uint64(r.Limit)}
-	case fieldHashFrom:
-		return wireValue{n: r.HashFrom}
-	case fieldHashTo:
-		return wireValue{n: r.HashTo}
-	case fieldPartitions:
-		return wireValue{n: uint64(r.Partitions)}
-	case fieldBitmap:
-		return wireValue{b: r.Bitmap}
-	case fieldToken:
-		return wireValue{s: r.Token}
-	case fieldTimeoutMS:
-		return wireValue{n: uint64(r.TimeoutMS)}
-	}
-	return wireValue{}
-}
-
 // decodeBase64 decodes the base64 field f ("bitmap", "raw_value").
 func decodeBase64(f field, s []byte) ([]byte, error) {
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
