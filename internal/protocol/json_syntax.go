@@ -150,21 +150,10 @@ func (p *jsonParser) members(depth int, member func(name []byte, esc bool) bool)
 		return ok
 	}
 	for {
-		if p.i >= len(p.b) || p.b[p.i] != '"' {
-			return p.syntax("looking for beginning of object key string")
-		}
-		ks := p.i
-		esc, ok := p.skipString()
+		name, esc, ok := p.name()
 		if !ok {
 			return false
 		}
-		name := p.b[ks+1 : p.i-1]
-		p.ws()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return p.syntax("after object key")
-		}
-		p.i++
-		p.ws()
 		if member == nil {
 			ok = p.value(depth + 1)
 		} else {
@@ -177,6 +166,26 @@ func (p *jsonParser) members(depth int, member func(name []byte, esc bool) bool)
 			return ok
 		}
 	}
+}
+
+// name reads the name of an object member and the colon after it, leaving
+// p at the member's value; esc says whether the name has escapes.
+func (p *jsonParser) name() (name []byte, esc, ok bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false, p.syntax("looking for beginning of object key string")
+	}
+	ks := p.i
+	if esc, ok = p.skipString(); !ok {
+		return nil, false, false
+	}
+	name = p.b[ks+1 : p.i-1]
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != ':' {
+		return nil, false, p.syntax("after object key")
+	}
+	p.i++
+	p.ws()
+	return name, esc, true
 }
 
 // elements parses the array at p.i at nesting depth depth. It calls elem

@@ -79,21 +79,33 @@ func decodeJSON(msg []byte, lim Limits, nested bool) (Request, error) {
 // spans of the request fields in f; when bt is not nil, an "ops" array is
 // decoded into it.
 func (p *jsonParser) object(f *jsonFields, depth int, bt *jsonBatch) bool {
-	return p.members(depth, func(name []byte, esc bool) bool {
+	// The loop of members, without its call per member.
+	if empty, ok := p.open(depth, '}'); empty || !ok {
+		return ok
+	}
+	for {
+		name, esc, ok := p.name()
+		if !ok {
+			return false
+		}
 		fi := jsonFieldNamed(name, esc, true)
 		vs := p.i
-		var ok bool
 		if fi == fieldOps && bt != nil && p.i < len(p.b) && p.b[p.i] == '[' {
 			ok = p.ops(bt, depth+1)
 		} else {
 			ok = p.value(depth + 1)
 		}
-		if ok && fi < numRequestFields {
+		if !ok {
+			return false
+		}
+		if fi < numRequestFields {
 			f.spans[fi] = jsonSpan{vs, p.i}
 			f.seen |= 1 << fi
 		}
-		return ok
-	})
+		if more, ok := p.next('}', "after object key:value pair"); !more {
+			return ok
+		}
+	}
 }
 
 // request fills *r from the fields of one parsed object: "op", then the
@@ -212,7 +224,21 @@ func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
 		bt.ops = make([]Request, 0, 8)
 	}
 	*bt = jsonBatch{ops: bt.ops[:0]}
-	return p.elements(depth, func() bool { return p.batchElement(bt, depth) })
+	// The loop of elements, without its call per element.
+	if empty, ok := p.open(depth, ']'); empty || !ok {
+		return ok
+	}
+	for {
+		if p.i >= len(p.b) {
+			return p.syntax("looking for beginning of value")
+		}
+		if !p.batchElement(bt, depth) {
+			return false
+		}
+		if more, ok := p.next(']', "after array element"); !more {
+			return ok
+		}
+	}
 }
 
 // batchElement parses one element of the "ops" array at depth+1 and
