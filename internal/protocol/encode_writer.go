@@ -62,12 +62,25 @@ func (w *writer) close(brace byte) {
 // key writes the name of field f as a map key; the next call writes its
 // value.
 func (w *writer) key(f field) {
-	w.str(fields[f].name)
+	w.sep()
 	if w.c == JSON {
-		w.b = append(w.b, ':')
+		w.b = append(w.b, encodedNames[f].json...)
 		w.afterKey = true
+		return
 	}
+	w.b = append(w.b, encodedNames[f].msgpack...)
 }
+
+// encodedNames holds the name of each field of the table as key writes
+// it: in JSON the string and its colon, in msgpack the str, encoded once
+// by str's own functions.
+var encodedNames = func() (t [numFields]struct{ json, msgpack string }) {
+	for f := range numFields {
+		t[f].json = string(appendJSONString(nil, fields[f].name)) + ":"
+		t[f].msgpack = string(appendMsgpackStr(nil, fields[f].name))
+	}
+	return t
+}()
 
 func (w *writer) str(s string) {
 	w.sep()
