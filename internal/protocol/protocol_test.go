@@ -489,3 +489,39 @@ func TestAppendReplyEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodersFollowKinds checks that each request decoder reads every
+// field as the type the field table gives it: a value of another type is
+// rejected with the message of that type.
+func TestDecodersFollowKinds(t *testing.T) {
+	wants := map[kind]string{
+		kindString: "must be a string", kindCodec: "must be a string", kindBase64: "must be a string",
+		kindBool: "must be true or false", kindInt: "must be an integer",
+		kindUint64: "must be an unsigned 64-bit integer", kindOps: "must be an array",
+	}
+	for _, c := range []Codec{JSON, Msgpack} {
+		for f := fieldID; f < numRequestFields; f++ {
+			want, ok := wants[fields[f].kind]
+			switch {
+			case fields[f].kind == kindBinary && c == JSON:
+				want, ok = "must be a string", true
+			case fields[f].kind == kindBinary:
+				want, ok = "must be a msgpack bin", true
+			}
+			if !ok {
+				continue // kindRaw takes any value
+			}
+			t.Run(fmt.Sprintf("%v/%v", c, f), func(t *testing.T) {
+				// A value of the wrong type for each kind: a string for
+				// the others, an object for a string.
+				var v any = map[string]int{"x": 1}
+				if want != "must be a string" {
+					v = "x"
+				}
+				msg := enc(t, c, map[string]any{"op": "BATCH", fields[f].name: v})
+				_, _, err := DecodeRequest(msg, Limits{})
+				require.ErrorContains(t, err, fmt.Sprintf("%q %s", fields[f].name, want))
+			})
+		}
+	}
+}

@@ -116,30 +116,3 @@ func DecodeReply(msg []byte) (Reply, Codec, error) {
 	r, err = decodeReply(msg, c)
 	return r, c, err
 }
-
-// set stores v, the decoded value of field f of a basic kind, in r; the
-// code and message of an error reply go to e.
-func (r *Reply) set(f field, v *wireValue, e *Error) {
-	switch f {
-	case fieldStatus:
-		r.Status = v.s
-	case fieldError:
-		e.Code = Code(v.s)
-	case fieldMessage:
-		e.Message = v.s
-	case fieldID:
-		r.ID = v.b
-	case fieldKey:
-		r.Key = v.s
-	case fieldValue:
-		r.Value = v.b
-	case fieldCursor:
-		r.Cursor = v.s
-	case fieldToken:
-		r.Token = v.s
-	case fieldDeleted:
-		r.Deleted = v.n != 0
-	case fieldCount:
-		r.Count = int(v.n)
-	}
-}

@@ -17,22 +17,7 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 		return Reply{}, false
 	}
 	var e Error
-	ok = p.members(1, func(name []byte, esc bool) bool {
-		switch f := jsonFieldNamed(name, esc, false); {
-		case f == fieldCollection:
-			return p.collection(&r.Collection)
-		case f == fieldDigests:
-			return p.digests(&r.Digests)
-		case jsonReplyFields.has(f):
-			var v wireValue
-			if !p.replyField(f, &v) {
-				return false
-			}
-			r.set(f, &v, &e)
-			return true
-		}
-		return false
-	})
+	ok = p.replyMembers(&r, &e)
 	if !ok {
 		return Reply{}, false
 	}
@@ -50,30 +35,53 @@ func fastJSONReply(msg []byte) (r Reply, ok bool) {
 	return r, true
 }
 
-// jsonReplyFields are the fields of a reply, beside "collection" and
-// "digests", that fastJSONReply decodes.
-var jsonReplyFields = fieldSetOf(fieldStatus, fieldError, fieldMessage, fieldKey, fieldCursor, fieldToken,
-	fieldID, fieldValue, fieldDeleted, fieldCount)
-
-// replyField parses the value of field f into *v, as its kind says.
-func (p *jsonParser) replyField(f field, v *wireValue) bool {
-	switch fields[f].kind {
-	case kindString:
-		return p.replyString(&v.s)
-	case kindRaw:
-		return p.rawValue(&v.b, 2)
-	case kindBool:
-		var t bool
-		ok := p.replyBool(&t)
-		v.n = b2u(t)
-		return ok
-	case kindInt:
-		var n int
-		ok := p.replyInt(&n)
-		v.n = uint64(n)
+// replyMembers parses the members of a reply object into r, the code and
+// message of an error reply into e: one case per field fastJSONReply
+// decodes, each parsing straight into its member.
+func (p *jsonParser) replyMembers(r *Reply, e *Error) bool {
+	if empty, ok := p.open(1, '}'); empty || !ok {
 		return ok
 	}
-	return false
+	for {
+		name, esc, ok := p.name()
+		if !ok {
+			return false
+		}
+		switch jsonFieldNamed(name, esc, false) {
+		case fieldStatus:
+			ok = p.replyString(&r.Status)
+		case fieldError:
+			ok = p.replyString((*string)(&e.Code))
+		case fieldMessage:
+			ok = p.replyString(&e.Message)
+		case fieldID:
+			ok = p.rawValue(&r.ID, 2)
+		case fieldKey:
+			ok = p.replyString(&r.Key)
+		case fieldValue:
+			ok = p.rawValue(&r.Value, 2)
+		case fieldCursor:
+			ok = p.replyString(&r.Cursor)
+		case fieldToken:
+			ok = p.replyString(&r.Token)
+		case fieldDeleted:
+			ok = p.replyBool(&r.Deleted)
+		case fieldCount:
+			ok = p.replyInt(&r.Count)
+		case fieldCollection:
+			ok = p.collection(&r.Collection)
+		case fieldDigests:
+			ok = p.digests(&r.Digests)
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+		if more, ok := p.next('}', "after object key:value pair"); !more {
+			return ok
+		}
+	}
 }
 
 // replyString parses a string into *dst.

@@ -45,23 +45,40 @@ func (rd *mpReader) fastReply(depth int) (Reply, bool) {
 	return r, true
 }
 
-// msgpackReplyFields are the fields of a reply, beside "results", that
-// fastMsgpackReply decodes.
-var msgpackReplyFields = fieldSetOf(fieldStatus, fieldError, fieldMessage, fieldKey, fieldToken,
-	fieldID, fieldValue, fieldDeleted)
-
 // fastReplyField decodes the value of field f of a reply into r, or of an
-// error reply into e.
+// error reply into e: one case per field fastReply decodes, each straight
+// into its member.
 func (rd *mpReader) fastReplyField(f field, r *Reply, e *Error, depth int) bool {
-	if f == fieldResults {
+	var err error
+	var b []byte
+	switch f {
+	case fieldStatus:
+		b, err = rd.str(f)
+		r.Status = aliasString(b)
+	case fieldError:
+		b, err = rd.str(f)
+		e.Code = Code(aliasString(b))
+	case fieldMessage:
+		b, err = rd.str(f)
+		e.Message = aliasString(b)
+	case fieldKey:
+		b, err = rd.str(f)
+		r.Key = aliasString(b)
+	case fieldToken:
+		b, err = rd.str(f)
+		r.Token = aliasString(b)
+	case fieldID:
+		r.ID, err = rd.raw()
+	case fieldValue:
+		r.Value, err = rd.raw()
+	case fieldDeleted:
+		r.Deleted, err = rd.bool(f)
+	case fieldResults:
 		return rd.fastResults(r, depth)
-	}
-	var v wireValue
-	if !msgpackReplyFields.has(f) || rd.readField(f, &v) != nil {
+	default:
 		return false
 	}
-	r.set(f, &v, e)
-	return true
+	return err == nil
 }
 
 // fastResults decodes the "results" of a BATCH reply.
@@ -77,41 +94,4 @@ func (rd *mpReader) fastResults(r *Reply, depth int) bool {
 		}
 	}
 	return true
-}
-
-// readField decodes the value of field f into *v, as its kind says (the
-// request decoder decodes each field into its Request member instead).
-func (rd *mpReader) readField(f field, v *wireValue) error {
-	var err error
-	var b []byte
-	switch fields[f].kind {
-	case kindString:
-		b, err = rd.str(f)
-		v.s = aliasString(b)
-	case kindRaw:
-		v.b, err = rd.raw()
-	case kindBinary:
-		v.b, err = rd.bin(f)
-	case kindBase64:
-		if b, err = rd.str(f); err == nil {
-			v.b, err = decodeBase64(f, b)
-		}
-	case kindCodec:
-		var c Codec
-		if b, err = rd.str(f); err == nil {
-			c, err = parseValueCodec(string(b))
-			v.n = uint64(c)
-		}
-	case kindBool:
-		var t bool
-		t, err = rd.bool(f)
-		v.n = b2u(t)
-	case kindInt:
-		var n int
-		n, err = rd.smallInt(f)
-		v.n = uint64(n)
-	case kindUint64:
-		v.n, err = rd.uint64(f)
-	}
-	return err
 }

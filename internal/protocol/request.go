@@ -92,22 +92,6 @@ func DecodeRequest(msg []byte, lim Limits) (Request, Codec, error) {
 	return r, c, nil
 }
 
-// wireValue is the value of one request field, in the member
-// its kind uses.
-type wireValue struct {
-	s string // kindString
-	b []byte // kindRaw, kindBinary, kindBase64
-	n uint64 // kindBool (1 for true), kindInt (an int), kindUint64, kindCodec
-}
-
-// b2u is 1 for true and 0 for false.
-func b2u(t bool) uint64 {
-	if t {
-		return 1
-	}
-	return 0
-}
-
 // rawValue holds the decoded "raw_value" and "value_codec" of a request
 // until its other fields are decoded: they go into the Request only
 // together, in place of "value".
