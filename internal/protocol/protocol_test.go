@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -523,5 +524,40 @@ func TestDecodersFollowKinds(t *testing.T) {
 				require.ErrorContains(t, err, fmt.Sprintf("%q %s", fields[f].name, want))
 			})
 		}
+	}
+}
+
+// TestValidAgreesWithChecks checks the fast path of validate against its
+// checks: valid holds exactly for the requests firstFault finds nothing
+// wrong with (raw values aside, which valid leaves to the checks).
+func TestValidAgreesWithChecks(t *testing.T) {
+	lim := Limits{MaxKeyBytes: 8, MaxValueBytes: 16, MaxScanLimit: 100}.WithDefaults()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	pick := func(n int) int { return rnd.IntN(n) }
+	for range 20000 {
+		r := Request{Op: Ops[pick(len(Ops))]}
+		r.ID = [][]byte{nil, []byte("1"), make([]byte, MaxIDBytes+1)}[pick(3)]
+		r.Key = []string{"", "k", "kkkkkkkkk", "\xff"}[pick(4)]
+		r.Value = [][]byte{nil, []byte("1"), make([]byte, 17)}[pick(3)]
+		if pick(4) == 0 {
+			r.ValueCodec = Msgpack
+		}
+		r.Partitions = []int{0, 8, -1, 9, MaxPartitions + 1}[pick(5)]
+		if pick(2) == 0 {
+			r.Bitmap = []byte{1}
+		}
+		r.Limit = []int{0, -1, 5, 101}[pick(4)]
+		r.HashFrom, r.HashTo = []uint64{0, 3, 5}[pick(3)], []uint64{0, 3, 5}[pick(3)]
+		r.Token = []string{"", "t", strings.Repeat("t", MaxTokenBytes+1)}[pick(3)]
+		r.TimeoutMS = []int{0, -1, 7}[pick(3)]
+		if pick(2) == 0 {
+			r.Ops = []Request{{Op: OpPing}}
+		}
+		err := firstFault(&r, &lim)
+		if r.ValueCodec != 0 && r.Op == OpPut {
+			require.False(t, valid(&r, &lim), "%+v", r)
+			continue
+		}
+		require.Equal(t, err == nil, valid(&r, &lim), "%+v: %v", r, err)
 	}
 }

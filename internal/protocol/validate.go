@@ -20,6 +20,12 @@ func validate(r *Request, lim *Limits, nested bool) error {
 	if valid(r, lim) {
 		return nil
 	}
+	return firstFault(r, lim)
+}
+
+// firstFault returns the error of the first check of r's op, in
+// checkOrder, that r fails, or nil.
+func firstFault(r *Request, lim *Limits) error {
 	for _, c := range opChecks[r.Op] {
 		if c.must && !r.carries(c.f) {
 			return errorf(CodeBadRequest, fields[c.f].missing, r.Op, c.f, fields[c.f].pair)
