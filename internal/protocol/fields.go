@@ -5,8 +5,13 @@ import "math/bits"
 // The field table: every field of protocol v1, requests and replies, with
 // its wire name, its type and the ops it belongs to. Each field name is
 // spelled here once; the decoders of both codecs look names up in it
-// (fieldNamed), the request checks run from it (validate) and the encoders
-// write from it (AppendRequest, AppendReply).
+// (fieldNamed), the request checks run from it (validate, through per-op
+// field sets) and the encoders write from it (AppendRequest, AppendReply).
+// Each codec reads and writes a field's value by a case of its own, into
+// or from its Request or Reply member; tests check every field of the
+// table has its case and is read as the type the table gives it
+// (TestDecodersSetEveryField, TestDecodersFollowKinds,
+// TestAppendReplyEveryField).
 
 // field is one field of a request or reply.
 type field uint8
