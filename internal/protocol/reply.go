@@ -103,16 +103,15 @@ func DecodeReply(msg []byte) (Reply, Codec, error) {
 	if err != nil {
 		return Reply{}, 0, err
 	}
-	var r Reply
-	var ok bool
+	// Each fast decoder's result is returned where it is made: a Reply is
+	// large, and one variable for both made every call copy it twice.
 	if c == JSON {
-		r, ok = fastJSONReply(msg)
-	} else {
-		r, ok = fastMsgpackReply(msg)
-	}
-	if ok {
+		if r, ok := fastJSONReply(msg); ok {
+			return r, c, nil
+		}
+	} else if r, ok := fastMsgpackReply(msg); ok {
 		return r, c, nil
 	}
-	r, err = decodeReply(msg, c)
+	r, err := decodeReply(msg, c)
 	return r, c, err
 }
