@@ -199,7 +199,7 @@ func (c *conn) recv(id []byte, deadline time.Time) (protocol.Reply, error) {
 			}
 			return protocol.Reply{}, fmt.Errorf("receive from %s: %w: %w", c.pr.rep, err, ErrTimeout)
 		}
-		rep, err := decodeReply(frames[len(frames)-1])
+		rep, _, err := protocol.DecodeReply(frames[len(frames)-1])
 		if err != nil {
 			// Not ours to answer; a broken reply counts as no reply.
 			c.pr.p.log.Warn("undecodable reply", "node", c.pr.name, "err", err)

@@ -312,7 +312,7 @@ func (pl *pipeline) receive() {
 			if err != nil {
 				break
 			}
-			rep, err := decodeReply(frames[len(frames)-1])
+			rep, _, err := protocol.DecodeReply(frames[len(frames)-1])
 			if err != nil {
 				continue
 			}

@@ -27,9 +27,9 @@ func (bb *BatchBuilder) Reset(c Codec, dst []byte) {
 	bb.w = writer{c: c, b: dst[:0], comma: bb.w.comma[:0]}
 	bb.n = 0
 	bb.w.openMap(2)
-	bb.w.key("op")
+	bb.w.key(fieldOp)
 	bb.w.str(OpBatch.String())
-	bb.w.key("ops")
+	bb.w.key(fieldOps)
 	if c == JSON {
 		bb.w.openArray(0)
 		return
@@ -37,42 +37,44 @@ func (bb *BatchBuilder) Reset(c Codec, dst []byte) {
 	// array32 header, count patched in Bytes.
 	bb.start = len(bb.w.b)
 	bb.w.sep()
-	bb.w.b = append(bb.w.b, 0xdd, 0, 0, 0, 0)
+	bb.w.b = append(bb.w.b, mpArray.h32, 0, 0, 0, 0)
 }
 
 // Put appends {"op":"PUT","key":key,"value":value}; value is the raw
 // encoding of one value in the builder's codec.
 func (bb *BatchBuilder) Put(key string, value []byte) {
-	bb.w.openMap(3)
-	bb.w.key("op")
-	bb.w.str("PUT")
-	bb.w.key("key")
-	bb.w.str(key)
-	bb.w.key("value")
+	bb.op(OpPut, 3, key)
+	bb.w.key(fieldValue)
 	bb.w.raw(value)
 	bb.w.closeMap()
-	bb.n++
 }
 
 // Delete appends {"op":"DELETE","key":key}.
 func (bb *BatchBuilder) Delete(key string) {
-	bb.w.openMap(2)
-	bb.w.key("op")
-	bb.w.str("DELETE")
-	bb.w.key("key")
-	bb.w.str(key)
+	bb.op(OpDelete, 2, key)
 	bb.w.closeMap()
-	bb.n++
 }
 
-// Sync appends a SYNC marker (ingest endpoint only).
+// Sync appends a SYNC marker (ingest endpoint only),
+// {"op":"SYNC","token":token}.
 func (bb *BatchBuilder) Sync(token string) {
-	bb.w.openMap(2)
-	bb.w.key("op")
-	bb.w.str("SYNC")
-	bb.w.key("token")
-	bb.w.str(token)
+	bb.op(OpSync, 2, token)
 	bb.w.closeMap()
+}
+
+// op opens the map of one operation of n fields and writes its "op" and
+// the string field that names what it acts on ("key", or a SYNC's
+// "token").
+func (bb *BatchBuilder) op(op Op, n int, s string) {
+	f := fieldKey
+	if op == OpSync {
+		f = fieldToken
+	}
+	bb.w.openMap(n)
+	bb.w.key(fieldOp)
+	bb.w.str(op.String())
+	bb.w.key(f)
+	bb.w.str(s)
 	bb.n++
 }
 

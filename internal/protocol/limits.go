@@ -41,21 +41,19 @@ func DefaultLimits() Limits {
 
 // WithDefaults returns l with every zero field set to its default.
 func (l Limits) WithDefaults() Limits {
-	d := DefaultLimits()
-	if l.MaxKeyBytes == 0 {
-		l.MaxKeyBytes = d.MaxKeyBytes
+	return Limits{
+		MaxKeyBytes:     orDefault(l.MaxKeyBytes, DefaultMaxKeyBytes),
+		MaxValueBytes:   orDefault(l.MaxValueBytes, DefaultMaxValueBytes),
+		MaxMessageBytes: orDefault(l.MaxMessageBytes, DefaultMaxMessageBytes),
+		MaxBatchOps:     orDefault(l.MaxBatchOps, DefaultMaxBatchOps),
+		MaxScanLimit:    orDefault(l.MaxScanLimit, DefaultMaxScanLimit),
 	}
-	if l.MaxValueBytes == 0 {
-		l.MaxValueBytes = d.MaxValueBytes
+}
+
+// orDefault returns v, or d when v is 0.
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
 	}
-	if l.MaxMessageBytes == 0 {
-		l.MaxMessageBytes = d.MaxMessageBytes
-	}
-	if l.MaxBatchOps == 0 {
-		l.MaxBatchOps = d.MaxBatchOps
-	}
-	if l.MaxScanLimit == 0 {
-		l.MaxScanLimit = d.MaxScanLimit
-	}
-	return l
+	return v
 }

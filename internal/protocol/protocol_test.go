@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -427,4 +428,136 @@ func TestRawEntryHash(t *testing.T) {
 	want := xxhash.Sum64([]byte{0x01, 'g', 0x02, 0xc4, 0x02, 0xff, 0x00})
 	require.Equal(t, want, RawEntryHash("g", Msgpack, []byte{0xc4, 0x02, 0xff, 0x00}))
 	require.NotEqual(t, RawEntryHash("g", JSON, []byte(`1`)), RawEntryHash("g", Msgpack, []byte(`1`)))
+}
+
+// TestFieldNamed checks the name lookup of the decoders against the field
+// table: every field is found by its name, and nothing else is found.
+func TestFieldNamed(t *testing.T) {
+	for f := range numFields {
+		require.Equal(t, f, fieldNamed([]byte(fields[f].name)), "field %d", f)
+		if f < numRequestFields {
+			require.Equal(t, f, requestFieldNamed([]byte(fields[f].name)), "field %d", f)
+		} else {
+			require.Equal(t, noField, requestFieldNamed([]byte(fields[f].name)), "field %d", f)
+		}
+		require.Equal(t, noField, fieldNamed([]byte(fields[f].name+"x")))
+		require.Equal(t, noField, fieldNamed([]byte(strings.ToUpper(fields[f].name))))
+	}
+	require.Equal(t, noField, fieldNamed(nil))
+}
+
+// TestDecodersSetEveryField checks that both request decoders have a case
+// for every request field of the table: requests that carry each field
+// come back equal from encoding and decoding.
+func TestDecodersSetEveryField(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		t.Run(c.String(), func(t *testing.T) {
+			id, value := []byte(`7`), []byte(`"v"`)
+			if c == Msgpack {
+				id, value = []byte{7}, []byte{0xa1, 'v'}
+			}
+			reqs := []Request{
+				{Op: OpPut, ID: id, Key: "k", Value: value, IfAbsent: true, Cursor: "c", Limit: 3, HashFrom: 4, HashTo: 5,
+					Partitions: 9, Bitmap: []byte{1, 2}, Raw: true, Token: "t", TimeoutMS: 6},
+				{Op: OpPut, Key: "k", Value: []byte{0xc0}, ValueCodec: Msgpack},
+				{Op: OpBatch, Ops: []Request{{Op: OpGetOne, Key: "k"}}},
+			}
+			seen := fieldSetOf(fieldOp)
+			for _, want := range reqs {
+				msg, err := AppendRequest(nil, c, &want)
+				require.NoError(t, err)
+				got, _, err := DecodeRequest(msg, Limits{})
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+				seen |= got.carried()
+				seen.addIf(fieldOps, got.Ops != nil)
+			}
+			require.Equal(t, fieldSet(1)<<numRequestFields-1, seen, "fields never decoded")
+		})
+	}
+}
+
+// TestAppendReplyEveryField checks that AppendReply has a case for every
+// field replyFields lists: an OK reply of each op encodes in both codecs.
+func TestAppendReplyEveryField(t *testing.T) {
+	for _, c := range []Codec{JSON, Msgpack} {
+		for _, op := range Ops {
+			t.Run(fmt.Sprintf("%v/%v", c, op), func(t *testing.T) {
+				r := Reply{Op: op, Status: StatusOK, Features: []string{"f"}, Stats: &Stats{}}
+				_, err := AppendReply(nil, c, &r)
+				require.NoError(t, err)
+			})
+		}
+	}
+}
+
+// TestDecodersFollowKinds checks that each request decoder reads every
+// field as the type the field table gives it: a value of another type is
+// rejected with the message of that type.
+func TestDecodersFollowKinds(t *testing.T) {
+	wants := map[kind]string{
+		kindString: "must be a string", kindCodec: "must be a string", kindBase64: "must be a string",
+		kindBool: "must be true or false", kindInt: "must be an integer",
+		kindUint64: "must be an unsigned 64-bit integer", kindOps: "must be an array",
+	}
+	for _, c := range []Codec{JSON, Msgpack} {
+		for f := fieldID; f < numRequestFields; f++ {
+			want, ok := wants[fields[f].kind]
+			switch {
+			case fields[f].kind == kindBinary && c == JSON:
+				want, ok = "must be a string", true
+			case fields[f].kind == kindBinary:
+				want, ok = "must be a msgpack bin", true
+			}
+			if !ok {
+				continue // kindRaw takes any value
+			}
+			t.Run(fmt.Sprintf("%v/%v", c, f), func(t *testing.T) {
+				// A value of the wrong type for each kind: a string for
+				// the others, an object for a string.
+				var v any = map[string]int{"x": 1}
+				if want != "must be a string" {
+					v = "x"
+				}
+				msg := enc(t, c, map[string]any{"op": "BATCH", fields[f].name: v})
+				_, _, err := DecodeRequest(msg, Limits{})
+				require.ErrorContains(t, err, fmt.Sprintf("%q %s", fields[f].name, want))
+			})
+		}
+	}
+}
+
+// TestValidAgreesWithChecks checks the fast path of validate against its
+// checks: valid holds exactly for the requests firstFault finds nothing
+// wrong with (raw values aside, which valid leaves to the checks).
+func TestValidAgreesWithChecks(t *testing.T) {
+	lim := Limits{MaxKeyBytes: 8, MaxValueBytes: 16, MaxScanLimit: 100}.WithDefaults()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	pick := func(n int) int { return rnd.IntN(n) }
+	for range 20000 {
+		r := Request{Op: Ops[pick(len(Ops))]}
+		r.ID = [][]byte{nil, []byte("1"), make([]byte, MaxIDBytes+1)}[pick(3)]
+		r.Key = []string{"", "k", "kkkkkkkkk", "\xff"}[pick(4)]
+		r.Value = [][]byte{nil, []byte("1"), make([]byte, 17)}[pick(3)]
+		if pick(4) == 0 {
+			r.ValueCodec = Msgpack
+		}
+		r.Partitions = []int{0, 8, -1, 9, MaxPartitions + 1}[pick(5)]
+		if pick(2) == 0 {
+			r.Bitmap = []byte{1}
+		}
+		r.Limit = []int{0, -1, 5, 101}[pick(4)]
+		r.HashFrom, r.HashTo = []uint64{0, 3, 5}[pick(3)], []uint64{0, 3, 5}[pick(3)]
+		r.Token = []string{"", "t", strings.Repeat("t", MaxTokenBytes+1)}[pick(3)]
+		r.TimeoutMS = []int{0, -1, 7}[pick(3)]
+		if pick(2) == 0 {
+			r.Ops = []Request{{Op: OpPing}}
+		}
+		err := firstFault(&r, &lim)
+		if r.ValueCodec != 0 && r.Op == OpPut {
+			require.False(t, valid(&r, &lim), "%+v", r)
+			continue
+		}
+		require.Equal(t, err == nil, valid(&r, &lim), "%+v: %v", r, err)
+	}
 }

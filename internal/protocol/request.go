@@ -3,7 +3,6 @@ package protocol
 import (
 	"bytes"
 	"encoding/base64"
-	"unicode/utf8"
 )
 
 // Request is one decoded request. Its byte-slice fields, and its string
@@ -93,102 +92,43 @@ func DecodeRequest(msg []byte, lim Limits) (Request, Codec, error) {
 	return r, c, nil
 }
 
-// validate checks the fields every codec decodes alike.
-func validate(r *Request, lim Limits, nested bool) error {
-	if r.Op == OpInvalid {
-		return errorf(CodeBadRequest, `missing "op"`)
-	}
-	if nested {
-		if r.Op == OpBatch {
-			return errorf(CodeBadRequest, "BATCH cannot contain BATCH")
-		}
-		if r.ID != nil {
-			return errorf(CodeBadRequest, `an operation inside BATCH cannot carry "id"`)
-		}
-	}
-	if len(r.ID) > MaxIDBytes {
-		return errorf(CodeTooLarge, `"id" of %d bytes exceeds the limit of %d bytes`, len(r.ID), MaxIDBytes)
-	}
-	if r.Op.HasKey() {
-		if err := checkKey(r.Key, lim); err != nil {
-			return err
-		}
-	}
-	switch r.Op {
-	case OpPut:
-		if r.Value == nil {
-			return errorf(CodeBadRequest, `PUT needs "value"`)
-		}
-		if len(r.Value) > lim.MaxValueBytes {
-			return errorf(CodeTooLarge, "value of %d bytes exceeds the limit of %d bytes", len(r.Value), lim.MaxValueBytes)
-		}
-		if r.ValueCodec != 0 && !wellFormed(r.Value, r.ValueCodec) {
-			return errorf(CodeBadRequest, `"raw_value" is not one well-formed %v value`, r.ValueCodec)
-		}
-	case OpDigest, OpDeletePartitions:
-		if r.Partitions == 0 {
-			return errorf(CodeBadRequest, `%s needs "partitions" and "bitmap"`, r.Op)
-		}
-	}
-	if err := validatePartitions(r); err != nil {
-		return err
-	}
-	switch r.Op {
-	case OpScan, OpDeletePartitions:
-		if r.Limit < 0 {
-			return errorf(CodeBadRequest, `"limit" must not be negative`)
-		}
-		if r.Limit > lim.MaxScanLimit {
-			return errorf(CodeTooLarge, `"limit" %d exceeds the limit of %d`, r.Limit, lim.MaxScanLimit)
-		}
-		if r.HashTo != 0 && r.HashTo <= r.HashFrom {
-			return errorf(CodeBadRequest, `"hash_to" must be 0 or greater than "hash_from"`)
-		}
-	case OpDigest:
-		if r.HashTo != 0 && r.HashTo <= r.HashFrom {
-			return errorf(CodeBadRequest, `"hash_to" must be 0 or greater than "hash_from"`)
-		}
-	case OpSync:
-		if r.Token == "" {
-			return errorf(CodeBadRequest, `SYNC needs a non-empty string "token"`)
-		}
-		if len(r.Token) > MaxTokenBytes {
-			return errorf(CodeTooLarge, "token of %d bytes exceeds the limit of %d bytes", len(r.Token), MaxTokenBytes)
-		}
-		if r.TimeoutMS < 0 {
-			return errorf(CodeBadRequest, `"timeout_ms" must not be negative`)
-		}
-	case OpBatch:
-		if r.Ops == nil {
-			return errorf(CodeBadRequest, `BATCH needs "ops"`)
-		}
-	}
-	return nil
+// rawValue holds the decoded "raw_value" and "value_codec" of a request
+// until its other fields are decoded: they go into the Request only
+// together, in place of "value".
+type rawValue struct {
+	b []byte
+	c Codec
 }
 
-// validatePartitions checks "partitions" and "bitmap" go together and
-// agree.
-func validatePartitions(r *Request) error {
-	switch {
-	case r.Partitions == 0 && r.Bitmap == nil:
-		return nil
-	case r.Partitions < 1 || r.Partitions > MaxPartitions:
-		return errorf(CodeBadRequest, `"partitions" must be in [1, %d]`, MaxPartitions)
-	case r.Bitmap == nil:
-		return errorf(CodeBadRequest, `"partitions" needs "bitmap"`)
-	case len(r.Bitmap) != (r.Partitions+7)/8:
-		return errorf(CodeBadRequest, `"bitmap" of %d bytes does not fit %d partitions (%d bytes)`,
-			len(r.Bitmap), r.Partitions, (r.Partitions+7)/8)
-	}
-	return nil
+// carried returns the fields r carries when it is encoded, "op" and
+// "ops" aside: those not at their zero value, with "raw_value" and
+// "value_codec" in place of "value" when ValueCodec is set.
+func (r *Request) carried() fieldSet {
+	var s fieldSet
+	s.addIf(fieldID, r.ID != nil)
+	s.addIf(fieldKey, r.Key != "")
+	s.addIf(fieldValue, r.Value != nil && r.ValueCodec == 0)
+	s.addIf(fieldRawValue, r.ValueCodec != 0)
+	s.addIf(fieldValueCodec, r.ValueCodec != 0)
+	s.addIf(fieldIfAbsent, r.IfAbsent)
+	s.addIf(fieldCursor, r.Cursor != "")
+	s.addIf(fieldLimit, r.Limit != 0)
+	s.addIf(fieldHashFrom, r.HashFrom != 0)
+	s.addIf(fieldHashTo, r.HashTo != 0)
+	s.addIf(fieldPartitions, r.Partitions != 0)
+	s.addIf(fieldBitmap, r.Bitmap != nil)
+	s.addIf(fieldRaw, r.Raw)
+	s.addIf(fieldToken, r.Token != "")
+	s.addIf(fieldTimeoutMS, r.TimeoutMS != 0)
+	return s
 }
 
-// decodeBase64 decodes the base64 field name ("bitmap", "raw_value").
-func decodeBase64(name string, s []byte) ([]byte, error) {
+// decodeBase64 decodes the base64 field f ("bitmap", "raw_value").
+func decodeBase64(f field, s []byte) ([]byte, error) {
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
 	n, err := base64.StdEncoding.Strict().Decode(b, s)
 	if err != nil || bytes.ContainsAny(s, "\r\n") {
-		return nil, errorf(CodeBadRequest, "%q must be a base64 string (standard alphabet, padded)", name)
+		return nil, errorf(CodeBadRequest, "%q must be a base64 string (standard alphabet, padded)", f)
 	}
 	return b[:n:n], nil
 }
@@ -198,47 +138,23 @@ func parseValueCodec(s string) (Codec, error) {
 	if c := ParseCodec(s); c != 0 {
 		return c, nil
 	}
-	return 0, errorf(CodeBadRequest, `"value_codec" must be "json" or "msgpack", not %q`, s)
+	return 0, errorf(CodeBadRequest, `%q must be %q or %q, not %q`, fieldValueCodec, JSON, Msgpack, s)
 }
 
-// setRawValue sets r.Value and r.ValueCodec from the decoded "raw_value"
-// and "value_codec" fields (nil and 0 when absent), which go together and
+// setIn sets r.Value and r.ValueCodec from the decoded "raw_value" and
+// "value_codec" fields (nil and 0 when absent), which go together and
 // replace "value".
-func setRawValue(r *Request, raw []byte, c Codec) error {
+func (raw rawValue) setIn(r *Request) error {
 	switch {
-	case raw == nil && c == 0:
+	case raw.b == nil && raw.c == 0:
 		return nil
-	case raw != nil && r.Value != nil:
-		return errorf(CodeBadRequest, `"value" and "raw_value" exclude one another`)
-	case raw == nil:
-		return errorf(CodeBadRequest, `"value_codec" needs "raw_value"`)
-	case c == 0:
-		return errorf(CodeBadRequest, `"raw_value" needs "value_codec"`)
+	case raw.b != nil && r.Value != nil:
+		return errorf(CodeBadRequest, `%q and %q exclude one another`, fieldValue, fieldRawValue)
+	case raw.b == nil:
+		return errorf(CodeBadRequest, `%q needs %q`, fieldValueCodec, fieldRawValue)
+	case raw.c == 0:
+		return errorf(CodeBadRequest, `%q needs %q`, fieldRawValue, fieldValueCodec)
 	}
-	r.Value, r.ValueCodec = raw, c
-	return nil
-}
-
-// wellFormed reports whether v is exactly one value in codec c, as a PUT
-// in c would store it: a JSON value without whitespace around it (the
-// request decoder's own syntax check), or one msgpack object.
-func wellFormed(v []byte, c Codec) bool {
-	if c == JSON {
-		p := jsonParser{b: v}
-		return p.value(2) && p.i == len(v)
-	}
-	r := mpReader{b: v}
-	return r.skip() == nil && r.i == len(v)
-}
-
-func checkKey(k string, lim Limits) error {
-	switch {
-	case k == "":
-		return errorf(CodeBadRequest, `missing or empty "key"`)
-	case len(k) > lim.MaxKeyBytes:
-		return errorf(CodeTooLarge, "key of %d bytes exceeds the limit of %d bytes", len(k), lim.MaxKeyBytes)
-	case !utf8.ValidString(k):
-		return errorf(CodeBadRequest, `"key" is not valid UTF-8`)
-	}
+	r.Value, r.ValueCodec = raw.b, raw.c
 	return nil
 }

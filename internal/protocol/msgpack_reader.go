@@ -3,7 +3,6 @@ package protocol
 import (
 	"encoding/binary"
 	"math"
-	"unsafe"
 )
 
 // mpReader reads msgpack from a byte slice without allocating. It accepts
@@ -65,45 +64,27 @@ func (r *mpReader) length(n, min int) (int, error) {
 
 // mapLen reads a map header. ok is false (and nothing consumed) when the
 // next object is not a map.
-func (r *mpReader) mapLen() (n int, ok bool, err error) {
-	if r.i >= len(r.b) {
-		return 0, false, errTruncated
-	}
-	c := r.b[r.i]
-	switch {
-	case c >= 0x80 && c <= 0x8f:
-		r.i++
-		return int(c & 0x0f), true, nil
-	case c == 0xde:
-		r.i++
-		n, err = r.length(2, 2)
-		return n, true, err
-	case c == 0xdf:
-		r.i++
-		n, err = r.length(4, 2)
-		return n, true, err
-	}
-	return 0, false, nil
-}
+func (r *mpReader) mapLen() (n int, ok bool, err error) { return r.containerLen(0x80, 0xde, 2) }
 
 // arrayLen reads an array header; ok is false when the next object is not
 // an array.
-func (r *mpReader) arrayLen() (n int, ok bool, err error) {
+func (r *mpReader) arrayLen() (n int, ok bool, err error) { return r.containerLen(0x90, 0xdc, 1) }
+
+// containerLen reads the header of a map or array, whose fix form is
+// fix|n and whose 16- and 32-bit forms are hdr16 and hdr16+1; each element
+// needs at least min bytes.
+func (r *mpReader) containerLen(fix, hdr16 byte, min int) (n int, ok bool, err error) {
 	if r.i >= len(r.b) {
 		return 0, false, errTruncated
 	}
 	c := r.b[r.i]
 	switch {
-	case c >= 0x90 && c <= 0x9f:
+	case c&0xf0 == fix:
 		r.i++
 		return int(c & 0x0f), true, nil
-	case c == 0xdc:
+	case c == hdr16, c == hdr16+1:
 		r.i++
-		n, err = r.length(2, 1)
-		return n, true, err
-	case c == 0xdd:
-		r.i++
-		n, err = r.length(4, 1)
+		n, err = r.length(2<<(c-hdr16), min)
 		return n, true, err
 	}
 	return 0, false, nil
@@ -254,140 +235,26 @@ func (r *mpReader) raw() ([]byte, error) {
 	return r.b[start:r.i:r.i], nil
 }
 
-func decodeMsgpack(msg []byte, lim Limits) (Request, error) {
-	rd := mpReader{b: msg}
-	var r Request
-	if err := rd.request(&r, lim, false); err != nil {
-		return Request{}, err
-	}
-	if rd.i != len(msg) {
-		return Request{}, errorf(CodeBadRequest, "%d trailing bytes after the msgpack map", len(msg)-rd.i)
-	}
-	return r, nil
-}
-
-// request decodes one request into *r, which must be zero.
-func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
-	n, ok, err := rd.mapLen()
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errorf(CodeBadRequest, "request must be a msgpack map")
-	}
-	var opName, raw []byte
-	var vc Codec
-	haveOp := false
-	for range n {
-		name, ok, err := rd.strBytes()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			// A non-string map key cannot name a field: skip key and value.
-			if err := rd.skip(); err != nil {
-				return err
-			}
-			if err := rd.skip(); err != nil {
-				return err
-			}
-			continue
-		}
-		switch string(name) {
-		case "op":
-			if opName, err = rd.str("op"); err != nil {
-				return err
-			}
-			haveOp = true
-		case "id":
-			r.ID, err = rd.raw()
-		case "key":
-			var b []byte
-			if b, err = rd.str("key"); err == nil {
-				r.Key = aliasString(b)
-			}
-		case "value":
-			r.Value, err = rd.raw()
-		case "raw_value":
-			raw, err = rd.bin("raw_value")
-		case "value_codec":
-			var b []byte
-			if b, err = rd.str("value_codec"); err == nil {
-				vc, err = parseValueCodec(string(b))
-			}
-		case "if_absent":
-			r.IfAbsent, err = rd.bool("if_absent")
-		case "cursor":
-			var b []byte
-			if b, err = rd.str("cursor"); err == nil {
-				r.Cursor = aliasString(b)
-			}
-		case "limit":
-			r.Limit, err = rd.smallInt("limit")
-		case "hash_from":
-			r.HashFrom, err = rd.uint64("hash_from")
-		case "hash_to":
-			r.HashTo, err = rd.uint64("hash_to")
-		case "partitions":
-			r.Partitions, err = rd.smallInt("partitions")
-		case "bitmap":
-			var b []byte
-			if b, err = rd.str("bitmap"); err == nil {
-				r.Bitmap, err = decodeBase64("bitmap", b)
-			}
-		case "raw":
-			r.Raw, err = rd.bool("raw")
-		case "token":
-			var b []byte
-			if b, err = rd.str("token"); err == nil {
-				r.Token = aliasString(b)
-			}
-		case "timeout_ms":
-			r.TimeoutMS, err = rd.smallInt("timeout_ms")
-		case "ops":
-			if nested {
-				err = rd.skip() // rejected by validate as a nested BATCH
-				break
-			}
-			r.Ops, err = rd.ops(lim)
-		default:
-			err = rd.skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if !haveOp {
-		return errorf(CodeBadRequest, `missing "op"`)
-	}
-	if r.Op = ParseOp(string(opName)); r.Op == OpInvalid {
-		return errorf(CodeUnknownOp, "unknown op %q", opName)
-	}
-	if err := setRawValue(r, raw, vc); err != nil {
-		return err
-	}
-	return validate(r, lim, nested)
-}
-
-func (rd *mpReader) str(name string) ([]byte, error) {
+// str reads the string field f; it aliases the message.
+func (rd *mpReader) str(f field) ([]byte, error) {
 	b, ok, err := rd.strBytes()
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, errorf(CodeBadRequest, "%q must be a string", name)
+		return nil, errorf(CodeBadRequest, "%q must be a string", f)
 	}
 	return b, nil
 }
 
 // bin returns the bytes of a bin object; they alias the message.
-func (rd *mpReader) bin(name string) ([]byte, error) {
+func (rd *mpReader) bin(f field) ([]byte, error) {
 	c, err := rd.byte1()
 	if err != nil {
 		return nil, err
 	}
 	if c < 0xc4 || c > 0xc6 {
-		return nil, errorf(CodeBadRequest, "%q must be a msgpack bin", name)
+		return nil, errorf(CodeBadRequest, "%q must be a msgpack bin", f)
 	}
 	n, err := rd.length(1<<(c-0xc4), 1)
 	if err != nil {
@@ -398,35 +265,39 @@ func (rd *mpReader) bin(name string) ([]byte, error) {
 	return b, nil
 }
 
-func (rd *mpReader) bool(name string) (bool, error) {
+// bool reads the boolean field f.
+func (rd *mpReader) bool(f field) (bool, error) {
 	c, err := rd.byte1()
 	if err != nil {
 		return false, err
 	}
 	if c != 0xc2 && c != 0xc3 {
-		return false, errorf(CodeBadRequest, "%q must be true or false", name)
+		return false, errorf(CodeBadRequest, "%q must be true or false", f)
 	}
 	return c == 0xc3, nil
 }
 
-func (rd *mpReader) uint64(name string) (uint64, error) {
+// uint64 reads the unsigned field f.
+func (rd *mpReader) uint64(f field) (uint64, error) {
 	u, neg, ok, err := rd.integer()
 	if err != nil {
 		return 0, err
 	}
 	if !ok || neg {
-		return 0, errorf(CodeBadRequest, "%q must be an unsigned 64-bit integer", name)
+		return 0, errorf(CodeBadRequest, "%q must be an unsigned 64-bit integer", f)
 	}
 	return u, nil
 }
 
-func (rd *mpReader) smallInt(name string) (int, error) {
+// smallInt reads the integer field f, clamped to the range validate
+// checks: a negative one is -1, one beyond MaxInt32 is MaxInt32.
+func (rd *mpReader) smallInt(f field) (int, error) {
 	u, neg, ok, err := rd.integer()
 	if err != nil {
 		return 0, err
 	}
 	if !ok {
-		return 0, errorf(CodeBadRequest, "%q must be an integer", name)
+		return 0, errorf(CodeBadRequest, "%q must be an integer", f)
 	}
 	if neg {
 		return -1, nil // validate reports it
@@ -435,43 +306,4 @@ func (rd *mpReader) smallInt(name string) (int, error) {
 		return math.MaxInt32, nil // validate reports it as too large
 	}
 	return int(u), nil
-}
-
-func (rd *mpReader) ops(lim Limits) ([]Request, error) {
-	n, ok, err := rd.arrayLen()
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errorf(CodeBadRequest, `"ops" must be an array`)
-	}
-	if n > lim.MaxBatchOps {
-		return nil, errorf(CodeTooLarge, "BATCH of %d ops exceeds the limit of %d", n, lim.MaxBatchOps)
-	}
-	ops := make([]Request, n)
-	for i := range ops {
-		if err = rd.request(&ops[i], lim, true); err != nil {
-			pe := AsError(err)
-			return nil, errorf(pe.Code, "ops[%d]: %s", i, pe.Message)
-		}
-	}
-	return ops, nil
-}
-
-// aliasBytes returns the bytes of s without copying; they must not be
-// modified.
-func aliasBytes(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-// aliasString returns b as a string without copying. The decoders use it
-// for keys, cursors and tokens, which then alias the message (see Request).
-func aliasString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

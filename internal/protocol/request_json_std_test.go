@@ -1,7 +1,7 @@
 package protocol
 
 // The encoding/json-based request decoder this package used before the
-// hand-written one in decode_json.go. It is kept as the oracle of
+// hand-written one in request_json.go. It is kept as the oracle of
 // FuzzDecodeJSONDiff, unchanged but for two things: it iterates the fields
 // in a fixed order (stdFieldOrder) instead of Go's random map order, so that
 // a request with several bad fields reports the same one on every run, and
@@ -35,11 +35,10 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 	} else {
 		return Request{}, errorf(CodeBadRequest, `missing "op"`)
 	}
-	var rawValue []byte
-	var vc Codec
+	var rv rawValue
 	for _, name := range stdFieldOrder {
 		if name == "if_absent" {
-			if err := setRawValue(&r, rawValue, vc); err != nil {
+			if err := rv.setIn(&r); err != nil {
 				return Request{}, err
 			}
 		}
@@ -58,12 +57,12 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 		case "raw_value":
 			var b string
 			if b, err = stdString(name, raw); err == nil {
-				rawValue, err = decodeBase64(name, []byte(b))
+				rv.b, err = decodeBase64(fieldRawValue, []byte(b))
 			}
 		case "value_codec":
 			var b string
 			if b, err = stdString(name, raw); err == nil {
-				vc, err = parseValueCodec(b)
+				rv.c, err = parseValueCodec(b)
 			}
 		case "if_absent":
 			r.IfAbsent, err = stdBool(name, raw)
@@ -82,7 +81,7 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 		case "bitmap":
 			var b string
 			if b, err = stdString(name, raw); err == nil {
-				r.Bitmap, err = decodeBase64("bitmap", []byte(b))
+				r.Bitmap, err = decodeBase64(fieldBitmap, []byte(b))
 			}
 		case "token":
 			r.Token, err = stdString(name, raw)
@@ -98,7 +97,7 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			return Request{}, err
 		}
 	}
-	if err := validate(&r, lim, nested); err != nil {
+	if err := validate(&r, &lim, nested); err != nil {
 		return Request{}, err
 	}
 	return r, nil

@@ -1,0 +1,262 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/bits"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Encoding requests and replies, in either codec, from the field table:
+// the fields of a request in table order, those of a reply as replyFields
+// lists them for its op.
+
+// AppendRequest appends r encoded in codec c to dst. Raw fields (ID, Value)
+// must already be encoded in c. Fields at their zero value are omitted.
+func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
+	if !c.Valid() {
+		return dst, fmt.Errorf("protocol: invalid codec %d", c)
+	}
+	if r.Op == OpInvalid || r.Op >= numOps {
+		return dst, fmt.Errorf("protocol: invalid op %d", r.Op)
+	}
+	w := writer{c: c, b: dst}
+	w.request(r)
+	return w.b, nil
+}
+
+func (w *writer) request(r *Request) {
+	s := r.carried()
+	n := 1 + bits.OnesCount32(uint32(s))
+	if r.Op == OpBatch {
+		n++
+	}
+	w.openMap(n)
+	w.key(fieldOp)
+	w.str(r.Op.String())
+	for s != 0 {
+		f := s.pop()
+		w.key(f)
+		// One case per field r carries, each writing its member
+		// (TestDecodersSetEveryField round-trips every one).
+		switch f {
+		case fieldID:
+			w.raw(r.ID)
+		case fieldKey:
+			w.str(r.Key)
+		case fieldValue:
+			w.raw(r.Value)
+		case fieldRawValue:
+			w.bytes(r.Value)
+		case fieldValueCodec:
+			w.str(r.ValueCodec.String())
+		case fieldIfAbsent, fieldRaw:
+			w.bool(true)
+		case fieldCursor:
+			w.str(r.Cursor)
+		case fieldLimit:
+			w.int(int64(r.Limit))
+		case fieldHashFrom:
+			w.uint(r.HashFrom)
+		case fieldHashTo:
+			w.uint(r.HashTo)
+		case fieldPartitions:
+			w.int(int64(r.Partitions))
+		case fieldBitmap:
+			w.base64(r.Bitmap)
+		case fieldToken:
+			w.str(r.Token)
+		case fieldTimeoutMS:
+			w.int(int64(r.TimeoutMS))
+		}
+	}
+	if r.Op == OpBatch {
+		w.key(fieldOps)
+		w.openArray(len(r.Ops))
+		for i := range r.Ops {
+			w.request(&r.Ops[i])
+		}
+		w.closeArray()
+	}
+	w.closeMap()
+}
+
+// AppendReply appends r encoded in codec c to dst.
+func AppendReply(dst []byte, c Codec, r *Reply) ([]byte, error) {
+	w := writer{c: c, b: dst}
+	if err := w.reply(r); err != nil {
+		return dst, err
+	}
+	return w.b, nil
+}
+
+func (w *writer) reply(r *Reply) error {
+	if r.Status == StatusError || r.Err != nil {
+		w.errorReply(r)
+		return nil
+	}
+	var fs []field
+	if r.Op < numOps {
+		fs = replyFields[r.Op]
+	}
+	n := 1
+	if r.ID != nil {
+		n++
+	}
+	for _, f := range fs {
+		if !r.omits(f) {
+			n++
+		}
+	}
+	w.openMap(n)
+	w.key(fieldStatus)
+	w.str(StatusOK)
+	w.id(r.ID)
+	for _, f := range fs {
+		if r.omits(f) {
+			continue
+		}
+		w.key(f)
+		if err := w.replyValue(f, r); err != nil {
+			return err
+		}
+	}
+	w.closeMap()
+	return nil
+}
+
+// omits reports whether the OK reply r leaves out field f of its op:
+// PING's "features" when it has none.
+func (r *Reply) omits(f field) bool { return f == fieldFeatures && r.Features == nil }
+
+// errorReply writes {"status":"error","id":...,"error":code,"message":...}.
+func (w *writer) errorReply(r *Reply) {
+	e := r.Err
+	if e == nil {
+		e = &Error{Code: CodeInternal, Message: "unspecified error"}
+	}
+	n := 3
+	if r.ID != nil {
+		n++
+	}
+	w.openMap(n)
+	w.key(fieldStatus)
+	w.str(StatusError)
+	w.id(r.ID)
+	w.key(fieldError)
+	w.str(string(e.Code))
+	w.key(fieldMessage)
+	w.str(e.Message)
+	w.closeMap()
+}
+
+// id writes the "id" field when there is one.
+func (w *writer) id(id []byte) {
+	if id != nil {
+		w.key(fieldID)
+		w.raw(id)
+	}
+}
+
+// replyValue writes the value of the reply field f of r.
+func (w *writer) replyValue(f field, r *Reply) error {
+	// One case per field of replyFields, each writing its member
+	// (TestAppendReplyEveryField checks none is missing).
+	switch f {
+	case fieldKey:
+		w.str(r.Key)
+	case fieldValue:
+		w.raw(r.Value)
+	case fieldCursor:
+		w.str(r.Cursor)
+	case fieldToken:
+		w.str(r.Token)
+	case fieldNode:
+		w.str(r.Node)
+	case fieldDeleted:
+		w.bool(r.Deleted)
+	case fieldCount:
+		w.int(int64(r.Count))
+	case fieldProtocol:
+		w.int(int64(r.Protocol))
+	case fieldFeatures:
+		w.openArray(len(r.Features))
+		for _, s := range r.Features {
+			w.str(s)
+		}
+		w.closeArray()
+	case fieldCollection:
+		w.entries(r.Collection)
+	case fieldDigests:
+		w.digests(r.Digests)
+	case fieldStats:
+		return w.stats(r.Stats)
+	case fieldResults:
+		w.openArray(len(r.Results))
+		for i := range r.Results {
+			if err := w.reply(&r.Results[i]); err != nil {
+				return err
+			}
+		}
+		w.closeArray()
+	default:
+		return fmt.Errorf("protocol: no encoding of reply field %v", f)
+	}
+	return nil
+}
+
+// entries writes a "collection": each entry {"key":k,"value":v}, or
+// {"key":k,"raw_value":b,"value_codec":c} when it travels raw.
+func (w *writer) entries(es []Entry) {
+	w.openArray(len(es))
+	for _, e := range es {
+		if e.Codec != 0 {
+			w.openMap(3)
+			w.key(fieldKey)
+			w.str(e.Key)
+			w.key(fieldRawValue)
+			w.bytes(e.Value)
+			w.key(fieldValueCodec)
+			w.str(e.Codec.String())
+			w.closeMap()
+			continue
+		}
+		w.openMap(2)
+		w.key(fieldKey)
+		w.str(e.Key)
+		w.key(fieldValue)
+		w.raw(e.Value)
+		w.closeMap()
+	}
+	w.closeArray()
+}
+
+// digests writes "digests": [[partition, keys, sum], ...].
+func (w *writer) digests(ds []Digest) {
+	w.openArray(len(ds))
+	for _, d := range ds {
+		w.openArray(3)
+		w.int(int64(d.Partition))
+		w.uint(d.Keys)
+		w.uint(d.Sum)
+		w.closeArray()
+	}
+	w.closeArray()
+}
+
+// stats writes the STATS object with the standard encoder of the codec.
+func (w *writer) stats(s *Stats) error {
+	var body []byte
+	var err error
+	if w.c == JSON {
+		body, err = json.Marshal(s)
+	} else {
+		body, err = msgpack.Marshal(s)
+	}
+	if err != nil {
+		return fmt.Errorf("protocol: encode stats: %w", err)
+	}
+	w.raw(body)
+	return nil
+}

@@ -1,0 +1,227 @@
+package protocol
+
+// fastJSONReply decodes the JSON replies clients read in bulk (SCAN and
+// GET_ALL pages, DIGEST, DELETE_PARTITIONS, GET_ONE, writes, errors)
+// without reflection: one pass that checks the syntax and keeps the spans
+// of raw values, so a SCAN page costs no allocation per entry beyond its
+// Entry. Strings without escapes and raw values (ID, Value) alias msg.
+// ok is false for anything it does not handle exactly as the
+// encoding/json-based decoder does — a field it does not know (results,
+// stats, node, protocol, or any other spelling), a value of an unexpected
+// type (null included), a string that is not valid UTF-8 — and the caller
+// falls back to that decoder. FuzzDecodeReplyJSONDiff checks the two agree.
+func fastJSONReply(msg []byte) (r Reply, ok bool) {
+	p := jsonParser{b: msg}
+	p.ws()
+	if p.i >= len(msg) || msg[p.i] != '{' {
+		return Reply{}, false
+	}
+	var e Error
+	ok = p.replyMembers(&r, &e)
+	if !ok {
+		return Reply{}, false
+	}
+	p.ws()
+	if p.i != len(msg) {
+		return Reply{}, false
+	}
+	switch r.Status {
+	case StatusOK:
+	case StatusError:
+		r.Err = &Error{Code: e.Code, Message: e.Message}
+	default:
+		return Reply{}, false // the standard decoder words the error
+	}
+	return r, true
+}
+
+// replyMembers parses the members of a reply object into r, the code and
+// message of an error reply into e: one case per field fastJSONReply
+// decodes, each parsing straight into its member.
+func (p *jsonParser) replyMembers(r *Reply, e *Error) bool {
+	if empty, ok := p.open(1, '}'); empty || !ok {
+		return ok
+	}
+	for {
+		name, esc, ok := p.name()
+		if !ok {
+			return false
+		}
+		switch jsonFieldNamed(name, esc, false) {
+		case fieldStatus:
+			ok = p.replyString(&r.Status)
+		case fieldError:
+			ok = p.replyString((*string)(&e.Code))
+		case fieldMessage:
+			ok = p.replyString(&e.Message)
+		case fieldID:
+			ok = p.rawValue(&r.ID, 2)
+		case fieldKey:
+			ok = p.replyString(&r.Key)
+		case fieldValue:
+			ok = p.rawValue(&r.Value, 2)
+		case fieldCursor:
+			ok = p.replyString(&r.Cursor)
+		case fieldToken:
+			ok = p.replyString(&r.Token)
+		case fieldDeleted:
+			ok = p.replyBool(&r.Deleted)
+		case fieldCount:
+			ok = p.replyInt(&r.Count)
+		case fieldCollection:
+			ok = p.collection(&r.Collection)
+		case fieldDigests:
+			ok = p.digests(&r.Digests)
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+		if more, ok := p.next('}', "after object key:value pair"); !more {
+			return ok
+		}
+	}
+}
+
+// replyString parses a string into *dst.
+func (p *jsonParser) replyString(dst *string) bool {
+	s := p.i
+	if s >= len(p.b) || p.b[s] != '"' {
+		return false
+	}
+	if _, ok := p.skipString(); !ok {
+		return false
+	}
+	v, err := p.str(fieldStatus, jsonSpan{s, p.i})
+	*dst = v
+	return err == nil
+}
+
+// rawValue parses any value, at nesting depth depth, into *dst, as its raw
+// bytes.
+func (p *jsonParser) rawValue(dst *[]byte, depth int) bool {
+	s := p.i
+	if !p.value(depth) {
+		return false
+	}
+	*dst = p.b[s:p.i:p.i]
+	return true
+}
+
+func (p *jsonParser) replyBool(dst *bool) bool {
+	switch {
+	case len(p.b)-p.i >= 4 && string(p.b[p.i:p.i+4]) == "true":
+		*dst = true
+		p.i += 4
+	case len(p.b)-p.i >= 5 && string(p.b[p.i:p.i+5]) == "false":
+		*dst = false
+		p.i += 5
+	default:
+		return false
+	}
+	return true
+}
+
+// replyUint parses a number without sign, fraction or exponent.
+func (p *jsonParser) replyUint(dst *uint64) bool {
+	s := p.i
+	if s >= len(p.b) || !isDigit(p.b[s]) || !p.number() {
+		return false
+	}
+	u, _, ok := p.digits(jsonSpan{s, p.i})
+	*dst = u
+	return ok
+}
+
+func (p *jsonParser) replyInt(dst *int) bool {
+	var u uint64
+	if !p.replyUint(&u) || u > MaxPartitions*1024 {
+		return false // (counts are bounded by a page; anything else is odd)
+	}
+	*dst = int(u)
+	return true
+}
+
+// collection parses [{"key":k,"value":v},...], or raw entries
+// {"key":k,"raw_value":b64,"value_codec":c}.
+func (p *jsonParser) collection(dst *[]Entry) bool {
+	return replyArray(p, dst, func(e *Entry) bool { return p.b[p.i] == '{' && p.entry(e) })
+}
+
+// entry parses one entry of a collection into *e.
+func (p *jsonParser) entry(e *Entry) bool {
+	var raw, codec string
+	haveRaw, haveCodec := false, false
+	if !p.members(3, func(name []byte, esc bool) bool {
+		switch jsonFieldNamed(name, esc, false) {
+		case fieldKey:
+			return p.replyString(&e.Key)
+		case fieldValue:
+			return p.rawValue(&e.Value, 4)
+		case fieldRawValue:
+			haveRaw = true
+			return p.replyString(&raw)
+		case fieldValueCodec:
+			haveCodec = true
+			return p.replyString(&codec)
+		}
+		return false
+	}) {
+		return false
+	}
+	if !haveRaw && !haveCodec {
+		return true
+	}
+	if !haveRaw || !haveCodec || e.Value != nil {
+		return false
+	}
+	b, err := decodeBase64(fieldRawValue, aliasBytes(raw))
+	if e.Codec = ParseCodec(codec); err != nil || e.Codec == 0 {
+		return false
+	}
+	e.Value = b
+	return true
+}
+
+// digests parses [[partition,keys,sum],...].
+func (p *jsonParser) digests(dst *[]Digest) bool {
+	return replyArray(p, dst, p.digest)
+}
+
+// digest parses one [partition,keys,sum] into *d.
+func (p *jsonParser) digest(d *Digest) bool {
+	if p.b[p.i] != '[' {
+		return false
+	}
+	var v [3]uint64
+	n := 0
+	if !p.elements(3, func() bool {
+		if n == 3 || !p.replyUint(&v[n]) {
+			return false
+		}
+		n++
+		return true
+	}) || n != 3 || v[0] >= MaxPartitions {
+		return false
+	}
+	*d = Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}
+	return true
+}
+
+// replyArray parses an array of a reply's top-level field into *dst, each
+// element with elem (p.i at it).
+func replyArray[T any](p *jsonParser, dst *[]T, elem func(*T) bool) bool {
+	if p.i >= len(p.b) || p.b[p.i] != '[' {
+		return false
+	}
+	out := make([]T, 0, 64)
+	ok := p.elements(2, func() bool {
+		// Parsed in place: a T of its own would escape to the heap.
+		var zero T
+		out = append(out, zero)
+		return elem(&out[len(out)-1])
+	})
+	*dst = out
+	return ok
+}

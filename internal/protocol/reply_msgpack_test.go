@@ -1,0 +1,94 @@
+package protocol
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fastFields keeps the fields fastMsgpackReply decodes, for comparison.
+// An empty raw value and the msgpack nil (c0) compare equal: the msgpack
+// library decodes a raw nil as empty, where fastMsgpackReply keeps its
+// byte as the JSON decoders keep null.
+func fastFields(r Reply) Reply {
+	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Deleted: r.Deleted, Token: r.Token}
+	if len(out.ID) == 0 || string(out.ID) == "\xc0" {
+		out.ID = nil
+	}
+	if len(out.Value) == 0 || string(out.Value) == "\xc0" {
+		out.Value = nil
+	}
+	if r.Err != nil {
+		out.Err = &Error{Code: r.Err.Code, Message: r.Err.Message}
+	}
+	for _, x := range r.Results {
+		out.Results = append(out.Results, fastFields(x))
+	}
+	return out
+}
+
+// sampleMsgpackReplies are replies of the request path, in msgpack.
+func sampleMsgpackReplies(t testing.TB) [][]byte {
+	c := Msgpack
+	val := enc(t, c, map[string]any{"a": []any{1, -2, 3.5, "x", nil, true}, "b": map[string]any{}})
+	id := enc(t, c, 77)
+	reps := []Reply{
+		{Op: OpGetOne, Status: StatusOK, ID: id, Key: "k", Value: val},
+		{Op: OpGetOne, Status: StatusOK, Key: "long-" + string(make([]byte, 300)), Value: enc(t, c, string(make([]byte, 70000)))},
+		{Op: OpPut, Status: StatusOK, ID: id},
+		{Op: OpDelete, Status: StatusOK, Deleted: true},
+		{Op: OpDelete, Status: StatusOK},
+		{Op: OpSync, Status: StatusOK, Token: "t-1"},
+		ErrorReply(Errorf(CodeNotFound, "key %q not found", "k")),
+		{Op: OpBatch, Status: StatusOK, ID: id, Results: []Reply{
+			{Op: OpGetOne, Status: StatusOK, Key: "a", Value: val},
+			ErrorReply(Errorf(CodeNotFound, "nope")),
+			{Op: OpPut, Status: StatusOK},
+			{Op: OpDelete, Status: StatusOK, Deleted: true},
+		}},
+	}
+	var out [][]byte
+	for _, r := range reps {
+		b, err := AppendReply(nil, c, &r)
+		require.NoError(t, err)
+		out = append(out, b)
+	}
+	return out
+}
+
+func TestFastMsgpackReply(t *testing.T) {
+	for i, b := range sampleMsgpackReplies(t) {
+		want, err := decodeReply(b, Msgpack)
+		require.NoError(t, err)
+		got, ok := fastMsgpackReply(b)
+		require.True(t, ok, "sample %d", i)
+		require.Equal(t, fastFields(want), fastFields(got), "sample %d", i)
+		// Every truncation is refused, never a panic.
+		for n := range len(b) {
+			_, ok := fastMsgpackReply(b[:n])
+			require.False(t, ok, "sample %d cut at %d", i, n)
+		}
+	}
+	// Replies with other fields go to the general decoder.
+	st := Reply{Op: OpStats, Status: StatusOK, Stats: &Stats{Node: "n"}}
+	b, err := AppendReply(nil, Msgpack, &st)
+	require.NoError(t, err)
+	_, ok := fastMsgpackReply(b)
+	require.False(t, ok)
+	rep, _, err := DecodeReply(b)
+	require.NoError(t, err)
+	require.Equal(t, "n", rep.Stats.Node)
+}
+
+// FuzzFastMsgpackReply: whatever the input, no panic, and an accepted
+// message decodes as the general decoder decodes it.
+func FuzzFastMsgpackReply(f *testing.F) {
+	for _, b := range sampleMsgpackReplies(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want, ok := fastAndStd(t, b, Msgpack, fastMsgpackReply); ok {
+			require.Equal(t, fastFields(want), fastFields(got))
+		}
+	})
+}

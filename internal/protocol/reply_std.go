@@ -1,0 +1,133 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The reply decoder built on encoding/json and the msgpack library: it
+// decodes every reply, for what the hand-written decoders (reply_json.go,
+// reply_msgpack.go) leave to it, and is the oracle their fuzz tests check
+// them against.
+
+// wireReply mirrors a reply for the library decoders; Raw holds raw values.
+type wireReply[Raw any] struct {
+	Status     string `json:"status" msgpack:"status"`
+	Error      string `json:"error" msgpack:"error"`
+	Message    string `json:"message" msgpack:"message"`
+	ID         Raw    `json:"id" msgpack:"id"`
+	Key        string `json:"key" msgpack:"key"`
+	Value      Raw    `json:"value" msgpack:"value"`
+	Collection []struct {
+		Key        string  `json:"key" msgpack:"key"`
+		Value      Raw     `json:"value" msgpack:"value"`
+		RawValue   Raw     `json:"raw_value" msgpack:"raw_value"`
+		ValueCodec *string `json:"value_codec" msgpack:"value_codec"`
+	} `json:"collection" msgpack:"collection"`
+	Cursor   string      `json:"cursor" msgpack:"cursor"`
+	Deleted  bool        `json:"deleted" msgpack:"deleted"`
+	Token    string      `json:"token" msgpack:"token"`
+	Node     string      `json:"node" msgpack:"node"`
+	Protocol int         `json:"protocol" msgpack:"protocol"`
+	Features []string    `json:"features" msgpack:"features"`
+	Stats    *Stats      `json:"stats" msgpack:"stats"`
+	Results  []Raw       `json:"results" msgpack:"results"`
+	Digests  [][3]uint64 `json:"digests" msgpack:"digests"`
+	Count    int         `json:"count" msgpack:"count"`
+}
+
+func decodeReply(msg []byte, c Codec) (Reply, error) {
+	if c == JSON {
+		var wr wireReply[json.RawMessage]
+		if err := json.Unmarshal(msg, &wr); err != nil {
+			return Reply{}, errorf(CodeBadRequest, "invalid JSON reply: %v", err)
+		}
+		return fromWire(wr, c, func(b json.RawMessage) []byte { return b })
+	}
+	var wr wireReply[msgpack.RawMessage]
+	dec := msgpack.NewDecoder(bytes.NewReader(msg))
+	if err := dec.Decode(&wr); err != nil {
+		return Reply{}, errorf(CodeBadRequest, "invalid msgpack reply: %v", err)
+	}
+	return fromWire(wr, c, func(b msgpack.RawMessage) []byte { return b })
+}
+
+// rawEntry fills e from the encoded "raw_value" (nil when absent) and
+// "value_codec" of a collection entry, which go together and replace
+// "value".
+func rawEntry(e *Entry, c Codec, raw []byte, codec *string) error {
+	if raw == nil && codec == nil {
+		return nil
+	}
+	if raw == nil || codec == nil || e.Value != nil {
+		return errorf(CodeBadRequest, `an entry needs either "value" or both "raw_value" and "value_codec"`)
+	}
+	vc, err := parseValueCodec(*codec)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	if c == JSON {
+		var s string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return errorf(CodeBadRequest, `"raw_value" must be a string`)
+		}
+		if b, err = decodeBase64(fieldRawValue, []byte(s)); err != nil {
+			return err
+		}
+	} else {
+		rd := mpReader{b: raw}
+		if b, err = rd.bin(fieldRawValue); err != nil {
+			return err
+		}
+	}
+	e.Value, e.Codec = b, vc
+	return nil
+}
+
+func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Reply, error) {
+	r := Reply{
+		Status: wr.Status, ID: bytesOf(wr.ID), Key: wr.Key, Value: bytesOf(wr.Value),
+		Cursor: wr.Cursor, Deleted: wr.Deleted, Token: wr.Token, Node: wr.Node,
+		Protocol: wr.Protocol, Features: wr.Features, Stats: wr.Stats,
+	}
+	if r.Status != StatusOK && r.Status != StatusError {
+		return Reply{}, errorf(CodeBadRequest, "reply status %q is neither %q nor %q", r.Status, StatusOK, StatusError)
+	}
+	if r.Status == StatusError {
+		r.Err = &Error{Code: Code(wr.Error), Message: wr.Message}
+	}
+	if wr.Collection != nil {
+		r.Collection = make([]Entry, len(wr.Collection))
+		for i, e := range wr.Collection {
+			ent := Entry{Key: e.Key, Value: bytesOf(e.Value)}
+			if err := rawEntry(&ent, c, bytesOf(e.RawValue), e.ValueCodec); err != nil {
+				return Reply{}, err
+			}
+			r.Collection[i] = ent
+		}
+	}
+	if wr.Digests != nil {
+		r.Digests = make([]Digest, len(wr.Digests))
+		for i, d := range wr.Digests {
+			if d[0] >= MaxPartitions {
+				return Reply{}, errorf(CodeBadRequest, "digest of partition %d", d[0])
+			}
+			r.Digests[i] = Digest{Partition: int(d[0]), Keys: d[1], Sum: d[2]}
+		}
+	}
+	r.Count = wr.Count
+	if wr.Results != nil {
+		r.Results = make([]Reply, len(wr.Results))
+		for i, raw := range wr.Results {
+			sub, err := decodeReply(bytesOf(raw), c)
+			if err != nil {
+				return Reply{}, err
+			}
+			r.Results[i] = sub
+		}
+	}
+	return r, nil
+}
