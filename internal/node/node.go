@@ -235,6 +235,10 @@ func (n *Node) IngestEndpoint() string {
 // Name returns the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
+// Bind returns the address both endpoints bind (Config.Bind, or its
+// default).
+func (n *Node) Bind() string { return n.cfg.Bind }
+
 // Store returns the node's store.
 func (n *Node) Store() store.Store { return n.store }
 

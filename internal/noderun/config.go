@@ -88,11 +88,6 @@ func (c Config) withDefaults() Config {
 	if c.CatchUpSettle == 0 {
 		c.CatchUpSettle = DefaultCatchUpSettle
 	}
-	// The registered endpoints and the health check's PING are built from
-	// Bind, so node's default must be known here, not only inside the node.
-	if c.Node.Bind == "" {
-		c.Node.Bind = node.DefaultBind
-	}
 	return c
 }
 

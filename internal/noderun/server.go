@@ -152,7 +152,7 @@ func (s *Server) prepare(ctx context.Context) error {
 func (s *Server) serve() error {
 	if err := s.node.Start(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(strings.ToLower(err.Error()), "address already in use") {
-			return fmt.Errorf("%w: %s: %v (is another server_consumer running? choose other ports)", ErrPortTaken, s.cfg.Node.Name, err)
+			return fmt.Errorf("%w: %s: %v (is another server_consumer running? choose other ports)", ErrPortTaken, s.node.Name(), err)
 		}
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) register(ctx context.Context) error {
 	// every heartbeat: a container can be given a new one.
 	boundRep, boundPull := s.rep, s.pull
 	endpoints := func() (string, string, error) {
-		adv, err := advertiseAddr(s.cfg.Advertise, s.cfg.Node.Bind)
+		adv, err := advertiseAddr(s.cfg.Advertise, s.node.Bind())
 		if err != nil {
 			return "", "", err
 		}
@@ -182,7 +182,7 @@ func (s *Server) register(ctx context.Context) error {
 		return err
 	}
 	r := consul.Registration{Name: s.node.Name(), RepURL: rep, PullURL: pull, Host: s.cfg.Host, TTL: s.cfg.TTL, CatchingUp: s.catchUp != nil}
-	if s.cfg.Advertise == "" && isWildcard(s.cfg.Node.Bind) {
+	if s.cfg.Advertise == "" && isWildcard(s.node.Bind()) {
 		r.Refresh = endpoints
 	}
 	if s.reg, err = s.cfg.Consul.Register(ctx, r); err != nil {
@@ -197,7 +197,7 @@ func (s *Server) register(ctx context.Context) error {
 // its own PING, until Stop: a wedged request loop turns the check
 // critical, not merely a dead process.
 func (s *Server) heartbeat() {
-	ping := reqclient.New(withHost(s.node.RequestEndpoint(), loopbackFor(s.cfg.Node.Bind)), pingTimeout)
+	ping := reqclient.New(withHost(s.node.RequestEndpoint(), loopbackFor(s.node.Bind())), pingTimeout)
 	defer ping.Close()
 	s.reg.Run(s.bgCtx, func() error {
 		_, err := ping.Call(s.bgCtx, &protocol.Request{Op: protocol.OpPing})
