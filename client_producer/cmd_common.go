@@ -30,12 +30,32 @@ func (g *globalConfig) codec() protocol.Codec {
 	return protocol.JSON
 }
 
-// producerConfig is the producer configuration of the global flags.
+// consistency returns the levels of --consistency and --read-consistency;
+// an unknown name is a usage error.
+func (g *globalConfig) consistency() (write, read producer.Consistency, err error) {
+	for _, f := range []struct {
+		flag, v string
+		dst     *producer.Consistency
+	}{{"--consistency", g.Consistency, &write}, {"--read-consistency", g.ReadConsistency, &read}} {
+		if f.v == "" {
+			continue
+		}
+		if *f.dst, err = producer.ParseConsistency(f.v); err != nil {
+			return 0, 0, fmt.Errorf("%w: %s: %w", errUsage, f.flag, err)
+		}
+	}
+	return write, read, nil
+}
+
+// producerConfig is the producer configuration of the global flags
+// (consistency levels the flags do not name take the defaults).
 func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
+	write, read, _ := g.consistency()
 	return producer.Config{
-		Consul:   consul.Config{Addr: g.Consul},
-		Settings: layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
-		Codec:    g.codec(),
+		Consul:           consul.Config{Addr: g.Consul},
+		Settings:         layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
+		WriteConsistency: write, ReadConsistency: read,
+		Codec: g.codec(),
 		// The library's own warnings would repeat ours; errors still show.
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
@@ -45,6 +65,9 @@ func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 // over --hash and -R (every producer must place keys identically); when the
 // user set either flag and it disagrees, a warning says so.
 func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Config)) (*producer.Producer, error) {
+	if _, _, err := g.consistency(); err != nil {
+		return nil, err
+	}
 	cfg := g.producerConfig(cmd.ErrOrStderr())
 	for _, m := range mod {
 		m(&cfg)

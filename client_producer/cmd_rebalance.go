@@ -28,6 +28,7 @@ type rebalanceFlags struct {
 	Batch    int
 	MaxRate  int
 	Quiet    bool
+	Dead     bool
 }
 
 func (f *rebalanceFlags) register(cmd *cobra.Command) {
@@ -46,7 +47,7 @@ func (f *rebalanceFlags) config(cmd *cobra.Command, g *globalConfig) rebalance.C
 	cfg := rebalance.Config{
 		Producer: g.producerConfig(stderr),
 		Grace:    f.Grace, AckEvery: f.AckEvery, BatchKeys: f.Batch, MaxRate: f.MaxRate,
-		Wait: f.Wait, DryRun: f.DryRun,
+		Wait: f.Wait, DryRun: f.DryRun, Dead: f.Dead,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if !f.Quiet && !f.DryRun && !g.JSON {
@@ -134,6 +135,9 @@ func printReport(w io.Writer, g *globalConfig, rep rebalance.Report, dry bool) e
 		fmt.Fprintln(w, "(resumed an unfinished migration)")
 	}
 	fmt.Fprintf(w, "%d partitions change, %d partition copies:\n", rep.Partitions, rep.Transfers)
+	if rep.Lost > 0 {
+		fmt.Fprintf(w, "%d partitions were held by %s alone and are lost (no other replica)\n", rep.Lost, rep.Node)
+	}
 	for _, k := range slices.Sorted(maps.Keys(rep.PairPartitions)) {
 		fmt.Fprintf(w, "  %-24s %d partitions\n", k, rep.PairPartitions[k])
 	}

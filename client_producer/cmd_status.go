@@ -16,10 +16,14 @@ func newStatusCmd(g *globalConfig) *cobra.Command {
 		Use:   "status",
 		Short: "Show the cluster: settings, members, health and keys per node",
 		Long: `status prints the cluster settings stored in Consul (algorithm, partitions,
-replication factor R, layout epoch) and, for every passing member, whether it
-answers a STATS request, how many keys it stores, the share of partitions it
-owns as first choice, the round trip, and its endpoints. It exits with status
-1 when a member does not answer.
+replication factor R, layout epoch, the members of the layout) and, for every
+node, whether it answers a STATS request, how many keys it stores, the share
+of partitions it owns as first choice, the round trip, and its endpoints. A
+member that does not pass its Consul health check is shown DOWN: it keeps its
+keys (reads fall back to its other replicas, writes need a quorum of them)
+until it comes back or is removed. A node that registered without being added
+shows "not a member" and holds no keys until add-node adds it. It exits with
+status 1 when a member is down or does not answer.
 
 The settings stored in Consul are the cluster's: the first producer stores
 them from its --hash and -R, and every later one uses them (with a warning if
@@ -63,8 +67,13 @@ its flags differ), so that all producers place every key identically.`,
 				var keys int64
 				for _, n := range st.Nodes {
 					health := "ok"
-					if !n.Healthy {
+					switch {
+					case !n.Passing:
 						health = "DOWN"
+					case !n.Healthy:
+						health = "NO ANSWER"
+					case !n.Member:
+						health = "not a member"
 					}
 					share := 100 * float64(n.Partitions) / float64(max(1, s.Partitions))
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", n.Name, health, n.Keys, share,
@@ -75,13 +84,16 @@ its flags differ), so that all producers place every key identically.`,
 				fmt.Fprintf(out, "\n%d members, %d stored copies (about %d keys with R=%d)\n",
 					len(st.Nodes), keys, keys/int64(s.Replicas+1), s.Replicas)
 				for _, n := range st.Nodes {
-					if !n.Healthy {
+					switch {
+					case !n.Healthy:
 						fmt.Fprintf(out, "%s: %s\n", n.Name, n.Error)
+					case !n.Member:
+						fmt.Fprintf(out, "%s: registered but not in the layout; `client_producer add-node %s` gives it its keys\n", n.Name, n.Name)
 					}
 				}
 			}
 			if unhealthy > 0 {
-				return fmt.Errorf("%d of %d members did not answer", unhealthy, len(st.Nodes))
+				return fmt.Errorf("%d of %d nodes are down or did not answer", unhealthy, len(st.Nodes))
 			}
 			return nil
 		}, readOnly),

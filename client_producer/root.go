@@ -20,6 +20,9 @@ type globalConfig struct {
 	Replicas int    // R, extra copies per key
 	Codec    string // json or msgpack, for requests to nodes
 	JSON     bool   // machine-readable output
+	// Consistency and ReadConsistency are the write and read consistency
+	// levels ("one", "quorum", "all"); empty means the producer's defaults.
+	Consistency, ReadConsistency string
 }
 
 func defaultConsul() string {
@@ -64,6 +67,8 @@ join or leave, and compares placement algorithms.`,
 	pf.IntVarP(&g.Replicas, "replicas", "R", 0, "extra copies of every key (preference lists of R+1 nodes)")
 	pf.StringVar(&g.Codec, "codec", "json", "request encoding: json or msgpack")
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
+	pf.StringVar(&g.Consistency, "consistency", "quorum", "replicas of a key (of its R+1) that must acknowledge a write: one, quorum or all")
+	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
 
 	root.AddCommand(newCompareCmd(g))
 	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))

@@ -45,7 +45,26 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 }
 
 func (c *Client) members(q *api.QueryOptions) ([]Member, uint64, error) {
-	entries, meta, err := c.api.Health().Service(c.cfg.Service, "", true, q)
+	return c.instances(q, true)
+}
+
+// Registered returns the names of every registered instance of the
+// service, passing or not, sorted.
+func (c *Client) Registered(ctx context.Context) ([]string, error) {
+	all, err := readOnce(ctx, c, "reading registered instances", func(q *api.QueryOptions) ([]Member, uint64, error) {
+		return c.instances(q, false)
+	})
+	names := make([]string, len(all))
+	for i, m := range all {
+		names[i] = m.Name
+	}
+	return names, err
+}
+
+// instances reads the instances of the service, only those whose checks
+// all pass when passingOnly.
+func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uint64, error) {
+	entries, meta, err := c.api.Health().Service(c.cfg.Service, "", passingOnly, q)
 	if err != nil {
 		return nil, 0, err
 	}

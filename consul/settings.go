@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/consul/api"
@@ -90,6 +91,56 @@ func (c *Client) UpdateSettings(ctx context.Context, fn func(*layout.Settings) e
 		}
 	}
 	return layout.Settings{}, fmt.Errorf("consul: updating %s: %w", c.key(settingsKey), ErrConflict)
+}
+
+// errRecorded aborts RecordMembers' update when a layout is recorded.
+var errRecorded = errors.New("layout recorded")
+
+// RecordMembers records the intended members (layout.Initial: the nodes
+// with an add signal and the registered ones, less those removed) in
+// settings that have none yet, and returns the settings stored afterwards.
+// Settings that already record members are returned unchanged; so are
+// they when there is no node at all to record. It fails with ErrNotFound
+// when there are no settings.
+func (c *Client) RecordMembers(ctx context.Context) (layout.Settings, error) {
+	s, _, err := c.Settings(ctx)
+	if err != nil || !s.Legacy() {
+		return s, err
+	}
+	signals, err := c.Signals(ctx)
+	if err != nil {
+		return s, err
+	}
+	registered, err := c.Registered(ctx)
+	if err != nil {
+		return s, err
+	}
+	var up, removed []string
+	for _, sg := range signals {
+		if sg.State == NodeRemoved {
+			removed = append(removed, sg.Name)
+		} else {
+			up = append(up, sg.Name)
+		}
+	}
+	members := layout.Initial(up, registered, removed)
+	if len(members) == 0 {
+		return s, nil
+	}
+	stored, err := c.UpdateSettings(ctx, func(cur *layout.Settings) error {
+		if !cur.Legacy() || cur.Migration != nil {
+			return errRecorded
+		}
+		cur.Members = members
+		return nil
+	})
+	if errors.Is(err, errRecorded) {
+		stored, _, err = c.Settings(ctx)
+	}
+	if err == nil && !stored.Legacy() {
+		c.log.Info("recorded the cluster's members", "members", stored.Members)
+	}
+	return stored, err
 }
 
 func (c *Client) casSettings(ctx context.Context, s layout.Settings, index uint64) (bool, error) {

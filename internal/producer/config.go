@@ -64,9 +64,14 @@ type Config struct {
 	// were sent, PUT and DELETE only when they were never sent (see
 	// retryable). Default 1; negative means none.
 	Retries int
-	// WriteQuorum is how many replicas must acknowledge a Put or Delete:
-	// 0 means all of the key's preference list. Default 0.
-	WriteQuorum int
+	// WriteConsistency is how many of a key's intended replicas (R+1, down
+	// ones included) must acknowledge a Put or Delete, and so how many must
+	// be passing for one to be sent at all. During a migration it applies
+	// to the key's replicas in each layout written to. Default Quorum: a
+	// majority (1 of 1 at R=0, 2 of 3 at R=2).
+	WriteConsistency Consistency
+	// ReadConsistency is how many replicas a Get asks. Default One.
+	ReadConsistency Consistency
 	// BatchOps and BatchBytes bound one BATCH message of a Bulk; a batch is
 	// sent when either is reached. Defaults 512 ops, 128 KiB.
 	BatchOps   int
@@ -103,6 +108,8 @@ func (c Config) withDefaults() Config {
 		c.Settings.VNodes = def.VNodes
 	}
 	c.Codec = cmp.Or(c.Codec, protocol.JSON)
+	c.WriteConsistency = cmp.Or(c.WriteConsistency, Quorum)
+	c.ReadConsistency = cmp.Or(c.ReadConsistency, One)
 	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
 	c.SendTimeout = cmp.Or(c.SendTimeout, DefaultSendTimeout)
 	c.SyncTimeout = cmp.Or(c.SyncTimeout, DefaultSyncTimeout)
@@ -149,8 +156,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("producer: %s %v: must be positive", d.name, d.v))
 		}
 	}
-	if c.WriteQuorum < 0 {
-		errs = append(errs, fmt.Errorf("producer: WriteQuorum %d: must be >= 0", c.WriteQuorum))
+	if !c.WriteConsistency.Valid() || !c.ReadConsistency.Valid() {
+		errs = append(errs, fmt.Errorf("producer: consistency %v/%v: want One, Quorum or All", c.WriteConsistency, c.ReadConsistency))
 	}
 	if c.BatchOps < 1 || c.BatchOps > protocol.DefaultMaxBatchOps {
 		errs = append(errs, fmt.Errorf("producer: BatchOps %d: want 1..%d", c.BatchOps, protocol.DefaultMaxBatchOps))

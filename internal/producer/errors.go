@@ -20,8 +20,10 @@ var (
 	ErrNoNodes = errors.New("producer: no nodes in the cluster")
 	// ErrTimeout means a node did not answer in time (or could not be sent to).
 	ErrTimeout = errors.New("producer: node did not answer in time")
-	// ErrUnavailable means no replica of a key answered.
-	ErrUnavailable = errors.New("producer: no replica answered")
+	// ErrUnavailable means too few of a key's replicas are up to serve an
+	// operation: none answered a read, or fewer than the write consistency
+	// pass for a write. The error names the nodes that are down.
+	ErrUnavailable = errors.New("producer: unavailable")
 	// ErrQuorum means fewer replicas acknowledged a write than the quorum.
 	ErrQuorum = errors.New("producer: write not acknowledged by enough replicas")
 )
@@ -85,6 +87,12 @@ func (e *NodesError) Unwrap() []error {
 	}
 	return out
 }
+
+// errDown and errCatchingUp say why a node of a key was not asked.
+var (
+	errDown       = errors.New("down (not passing its Consul health check)")
+	errCatchingUp = errors.New("catching up after a restart (not ready for reads)")
+)
 
 // errNotSent marks a transport failure before the request left the
 // producer: no socket, or a send that timed out (with ZMQ_IMMEDIATE nothing

@@ -80,20 +80,27 @@ type cachedTable struct {
 
 // routeInto appends to dst the peers of key: its preference list under the
 // primary layout, then the nodes of the other layout's list not already in
-// it (for a read always, for a write while writeAlt). Nodes that are not
-// passing members have no peer and are left out, and so are, for a read,
-// members that are catching up after a restart (not ready); no node at all
-// is ErrNoNodes.
+// it (for a read always, for a write while writeAlt). Only the key's own
+// nodes are ever routed to: a node that is down (not passing) is skipped,
+// never replaced, and so are, for a read, members that are catching up
+// after a restart (not ready). A write needs st.writeNeed of the key's
+// nodes passing in each layout it goes to, a read one passing and ready
+// node; otherwise the error wraps ErrUnavailable and names the nodes that
+// are down. No layout at all is ErrNoNodes.
 func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([]*peer, error) {
 	if st.table == nil {
 		return dst, ErrNoNodes
 	}
 	part := st.table.Partition(key)
-	var names []string
+	names := st.table.AppendPartitionPrefs(buf[:0], part)
+	primary := len(names)
 	if st.alt != nil && (!write || st.writeAlt) {
-		names = layout.AppendPrefs(buf[:0], part, st.table, st.alt)
-	} else {
-		names = st.table.AppendPartitionPrefs(buf[:0], part)
+		var other [8]string
+		for _, n := range st.alt.AppendPartitionPrefs(other[:0], part) {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
 	}
 	start := len(dst)
 	for _, n := range names {
@@ -101,13 +108,87 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 			dst = append(dst, pr)
 		}
 	}
-	if len(dst) == start {
-		if !write && len(st.unready) > 0 {
-			return dst, fmt.Errorf("%w: none of %v is passing and ready for reads", ErrNoNodes, names)
+	if write {
+		if err := st.writable(key, part, names[:primary], dst[start:]); err != nil {
+			return dst[:start], err
 		}
-		return dst, fmt.Errorf("%w: none of %v is passing", ErrNoNodes, names)
+		return dst, nil
+	}
+	if len(dst) == start {
+		return dst, st.unavailable(fmt.Sprintf("GET_ONE %q", key), names, 1)
 	}
 	return dst, nil
+}
+
+// writable checks that enough of a key's nodes pass for a write: st.writeNeed
+// of its list in the primary layout (the first primary names) and, while
+// writes also go to the other layout, of its list there. targets are the
+// passing peers routeInto found.
+func (st *state) writable(key string, part int, primary []string, targets []*peer) error {
+	count := func(list []string) int {
+		n := 0
+		for _, pr := range targets {
+			if slices.Contains(list, pr.name) {
+				n++
+			}
+		}
+		return n
+	}
+	if need := st.writeNeed(len(primary)); count(primary) < need {
+		return st.unavailable(fmt.Sprintf("write %q", key), primary, need)
+	}
+	if st.alt != nil && st.writeAlt {
+		var buf [8]string
+		other := st.alt.AppendPartitionPrefs(buf[:0], part)
+		if need := st.writeNeed(len(other)); count(other) < need {
+			return st.unavailable(fmt.Sprintf("write %q", key), other, need)
+		}
+	}
+	return nil
+}
+
+// unavailable is the error of an operation on the nodes names of which
+// fewer than need are passing (and, for reads, ready): it names each node
+// that is down or catching up.
+func (st *state) unavailable(op string, names []string, need int) error {
+	failed := map[string]error{}
+	var up []string
+	for _, n := range names {
+		switch {
+		case st.peers[n] == nil:
+			failed[n] = errDown
+		case st.unready[n]:
+			failed[n] = errCatchingUp
+		default:
+			up = append(up, n)
+		}
+	}
+	return &NodesError{Op: fmt.Sprintf("%s needs %d of %s", op, need, strings.Join(names, ", ")),
+		Kind: ErrUnavailable, Acked: up, Failed: failed}
+}
+
+// acked reports whether the nodes in acked meet the write consistency for
+// key in every layout its writes go to.
+func (st *state) acked(key string, acked []string) bool {
+	part := st.table.Partition(key)
+	var buf [8]string
+	lists := [][]string{st.table.AppendPartitionPrefs(buf[:0], part)}
+	if st.alt != nil && st.writeAlt {
+		var other [8]string
+		lists = append(lists, st.alt.AppendPartitionPrefs(other[:0], part))
+	}
+	for _, list := range lists {
+		n := 0
+		for _, a := range acked {
+			if slices.Contains(list, a) {
+				n++
+			}
+		}
+		if n < st.writeNeed(len(list)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Call sends one request to the passing member named node and returns its

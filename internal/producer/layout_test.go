@@ -80,15 +80,33 @@ func TestRouteDuringMigration(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, wantWrite, names(w), key)
 			}
-			// A node of the layout that is not passing has no peer: skipped.
+			// A node of the layout that is not passing has no peer: it is
+			// skipped, never replaced. At R=1 a quorum is both replicas, so
+			// a write of a key of "a" is unavailable (and says "a" is down);
+			// at consistency one it goes to the key's other nodes only.
 			delete(st.peers, "a")
-			for i := range 100 {
-				key := string(rune(i))
-				w, err := st.routeInto(nil, key, make([]string, 8), true)
-				if err == nil {
+			for _, level := range []Consistency{Quorum, One} {
+				st.write = level
+				for i := range 100 {
+					key := string(rune(i))
+					var buf [8]string
+					lists := [][]string{tc.primary.AppendPrefs(nil, key)}
+					if tc.writeBoth {
+						lists = append(lists, tc.other.AppendPrefs(nil, key))
+					}
+					hasA := slices.ContainsFunc(lists, func(l []string) bool { return slices.Contains(l, "a") })
+					w, err := st.routeInto(nil, key, buf[:], true)
+					if level == Quorum && hasA {
+						require.ErrorIs(t, err, ErrUnavailable, key)
+						require.ErrorContains(t, err, "a: down", key)
+						continue
+					}
+					require.NoError(t, err, key)
 					require.NotContains(t, names(w), "a")
-				} else {
-					require.ErrorIs(t, err, ErrNoNodes)
+					for _, n := range names(w) {
+						require.True(t, slices.ContainsFunc(lists, func(l []string) bool { return slices.Contains(l, n) }),
+							"%q routed to %s, not one of its nodes %v", key, n, lists)
+					}
 				}
 			}
 		})

@@ -89,8 +89,10 @@ type pipeOp struct {
 	targets []*peer
 	tbuf    [4]*peer // targets' storage for R < 4
 	next    int      // GET: next target to ask
-	// writes
-	need, acks, pending int
+	// writes: st is the snapshot routed by, whose consistency the acks
+	// must meet
+	st            *state
+	acks, pending int
 	failed              map[string]error
 	deleted, notFound   bool
 }
@@ -139,7 +141,8 @@ func (pl *pipeline) run(n int) error {
 func (pl *pipeline) start(i int) {
 	o := pl.op(i)
 	po := &pipeOp{i: i, op: o}
-	targets, err := pl.p.st.Load().routeInto(po.tbuf[:0], o.Key, pl.buf[:], o.Kind != OpGet)
+	st := pl.p.st.Load()
+	targets, err := st.routeInto(po.tbuf[:0], o.Key, pl.buf[:], o.Kind != OpGet)
 	if err == nil && o.Kind != OpGet && o.Kind != OpPut && o.Kind != OpDelete {
 		err = fmt.Errorf("producer: invalid op kind %d", o.Kind)
 	}
@@ -154,7 +157,7 @@ func (pl *pipeline) start(i int) {
 		po.next = 1
 		return
 	}
-	po.need = pl.p.quorum(len(targets))
+	po.st = st
 	po.pending = len(targets)
 	for _, pr := range targets {
 		pl.enqueue(po, pr, 0)
@@ -455,11 +458,22 @@ func (pl *pipeline) answered(t *pipeTask, rep protocol.Reply, err error) {
 		pl.finish(po, Result{Err: fe})
 		return
 	}
-	if po.acks < po.need {
+	if po.acks < len(po.targets) && !po.st.acked(po.op.Key, po.ackedNames()) {
 		pl.finish(po, Result{Deleted: po.deleted, Err: &NodesError{Op: fmt.Sprintf("%v %q", po.op.Kind, po.op.Key), Kind: ErrQuorum, Failed: po.failed}})
 		return
 	}
 	pl.finish(po, Result{Deleted: po.deleted})
+}
+
+// ackedNames returns the targets of a finished write that did not fail.
+func (po *pipeOp) ackedNames() []string {
+	var out []string
+	for _, pr := range po.targets {
+		if po.failed[pr.name] == nil {
+			out = append(out, pr.name)
+		}
+	}
+	return out
 }
 
 // abort completes every operation still running with err.

@@ -66,7 +66,12 @@ type state struct {
 	// unready names the members that are catching up (consul.Member.Ready
 	// false): writes go to them, reads do not.
 	unready map[string]bool
+	// write is the write consistency (Config.WriteConsistency).
+	write Consistency
 }
+
+// writeNeed returns how many of n replicas a write needs.
+func (st *state) writeNeed(n int) int { return st.write.Need(n) }
 
 // New connects to Consul, reads (or initialises) the cluster settings and the
 // passing members, and starts following both. A cluster with no member yet is
@@ -83,6 +88,11 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	settings, stored, err := loadSettings(ctx, cc, cfg.Settings, cfg.NoInit, cfg.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if stored && settings.Legacy() && !cfg.NoInit {
+		if settings, err = recordMembers(ctx, cc, settings); err != nil {
+			return nil, err
+		}
 	}
 	members, err := cc.Members(ctx)
 	if err != nil {
@@ -190,10 +200,10 @@ func (p *Producer) goTracked(f func()) {
 
 func (p *Producer) onMembers(m []consul.Member) {
 	p.mu.Lock()
-	legacy := len(p.settings.Members) == 0
+	legacy := p.settings.Legacy()
 	p.mu.Unlock()
 	if legacy {
-		p.refreshLegacySettings()
+		p.leaveLegacy()
 	}
 	p.mu.Lock()
 	p.members = m
@@ -203,37 +213,47 @@ func (p *Producer) onMembers(m []consul.Member) {
 	}
 }
 
-// refreshLegacySettings reads the settings before a membership change is
-// applied while the placement is the legacy one (no Settings.Members: the
-// passing members). Under that rule a node that starts passing takes its
-// keys at once, reads and writes, with nothing copied to it. A rebalancer
-// records the explicit layout (Members and the migration) before it signals
-// the add that launches the node, but this producer's settings watch is
-// separate from its membership watch and may deliver that change later:
-// routing by the passing members meanwhile sends the keys that move to the
-// new node there alone, where reads find nothing and writes are later
-// repaired away by the rebalancer's verification. A read made after the
-// node registered sees every settings change stored before it. Only a
-// change to an explicit layout is taken here; the watch delivers the rest.
-func (p *Producer) refreshLegacySettings() {
+// leaveLegacy runs before a membership change is applied while the
+// settings record no members (see layout.go): it records the intended
+// members (unless Config.NoInit), or reads the settings again, so that a
+// layout recorded meanwhile by another process is applied before the
+// change is.
+func (p *Producer) leaveLegacy() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
 	defer cancel()
 	s, _, err := p.cc.Settings(ctx)
+	if err == nil && s.Legacy() && !p.cfg.NoInit {
+		s, err = recordMembers(ctx, p.cc, s)
+	}
 	if err != nil {
 		if !errors.Is(err, consul.ErrNotFound) {
-			p.log.Warn("reading the settings before a membership change", "err", err)
+			p.log.Warn("recording the cluster's members", "err", err)
 		}
 		return
 	}
-	if len(s.Members) == 0 || s.Config().Validate() != nil {
+	if s.Legacy() || s.Config().Validate() != nil {
 		return
 	}
 	p.mu.Lock()
-	if len(p.settings.Members) == 0 {
+	if p.settings.Legacy() {
 		p.settings = s
 	}
 	p.mu.Unlock()
 	p.stored.Store(true)
+}
+
+// recordMembers records the intended members in the settings s of a
+// cluster that has none (consul.Client.RecordMembers) and returns the
+// settings stored. While there is no node at all it returns s unchanged.
+func recordMembers(ctx context.Context, cc *consul.Client, s layout.Settings) (layout.Settings, error) {
+	rec, err := cc.RecordMembers(ctx)
+	if err != nil {
+		return s, fmt.Errorf("producer: recording the cluster's members: %w", err)
+	}
+	if err := rec.Config().Validate(); err != nil {
+		return s, fmt.Errorf("producer: stored cluster settings %+v: %w", rec, err)
+	}
+	return rec, nil
 }
 
 func (p *Producer) onSettings(s layout.Settings) {
@@ -260,7 +280,8 @@ func (p *Producer) rebuild() error {
 		return nil
 	}
 	old := p.st.Load()
-	next := &state{settings: p.settings, members: p.members, peers: make(map[string]*peer, len(p.members))}
+	next := &state{settings: p.settings, members: p.members, peers: make(map[string]*peer, len(p.members)),
+		write: p.cfg.WriteConsistency}
 	if err := p.layout(next); err != nil {
 		return err
 	}
@@ -400,12 +421,4 @@ func (st *state) targets(key string, buf []string) ([]*peer, error) {
 // targetsInto appends the peers a write of key goes to, to dst.
 func (st *state) targetsInto(dst []*peer, key string, buf []string) ([]*peer, error) {
 	return st.routeInto(dst, key, buf, true)
-}
-
-// quorum returns the acknowledgements a write to n replicas needs.
-func (p *Producer) quorum(n int) int {
-	if q := p.cfg.WriteQuorum; q > 0 && q < n {
-		return q
-	}
-	return n
 }

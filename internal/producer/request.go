@@ -149,7 +149,8 @@ func (p *Producer) write(ctx context.Context, req protocol.Request) (bool, error
 	}
 	defer p.leave()
 	var buf [8]string
-	targets, err := p.st.Load().targets(req.Key, buf[:])
+	st := p.st.Load()
+	targets, err := st.targets(req.Key, buf[:])
 	if err != nil {
 		return false, err
 	}
@@ -172,7 +173,7 @@ func (p *Producer) write(ctx context.Context, req protocol.Request) (bool, error
 		}
 		failed[targets[i].name] = err
 	}
-	if len(acked) < p.quorum(len(targets)) {
+	if !st.acked(req.Key, acked) {
 		return existed, &NodesError{Op: fmt.Sprintf("%v %q", req.Op, req.Key), Kind: ErrQuorum, Acked: acked, Failed: failed}
 	}
 	return existed, nil

@@ -2,6 +2,9 @@ package producer
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +28,13 @@ type NodeStatus struct {
 	RepURL  string `json:"rep"`
 	PullURL string `json:"pull"`
 	Healthy bool   `json:"healthy"`
-	Error   string `json:"error,omitempty"`
+	// Passing is whether the node passes its Consul health check; a member
+	// of the layout that does not is down: skipped, not replaced.
+	Passing bool `json:"passing"`
+	// Member is whether the node is in the layout (a node that registered
+	// without being added holds no keys until add-node adds it).
+	Member bool   `json:"member"`
+	Error  string `json:"error,omitempty"`
 	// RTT is the round trip of the STATS request.
 	RTT time.Duration `json:"rtt_ns"`
 	// Keys and Bytes are the node's store size (STATS).
@@ -37,13 +46,20 @@ type NodeStatus struct {
 	Stats *protocol.Stats `json:"stats,omitempty"`
 }
 
-// Status asks every member for its STATS, concurrently.
+// Status asks every passing member for its STATS, concurrently, and lists
+// the members of the layout that are down (not passing) as such.
 func (p *Producer) Status(ctx context.Context) (Status, error) {
 	if err := p.enter(); err != nil {
 		return Status{}, err
 	}
 	defer p.leave()
 	st := p.st.Load()
+	inLayout := map[string]bool{}
+	for _, l := range st.settings.Layouts(nil) {
+		for _, n := range l {
+			inLayout[n] = true
+		}
+	}
 	out := Status{Settings: st.settings, SettingsStored: p.SettingsStored(), Nodes: make([]NodeStatus, len(st.members))}
 	// Partitions owned, by node name: with an explicit layout the table's
 	// nodes are not necessarily the passing members.
@@ -59,6 +75,7 @@ func (p *Producer) Status(ctx context.Context) (Status, error) {
 		ns := &out.Nodes[i]
 		ns.Name, ns.RepURL, ns.PullURL = m.Name, m.RepURL, m.PullURL
 		ns.Partitions = owned[m.Name]
+		ns.Passing, ns.Member = true, inLayout[m.Name] || st.settings.Legacy()
 		wg.Go(func() {
 			start := time.Now()
 			rep, err := p.call(ctx, st.peers[m.Name], protocol.Request{Op: protocol.OpStats}, p.cfg.RequestTimeout)
@@ -75,5 +92,11 @@ func (p *Producer) Status(ctx context.Context) (Status, error) {
 		})
 	}
 	wg.Wait()
+	for _, name := range slices.Sorted(maps.Keys(inLayout)) {
+		if st.peers[name] == nil {
+			out.Nodes = append(out.Nodes, NodeStatus{Name: name, Member: true, Partitions: owned[name], Error: errDown.Error()})
+		}
+	}
+	slices.SortFunc(out.Nodes, func(a, b NodeStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, ctx.Err()
 }

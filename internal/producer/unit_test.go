@@ -75,7 +75,7 @@ func TestConfigValidate(t *testing.T) {
 		{"batch ops", Config{BatchOps: protocol.DefaultMaxBatchOps + 1}},
 		{"window", Config{Window: -1}},
 		{"scan page", Config{ScanPage: protocol.DefaultMaxScanLimit + 1}},
-		{"quorum", Config{WriteQuorum: -1}},
+		{"consistency", Config{WriteConsistency: All + 1}},
 		{"timeout", Config{RequestTimeout: -1}},
 	}
 	for _, tc := range bad {

@@ -147,7 +147,7 @@ func (r *rebalancer) pace(ctx context.Context, n int) error {
 // destination, then verifies each destination against its source and
 // repairs the differences until a pass finds none.
 func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from *sharding.Table, rep *Report) error {
-	transfers := plan.Transfers()
+	transfers := slices.DeleteFunc(plan.Transfers(), func(t sharding.Transfer) bool { return t.From == r.dead })
 	bySource := map[string]map[int][]string{}
 	byPair := map[[2]string][]int{}
 	for _, t := range transfers {

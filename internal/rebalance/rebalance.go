@@ -87,6 +87,12 @@ type Config struct {
 	JoinTimeout time.Duration
 	// DryRun computes and reports the plan without changing anything.
 	DryRun bool
+	// Dead declares the node a Remove removes gone for good: it is down
+	// and is not coming back. Its partitions are copied from their other
+	// replicas; those it alone held (every one of its partitions at R=0)
+	// are lost, and counted in Report.Lost. Remove refuses a node that is
+	// down without Dead, and Dead for a node that passes.
+	Dead bool
 	// Holder describes this rebalancer in the lock (shown to a second one).
 	// Default: "<command> pid <pid> on <hostname>".
 	Holder string
@@ -163,6 +169,9 @@ type Report struct {
 	Keys, Bytes, Optimum, Fixed, Deleted int64
 	// EstKeys is the dry run's estimate of the keys to copy (from STATS).
 	EstKeys int64
+	// Lost counts the partitions of a node removed with Config.Dead that
+	// no other node held: their keys are gone.
+	Lost int
 	// Join is the wait for an added node to pass; Copy the time until every
 	// source's copy is acknowledged; Verify the verification after that (a
 	// source whose copy ended first is verified while others still copy);
@@ -200,6 +209,10 @@ type rebalancer struct {
 	p     *producer.Producer
 	log   *slog.Logger
 	start time.Time
+
+	// dead is the node removed with Config.Dead ("" otherwise): no
+	// transfer reads from it.
+	dead string
 
 	// raw is whether the copy and its verification move values raw
 	// (speakRaw); set before the copy starts, read-only after.
@@ -371,6 +384,9 @@ func (r *rebalancer) do(ctx context.Context, kind layout.MigrationKind, node, ho
 			return rep, err
 		}
 	}
+	if err := r.checkDead(kind, node); err != nil {
+		return rep, err
+	}
 	if r.cfg.DryRun {
 		return r.dryRun(ctx, s, m, rep)
 	}
@@ -379,7 +395,7 @@ func (r *rebalancer) do(ctx context.Context, kind layout.MigrationKind, node, ho
 	} else if s, err = r.record(ctx, s, m); err != nil {
 		return rep, err
 	}
-	plan, from, err := planOf(s, m, &rep)
+	plan, from, err := planOf(s, m, r.dead, &rep)
 	if err != nil {
 		return rep, err
 	}
@@ -407,20 +423,21 @@ func (r *rebalancer) settings(ctx context.Context) (layout.Settings, error) {
 }
 
 // migration returns the migration that adds or removes node from the
-// current layout of s (in legacy mode, the passing members), in phase
-// copying, not yet recorded.
+// current layout of s, in phase copying, not yet recorded. A cluster with no
+// layout recorded yet gets its intended members recorded first
+// (consul.Client.RecordMembers).
 func (r *rebalancer) migration(ctx context.Context, s layout.Settings, kind layout.MigrationKind, node string) (*layout.Migration, error) {
-	var passing []string
 	if s.Legacy() {
-		ms, err := r.cc.Members(ctx)
+		rec, err := r.cc.RecordMembers(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, mm := range ms {
-			passing = append(passing, mm.Name)
+		if rec.Migration != nil || rec.Epoch != s.Epoch {
+			return nil, fmt.Errorf("%w: the layout changed while starting; run the command again", ErrLostMigration)
 		}
+		s = rec
 	}
-	members := s.Nodes(passing)
+	members := s.Members
 	// (A remove writes its signal before it clears the migration, so a
 	// node that is no longer a member needs nothing more.)
 	to, err := target(kind, node, members)
@@ -518,6 +535,29 @@ func (r *rebalancer) cleaningPhase(ctx context.Context, m *layout.Migration, pla
 
 var errNothingToDo = errors.New("nothing to do")
 
+// checkDead checks Config.Dead against the health of the node a remove
+// removes, and sets r.dead.
+func (r *rebalancer) checkDead(kind layout.MigrationKind, node string) error {
+	if kind != layout.MigrationRemove {
+		if r.cfg.Dead {
+			return fmt.Errorf("%w: --dead applies to remove-node only", ErrBadRequest)
+		}
+		return nil
+	}
+	up := slices.ContainsFunc(r.p.Members(), func(m consul.Member) bool { return m.Name == node })
+	switch {
+	case up && r.cfg.Dead:
+		return fmt.Errorf("%w: %s passes its health check; remove it without --dead so its keys are copied from it", ErrBadRequest, node)
+	case !up && !r.cfg.Dead:
+		return fmt.Errorf("%w: %s is down (not passing its health check), so its keys cannot be copied from it. "+
+			"Start it again, or declare it gone for good with `client_producer remove-node %s --dead`: its partitions are then "+
+			"copied from their other replicas, and those it alone held (all of them at R=0) are lost", ErrBadRequest, node, node)
+	case r.cfg.Dead:
+		r.dead = node
+	}
+	return nil
+}
+
 // target returns the layout after the change.
 func target(kind layout.MigrationKind, node string, members []string) ([]string, error) {
 	has := slices.Contains(members, node)
@@ -542,7 +582,10 @@ func target(kind layout.MigrationKind, node string, members []string) ([]string,
 
 // planOf builds the From and To tables of m and their diff, and fills
 // the plan's part of rep.
-func planOf(s layout.Settings, m *layout.Migration, rep *Report) (sharding.Plan, *sharding.Table, error) {
+//
+// dead is the node removed with Config.Dead, "" for none: its transfers
+// (partitions only it held) cannot be made and count as Lost.
+func planOf(s layout.Settings, m *layout.Migration, dead string, rep *Report) (sharding.Plan, *sharding.Table, error) {
 	rep.From, rep.To = m.From, m.To
 	from, err := s.Table(m.From)
 	if err != nil {
@@ -559,6 +602,10 @@ func planOf(s layout.Settings, m *layout.Migration, rep *Report) (sharding.Plan,
 	rep.Partitions = len(plan.Changes)
 	rep.PairPartitions = map[string]int{}
 	for _, t := range plan.Transfers() {
+		if t.From == dead {
+			rep.Lost++
+			continue
+		}
 		rep.Transfers++
 		rep.PairPartitions[t.From+"->"+t.To]++
 	}
@@ -618,7 +665,7 @@ func hostNote(host string) string {
 
 // dryRun reports the plan and an estimate of the keys, changing nothing.
 func (r *rebalancer) dryRun(ctx context.Context, s layout.Settings, m *layout.Migration, rep Report) (Report, error) {
-	plan, from, err := planOf(s, m, &rep)
+	plan, from, err := planOf(s, m, r.dead, &rep)
 	if err != nil {
 		return rep, err
 	}

@@ -1,7 +1,6 @@
 package supervisor_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,45 +85,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	testcluster.Eventually(t, what, 30*time.Second, 100*time.Millisecond, cond)
 }
 
-// nodePIDs returns the node processes that pid started, by node name.
-func nodePIDs(t *testing.T, pid int) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	dirs, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces, so cut at ')'.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		args := strings.Split(string(cmdline), "\x00")
-		for i, a := range args {
-			if a == "--name" && i+1 < len(args) {
-				out[args[i+1]] = child
-			}
-		}
-	}
-	return out
-}
+func nodePIDs(t *testing.T, pid int) map[string]int { return testcluster.NodePIDs(t, pid) }
 
-func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
+func alive(pid int) bool { return testcluster.Alive(pid) }
 
 func TestSupervisorLifecycle(t *testing.T) {
 	agent := testcluster.StartConsul(t)
