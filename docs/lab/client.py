@@ -10,12 +10,16 @@ consistent hashing or HRW. Run it with Debian's Python, which has pyzmq
   /usr/bin/python3 docs/lab/client.py --endpoint tcp://127.0.0.1:2000 get user:1
   /usr/bin/python3 docs/lab/client.py --node node-2 getall          # endpoint from Consul
   /usr/bin/python3 docs/lab/client.py --nodes 4 --hash hrw load 1000  # phase 1 sharding
+  /usr/bin/python3 docs/lab/client.py --passing put user:9 v1         # the naive phase-2 client
 
 --node looks the node's request endpoint up in Consul's HTTP API (the agent
 at $CONSUL_HTTP_ADDR, default 127.0.0.1:8500): the Meta "rep" of the passing
 instance of service zshard with that ID. --nodes N targets the static
 cluster of `server_consumer --static N`: node-i at tcp://127.0.0.1:<2000+i>
 (set ZSHARD_BASE_PORT to move the range, as --base-rep-port does).
+--passing shards over whoever passes in Consul right now: the naive phase-2
+client of the lab's lost-update exercise (docs/LAB.md), which shows why
+zshard places keys on the recorded members instead.
 
 Its placement (md5, 100 ring points per node) is the lab's own phase-1
 exercise, not zshard's: client_producer places keys with xxh3 and a
@@ -50,16 +54,21 @@ def request(ctx, endpoint, req):
         sock.close()
 
 
-def consul_endpoint(node):
-    """The request endpoint node registered in Consul (passing only)."""
+def consul_passing():
+    """The passing instances of service zshard: {node name: request endpoint}."""
     addr = os.environ.get("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
     if "://" not in addr:
         addr = "http://" + addr
     with urllib.request.urlopen(f"{addr}/v1/health/service/zshard?passing") as r:
-        for entry in json.load(r):
-            if entry["Service"]["ID"] == node:
-                return entry["Service"]["Meta"]["rep"]
-    sys.exit(f"{node} is not a passing member of service zshard in Consul at {addr}")
+        return {e["Service"]["ID"]: e["Service"]["Meta"]["rep"] for e in json.load(r)}
+
+
+def consul_endpoint(node):
+    """The request endpoint node registered in Consul (passing only)."""
+    endpoint = consul_passing().get(node)
+    if endpoint is None:
+        sys.exit(f"{node} is not a passing member of service zshard in Consul")
+    return endpoint
 
 
 def h64(s):
@@ -95,6 +104,8 @@ def main():
     where.add_argument("--endpoint", help="a node's request endpoint, e.g. tcp://127.0.0.1:2000")
     where.add_argument("--node", help="a node name, looked up in Consul, e.g. node-0")
     where.add_argument("--nodes", type=int, help="static cluster size: node-i on port 2000+i")
+    where.add_argument("--passing", action="store_true",
+                       help="shard over the nodes passing in Consul now (the naive client: loses updates)")
     ap.add_argument("--hash", choices=["consistent", "hrw"], default="consistent",
                     help="placement with --nodes (default consistent)")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -109,9 +120,12 @@ def main():
     args = ap.parse_args()
 
     ctx = zmq.Context()
-    if args.nodes:
-        base = int(os.environ.get("ZSHARD_BASE_PORT", "2000"))
-        endpoints = {f"node-{i}": f"tcp://127.0.0.1:{base + i}" for i in range(args.nodes)}
+    if args.nodes or args.passing:
+        if args.passing:
+            endpoints = consul_passing()
+        else:
+            base = int(os.environ.get("ZSHARD_BASE_PORT", "2000"))
+            endpoints = {f"node-{i}": f"tcp://127.0.0.1:{base + i}" for i in range(args.nodes)}
         placement = Ring(endpoints) if args.hash == "consistent" else HRW(endpoints)
         keys = [f"key-{i}" for i in range(args.n)] if args.cmd == "load" else [args.key]
         counts = dict.fromkeys(endpoints, 0)
@@ -140,7 +154,7 @@ def main():
     elif args.cmd == "getall":
         req = {"op": "GET_ALL"}
     else:
-        sys.exit("load needs --nodes")
+        sys.exit("load needs --nodes or --passing")
     print(json.dumps(request(ctx, endpoint, req)))
 
 

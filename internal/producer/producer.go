@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if stored && settings.Legacy() && !cfg.NoInit {
+	if stored && settings.Legacy() {
 		if settings, err = recordMembers(ctx, cc, settings); err != nil {
 			return nil, err
 		}
@@ -215,14 +215,15 @@ func (p *Producer) onMembers(m []consul.Member) {
 
 // leaveLegacy runs before a membership change is applied while the
 // settings record no members (see layout.go): it records the intended
-// members (unless Config.NoInit), or reads the settings again, so that a
-// layout recorded meanwhile by another process is applied before the
-// change is.
+// members in the stored settings (Config.NoInit does not prevent it: it
+// keeps a producer from storing settings, not from recording the members of
+// settings stored), or finds them recorded meanwhile by another process,
+// so that they are applied before the change is.
 func (p *Producer) leaveLegacy() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
 	defer cancel()
 	s, _, err := p.cc.Settings(ctx)
-	if err == nil && s.Legacy() && !p.cfg.NoInit {
+	if err == nil && s.Legacy() {
 		s, err = recordMembers(ctx, p.cc, s)
 	}
 	if err != nil {

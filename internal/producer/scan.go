@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"slices"
 
 	"github.com/zshard/zshard/internal/protocol"
 )
@@ -12,10 +13,12 @@ import (
 // its return unless it copies it; an error from fn stops the scan and is
 // returned.
 //
-// A member that cannot be read is skipped and reported at the end in a
-// *NodesError wrapping ErrUnavailable; with R replicas and at most R such
-// members, every key was still reported. Members catching up after a
-// restart (not ready) are skipped silently: their replicas hold their keys.
+// A member that cannot be read, or is down, is skipped; when some partition
+// then had none of its replicas read, the scan ends with a *NodesError
+// wrapping ErrUnavailable that names those members (with R replicas and at
+// most R of them down every key is still reported, and the scan succeeds).
+// Members catching up after a restart (not ready) are skipped silently:
+// their replicas hold their keys.
 func (p *Producer) Scan(ctx context.Context, fn func(key string, value []byte) error) error {
 	if err := p.enter(); err != nil {
 		return err
@@ -66,10 +69,36 @@ func (p *Producer) Scan(ctx context.Context, fn func(key string, value []byte) e
 		}
 		acked = append(acked, m.Name)
 	}
-	if len(failed) > 0 {
+	for _, l := range st.settings.Layouts(nil) {
+		for _, n := range l {
+			if st.peers[n] == nil {
+				failed[n] = errDown
+			}
+		}
+	}
+	if len(failed) > 0 && !st.covered(acked) {
 		return &NodesError{Op: "SCAN", Kind: ErrUnavailable, Acked: acked, Failed: failed}
 	}
 	return nil
+}
+
+// covered reports whether every partition has a node in read among its
+// replicas (under either layout during a migration).
+func (st *state) covered(read []string) bool {
+	if st.table == nil {
+		return false
+	}
+	var buf [16]string
+	for p := range st.table.Partitions() {
+		names := st.table.AppendPartitionPrefs(buf[:0], p)
+		if st.alt != nil {
+			names = st.alt.AppendPartitionPrefs(names, p)
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(read, n) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // GetAll returns every key and raw value of the cluster (see Scan), in no
