@@ -67,8 +67,9 @@ type Config struct {
 	// WriteConsistency is how many of a key's intended replicas (R+1, down
 	// ones included) must acknowledge a Put or Delete, and so how many must
 	// be passing for one to be sent at all. During a migration it applies
-	// to the key's replicas in each layout written to. Default Quorum: a
-	// majority (1 of 1 at R=0, 2 of 3 at R=2).
+	// to the key's replicas in the layout reads go to first; the other is
+	// written where it is up. Default Quorum: a majority (1 of 1 at R=0,
+	// 2 of 3 at R=2).
 	WriteConsistency Consistency
 	// ReadConsistency is how many replicas a Get asks. Default One.
 	ReadConsistency Consistency

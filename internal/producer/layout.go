@@ -109,7 +109,7 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 		}
 	}
 	if write {
-		if err := st.writable(key, part, names[:primary], dst[start:]); err != nil {
+		if err := st.writable(key, names[:primary], dst[start:]); err != nil {
 			return dst[:start], err
 		}
 		return dst, nil
@@ -120,29 +120,21 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 	return dst, nil
 }
 
-// writable checks that enough of a key's nodes pass for a write: st.writeNeed
-// of its list in the primary layout (the first primary names) and, while
-// writes also go to the other layout, of its list there. targets are the
-// passing peers routeInto found.
-func (st *state) writable(key string, part int, primary []string, targets []*peer) error {
-	count := func(list []string) int {
-		n := 0
-		for _, pr := range targets {
-			if slices.Contains(list, pr.name) {
-				n++
-			}
+// writable checks that enough of a key's nodes pass for a write:
+// st.writeNeed of its list in the primary layout (primary). The other
+// layout of a migration is written where its nodes pass, without a
+// consistency of its own: while copying, its new node may not have joined
+// yet, and the rebalancer's verification covers what it missed. targets
+// are the passing peers routeInto found.
+func (st *state) writable(key string, primary []string, targets []*peer) error {
+	n := 0
+	for _, pr := range targets {
+		if slices.Contains(primary, pr.name) {
+			n++
 		}
-		return n
 	}
-	if need := st.writeNeed(len(primary)); count(primary) < need {
+	if need := st.writeNeed(len(primary)); n < need {
 		return st.unavailable(fmt.Sprintf("write %q", key), primary, need)
-	}
-	if st.alt != nil && st.writeAlt {
-		var buf [8]string
-		other := st.alt.AppendPartitionPrefs(buf[:0], part)
-		if need := st.writeNeed(len(other)); count(other) < need {
-			return st.unavailable(fmt.Sprintf("write %q", key), other, need)
-		}
 	}
 	return nil
 }
@@ -168,27 +160,17 @@ func (st *state) unavailable(op string, names []string, need int) error {
 }
 
 // acked reports whether the nodes in acked meet the write consistency for
-// key in every layout its writes go to.
+// key in its primary layout (see writable).
 func (st *state) acked(key string, acked []string) bool {
-	part := st.table.Partition(key)
 	var buf [8]string
-	lists := [][]string{st.table.AppendPartitionPrefs(buf[:0], part)}
-	if st.alt != nil && st.writeAlt {
-		var other [8]string
-		lists = append(lists, st.alt.AppendPartitionPrefs(other[:0], part))
-	}
-	for _, list := range lists {
-		n := 0
-		for _, a := range acked {
-			if slices.Contains(list, a) {
-				n++
-			}
-		}
-		if n < st.writeNeed(len(list)) {
-			return false
+	list := st.table.AppendPartitionPrefs(buf[:0], st.table.Partition(key))
+	n := 0
+	for _, a := range acked {
+		if slices.Contains(list, a) {
+			n++
 		}
 	}
-	return true
+	return n >= st.writeNeed(len(list))
 }
 
 // Call sends one request to the passing member named node and returns its
