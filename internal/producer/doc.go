@@ -30,13 +30,17 @@
 // # Replication
 //
 // With R replicas (cluster setting) the preference list of a key holds R+1
-// distinct nodes (fewer when the cluster is smaller). Put and Delete go to all
-// of them and succeed when Config.WriteQuorum of them acknowledge (default: all).
-// Get asks the first node and falls back along the list when a node does not
-// answer, fails, or does not hold the key (a node that joined since the write
-// holds nothing until a rebalance copies it there); it reports ErrNotFound
-// only when no node that answered held the key. Nodes that failed recently are
-// asked last. R = 0 is the class behaviour: one copy, one request.
+// distinct nodes (fewer when the cluster is smaller), drawn from the
+// cluster's recorded members (layout.Settings.Members), never from the
+// nodes passing right now: a node that is down is skipped, not replaced.
+// Put and Delete go to the key's nodes that pass and succeed when
+// Config.WriteConsistency of its R+1 nodes acknowledge (default Quorum, a
+// majority); when fewer pass, they fail at once with ErrUnavailable naming
+// the nodes that are down. Get asks the key's first node and falls back
+// along its list when a node does not answer, fails, or does not hold the
+// key; it reports ErrNotFound only when a node that answered lacks the key,
+// and ErrUnavailable when none of the key's nodes is up. Nodes that failed
+// recently are asked last. R = 0 is the class behaviour: one copy, one request.
 //
 // # Failures
 //
