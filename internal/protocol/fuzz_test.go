@@ -67,7 +67,6 @@ func fuzzSeeds(f *testing.F) {
 	}
 }
 
-
 // FuzzDecodeRequest checks that no input panics the decoder, that every
 // failure is a protocol error, and that every accepted request survives an
 // encode/decode round trip unchanged.
