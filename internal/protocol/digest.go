@@ -4,10 +4,13 @@ import (
 	"encoding/binary"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
 
 // Digest summarizes the keys of one partition in a DIGEST reply: how many
-// there are, and the sum (mod 2^64) of EntryHash over them. The sum does
+// there are, and the sum (mod 2^64) of EntryHash over them (RawEntryHash
+// with "raw", VersionEntryHash over keys and tombstones with "versions"). The sum does
 // not depend on the order of the keys, so two nodes that hold the same keys
 // with the same values in a partition have equal digests, and a difference
 // in one key changes the digest except with probability about 2^-64.
@@ -45,5 +48,27 @@ func EntryHash(key string, value []byte) uint64 {
 	_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
 	_, _ = d.WriteString(key)
 	_, _ = d.Write(value)
+	return d.Sum64()
+}
+
+// VersionEntryHash is the hash of one key, the version of its value or
+// tombstone, and whether it is a tombstone, that a DIGEST with "versions"
+// sums: XXH64(uvarint(len(key)) || key || version || tombstone), version
+// being its 16-byte binary form (Time then Writer, big-endian) and
+// tombstone one byte, 1 for a tombstone and 0 for a value. Two nodes agree
+// on it when they hold the same versions of the same keys, whatever the
+// values' codecs; the values themselves are not hashed.
+func VersionEntryHash(key string, v hlc.Version, tombstone bool) uint64 {
+	var n [binary.MaxVarintLen64]byte
+	var tail [hlc.Size + 1]byte
+	v.AppendBinary(tail[:0])
+	if tombstone {
+		tail[hlc.Size] = 1
+	}
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
+	_, _ = d.WriteString(key)
+	_, _ = d.Write(tail[:])
 	return d.Sum64()
 }

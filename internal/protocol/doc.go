@@ -9,6 +9,9 @@
 // between nodes carry values raw instead (Request.ValueCodec, Entry.Codec,
 // FeatureRaw): a value stored in the other codec than the message's travels
 // as its stored bytes, a byte string, with the codec it was written in.
+// Writes may carry versions (hlc.Version) that order them per key, and
+// reads may report them, tombstones included (Request.Version,
+// Request.Versions, Reply.Superseded, Entry.Version, FeatureVersions).
 //
 // The package does no I/O and holds no state; every function is safe for
 // concurrent use. docs/PROTOCOL.md is the normative specification; this
@@ -44,5 +47,5 @@
 //   - codec.go, op.go, errors.go, limits.go: codecs, ops, error codes and
 //     the limits a decoder enforces.
 //   - convert.go: ConvertValue between codecs; digest.go: the hashes DIGEST
-//     sums.
+//     sums (EntryHash, RawEntryHash, VersionEntryHash).
 package protocol

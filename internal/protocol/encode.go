@@ -28,7 +28,7 @@ func AppendRequest(dst []byte, c Codec, r *Request) ([]byte, error) {
 
 func (w *writer) request(r *Request) {
 	s := r.carried()
-	n := 1 + bits.OnesCount32(uint32(s))
+	n := 1 + bits.OnesCount64(uint64(s))
 	if r.Op == OpBatch {
 		n++
 	}
@@ -51,7 +51,7 @@ func (w *writer) request(r *Request) {
 			w.bytes(r.Value)
 		case fieldValueCodec:
 			w.str(r.ValueCodec.String())
-		case fieldIfAbsent, fieldRaw:
+		case fieldIfAbsent, fieldRaw, fieldVersions:
 			w.bool(true)
 		case fieldCursor:
 			w.str(r.Cursor)
@@ -69,6 +69,8 @@ func (w *writer) request(r *Request) {
 			w.str(r.Token)
 		case fieldTimeoutMS:
 			w.int(int64(r.TimeoutMS))
+		case fieldVersion:
+			w.version(r.Version)
 		}
 	}
 	if r.Op == OpBatch {
@@ -127,10 +129,22 @@ func (w *writer) reply(r *Reply) error {
 }
 
 // omits reports whether the OK reply r leaves out field f of its op:
-// PING's "features" when it has none.
-func (r *Reply) omits(f field) bool { return f == fieldFeatures && r.Features == nil }
+// PING's "features" when it has none, "version" when it is zero,
+// "superseded" when false.
+func (r *Reply) omits(f field) bool {
+	switch f {
+	case fieldFeatures:
+		return r.Features == nil
+	case fieldVersion:
+		return r.Version.IsZero()
+	case fieldSuperseded:
+		return !r.Superseded
+	}
+	return false
+}
 
-// errorReply writes {"status":"error","id":...,"error":code,"message":...}.
+// errorReply writes {"status":"error","id":...,"error":code,"message":...},
+// with "version" last when r has one (a tombstone's not_found).
 func (w *writer) errorReply(r *Reply) {
 	e := r.Err
 	if e == nil {
@@ -138,6 +152,9 @@ func (w *writer) errorReply(r *Reply) {
 	}
 	n := 3
 	if r.ID != nil {
+		n++
+	}
+	if !r.Version.IsZero() {
 		n++
 	}
 	w.openMap(n)
@@ -148,6 +165,10 @@ func (w *writer) errorReply(r *Reply) {
 	w.str(string(e.Code))
 	w.key(fieldMessage)
 	w.str(e.Message)
+	if !r.Version.IsZero() {
+		w.key(fieldVersion)
+		w.version(r.Version)
+	}
 	w.closeMap()
 }
 
@@ -176,6 +197,10 @@ func (w *writer) replyValue(f field, r *Reply) error {
 		w.str(r.Node)
 	case fieldDeleted:
 		w.bool(r.Deleted)
+	case fieldSuperseded:
+		w.bool(r.Superseded)
+	case fieldVersion:
+		w.version(r.Version)
 	case fieldCount:
 		w.int(int64(r.Count))
 	case fieldProtocol:
@@ -206,27 +231,42 @@ func (w *writer) replyValue(f field, r *Reply) error {
 	return nil
 }
 
-// entries writes a "collection": each entry {"key":k,"value":v}, or
-// {"key":k,"raw_value":b,"value_codec":c} when it travels raw.
+// entries writes a "collection": each entry {"key":k,"value":v},
+// {"key":k,"raw_value":b,"value_codec":c} when it travels raw, or
+// {"key":k,"deleted":true} for a tombstone; then "version":v when the
+// entry has one.
 func (w *writer) entries(es []Entry) {
 	w.openArray(len(es))
-	for _, e := range es {
-		if e.Codec != 0 {
-			w.openMap(3)
-			w.key(fieldKey)
-			w.str(e.Key)
+	for i := range es {
+		e := &es[i]
+		n := 2
+		if e.Codec != 0 && !e.Deleted {
+			n = 3
+		}
+		hasVersion := !e.Version.IsZero()
+		if hasVersion {
+			n++
+		}
+		w.openMap(n)
+		w.key(fieldKey)
+		w.str(e.Key)
+		switch {
+		case e.Deleted:
+			w.key(fieldDeleted)
+			w.bool(true)
+		case e.Codec != 0:
 			w.key(fieldRawValue)
 			w.bytes(e.Value)
 			w.key(fieldValueCodec)
 			w.str(e.Codec.String())
-			w.closeMap()
-			continue
+		default:
+			w.key(fieldValue)
+			w.raw(e.Value)
 		}
-		w.openMap(2)
-		w.key(fieldKey)
-		w.str(e.Key)
-		w.key(fieldValue)
-		w.raw(e.Value)
+		if hasVersion {
+			w.key(fieldVersion)
+			w.version(e.Version)
+		}
 		w.closeMap()
 	}
 	w.closeArray()

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
 
 // writer appends one message in either codec. Callers open maps and arrays
@@ -115,6 +117,17 @@ func (w *writer) bytes(b []byte) {
 func (w *writer) base64(b []byte) {
 	w.sep()
 	w.b = appendBase64(w.b, w.c, b)
+}
+
+// version writes v as its text form, a string of 32 hex digits, in
+// either codec.
+func (w *writer) version(v hlc.Version) {
+	w.sep()
+	if w.c == JSON {
+		w.b = append(v.AppendText(append(w.b, '"')), '"')
+		return
+	}
+	w.b = v.AppendText(mpStr.append(w.b, hlc.TextLen))
 }
 
 func (w *writer) uint(u uint64) { w.integer(u, false) }

@@ -35,9 +35,11 @@ const (
 	fieldRaw
 	fieldToken
 	fieldTimeoutMS
+	fieldVersion
+	fieldVersions
 	fieldOps
-	// Reply fields only (a reply also carries id, key, value, cursor and
-	// token).
+	// Reply fields only (a reply also carries id, key, value, cursor,
+	// token and version).
 	fieldStatus
 	fieldError
 	fieldMessage
@@ -50,6 +52,7 @@ const (
 	fieldResults
 	fieldDigests
 	fieldCount
+	fieldSuperseded
 	numFields
 	// noField is what fieldNamed returns for a name the protocol does not
 	// know.
@@ -74,11 +77,12 @@ const (
 	kindInt                     // an integer
 	kindUint64                  // an unsigned 64-bit integer
 	kindOps                     // an array of requests (BATCH)
-	kindEntries                 // an array of {key, value} (or raw) entries
+	kindEntries                 // an array of {key, value} (or raw, or deleted) entries, each with its version when known
 	kindStrings                 // an array of strings
 	kindStats                   // the STATS object
 	kindReplies                 // an array of replies (BATCH)
 	kindDigests                 // an array of [partition, keys, sum]
+	kindVersion                 // a version: a string of 32 hex digits (hlc text form)
 )
 
 // opSet is a set of ops.
@@ -88,8 +92,9 @@ func opsOf(ops ...Op) opSet { return setOf[opSet](ops...) }
 
 func (s opSet) has(op Op) bool { return s&(1<<op) != 0 }
 
-// fieldSet is a set of fields.
-type fieldSet uint32
+// fieldSet is a set of fields. It has a bit for each field of the table
+// (numFields must stay at most 64).
+type fieldSet uint64
 
 func fieldSetOf(fs ...field) fieldSet { return setOf[fieldSet](fs...) }
 
@@ -104,13 +109,13 @@ func (s *fieldSet) addIf(f field, cond bool) {
 
 // pop removes the first field of s, in table order, and returns it.
 func (s *fieldSet) pop() field {
-	f := field(bits.TrailingZeros32(uint32(*s)))
+	f := field(bits.TrailingZeros64(uint64(*s)))
 	*s &^= 1 << f
 	return f
 }
 
 // setOf returns the set, a bit mask, of the elements es.
-func setOf[S ~uint16 | ~uint32, E ~uint8](es ...E) S {
+func setOf[S ~uint16 | ~uint64, E ~uint8](es ...E) S {
 	var s S
 	for _, e := range es {
 		s |= 1 << e
@@ -131,6 +136,11 @@ type fieldSpec struct {
 	// checked: on requests of these ops the field's value is checked
 	// against the protocol's limits (validate); other ops ignore it.
 	checked opSet
+	// only, when not empty, is the set of ops whose requests may carry
+	// the field: a request of another op that carries it is refused
+	// (validate). Empty: any op may carry it, and those it means nothing
+	// to ignore it, as every field before versions.
+	only opSet
 	// missing is the message of a request of an op in must that lacks the
 	// field: %[1]v is the op, %[2]q the field, %[3]q its pair.
 	missing string
@@ -157,6 +167,8 @@ const (
 	nameToken      = "token"
 	nameTimeoutMS  = "timeout_ms"
 	nameOps        = "ops"
+	nameVersion    = "version"
+	nameVersions   = "versions"
 	nameStatus     = "status"
 	nameError      = "error"
 	nameMessage    = "message"
@@ -169,6 +181,7 @@ const (
 	nameResults    = "results"
 	nameDigests    = "digests"
 	nameCount      = "count"
+	nameSuperseded = "superseded"
 )
 
 // keyOps are the ops that name one key.
@@ -194,7 +207,10 @@ var fields = [numFields]fieldSpec{
 	fieldRaw:       {name: nameRaw, kind: kindBool},
 	fieldToken:     {name: nameToken, kind: kindString, must: opsOf(OpSync), checked: opsOf(OpSync), missing: `%[1]v needs a non-empty string %[2]q`},
 	fieldTimeoutMS: {name: nameTimeoutMS, kind: kindInt, checked: opsOf(OpSync)},
-	fieldOps:       {name: nameOps, kind: kindOps, must: opsOf(OpBatch), missing: `%[1]v needs %[2]q`},
+	// A write's version; on a BATCH, the base of its items' (OpVersion).
+	fieldVersion:  {name: nameVersion, kind: kindVersion, only: opsOf(OpPut, OpDelete, OpBatch)},
+	fieldVersions: {name: nameVersions, kind: kindBool, only: opsOf(OpGetOne, OpScan, OpDigest)},
+	fieldOps:      {name: nameOps, kind: kindOps, must: opsOf(OpBatch), missing: `%[1]v needs %[2]q`},
 
 	fieldStatus:     {name: nameStatus, kind: kindString},
 	fieldError:      {name: nameError, kind: kindString},
@@ -208,7 +224,11 @@ var fields = [numFields]fieldSpec{
 	fieldResults:    {name: nameResults, kind: kindReplies},
 	fieldDigests:    {name: nameDigests, kind: kindDigests},
 	fieldCount:      {name: nameCount, kind: kindInt},
+	fieldSuperseded: {name: nameSuperseded, kind: kindBool},
 }
+
+// numFields must fit a fieldSet.
+var _ [64 - numFields]struct{}
 
 // String returns the wire name of f.
 func (f field) String() string { return fields[f].name }
@@ -216,16 +236,19 @@ func (f field) String() string { return fields[f].name }
 // checkOrder is the order in which validate checks the fields of a
 // request, which decides the error a request with several faults gets:
 // the partition set before the limit and hash range that page through it.
-var checkOrder = [...]field{fieldID, fieldKey, fieldValue, fieldPartitions, fieldLimit, fieldHashTo, fieldToken, fieldTimeoutMS, fieldOps}
+var checkOrder = [...]field{fieldID, fieldKey, fieldValue, fieldPartitions, fieldLimit, fieldHashTo, fieldToken, fieldTimeoutMS,
+	fieldVersion, fieldVersions, fieldOps}
 
 // replyFields lists, per op, the fields of its OK reply after "status"
-// and "id", in the order AppendReply writes them. PING's "features" is
-// left out when the reply has none.
+// and "id", in the order AppendReply writes them. PING's "features",
+// GET_ONE's "version" and the writes' "superseded" are left out when the
+// reply has none (Reply.omits).
 var replyFields = [numOps][]field{
-	OpGetOne:           {fieldKey, fieldValue},
+	OpPut:              {fieldSuperseded},
+	OpGetOne:           {fieldKey, fieldValue, fieldVersion},
 	OpGetAll:           {fieldCollection},
 	OpScan:             {fieldCollection, fieldCursor},
-	OpDelete:           {fieldDeleted},
+	OpDelete:           {fieldDeleted, fieldSuperseded},
 	OpDigest:           {fieldDigests},
 	OpDeletePartitions: {fieldCount, fieldCursor},
 	OpSync:             {fieldToken},
@@ -281,6 +304,10 @@ func requestFieldNamed(name []byte) field {
 		return fieldToken
 	case nameTimeoutMS:
 		return fieldTimeoutMS
+	case nameVersion:
+		return fieldVersion
+	case nameVersions:
+		return fieldVersions
 	case nameOps:
 		return fieldOps
 	}
@@ -315,6 +342,8 @@ func replyFieldNamed(name []byte) field {
 		return fieldDigests
 	case nameCount:
 		return fieldCount
+	case nameSuperseded:
+		return fieldSuperseded
 	}
 	return noField
 }

@@ -29,6 +29,15 @@ func fuzzSeeds(f *testing.F) {
 		`{"op":"BATCH","ops":[{"op":"PUT","key":"a","raw_value":"xAL/AA==","value_codec":"msgpack"}]}`,
 		`{"op":"SCAN","raw":true,"partitions":12,"bitmap":"AQg=","limit":5}`,
 		`{"op":"DIGEST","raw":true,"partitions":4,"bitmap":"Cg=="}`,
+		`{"op":"PUT","key":"k","value":"v","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"op":"DELETE","key":"k","version":"0000018C6D4A3B2C0001A1B2C3D4E5F6"}`,
+		`{"op":"GET_ONE","key":"k","versions":true}`,
+		`{"op":"SCAN","versions":true,"raw":true,"partitions":12,"bitmap":"AQg=","limit":5}`,
+		`{"op":"DIGEST","versions":true,"partitions":4,"bitmap":"Cg=="}`,
+		`{"op":"BATCH","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6","ops":[{"op":"PUT","key":"a","value":1},` +
+			`{"op":"DELETE","key":"b","version":"0000018c6d4a3b300001a1b2c3d4e5f6"},{"op":"SYNC","token":"t"}]}`,
+		`{"op":"GET_ONE","key":"k","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"op":"PUT","key":"k","value":"v","version":"0000018c6d4a3b2c0001a1b2c3d4e5fx"}`,
 		`[]`, `{`, `{"op":7}`, "",
 	} {
 		f.Add([]byte(s))
@@ -42,6 +51,20 @@ func fuzzSeeds(f *testing.F) {
 		0xab, 'v', 'a', 'l', 'u', 'e', '_', 'c', 'o', 'd', 'e', 'c', 0xa7, 'm', 's', 'g', 'p', 'a', 'c', 'k'})
 	// {"op":"SCAN","raw":true}
 	f.Add([]byte{0x82, 0xa2, 'o', 'p', 0xa4, 'S', 'C', 'A', 'N', 0xa3, 'r', 'a', 'w', 0xc3})
+	// Versions in msgpack: a PUT, a GET_ONE and a SCAN that ask for them,
+	// a BATCH with a base version.
+	for _, r := range []Request{
+		{Op: OpPut, Key: "k", Value: []byte{0xa1, 'v'}, Version: testVersion},
+		{Op: OpGetOne, Key: "k", Versions: true},
+		{Op: OpScan, Versions: true, Raw: true, Limit: 5},
+		{Op: OpBatch, Version: testVersion, Ops: []Request{{Op: OpPut, Key: "a", Value: []byte{0x01}}, {Op: OpDelete, Key: "b", Version: testVersion.Add(4)}}},
+	} {
+		b, err := AppendRequest(nil, Msgpack, &r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 }
 
 // FuzzDecodeRequest checks that no input panics the decoder, that every
@@ -86,12 +109,15 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("round trip changed the request:\n%#v\n%#v", r, r2)
 		}
 		// An ingest BATCH re-encoded by BatchBuilder decodes the same
-		// (BatchBuilder has no raw PUT).
-		if r.Op != OpBatch || r.ID != nil {
+		// (BatchBuilder has no raw PUT and no versions).
+		if r.Op != OpBatch || r.ID != nil || !r.Version.IsZero() {
 			return
 		}
 		bb := NewBatchBuilder(c, nil)
 		for _, op := range r.Ops {
+			if !op.Version.IsZero() {
+				return
+			}
 			switch op.Op {
 			case OpPut:
 				if op.ValueCodec != 0 {
@@ -122,7 +148,7 @@ func requestsEqual(a, b Request) bool {
 	if a.Op != b.Op || !bytes.Equal(a.ID, b.ID) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) || a.ValueCodec != b.ValueCodec || a.Raw != b.Raw ||
 		a.Cursor != b.Cursor || a.Limit != b.Limit || a.HashFrom != b.HashFrom || a.HashTo != b.HashTo ||
 		a.IfAbsent != b.IfAbsent || a.Partitions != b.Partitions || !bytes.Equal(a.Bitmap, b.Bitmap) || (a.Bitmap == nil) != (b.Bitmap == nil) ||
-		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || len(a.Ops) != len(b.Ops) {
+		a.Token != b.Token || a.TimeoutMS != b.TimeoutMS || a.Version != b.Version || a.Versions != b.Versions || len(a.Ops) != len(b.Ops) {
 		return false
 	}
 	for i := range a.Ops {
@@ -207,8 +233,22 @@ func FuzzDecodeReply(f *testing.F) {
 		`{"status":"error","error":"x","message":"m"}`, `{"status":"OK","results":[{"status":"OK"}]}`,
 		`{"status":"OK","digests":[[3,2,18446744073709551615]]}`, `{"status":"OK","count":7,"cursor":""}`,
 		`{"status":"OK","collection":[{"key":"k","raw_value":"xAL/AA==","value_codec":"msgpack"}],"cursor":""}`,
-		`{"status":"OK","node":"n","protocol":1,"features":["raw"]}`} {
+		`{"status":"OK","node":"n","protocol":1,"features":["raw","versions"]}`,
+		`{"status":"OK","key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"status":"error","error":"not_found","message":"m","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"status":"OK","superseded":true}`, `{"status":"OK","deleted":false,"superseded":true}`,
+		`{"status":"OK","results":[{"status":"OK","superseded":true},{"status":"OK","key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}]}`,
+		`{"status":"OK","collection":[{"key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"},` +
+			`{"key":"j","deleted":true,"version":"0000018c6d4a3b2d0001a1b2c3d4e5f6"},` +
+			`{"key":"i","raw_value":"xAL/AA==","value_codec":"msgpack","version":"0000018c6d4a3b2e0001a1b2c3d4e5f6"}],"cursor":""}`} {
 		f.Add([]byte(s))
+	}
+	for _, r := range versionedReplies(Msgpack, []byte{0x01}) {
+		b, err := AppendReply(nil, Msgpack, &r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 	f.Add([]byte{0x81, 0xa6, 's', 't', 'a', 't', 'u', 's', 0xa2, 'O', 'K'})
 	// {"status":"OK","collection":[{"key":"k","raw_value":bin(01),"value_codec":"json"}]}
@@ -240,7 +280,23 @@ func FuzzDecodeReplyJSONDiff(f *testing.F) {
 		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ==","value_codec":"xml"}]}`,
 		`{"status":"OK","collection":[{"key":"k","raw_value":"MQ=="}]}`,
 		`{"status":"OK","collection":[{"key":"k","value_codec":"json"}]}`,
-		`{"status":"OK","collection":[{"key":"k","raw_value":null,"value_codec":"json"}]}`} {
+		`{"status":"OK","collection":[{"key":"k","raw_value":null,"value_codec":"json"}]}`,
+		`{"status":"OK","key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"status":"OK","key":"k","value":1,"version":"0000018C6D4A3B2C0001A1B2C3D4E5F6"}`,
+		`{"status":"OK","key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f"}`,
+		`{"status":"OK","key":"k","value":1,"version":null}`,
+		`{"status":"OK","key":"k","value":1,"Version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"status":"error","error":"not_found","message":"m","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"}`,
+		`{"status":"OK","superseded":true}`, `{"status":"OK","deleted":false,"superseded":true}`, `{"status":"OK","superseded":1}`,
+		`{"status":"OK","collection":[{"key":"k","value":1,"version":"0000018c6d4a3b2c0001a1b2c3d4e5f6"},` +
+			`{"key":"j","deleted":true,"version":"0000018c6d4a3b2d0001a1b2c3d4e5f6"},{"key":"h","deleted":true},` +
+			`{"key":"i","raw_value":"xAL/AA==","value_codec":"msgpack","version":"0000018c6d4a3b2e0001a1b2c3d4e5f6"}],"cursor":""}`,
+		`{"status":"OK","collection":[{"key":"j","deleted":true,"value":1}]}`,
+		`{"status":"OK","collection":[{"key":"j","deleted":false,"value":1}]}`,
+		`{"status":"OK","collection":[{"key":"j","deleted":true,"raw_value":"MQ==","value_codec":"json"}]}`,
+		`{"status":"OK","collection":[{"key":"j","deleted":true,"value_codec":"json"}]}`,
+		`{"status":"OK","collection":[{"key":"j","value":1,"version":"x"}]}`,
+		`{"status":"OK","collection":[{"key":"j","value":1,"version":1}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -269,14 +325,16 @@ func fastAndStd(t *testing.T, b []byte, c Codec, fast func([]byte) (Reply, bool)
 func repliesEqual(a, b Reply) bool {
 	if a.Status != b.Status || (a.Err == nil) != (b.Err == nil) || (a.Err != nil && *a.Err != *b.Err) ||
 		!bytes.Equal(a.ID, b.ID) || (a.ID == nil) != (b.ID == nil) || a.Key != b.Key || !bytes.Equal(a.Value, b.Value) ||
-		(a.Value == nil) != (b.Value == nil) || a.Cursor != b.Cursor || a.Deleted != b.Deleted || a.Token != b.Token ||
+		(a.Value == nil) != (b.Value == nil) || a.Version != b.Version || a.Cursor != b.Cursor || a.Deleted != b.Deleted ||
+		a.Superseded != b.Superseded || a.Token != b.Token ||
 		a.Count != b.Count || len(a.Collection) != len(b.Collection) || (a.Collection == nil) != (b.Collection == nil) ||
 		!slices.Equal(a.Digests, b.Digests) || (a.Digests == nil) != (b.Digests == nil) || len(a.Results) != 0 || len(b.Results) != 0 {
 		return false
 	}
 	for i := range a.Collection {
 		if a.Collection[i].Key != b.Collection[i].Key || !bytes.Equal(a.Collection[i].Value, b.Collection[i].Value) ||
-			a.Collection[i].Codec != b.Collection[i].Codec {
+			a.Collection[i].Codec != b.Collection[i].Codec || a.Collection[i].Version != b.Collection[i].Version ||
+			a.Collection[i].Deleted != b.Collection[i].Deleted {
 			return false
 		}
 	}

@@ -5,13 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
+
+// testVersion is a version as a node's clock issues them.
+var testVersion = hlc.Version{Time: 0x018c6d4a3b2c0001, Writer: 0x9e3779b97f4a7c15}
+
+// tombstoneNotFound is the not_found reply to a GET_ONE with versions of
+// key, deleted at version v.
+func tombstoneNotFound(key string, v hlc.Version) Reply {
+	r := ErrorReply(Errorf(CodeNotFound, "key %q not found", key))
+	r.Version = v
+	return r
+}
 
 func mp(t testing.TB, v any) []byte {
 	t.Helper()
@@ -67,6 +81,21 @@ func TestDecodeRequestGood(t *testing.T) {
 		{"ping unknown fields ignored", kv{"op": "PING", "future": []any{1, 2}, "x": kv{"y": 1}}, Request{Op: OpPing}},
 		{"stats", kv{"op": "STATS"}, Request{Op: OpStats}},
 		{"unicode key", kv{"op": "GET_ONE", "key": "clé-日本"}, Request{Op: OpGetOne, Key: "clé-日本"}},
+		{"put version", kv{"op": "PUT", "key": "k", "value": 1, "version": testVersion.String()}, Request{Op: OpPut, Key: "k", Version: testVersion}},
+		{"put version upper case", kv{"op": "PUT", "key": "k", "value": 1, "version": strings.ToUpper(testVersion.String())},
+			Request{Op: OpPut, Key: "k", Version: testVersion}},
+		{"put zero version", kv{"op": "PUT", "key": "k", "value": 1, "version": hlc.Version{}.String()}, Request{Op: OpPut, Key: "k"}},
+		{"delete version", kv{"op": "DELETE", "key": "k", "version": testVersion.String()}, Request{Op: OpDelete, Key: "k", Version: testVersion}},
+		{"get versions", kv{"op": "GET_ONE", "key": "k", "versions": true}, Request{Op: OpGetOne, Key: "k", Versions: true}},
+		{"get versions false", kv{"op": "GET_ONE", "key": "k", "versions": false}, Request{Op: OpGetOne, Key: "k"}},
+		{"scan versions", kv{"op": "SCAN", "versions": true, "raw": true}, Request{Op: OpScan, Versions: true, Raw: true}},
+		{"digest versions", kv{"op": "DIGEST", "versions": true, "partitions": 8, "bitmap": "AQ=="},
+			Request{Op: OpDigest, Versions: true, Partitions: 8, Bitmap: []byte{1}}},
+		{"batch base version", kv{"op": "BATCH", "version": testVersion.String(), "ops": []any{
+			kv{"op": "DELETE", "key": "a"}, kv{"op": "DELETE", "key": "b", "version": testVersion.Add(7).String()},
+			kv{"op": "GET_ONE", "key": "c", "versions": true}}},
+			Request{Op: OpBatch, Version: testVersion, Ops: []Request{
+				{Op: OpDelete, Key: "a"}, {Op: OpDelete, Key: "b", Version: testVersion.Add(7)}, {Op: OpGetOne, Key: "c", Versions: true}}}},
 	} {
 		for _, c := range []Codec{JSON, Msgpack} {
 			t.Run(tc.name+"/"+c.String(), func(t *testing.T) {
@@ -192,6 +221,19 @@ func TestDecodeRequestBad(t *testing.T) {
 		{"raw value too large", kv{"op": "PUT", "key": "k", "raw_value": []byte(strings.Repeat("1", 17)), "value_codec": "json"}, CodeTooLarge},
 		{"raw batch element malformed", kv{"op": "BATCH", "ops": []any{kv{"op": "PUT", "key": "k", "raw_value": []byte{0x91}, "value_codec": "msgpack", "if_absent": true}}}, CodeBadRequest},
 		{"raw not bool", kv{"op": "SCAN", "raw": 1}, CodeBadRequest},
+		{"version short", kv{"op": "PUT", "key": "k", "value": 1, "version": "0123"}, CodeBadRequest},
+		{"version not hex", kv{"op": "DELETE", "key": "k", "version": strings.Repeat("g", 32)}, CodeBadRequest},
+		{"version not string", kv{"op": "PUT", "key": "k", "value": 1, "version": 7}, CodeBadRequest},
+		{"version on get", kv{"op": "GET_ONE", "key": "k", "version": testVersion.String()}, CodeBadRequest},
+		{"version on scan", kv{"op": "SCAN", "version": testVersion.String()}, CodeBadRequest},
+		{"version on sync", kv{"op": "SYNC", "token": "t", "version": testVersion.String()}, CodeBadRequest},
+		{"versions on put", kv{"op": "PUT", "key": "k", "value": 1, "versions": true}, CodeBadRequest},
+		{"versions on get all", kv{"op": "GET_ALL", "versions": true}, CodeBadRequest},
+		{"versions on batch", kv{"op": "BATCH", "versions": true, "ops": []any{}}, CodeBadRequest},
+		{"versions not bool", kv{"op": "SCAN", "versions": "true"}, CodeBadRequest},
+		{"batch version malformed", kv{"op": "BATCH", "version": "x", "ops": []any{}}, CodeBadRequest},
+		{"batch item version malformed", kv{"op": "BATCH", "ops": []any{kv{"op": "PUT", "key": "k", "value": 1, "version": "x"}}}, CodeBadRequest},
+		{"batch item version on get", kv{"op": "BATCH", "ops": []any{kv{"op": "GET_ONE", "key": "k", "version": testVersion.String()}}}, CodeBadRequest},
 	} {
 		codecs := []Codec{JSON, Msgpack}
 		if _, raw := tc.msg.([]byte); raw {
@@ -293,6 +335,25 @@ func TestReplyRoundTrip(t *testing.T) {
 			{Op: OpDigest, Status: StatusOK, Digests: []Digest{}},
 			{Op: OpDeletePartitions, Status: StatusOK, Count: 12, Cursor: "c"},
 			ErrorReply(Errorf(CodeBadRequest, "bad \xff input")),
+			{Op: OpGetOne, Status: StatusOK, Key: "k", Value: val, Version: testVersion},
+			{Op: OpPut, Status: StatusOK, Superseded: true},
+			{Op: OpDelete, Status: StatusOK, Superseded: true},
+			{Op: OpDelete, Status: StatusOK, Deleted: true, Superseded: true},
+			tombstoneNotFound("k", testVersion),
+			{Op: OpScan, Status: StatusOK, Cursor: "c", Collection: []Entry{
+				{Key: "a", Value: val, Version: testVersion},
+				{Key: "b", Deleted: true, Version: testVersion.Add(1)},
+				{Key: "c", Value: []byte{0xc4, 0x01, 0x00}, Codec: Msgpack, Version: testVersion.Add(2)},
+				{Key: "d", Value: []byte(`1`), Codec: JSON, Version: testVersion.Add(3)},
+				{Key: "e", Deleted: true},
+				{Key: "f", Value: val},
+			}},
+			{Op: OpBatch, Status: StatusOK, Results: []Reply{
+				{Op: OpPut, Status: StatusOK, Superseded: true},
+				{Op: OpDelete, Status: StatusOK, Deleted: true},
+				{Op: OpGetOne, Status: StatusOK, Key: "k", Value: val, Version: testVersion},
+				tombstoneNotFound("j", testVersion),
+			}},
 		}
 		for _, r := range replies {
 			b, err := AppendReply(nil, c, &r)
@@ -308,6 +369,7 @@ func TestReplyRoundTrip(t *testing.T) {
 			if want.Err != nil {
 				want.Err = &Error{Code: want.Err.Code, Message: strings.ToValidUTF8(want.Err.Message, "\ufffd")}
 			}
+			want.Results = slices.Clone(want.Results)
 			for i := range want.Results {
 				want.Results[i].Op = OpInvalid
 			}
@@ -461,6 +523,9 @@ func TestDecodersSetEveryField(t *testing.T) {
 					Partitions: 9, Bitmap: []byte{1, 2}, Raw: true, Token: "t", TimeoutMS: 6},
 				{Op: OpPut, Key: "k", Value: []byte{0xc0}, ValueCodec: Msgpack},
 				{Op: OpBatch, Ops: []Request{{Op: OpGetOne, Key: "k"}}},
+				{Op: OpDelete, Key: "k", Version: testVersion},
+				{Op: OpGetOne, Key: "k", Versions: true},
+				{Op: OpBatch, Version: testVersion, Ops: []Request{{Op: OpPut, Key: "k", Value: value, Version: testVersion.Add(9)}}},
 			}
 			seen := fieldSetOf(fieldOp)
 			for _, want := range reqs {
@@ -478,14 +543,19 @@ func TestDecodersSetEveryField(t *testing.T) {
 }
 
 // TestAppendReplyEveryField checks that AppendReply has a case for every
-// field replyFields lists: an OK reply of each op encodes in both codecs.
+// field replyFields lists: an OK reply of each op, with every field that
+// may be left out set, encodes in both codecs with each of its fields.
 func TestAppendReplyEveryField(t *testing.T) {
 	for _, c := range []Codec{JSON, Msgpack} {
 		for _, op := range Ops {
 			t.Run(fmt.Sprintf("%v/%v", c, op), func(t *testing.T) {
-				r := Reply{Op: op, Status: StatusOK, Features: []string{"f"}, Stats: &Stats{}}
-				_, err := AppendReply(nil, c, &r)
+				r := Reply{Op: op, Status: StatusOK, Features: []string{"f"}, Stats: &Stats{}, Version: testVersion, Superseded: true}
+				b, err := AppendReply(nil, c, &r)
 				require.NoError(t, err)
+				for _, f := range replyFields[op] {
+					require.False(t, r.omits(f), "%v", f)
+					require.Contains(t, string(b), fields[f].name)
+				}
 			})
 		}
 	}
@@ -499,6 +569,7 @@ func TestDecodersFollowKinds(t *testing.T) {
 		kindString: "must be a string", kindCodec: "must be a string", kindBase64: "must be a string",
 		kindBool: "must be true or false", kindInt: "must be an integer",
 		kindUint64: "must be an unsigned 64-bit integer", kindOps: "must be an array",
+		kindVersion: "must be 32 hex digits long",
 	}
 	for _, c := range []Codec{JSON, Msgpack} {
 		for f := fieldID; f < numRequestFields; f++ {
@@ -553,6 +624,8 @@ func TestValidAgreesWithChecks(t *testing.T) {
 		if pick(2) == 0 {
 			r.Ops = []Request{{Op: OpPing}}
 		}
+		r.Version = []hlc.Version{{}, testVersion}[pick(2)]
+		r.Versions = pick(2) == 0
 		err := firstFault(&r, &lim)
 		if r.ValueCodec != 0 && r.Op == OpPut {
 			require.False(t, valid(&r, &lim), "%+v", r)

@@ -1,11 +1,20 @@
 package protocol
 
+import "github.com/zshard/zshard/internal/hlc"
+
 // Version is the protocol version a node reports in its PING reply.
 const Version = 1
 
-// FeatureRaw is the PING feature of a node that speaks raw values: SCAN
-// and DIGEST with "raw", PUT with "raw_value" and "value_codec".
-const FeatureRaw = "raw"
+// The PING features: the optional additions to protocol v1 a node speaks.
+const (
+	// FeatureRaw is the PING feature of a node that speaks raw values:
+	// SCAN and DIGEST with "raw", PUT with "raw_value" and "value_codec".
+	FeatureRaw = "raw"
+	// FeatureVersions is the PING feature of a node that speaks write
+	// versions: PUT, DELETE and BATCH with "version", GET_ONE, SCAN and
+	// DIGEST with "versions", replies with "version" and "superseded".
+	FeatureVersions = "versions"
+)
 
 // Reply statuses.
 const (
@@ -14,14 +23,22 @@ const (
 )
 
 // Entry is one key and its raw value, in the codec of the message that
-// carries it, or, in the reply to a SCAN with "raw", in Codec.
+// carries it, or, in the reply to a SCAN with "raw", in Codec; in the
+// reply to a SCAN with "versions", also the value's version, or a
+// tombstone: a deleted key, without value, and the version of its delete.
 type Entry struct {
 	Key   string
 	Value []byte
+	// Version is the version of the value or tombstone ("version"); zero
+	// when the reply has none.
+	Version hlc.Version
 	// Codec is the codec the value is stored in when it travels raw
 	// ("raw_value" and "value_codec"); 0 means "value", in the codec of
 	// the message.
 	Codec Codec
+	// Deleted marks a tombstone ("deleted": true): the key was deleted,
+	// at Version; it has no Value.
+	Deleted bool
 }
 
 // Stats is the body of a STATS reply.
@@ -61,12 +78,20 @@ type Reply struct {
 	// Key and Value: GET_ONE.
 	Key   string
 	Value []byte
+	// Version: GET_ONE with "versions", the version of the value; in its
+	// not_found error, that of the key's tombstone. Zero when there is
+	// none, and then not written.
+	Version hlc.Version
 	// Collection: GET_ALL and SCAN.
 	Collection []Entry
 	// Cursor continues a SCAN; "" when the scan is complete.
 	Cursor string
 	// Deleted: DELETE, whether the key existed.
 	Deleted bool
+	// Superseded: PUT and DELETE with a version (also as BATCH results),
+	// the write was not applied because the node holds a newer version
+	// of the key; the status is still StatusOK.
+	Superseded bool
 	// Token: SYNC.
 	Token string
 	// Node, Protocol and Features: PING. Features lists the optional

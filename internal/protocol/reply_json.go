@@ -1,7 +1,10 @@
 package protocol
 
+import "github.com/zshard/zshard/internal/hlc"
+
 // fastJSONReply decodes the JSON replies clients read in bulk (SCAN and
-// GET_ALL pages, DIGEST, DELETE_PARTITIONS, GET_ONE, writes, errors)
+// GET_ALL pages, DIGEST, DELETE_PARTITIONS, GET_ONE, writes, errors, with
+// or without versions)
 // without reflection: one pass that checks the syntax and keeps the spans
 // of raw values, so a SCAN page costs no allocation per entry beyond its
 // Entry. Strings without escapes and raw values (ID, Value) alias msg.
@@ -66,6 +69,10 @@ func (p *jsonParser) replyMembers(r *Reply, e *Error) bool {
 			ok = p.replyString(&r.Token)
 		case fieldDeleted:
 			ok = p.replyBool(&r.Deleted)
+		case fieldSuperseded:
+			ok = p.replyBool(&r.Superseded)
+		case fieldVersion:
+			ok = p.replyVersion(&r.Version)
 		case fieldCount:
 			ok = p.replyInt(&r.Count)
 		case fieldCollection:
@@ -94,6 +101,17 @@ func (p *jsonParser) replyString(dst *string) bool {
 		return false
 	}
 	v, err := p.str(fieldStatus, jsonSpan{s, p.i})
+	*dst = v
+	return err == nil
+}
+
+// replyVersion parses a version, a string of 32 hex digits, into *dst.
+func (p *jsonParser) replyVersion(dst *hlc.Version) bool {
+	var s string
+	if !p.replyString(&s) {
+		return false
+	}
+	v, err := parseVersion(fieldVersion, aliasBytes(s))
 	*dst = v
 	return err == nil
 }
@@ -144,7 +162,8 @@ func (p *jsonParser) replyInt(dst *int) bool {
 }
 
 // collection parses [{"key":k,"value":v},...], or raw entries
-// {"key":k,"raw_value":b64,"value_codec":c}.
+// {"key":k,"raw_value":b64,"value_codec":c}, or tombstones
+// {"key":k,"deleted":true}, each with its "version" or not.
 func (p *jsonParser) collection(dst *[]Entry) bool {
 	return replyArray(p, dst, func(e *Entry) bool { return p.b[p.i] == '{' && p.entry(e) })
 }
@@ -165,10 +184,17 @@ func (p *jsonParser) entry(e *Entry) bool {
 		case fieldValueCodec:
 			haveCodec = true
 			return p.replyString(&codec)
+		case fieldDeleted:
+			return p.replyBool(&e.Deleted)
+		case fieldVersion:
+			return p.replyVersion(&e.Version)
 		}
 		return false
 	}) {
 		return false
+	}
+	if e.Deleted && (e.Value != nil || haveRaw || haveCodec) {
+		return false // a tombstone has no value: the standard decoder words the error
 	}
 	if !haveRaw && !haveCodec {
 		return true

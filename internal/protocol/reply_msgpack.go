@@ -6,10 +6,10 @@ import "strings"
 // (GET_ONE, PUT, DELETE, SYNC, errors, and BATCHes of those) without
 // reflection: the profile of pipelined GET_ONE put 40% of a client's time
 // in the reflective decoder. It knows the fields status, error, message,
-// id, key, value, deleted, token and results; ok is false for anything
-// else (another field, a value of another type, a status that is neither
-// StatusOK nor StatusError, malformed input), which the caller leaves to
-// decodeReply. Raw fields (ID, Value) and the strings Key and Token alias
+// id, key, value, version, deleted, superseded, token and results; ok is
+// false for anything else (another field, a value of another type, a
+// status that is neither StatusOK nor StatusError, malformed input), which
+// the caller leaves to decodeReply. Raw fields (ID, Value) and the strings Key and Token alias
 // msg; an error's code and message are copied, since errors outlive
 // replies.
 func fastMsgpackReply(msg []byte) (Reply, bool) {
@@ -73,6 +73,12 @@ func (rd *mpReader) fastReplyField(f field, r *Reply, e *Error, depth int) bool 
 		r.Value, err = rd.raw()
 	case fieldDeleted:
 		r.Deleted, err = rd.bool(f)
+	case fieldSuperseded:
+		r.Superseded, err = rd.bool(f)
+	case fieldVersion:
+		if b, err = rd.str(f); err == nil {
+			r.Version, err = parseVersion(f, b)
+		}
 	case fieldResults:
 		return rd.fastResults(r, depth)
 	default:

@@ -11,7 +11,8 @@ import (
 // library decodes a raw nil as empty, where fastMsgpackReply keeps its
 // byte as the JSON decoders keep null.
 func fastFields(r Reply) Reply {
-	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Deleted: r.Deleted, Token: r.Token}
+	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Deleted,
+		Superseded: r.Superseded, Token: r.Token}
 	if len(out.ID) == 0 || string(out.ID) == "\xc0" {
 		out.ID = nil
 	}
@@ -47,6 +48,7 @@ func sampleMsgpackReplies(t testing.TB) [][]byte {
 			{Op: OpDelete, Status: StatusOK, Deleted: true},
 		}},
 	}
+	reps = append(reps, versionedReplies(c, val)...)
 	var out [][]byte
 	for _, r := range reps {
 		b, err := AppendReply(nil, c, &r)
@@ -91,4 +93,26 @@ func FuzzFastMsgpackReply(f *testing.F) {
 			require.Equal(t, fastFields(want), fastFields(got))
 		}
 	})
+}
+
+// versionedReplies are replies of the request path with versions, in
+// codec c, val a value in c.
+func versionedReplies(c Codec, val []byte) []Reply {
+	id := []byte("7")
+	if c == Msgpack {
+		id = []byte{7}
+	}
+	return []Reply{
+		{Op: OpGetOne, Status: StatusOK, ID: id, Key: "k", Value: val, Version: testVersion},
+		{Op: OpPut, Status: StatusOK, Superseded: true},
+		{Op: OpDelete, Status: StatusOK, Superseded: true},
+		tombstoneNotFound("k", testVersion),
+		{Op: OpBatch, Status: StatusOK, Results: []Reply{
+			{Op: OpPut, Status: StatusOK, Superseded: true},
+			{Op: OpPut, Status: StatusOK},
+			{Op: OpDelete, Status: StatusOK, Deleted: true, Superseded: true},
+			{Op: OpGetOne, Status: StatusOK, Key: "a", Value: val, Version: testVersion.Add(1)},
+			tombstoneNotFound("b", testVersion.Add(2)),
+		}},
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
 
 // The reply decoder built on encoding/json and the msgpack library: it
@@ -14,28 +16,32 @@ import (
 
 // wireReply mirrors a reply for the library decoders; Raw holds raw values.
 type wireReply[Raw any] struct {
-	Status     string `json:"status" msgpack:"status"`
-	Error      string `json:"error" msgpack:"error"`
-	Message    string `json:"message" msgpack:"message"`
-	ID         Raw    `json:"id" msgpack:"id"`
-	Key        string `json:"key" msgpack:"key"`
-	Value      Raw    `json:"value" msgpack:"value"`
+	Status     string  `json:"status" msgpack:"status"`
+	Error      string  `json:"error" msgpack:"error"`
+	Message    string  `json:"message" msgpack:"message"`
+	ID         Raw     `json:"id" msgpack:"id"`
+	Key        string  `json:"key" msgpack:"key"`
+	Value      Raw     `json:"value" msgpack:"value"`
+	Version    *string `json:"version" msgpack:"version"`
 	Collection []struct {
 		Key        string  `json:"key" msgpack:"key"`
 		Value      Raw     `json:"value" msgpack:"value"`
 		RawValue   Raw     `json:"raw_value" msgpack:"raw_value"`
 		ValueCodec *string `json:"value_codec" msgpack:"value_codec"`
+		Deleted    bool    `json:"deleted" msgpack:"deleted"`
+		Version    *string `json:"version" msgpack:"version"`
 	} `json:"collection" msgpack:"collection"`
-	Cursor   string      `json:"cursor" msgpack:"cursor"`
-	Deleted  bool        `json:"deleted" msgpack:"deleted"`
-	Token    string      `json:"token" msgpack:"token"`
-	Node     string      `json:"node" msgpack:"node"`
-	Protocol int         `json:"protocol" msgpack:"protocol"`
-	Features []string    `json:"features" msgpack:"features"`
-	Stats    *Stats      `json:"stats" msgpack:"stats"`
-	Results  []Raw       `json:"results" msgpack:"results"`
-	Digests  [][3]uint64 `json:"digests" msgpack:"digests"`
-	Count    int         `json:"count" msgpack:"count"`
+	Cursor     string      `json:"cursor" msgpack:"cursor"`
+	Deleted    bool        `json:"deleted" msgpack:"deleted"`
+	Superseded bool        `json:"superseded" msgpack:"superseded"`
+	Token      string      `json:"token" msgpack:"token"`
+	Node       string      `json:"node" msgpack:"node"`
+	Protocol   int         `json:"protocol" msgpack:"protocol"`
+	Features   []string    `json:"features" msgpack:"features"`
+	Stats      *Stats      `json:"stats" msgpack:"stats"`
+	Results    []Raw       `json:"results" msgpack:"results"`
+	Digests    [][3]uint64 `json:"digests" msgpack:"digests"`
+	Count      int         `json:"count" msgpack:"count"`
 }
 
 func decodeReply(msg []byte, c Codec) (Reply, error) {
@@ -87,14 +93,26 @@ func rawEntry(e *Entry, c Codec, raw []byte, codec *string) error {
 	return nil
 }
 
+// wireVersion parses an optional "version" (nil when absent).
+func wireVersion(s *string) (hlc.Version, error) {
+	if s == nil {
+		return hlc.Version{}, nil
+	}
+	return parseVersion(fieldVersion, aliasBytes(*s))
+}
+
 func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Reply, error) {
 	r := Reply{
 		Status: wr.Status, ID: bytesOf(wr.ID), Key: wr.Key, Value: bytesOf(wr.Value),
-		Cursor: wr.Cursor, Deleted: wr.Deleted, Token: wr.Token, Node: wr.Node,
+		Cursor: wr.Cursor, Deleted: wr.Deleted, Superseded: wr.Superseded, Token: wr.Token, Node: wr.Node,
 		Protocol: wr.Protocol, Features: wr.Features, Stats: wr.Stats,
 	}
 	if r.Status != StatusOK && r.Status != StatusError {
 		return Reply{}, errorf(CodeBadRequest, "reply status %q is neither %q nor %q", r.Status, StatusOK, StatusError)
+	}
+	var err error
+	if r.Version, err = wireVersion(wr.Version); err != nil {
+		return Reply{}, err
 	}
 	if r.Status == StatusError {
 		r.Err = &Error{Code: Code(wr.Error), Message: wr.Message}
@@ -102,8 +120,15 @@ func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Re
 	if wr.Collection != nil {
 		r.Collection = make([]Entry, len(wr.Collection))
 		for i, e := range wr.Collection {
-			ent := Entry{Key: e.Key, Value: bytesOf(e.Value)}
-			if err := rawEntry(&ent, c, bytesOf(e.RawValue), e.ValueCodec); err != nil {
+			ent := Entry{Key: e.Key, Value: bytesOf(e.Value), Deleted: e.Deleted}
+			raw := bytesOf(e.RawValue)
+			if e.Deleted && (ent.Value != nil || raw != nil || e.ValueCodec != nil) {
+				return Reply{}, errorf(CodeBadRequest, `a deleted entry carries no "value", "raw_value" or "value_codec"`)
+			}
+			if err := rawEntry(&ent, c, raw, e.ValueCodec); err != nil {
+				return Reply{}, err
+			}
+			if ent.Version, err = wireVersion(e.Version); err != nil {
 				return Reply{}, err
 			}
 			r.Collection[i] = ent

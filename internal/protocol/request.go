@@ -3,6 +3,8 @@ package protocol
 import (
 	"bytes"
 	"encoding/base64"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
 
 // Request is one decoded request. Its byte-slice fields, and its string
@@ -29,6 +31,13 @@ type Request struct {
 	// codec raw, with their codec) and DIGEST hash it so (RawEntryHash),
 	// instead of converting values to the request's codec ("raw": true).
 	Raw bool
+	// Versions makes GET_ONE, SCAN and DIGEST report versions
+	// ("versions": true): GET_ONE's reply, and its not_found error when
+	// the key is a tombstone, carry the version; SCAN's entries carry
+	// theirs and its tombstones come as deleted entries; DIGEST hashes
+	// keys, versions and tombstone flags (VersionEntryHash) instead of
+	// values.
+	Versions bool
 	// ID is the raw encoding (in the request's codec) of the optional "id"
 	// field, echoed unchanged in the reply; nil when absent.
 	ID []byte
@@ -37,6 +46,11 @@ type Request struct {
 	// Value is the raw encoding of the PUT value (one JSON value or one
 	// msgpack object, in the request's codec); nil when absent.
 	Value []byte
+	// Version is the version of a PUT or DELETE ("version", 32 hex
+	// digits): the node applies the write only if it holds no newer
+	// version of the key. On a BATCH it is the base of the versions of
+	// its items that carry none (OpVersion). The zero Version means none.
+	Version hlc.Version
 	// Cursor is the SCAN cursor: "" starts a scan, a reply's cursor continues it.
 	Cursor string
 	// Limit is the SCAN page size; 0 means DefaultScanLimit.
@@ -120,7 +134,23 @@ func (r *Request) carried() fieldSet {
 	s.addIf(fieldRaw, r.Raw)
 	s.addIf(fieldToken, r.Token != "")
 	s.addIf(fieldTimeoutMS, r.TimeoutMS != 0)
+	s.addIf(fieldVersion, !r.Version.IsZero())
+	s.addIf(fieldVersions, r.Versions)
 	return s
+}
+
+// OpVersion returns the version of the i-th operation of the BATCH r: its
+// own Version if it has one, else the BATCH's Version advanced by i (the
+// i-th of the consecutive versions the BATCH reserved, whatever the ops
+// before it), else the zero Version. Only PUT and DELETE use it.
+func (r *Request) OpVersion(i int) hlc.Version {
+	if v := r.Ops[i].Version; !v.IsZero() {
+		return v
+	}
+	if r.Version.IsZero() {
+		return hlc.Version{}
+	}
+	return r.Version.Add(uint64(i))
 }
 
 // decodeBase64 decodes the base64 field f ("bitmap", "raw_value").
@@ -139,6 +169,18 @@ func parseValueCodec(s string) (Codec, error) {
 		return c, nil
 	}
 	return 0, errorf(CodeBadRequest, `%q must be %q or %q, not %q`, fieldValueCodec, JSON, Msgpack, s)
+}
+
+// parseVersion parses the version field f, 32 hex digits (hlc text form).
+func parseVersion(f field, s []byte) (hlc.Version, error) {
+	v, err := hlc.Parse(s)
+	switch {
+	case err == nil:
+		return v, nil
+	case len(s) != hlc.TextLen:
+		return v, errorf(CodeBadRequest, `%q must be %d hex digits long, not %d`, f, hlc.TextLen, len(s))
+	}
+	return v, errorf(CodeBadRequest, `%q must be %d hex digits, not %q`, f, hlc.TextLen, s)
 }
 
 // setIn sets r.Value and r.ValueCodec from the decoded "raw_value" and

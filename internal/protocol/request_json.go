@@ -17,14 +17,14 @@ package protocol
 //   - After "op", fields are checked in a fixed order: id, key, value,
 //     raw_value, value_codec (then whether value, raw_value and value_codec
 //     go together), if_absent, cursor, limit, hash_from, hash_to,
-//     partitions, bitmap, raw, token, timeout_ms, ops; the first bad one is
-//     reported. (The old decoder used Go's map order, so which of
+//     partitions, bitmap, raw, token, timeout_ms, version, versions, ops;
+//     the first bad one is reported. (The old decoder used Go's map order, so which of
 //     several bad fields it reported was random.)
 //   - "id" and "value" are the raw bytes of the JSON value as sent, inside
 //     whitespace included, outside whitespace not. Invalid UTF-8 inside them
 //     is kept as is.
 //   - Strings ("op", "key", "cursor", "bitmap", "token", "raw_value",
-//     "value_codec") must be JSON strings whose
+//     "value_codec", "version") must be JSON strings whose
 //     bytes are valid UTF-8; escapes are decoded like encoding/json does: a
 //     \uXXXX surrogate pair is one rune, a lone surrogate becomes U+FFFD.
 //     An unescaped string aliases the message, like msgpack strings do.
@@ -180,6 +180,12 @@ func (p *jsonParser) fields(r *Request, f *jsonFields, s fieldSet, raw *rawValue
 			r.Token, err = p.str(fieldToken, sp)
 		case fieldTimeoutMS:
 			r.TimeoutMS, err = p.int(fieldTimeoutMS, sp)
+		case fieldVersion:
+			if str, err = p.str(fieldVersion, sp); err == nil {
+				r.Version, err = parseVersion(fieldVersion, aliasBytes(str))
+			}
+		case fieldVersions:
+			r.Versions, err = p.bool(fieldVersions, sp)
 		}
 		if err != nil {
 			return err

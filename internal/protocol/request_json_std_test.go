@@ -6,7 +6,7 @@ package protocol
 // in a fixed order (stdFieldOrder) instead of Go's random map order, so that
 // a request with several bad fields reports the same one on every run, and
 // it decodes the fields added since ("if_absent", "partitions", "bitmap",
-// "raw_value", "value_codec", "raw").
+// "raw_value", "value_codec", "raw", "version", "versions").
 
 import (
 	"bytes"
@@ -87,6 +87,13 @@ func decodeJSONStd(msg []byte, lim Limits, nested bool) (Request, error) {
 			r.Token, err = stdString(name, raw)
 		case "timeout_ms":
 			r.TimeoutMS, err = stdInt(name, raw)
+		case "version":
+			var b string
+			if b, err = stdString(name, raw); err == nil {
+				r.Version, err = parseVersion(fieldVersion, []byte(b))
+			}
+		case "versions":
+			r.Versions, err = stdBool(name, raw)
 		case "ops":
 			if nested {
 				break // rejected by validate as a nested BATCH
@@ -167,4 +174,4 @@ func stdOps(raw json.RawMessage, lim Limits) ([]Request, error) {
 // stdFieldOrder is the order in which decodeJSONStd checks the fields after
 // "op"; decodeJSON checks them in the same order.
 var stdFieldOrder = []string{"id", "key", "value", "raw_value", "value_codec", "if_absent", "cursor", "limit", "hash_from", "hash_to",
-	"partitions", "bitmap", "raw", "token", "timeout_ms", "ops"}
+	"partitions", "bitmap", "raw", "token", "timeout_ms", "version", "versions", "ops"}

@@ -88,6 +88,13 @@ func (rd *mpReader) request(r *Request, lim Limits, nested bool) error {
 			r.Token = aliasString(b)
 		case fieldTimeoutMS:
 			r.TimeoutMS, err = rd.smallInt(fieldTimeoutMS)
+		case fieldVersion:
+			var b []byte
+			if b, err = rd.str(fieldVersion); err == nil {
+				r.Version, err = parseVersion(fieldVersion, b)
+			}
+		case fieldVersions:
+			r.Versions, err = rd.bool(fieldVersions)
 		case fieldOps:
 			if nested {
 				err = rd.skip() // validate rejects a nested BATCH

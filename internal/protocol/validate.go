@@ -4,7 +4,7 @@ import "unicode/utf8"
 
 // validate checks a decoded request, whatever its codec: the rules that
 // do not depend on one field (op, nesting), then the fields in checkOrder,
-// each as the field table says (must, checked).
+// each as the field table says (must, checked, only).
 func validate(r *Request, lim *Limits, nested bool) error {
 	if r.Op == OpInvalid {
 		return errorf(CodeBadRequest, `missing %q`, fieldOp)
@@ -30,6 +30,9 @@ func firstFault(r *Request, lim *Limits) error {
 		if c.must && !r.carries(c.f) {
 			return errorf(CodeBadRequest, fields[c.f].missing, r.Op, c.f, fields[c.f].pair)
 		}
+		if c.refused && r.carried().has(c.f) {
+			return errorf(CodeBadRequest, `%v cannot carry %q`, r.Op, c.f)
+		}
 		if c.checked {
 			if err := r.check(c.f, lim); err != nil {
 				return err
@@ -40,19 +43,24 @@ func firstFault(r *Request, lim *Limits) error {
 }
 
 // fieldCheck is what validate does with one field of a request of a
-// given op: whether the op must carry it and whether its value is checked.
+// given op: whether the op must carry it, whether its value is checked,
+// and whether the op refuses it.
 type fieldCheck struct {
-	f             field
-	must, checked bool
+	f                      field
+	must, checked, refused bool
 }
 
+// refuses reports whether the requests of op may not carry field f.
+func refuses(op Op, f field) bool { return fields[f].only != 0 && !fields[f].only.has(op) }
+
 // opChecks lists, per op, the checks of validate in checkOrder, as the
-// field table says: one for each field the op must carry or checks.
+// field table says: one for each field the op must carry, checks or
+// refuses.
 var opChecks = func() (t [numOps][]fieldCheck) {
 	for _, op := range Ops {
 		for _, f := range checkOrder {
-			c := fieldCheck{f: f, must: fields[f].must.has(op), checked: fields[f].checked.has(op)}
-			if c.must || c.checked {
+			c := fieldCheck{f: f, must: fields[f].must.has(op), checked: fields[f].checked.has(op), refused: refuses(op, f)}
+			if c.must || c.checked || c.refused {
 				t[op] = append(t[op], c)
 			}
 		}
@@ -61,12 +69,13 @@ var opChecks = func() (t [numOps][]fieldCheck) {
 }()
 
 // opMasks holds, per op, the fields of the field table its requests must
-// carry and those whose values are checked, as sets.
-var opMasks = func() (t [numOps]struct{ must, checked fieldSet }) {
+// carry, those whose values are checked and those it refuses, as sets.
+var opMasks = func() (t [numOps]struct{ must, checked, refused fieldSet }) {
 	for _, op := range Ops {
 		for f := range numRequestFields {
 			t[op].must.addIf(f, fields[f].must.has(op))
 			t[op].checked.addIf(f, fields[f].checked.has(op))
+			t[op].refused.addIf(f, refuses(op, f))
 		}
 	}
 	return t
@@ -85,9 +94,12 @@ func valid(r *Request, lim *Limits) bool {
 	have.addIf(fieldPartitions, r.Partitions != 0)
 	have.addIf(fieldToken, r.Token != "")
 	have.addIf(fieldOps, r.Ops != nil)
-	// carries holds any other field.
+	have.addIf(fieldVersion, !r.Version.IsZero())
+	have.addIf(fieldVersions, r.Versions)
+	// carries holds any other field some op must carry; only the fields
+	// above are refused by some op.
 	const tested = fieldSet(1<<fieldKey | 1<<fieldValue | 1<<fieldPartitions | 1<<fieldToken | 1<<fieldOps)
-	if m.must&tested&^have != 0 {
+	if m.must&tested&^have != 0 || m.refused&have != 0 {
 		return false
 	}
 	c := m.checked
