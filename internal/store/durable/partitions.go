@@ -169,6 +169,9 @@ func (s *Store) PurgeTombstones(ctx context.Context, beforeMillis int64) (int, e
 	purged := 0
 	var from store.Cursor
 	for {
+		if err := ctx.Err(); err != nil {
+			return purged, err
+		}
 		var keys [][]byte
 		var last []byte
 		done, err := s.walk(ctx, from, sharding.HashRange{}, nil, page, true, func(k []byte, v store.Value) {

@@ -55,14 +55,6 @@ func putRecord(dst []byte, v store.Value) {
 	copy(dst[versionedHeader:], v.Data)
 }
 
-// appendRecord appends the record of v to dst.
-func appendRecord(dst []byte, v store.Value) []byte {
-	n := len(dst)
-	dst = append(dst, make([]byte, recordLen(v))...)
-	putRecord(dst[n:], v)
-	return dst
-}
-
 // decodeRecord decodes a record written by putRecord (or by the stores
 // before versions). Data aliases b; it is nil for a tombstone.
 func decodeRecord(b []byte) (store.Value, error) {
