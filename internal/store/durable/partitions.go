@@ -153,43 +153,53 @@ func (s *Store) deleteLocked(stripe byte, keys [][]byte, drop func(store.Value) 
 }
 
 // PurgeTombstones implements store.Store: it reads every record, in pages
-// of a fresh Pebble iteration each, and deletes the page's old tombstones
-// under their lock stripes, checking each again there (a write may have
-// replaced it meanwhile).
+// of a fresh Pebble iteration each (a Close waits for one page, not for
+// the whole purge), and deletes the page's old tombstones under their
+// lock stripes, checking each again there (a write may have replaced it
+// meanwhile).
 func (s *Store) PurgeTombstones(ctx context.Context, beforeMillis int64) (int, error) {
-	if err := s.acquire(); err != nil {
-		return 0, err
-	}
-	defer s.release()
-	if err := s.writable(); err != nil {
-		return 0, err
-	}
-	old := func(v store.Value) bool { return v.Tombstone && v.Version.Millis() < beforeMillis }
-	const page = 4096 // records read per iteration
 	purged := 0
 	var from store.Cursor
 	for {
-		if err := ctx.Err(); err != nil {
-			return purged, err
-		}
-		var keys [][]byte
-		var last []byte
-		done, err := s.walk(ctx, from, sharding.HashRange{}, nil, page, true, func(k []byte, v store.Value) {
-			last = append(last[:0], k...)
-			if old(v) {
-				keys = append(keys, append([]byte(nil), k...))
-			}
-		})
-		if err != nil {
-			return purged, err
-		}
-		n, _, err := s.deleteKeys(keys, old)
+		n, next, done, err := s.purgePage(ctx, from, beforeMillis)
 		purged += n
-		if err != nil || done || last == nil {
+		if err != nil || done {
 			return purged, err
 		}
-		from = store.Cursor{Hash: binary.BigEndian.Uint64(last), Key: string(last[8:]), Started: true}
+		from = next
 	}
+}
+
+// purgePage is one page of PurgeTombstones, from after from.
+func (s *Store) purgePage(ctx context.Context, from store.Cursor, beforeMillis int64) (int, store.Cursor, bool, error) {
+	const page = 4096 // records read per iteration
+	if err := ctx.Err(); err != nil {
+		return 0, from, false, err
+	}
+	if err := s.acquire(); err != nil {
+		return 0, from, false, err
+	}
+	defer s.release()
+	if err := s.writable(); err != nil {
+		return 0, from, false, err
+	}
+	old := func(v store.Value) bool { return v.Tombstone && v.Version.Millis() < beforeMillis }
+	var keys [][]byte
+	var last []byte
+	done, err := s.walk(ctx, from, sharding.HashRange{}, nil, page, true, func(k []byte, v store.Value) {
+		last = append(last[:0], k...)
+		if old(v) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	})
+	if err != nil {
+		return 0, from, false, err
+	}
+	n, _, err := s.deleteKeys(keys, old)
+	if err != nil || done || last == nil {
+		return n, from, true, err
+	}
+	return n, store.Cursor{Hash: binary.BigEndian.Uint64(last), Key: string(last[8:]), Started: true}, false, nil
 }
 
 // walk calls fn with the Pebble key and the decoded record of up to limit
