@@ -87,9 +87,11 @@ func BenchmarkPut(b *testing.B) {
 		keys[i] = "key-" + strconv.Itoa(i)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := range b.N {
 		_ = s.Put(ctx, keys[i&(len(keys)-1)], value)
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkApply is BenchmarkPut through Apply: "newer" overwrites with
@@ -112,6 +114,7 @@ func BenchmarkApply(b *testing.B) {
 			}
 			b.ReportAllocs()
 			i := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				v := Value{Codec: 1, Data: data}
 				switch mode {
@@ -123,6 +126,7 @@ func BenchmarkApply(b *testing.B) {
 				_, _ = s.Apply(ctx, keys[i&(len(keys)-1)], v)
 				i++
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -136,9 +140,11 @@ func BenchmarkGet(b *testing.B) {
 		_ = s.Put(ctx, keys[i], Value{Codec: 1, Data: make([]byte, 100)})
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := range b.N {
 		_, _, _ = s.Get(ctx, keys[(i*7919)&(len(keys)-1)])
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkScanPartitions reads a fifth of the partitions (every fifth one,

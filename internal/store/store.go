@@ -33,15 +33,16 @@ var (
 // key is overwritten or deleted.
 type Value struct {
 	Codec uint8
-	Data  []byte
-	// Version is the write's version; zero for values written without one.
-	// A zero Version is older than every other (hlc.Version).
-	Version hlc.Version
 	// Tombstone marks a delete: Data is empty and Codec 0. A store keeps a
 	// tombstone (with its Version) so that an older write of the key that
 	// arrives later loses to it; Get and the scans skip it. A store writes
-	// a tombstone without Data and with Codec 0, whatever v holds.
+	// a tombstone without Data and with Codec 0, whatever v holds. (It
+	// sits next to Codec: a Value is 48 bytes, not 56.)
 	Tombstone bool
+	Data      []byte
+	// Version is the write's version; zero for values written without one.
+	// A zero Version is older than every other (hlc.Version).
+	Version hlc.Version
 }
 
 // Entry is one key, its hash and its value, as returned by Scan.

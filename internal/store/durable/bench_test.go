@@ -56,7 +56,7 @@ func benchPutMany(b *testing.B, mode, policy string) {
 	}
 	b.SetBytes(run * 100)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := range b.N {
 		r := i
 		if mode == "overwrite" {
@@ -75,6 +75,7 @@ func benchPutMany(b *testing.B, mode, policy string) {
 		}
 	}
 	b.ReportMetric(float64(b.N*run)/time.Since(start).Seconds(), "puts/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkApplyMany is BenchmarkPutMany (sync=none) with versioned
@@ -117,6 +118,7 @@ func BenchmarkApplyMany(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(run * 100)
 			i := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				switch mode {
 				case "new":
@@ -137,6 +139,7 @@ func BenchmarkApplyMany(b *testing.B) {
 				i++
 			}
 			b.ReportMetric(float64(b.N*run)/b.Elapsed().Seconds(), "puts/s")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
