@@ -176,6 +176,7 @@ func BenchmarkBatchPut(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(batchOps * valueBytes)
 		b.ResetTimer()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			for j := range keys {
 				keys[j] = key(next)
@@ -186,6 +187,7 @@ func BenchmarkBatchPut(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*batchOps)/b.Elapsed().Seconds(), "keys/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 }
 
@@ -194,6 +196,7 @@ func BenchmarkGet(b *testing.B) {
 	eachEngine(b, func(b *testing.B, e engine) {
 		b.ReportAllocs()
 		i := 0
+		cpu0 := cpuTime()
 		for b.Loop() {
 			i = (i + 7919) % preload
 			ok, err := e.get(key(i))
@@ -201,6 +204,7 @@ func BenchmarkGet(b *testing.B) {
 				b.Fatal(ok, err)
 			}
 		}
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 }
 
@@ -209,6 +213,7 @@ func BenchmarkScanPartition(b *testing.B) {
 	eachEngine(b, func(b *testing.B, e engine) {
 		b.ReportAllocs()
 		p := 0
+		cpu0 := cpuTime()
 		for b.Loop() {
 			n, err := e.scanPartition(p % partitions)
 			if err != nil || n == 0 {
@@ -216,5 +221,6 @@ func BenchmarkScanPartition(b *testing.B) {
 			}
 			p++
 		}
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 }

@@ -13,4 +13,13 @@
 //
 // Values are opaque bytes with a one-byte codec tag that the store keeps
 // and returns unchanged; it never inspects either.
+//
+// For last-writer-wins replication a key's record also carries the
+// version of its write (hlc.Version, zero for a write without one), and a
+// delete can be kept as a tombstone: a record without a value that a GET
+// does not find but that an older write of the key loses to (Apply). The
+// methods that predate versions (Put, Get, Delete, the scans) see values
+// only; Lookup and ScanRecords see tombstones too, and PurgeTombstones
+// removes them once they are old enough that no older write can still
+// arrive.
 package store

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -43,12 +45,18 @@ type MemoryOptions struct {
 //     backward-shift deletion; a slot packs 32 bits of the key hash (the
 //     bits right below those that pick the stripe; they also pick the slot)
 //     and the 32-bit location of the record, and
-//   - an append-only arena of byte chunks holding the records: uvarint key
-//     length, uvarint value length, codec byte, key bytes, value bytes.
+//   - an append-only arena of byte chunks holding the records: uvarint of
+//     the key length shifted left by two and or-ed with two flags (bit 0:
+//     tombstone, bit 1: versioned), uvarint value length, codec byte, the
+//     16-byte version (hlc.Version.AppendBinary) when versioned, key bytes,
+//     value bytes. A record written with the zero version has no version
+//     bytes; a tombstone has no value bytes and codec 0.
 //
 // Neither holds Go pointers per key, so a store of millions of keys adds
 // almost nothing to GC marking, and the overhead per key is one 8-byte
-// table slot (at a load of 3/8 to 3/4) plus a few header bytes. A location
+// table slot (at a load of 3/8 to 3/4) plus a few header bytes (and the 16
+// version bytes of a versioned write). Tombstones are records like values:
+// they take a slot and arena bytes until PurgeTombstones. A location
 // is a chunk number (16 bits) and an offset in it (16 bits), so a stripe
 // holds at most 65535 chunks: 4 GiB of records of up to 64 KiB, fewer when
 // records are bigger (each gets a chunk of its own); Put returns ErrFull
@@ -82,8 +90,9 @@ type stripe struct {
 	chunks [][]byte
 	live   int      // record bytes reachable from slots
 	total  int      // record bytes written to chunks
-	bytes  int64    // sum of len(key)+len(value) over the keys
-	_      [24]byte // 128 bytes: stripes do not share cache lines
+	bytes  int64    // sum of len(key)+len(value) over the values
+	tombs  int      // records that are tombstones (of count)
+	_      [32]byte // 128 bytes: stripes do not share cache lines
 }
 
 var _ Store = (*Memory)(nil)
@@ -108,6 +117,14 @@ func (s *Memory) index(h uint64) int {
 // tag is the 32 bits of h right below the stripe bits.
 func (s *Memory) tag(h uint64) uint32 { return uint32((h << (64 - s.shift)) >> 32) }
 
+// Record flags, in the low bits of a record's first uvarint (the key
+// length is above them).
+const (
+	recTombstone = 1 << iota // the record is a tombstone
+	recVersioned             // the record holds a version
+	recFlagBits  = iota
+)
+
 // record decodes the record at loc. The returned key and value alias the
 // chunk.
 func (st *stripe) record(loc uint32) (key string, v Value, size int) {
@@ -116,14 +133,37 @@ func (st *stripe) record(loc uint32) (key string, v Value, size int) {
 
 func recordIn(chunks [][]byte, loc uint32) (key string, v Value, size int) {
 	c := chunks[loc>>16-1][loc&0xffff:]
-	kl, n1 := binary.Uvarint(c)
+	kf, n1 := binary.Uvarint(c)
 	vl, n2 := binary.Uvarint(c[n1:])
 	h := n1 + n2
 	v.Codec = c[h]
-	k := c[h+1 : h+1+int(kl)]
-	end := h + 1 + int(kl) + int(vl)
-	v.Data = c[h+1+int(kl) : end : end]
+	h++
+	if kf&recVersioned != 0 {
+		v.Version = hlc.FromBinary(c[h:])
+		h += hlc.Size
+	}
+	kl := int(kf >> recFlagBits)
+	k := c[h : h+kl]
+	end := h + kl + int(vl)
+	if kf&recTombstone != 0 {
+		v.Tombstone = true
+	} else {
+		v.Data = c[h+kl : end : end]
+	}
 	return unsafe.String(unsafe.SliceData(k), len(k)), v, end
+}
+
+// keyAt returns the key of the record at loc, aliasing the chunk.
+func (st *stripe) keyAt(loc uint32) string {
+	c := st.chunks[loc>>16-1][loc&0xffff:]
+	kf, n1 := binary.Uvarint(c)
+	_, n2 := binary.Uvarint(c[n1:])
+	h := n1 + n2 + 1
+	if kf&recVersioned != 0 {
+		h += hlc.Size
+	}
+	k := c[h : h+int(kf>>recFlagBits)]
+	return unsafe.String(unsafe.SliceData(k), len(k))
 }
 
 // find returns the slot holding key, or the empty slot where it would go.
@@ -134,20 +174,33 @@ func (st *stripe) find(tag uint32, key string) (int, bool) {
 		if sl == 0 {
 			return int(i), false
 		}
-		if sl.tag() == tag {
-			if k, _, _ := st.record(sl.loc()); k == key {
-				return int(i), true
-			}
+		if sl.tag() == tag && st.keyAt(sl.loc()) == key {
+			return int(i), true
 		}
 	}
 }
 
-// write appends a record to the arena and returns its location.
+// write appends a record to the arena and returns its location. A
+// tombstone is written without data and with codec 0.
 func (st *stripe) write(key string, v Value) (uint32, error) {
-	var hdr [2 * binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(key)))
+	var hdr [2*binary.MaxVarintLen64 + 1 + hlc.Size]byte
+	flags := uint64(0)
+	if v.Tombstone {
+		flags |= recTombstone
+		v.Codec, v.Data = 0, nil
+	}
+	versioned := !v.Version.IsZero()
+	if versioned {
+		flags |= recVersioned
+	}
+	n := binary.PutUvarint(hdr[:], uint64(len(key))<<recFlagBits|flags)
 	n += binary.PutUvarint(hdr[n:], uint64(len(v.Data)))
-	recLen := n + 1 + len(key) + len(v.Data)
+	hdr[n] = v.Codec
+	n++
+	if versioned {
+		n += len(v.Version.AppendBinary(hdr[n:n]))
+	}
+	recLen := n + len(key) + len(v.Data)
 	ci := len(st.chunks) - 1
 	if ci < 0 || cap(st.chunks[ci])-len(st.chunks[ci]) < recLen {
 		if len(st.chunks) >= maxChunks {
@@ -164,7 +217,6 @@ func (st *stripe) write(key string, v Value) (uint32, error) {
 	c := st.chunks[ci]
 	off := len(c)
 	c = append(c, hdr[:n]...)
-	c = append(c, v.Codec)
 	c = append(c, key...)
 	c = append(c, v.Data...)
 	st.chunks[ci] = c
@@ -233,23 +285,80 @@ func (st *stripe) maybeCompact(force bool) {
 	}
 }
 
+// writeMode is what decides whether a write of a key replaces its record.
+type writeMode uint8
+
+const (
+	always   writeMode = iota // Put: whatever is stored
+	ifAbsent                  // PutIfAbsent: only when the key has no record
+	ifNewer                   // Apply: unless the stored version is newer
+)
+
+// weight is the share of a record in Stats.Bytes: a tombstone has none.
+func weight(key string, v Value) int64 {
+	if v.Tombstone {
+		return 0
+	}
+	return int64(len(key) + len(v.Data))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Put implements Store.
 func (s *Memory) Put(_ context.Context, key string, v Value) error {
-	_, err := s.put(key, v, false)
+	_, err := s.put(key, v, always)
 	return err
 }
 
 // PutIfAbsent implements Store.
 func (s *Memory) PutIfAbsent(_ context.Context, key string, v Value) (bool, error) {
-	return s.put(key, v, true)
+	return s.put(key, v, ifAbsent)
 }
 
-func (s *Memory) put(key string, v Value, ifAbsent bool) (bool, error) {
+// Apply implements Store: under the key's stripe lock, one lookup of the
+// key, the version comparison, and the write.
+func (s *Memory) Apply(_ context.Context, key string, v Value) (bool, error) {
+	return s.put(key, v, ifNewer)
+}
+
+// ApplyMany implements Store. The entries are applied one by one, each
+// under its stripe's lock: a failure (ErrFull, ErrClosed) leaves the
+// entries before it applied.
+func (s *Memory) ApplyMany(_ context.Context, entries []Entry, applied []bool) error {
+	if applied != nil && len(applied) != len(entries) {
+		return fmt.Errorf("%w: %d results for %d entries", ErrResultsLength, len(applied), len(entries))
+	}
+	for i := range entries {
+		if entries[i].Key == "" {
+			return ErrEmptyKey
+		}
+	}
+	for i := range entries {
+		ok, err := s.put(entries[i].Key, entries[i].Value, ifNewer)
+		if err != nil {
+			return err
+		}
+		if applied != nil {
+			applied[i] = ok
+		}
+	}
+	return nil
+}
+
+func (s *Memory) put(key string, v Value, mode writeMode) (bool, error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
 	if key == "" {
 		return false, ErrEmptyKey
+	}
+	if v.Tombstone {
+		v.Codec, v.Data = 0, nil
 	}
 	h := sharding.KeyHash(key)
 	tag := s.tag(h)
@@ -260,13 +369,16 @@ func (s *Memory) put(key string, v Value, ifAbsent bool) (bool, error) {
 		st.grow()
 	}
 	i, found := st.find(tag, key)
-	if found && ifAbsent {
-		return false, nil
-	}
-	oldLen, oldSize := 0, 0
+	var old Value
+	oldSize := 0
 	if found {
-		_, old, size := st.record(st.slots[i].loc())
-		oldLen, oldSize = len(old.Data), size
+		if mode == ifAbsent {
+			return false, nil
+		}
+		_, old, oldSize = st.record(st.slots[i].loc())
+		if mode == ifNewer && v.Version.Compare(old.Version) < 0 {
+			return false, nil
+		}
 	}
 	loc, err := st.write(key, v)
 	if err != nil {
@@ -279,19 +391,30 @@ func (s *Memory) put(key string, v Value, ifAbsent bool) (bool, error) {
 		}
 	}
 	st.slots[i] = slot(uint64(tag)<<32 | uint64(loc))
+	st.bytes += weight(key, v)
+	st.tombs += b2i(v.Tombstone)
 	if found {
 		st.live -= oldSize
-		st.bytes += int64(len(v.Data) - oldLen)
+		st.bytes -= weight(key, old)
+		st.tombs -= b2i(old.Tombstone)
 	} else {
 		st.count++
-		st.bytes += int64(len(key) + len(v.Data))
 	}
 	st.maybeCompact(false)
 	return true, nil
 }
 
 // Get implements Store.
-func (s *Memory) Get(_ context.Context, key string) (Value, bool, error) {
+func (s *Memory) Get(ctx context.Context, key string) (Value, bool, error) {
+	v, ok, err := s.Lookup(ctx, key)
+	if v.Tombstone {
+		return Value{}, false, err
+	}
+	return v, ok, err
+}
+
+// Lookup implements Store.
+func (s *Memory) Lookup(_ context.Context, key string) (Value, bool, error) {
 	if s.closed.Load() {
 		return Value{}, false, ErrClosed
 	}
@@ -327,30 +450,79 @@ func (s *Memory) Delete(_ context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	_, v, size := st.record(st.slots[i].loc())
-	st.live -= size
-	st.bytes -= int64(len(key) + len(v.Data))
-	st.remove(i)
+	st.drop(i, key, v, size)
 	st.maybeCompact(false)
-	return true, nil
+	return !v.Tombstone, nil
+}
+
+// drop removes the record (key, v) of size bytes held by slot i.
+func (st *stripe) drop(i int, key string, v Value, size int) {
+	st.live -= size
+	st.bytes -= weight(key, v)
+	st.tombs -= b2i(v.Tombstone)
+	st.remove(i)
+}
+
+// PurgeTombstones implements Store, stripe by stripe under each stripe's
+// lock, skipping the stripes that hold no tombstone.
+func (s *Memory) PurgeTombstones(ctx context.Context, beforeMillis int64) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	purged := 0
+	for si := range s.stripes {
+		if err := ctx.Err(); err != nil {
+			return purged, err
+		}
+		st := &s.stripes[si]
+		st.mu.Lock()
+		n := 0
+		for i := 0; i < len(st.slots) && st.tombs > 0; {
+			if sl := st.slots[i]; sl != 0 {
+				k, v, size := st.record(sl.loc())
+				if v.Tombstone && v.Version.Millis() < beforeMillis {
+					st.drop(i, k, v, size)
+					n++
+					// The backward shift may have moved a record of the
+					// probe run into slot i: look at it again. A record
+					// moved from the start of the table to its end was
+					// already looked at and is kept again.
+					continue
+				}
+			}
+			i++
+		}
+		if n > 0 {
+			st.maybeCompact(false)
+		}
+		st.mu.Unlock()
+		purged += n
+	}
+	return purged, nil
 }
 
 // Scan implements Store. A page costs one pass over the table of each
 // stripe it touches (reading and hashing every key of the stripe) plus a
 // sort of that stripe's matching keys.
 func (s *Memory) Scan(ctx context.Context, from Cursor, r sharding.HashRange, limit int) (Page, error) {
-	return s.scan(ctx, from, r, nil, limit, false)
+	return s.scan(ctx, from, r, nil, limit, scanValues)
 }
 
 // ScanPartitions implements Store, at the cost of Scan over r: each stripe
 // is read once whatever the number of partitions in set.
 func (s *Memory) ScanPartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (Page, error) {
-	return s.scan(ctx, from, r, set, limit, false)
+	return s.scan(ctx, from, r, set, limit, scanValues)
+}
+
+// ScanRecords implements Store, at the cost of ScanPartitions.
+func (s *Memory) ScanRecords(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (Page, error) {
+	return s.scan(ctx, from, r, set, limit, scanRecords)
 }
 
 // DeletePartitions implements Store. It deletes stripe by stripe, under
-// each stripe's lock, the keys a ScanPartitions page would return.
+// each stripe's lock, the records a ScanRecords page would return.
 func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int) (int, Cursor, bool, error) {
-	page, err := s.scan(ctx, from, r, set, limit, true)
+	page, err := s.scan(ctx, from, r, set, limit, deleteRecords)
 	if err != nil {
 		return 0, from, false, err
 	}
@@ -360,10 +532,20 @@ func (s *Memory) DeletePartitions(ctx context.Context, from Cursor, r sharding.H
 	return len(page.Entries), page.Next, page.Done, nil
 }
 
-// scan returns a page of the keys of r and set after from; with del, it
-// deletes them, each stripe's share under that stripe's lock (the entries
-// then alias records that are garbage, which stays valid).
-func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int, del bool) (Page, error) {
+// scanMode is what a scan returns and does.
+type scanMode uint8
+
+const (
+	scanValues    scanMode = iota // the values, not the tombstones
+	scanRecords                   // the values and the tombstones
+	deleteRecords                 // the records, which it deletes
+)
+
+// scan returns a page of the keys of r and set after from, of the records
+// mode says; with deleteRecords, it deletes them, each stripe's share
+// under that stripe's lock (the entries then alias records that are
+// garbage, which stays valid).
+func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, set *sharding.PartitionSet, limit int, mode scanMode) (Page, error) {
 	if s.closed.Load() {
 		return Page{}, ErrClosed
 	}
@@ -376,6 +558,7 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, se
 	if r.To != 0 {
 		last = s.index(r.To - 1)
 	}
+	del := mode == deleteRecords
 	var page Page
 	var buf []Entry
 	lg := 64 - s.shift // stripe bits; a slot knows the top lg+32 bits of its hash
@@ -404,6 +587,9 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, se
 				}
 			}
 			k, v, _ := st.record(sl.loc())
+			if v.Tombstone && mode == scanValues {
+				continue
+			}
 			h := sharding.KeyHash(k)
 			if !r.Contains(h) || !set.Contains(h) || (from.Started && !Less(from.Hash, from.Key, h, k)) {
 				continue
@@ -428,9 +614,7 @@ func (s *Memory) scan(ctx context.Context, from Cursor, r sharding.HashRange, se
 			for _, e := range buf[:take] {
 				j, _ := st.find(s.tag(e.Hash), e.Key)
 				_, _, size := st.record(st.slots[j].loc())
-				st.live -= size
-				st.bytes -= int64(len(e.Key) + len(e.Value.Data))
-				st.remove(j)
+				st.drop(j, e.Key, e.Value, size)
 			}
 			st.maybeCompact(false)
 			st.mu.Unlock()
@@ -458,8 +642,9 @@ func (s *Memory) Stats() Stats {
 	for i := range s.stripes {
 		sp := &s.stripes[i]
 		sp.mu.Lock()
-		st.Keys += int64(sp.count)
+		st.Keys += int64(sp.count - sp.tombs)
 		st.Bytes += sp.bytes
+		st.Tombstones += int64(sp.tombs)
 		sp.mu.Unlock()
 	}
 	return st

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/hlc"
 )
 
 // These tests read the arena of a Memory store, so they live inside the
@@ -65,4 +67,61 @@ func TestMemoryLargeValue(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, big, v.Data)
+}
+
+// TestMemoryCompactionKeepsRecords overwrites versioned values and
+// tombstones many times over, so that the stripes compact again and
+// again, and checks that every record keeps its version and tombstone
+// flag, and the counters stay exact.
+func TestMemoryCompactionKeepsRecords(t *testing.T) {
+	s := NewMemory(MemoryOptions{Stripes: 2})
+	ref := map[string]Value{}
+	rng := rand.New(rand.NewPCG(5, 6))
+	compactions := 0
+	for round := range 100 {
+		for i := range 300 {
+			k := "key-" + strconv.Itoa(i)
+			v := Value{Codec: 1, Data: []byte(strings.Repeat("v", rng.IntN(200))), Version: hlc.Version{Time: uint64(round+1) << 16, Writer: uint64(i)}}
+			switch rng.IntN(4) {
+			case 0:
+				v = Value{Tombstone: true, Version: v.Version}
+			case 1:
+				v.Version = hlc.Version{Time: uint64(round) << 16} // older: refused
+			}
+			applied, err := s.Apply(ctx, k, v)
+			require.NoError(t, err)
+			old, ok := ref[k]
+			require.Equal(t, !ok || v.Version.Compare(old.Version) >= 0, applied)
+			if applied {
+				ref[k] = v
+			}
+		}
+		for i := range s.stripes {
+			st := &s.stripes[i]
+			before := st.total
+			st.mu.Lock()
+			st.maybeCompact(round%10 == 0)
+			st.mu.Unlock()
+			if st.total < before {
+				compactions++
+			}
+		}
+	}
+	require.Positive(t, compactions)
+	var want Stats
+	for k, v := range ref {
+		got, ok, err := s.Lookup(ctx, k)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, v.Version, got.Version, k)
+		require.Equal(t, v.Tombstone, got.Tombstone, k)
+		require.Equal(t, string(v.Data), string(got.Data), k)
+		if v.Tombstone {
+			want.Tombstones++
+		} else {
+			want.Keys++
+			want.Bytes += int64(len(k) + len(v.Data))
+		}
+	}
+	require.Equal(t, want, s.Stats())
 }

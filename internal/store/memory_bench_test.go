@@ -8,13 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/sharding"
 )
 
 // fillAndMeasure stores keys keys ("key-0000000"...) with valueBytes-byte
-// values and returns the live heap growth per key and the raw key+value
-// bytes per key.
-func fillAndMeasure(keys, valueBytes int) (perKey, rawPerKey float64) {
+// values, versioned or not, and returns the live heap growth per key and
+// the raw key+value bytes per key.
+func fillAndMeasure(keys, valueBytes int, versioned bool) (perKey, rawPerKey float64) {
 	value := make([]byte, valueBytes)
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
@@ -27,7 +28,11 @@ func fillAndMeasure(keys, valueBytes int) (perKey, rawPerKey float64) {
 	key := make([]byte, 0, 32)
 	for i := range keys {
 		key = strconv.AppendInt(append(key[:0], "key-"...), int64(i), 10)
-		_ = s.Put(ctx, string(key), Value{Codec: 1, Data: value})
+		v := Value{Codec: 1, Data: value}
+		if versioned {
+			v.Version = hlc.Version{Time: uint64(i+1) << 16, Writer: 7}
+		}
+		_ = s.Put(ctx, string(key), v)
 		raw += len(key) + len(value)
 	}
 	runtime.GC()
@@ -37,15 +42,20 @@ func fillAndMeasure(keys, valueBytes int) (perKey, rawPerKey float64) {
 }
 
 // BenchmarkMemoryPerKey reports the live heap per stored key for 1M keys
-// with 100-byte values, and its ratio to the raw key+value bytes. Run it
-// with -benchtime=1x: one fill is one measurement.
+// with 100-byte values, written without versions and with, and its ratio
+// to the raw key+value bytes. Run it with -benchtime=1x: one fill is one
+// measurement.
 func BenchmarkMemoryPerKey(b *testing.B) {
-	for _, keys := range []int{1_000_000} {
-		b.Run(fmt.Sprintf("keys=%d/value=100", keys), func(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		versioned bool
+	}{{"", false}, {"/versioned", true}} {
+		keys := 1_000_000
+		b.Run(fmt.Sprintf("keys=%d/value=100%s", keys, tc.name), func(b *testing.B) {
 			b.ReportAllocs()
 			var perKey, raw float64
 			for range b.N {
-				perKey, raw = fillAndMeasure(keys, 100)
+				perKey, raw = fillAndMeasure(keys, 100, tc.versioned)
 			}
 			b.ReportMetric(perKey, "heapB/key")
 			b.ReportMetric(raw, "rawB/key")
@@ -55,14 +65,17 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 }
 
 // TestMemoryPerKeyGoal holds the memory goal: 1M keys with 100-byte values
-// take at most twice their raw key+value bytes of live heap.
+// take at most twice their raw key+value bytes of live heap, with or
+// without versions.
 func TestMemoryPerKeyGoal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1M keys: skipped under -short")
 	}
-	perKey, raw := fillAndMeasure(1_000_000, 100)
-	t.Logf("heap %.1f B/key, raw %.1f B/key, ratio %.2f", perKey, raw, perKey/raw)
-	require.LessOrEqual(t, perKey/raw, 2.0)
+	for _, versioned := range []bool{false, true} {
+		perKey, raw := fillAndMeasure(1_000_000, 100, versioned)
+		t.Logf("versioned %v: heap %.1f B/key, raw %.1f B/key, ratio %.2f", versioned, perKey, raw, perKey/raw)
+		require.LessOrEqual(t, perKey/raw, 2.0)
+	}
 }
 
 func BenchmarkPut(b *testing.B) {
@@ -74,8 +87,47 @@ func BenchmarkPut(b *testing.B) {
 		keys[i] = "key-" + strconv.Itoa(i)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := range b.N {
 		_ = s.Put(ctx, keys[i&(len(keys)-1)], value)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkApply is BenchmarkPut through Apply: "newer" overwrites with
+// ever newer versions (each applied), "older" with an older version than
+// the stored one (each refused), "zero" without versions (as Put does).
+func BenchmarkApply(b *testing.B) {
+	for _, mode := range []string{"newer", "older", "zero"} {
+		b.Run("version="+mode, func(b *testing.B) {
+			s := NewMemory(MemoryOptions{})
+			data := make([]byte, 100)
+			keys := make([]string, 1<<20)
+			for i := range keys {
+				keys[i] = "key-" + strconv.Itoa(i)
+			}
+			stored := hlc.Version{Time: 1 << 40, Writer: 1}
+			if mode == "older" {
+				for _, k := range keys {
+					_ = s.Put(ctx, k, Value{Codec: 1, Data: data, Version: stored})
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			cpu0 := cpuTime()
+			for b.Loop() {
+				v := Value{Codec: 1, Data: data}
+				switch mode {
+				case "newer":
+					v.Version = stored.Add(uint64(i + 1))
+				case "older":
+					v.Version = hlc.Version{Time: stored.Time - 1}
+				}
+				_, _ = s.Apply(ctx, keys[i&(len(keys)-1)], v)
+				i++
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
 	}
 }
 
@@ -88,9 +140,11 @@ func BenchmarkGet(b *testing.B) {
 		_ = s.Put(ctx, keys[i], Value{Codec: 1, Data: make([]byte, 100)})
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := range b.N {
 		_, _, _ = s.Get(ctx, keys[(i*7919)&(len(keys)-1)])
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkScanPartitions reads a fifth of the partitions (every fifth one,

@@ -193,3 +193,29 @@ func TestMemoryPutIfAbsent(t *testing.T) {
 	_, err := s.PutIfAbsent(ctx, "x", store.Value{})
 	require.ErrorIs(t, err, store.ErrClosed)
 }
+
+// TestMemoryVersions runs the conformance tests of versions and tombstones;
+// one stripe makes the purges and deletes shift long probe runs.
+func TestMemoryVersions(t *testing.T) {
+	for _, stripes := range []int{1, store.DefaultStripes} {
+		t.Run(fmt.Sprintf("stripes=%d", stripes), func(t *testing.T) {
+			storetest.Versions(t, func(*testing.T) store.Store {
+				return store.NewMemory(store.MemoryOptions{Stripes: stripes})
+			})
+		})
+	}
+}
+
+func TestMemoryVersionsClosed(t *testing.T) {
+	s := store.NewMemory(store.MemoryOptions{})
+	require.NoError(t, s.Close())
+	_, err := s.Apply(ctx, "k", store.Value{})
+	require.ErrorIs(t, err, store.ErrClosed)
+	require.ErrorIs(t, s.ApplyMany(ctx, []store.Entry{{Key: "k"}}, nil), store.ErrClosed)
+	_, _, err = s.Lookup(ctx, "k")
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.ScanRecords(ctx, store.Cursor{}, sharding.HashRange{}, nil, 1)
+	require.ErrorIs(t, err, store.ErrClosed)
+	_, err = s.PurgeTombstones(ctx, 1)
+	require.ErrorIs(t, err, store.ErrClosed)
+}

@@ -24,4 +24,20 @@
 // Options.MinFreeBytes, and reads go on. A directory that cannot be opened
 // for writing is opened read-only: reads are served, writes fail with
 // ErrReadOnly.
+//
+// Versions and tombstones: a record written with a version or as a
+// tombstone (store.Value) holds a flags byte and the 16-byte version before
+// its value; a value written without a version is written, and a record
+// of a data directory written before versions existed is read, as before:
+// the codec byte and the value. Last-writer-wins (Apply, ApplyMany and so
+// PutMany) reads the stored record before each write, the read that keeps
+// the key count exact anyway, rather than resolving versions in a Pebble
+// merge operator: a merge would spare the read of an overwrite, but lose
+// the exact counters and the applied results, slow every read of a key
+// until a compaction merges it, and a Pebble database cannot change its
+// merge operator, so existing data directories would no longer open
+// (docs/BENCHMARKS.md, "Versions and tombstones").
+//
+// MarkAlive and LastAlive keep a timestamp under a meta key outside the
+// key space, so that a node that restarts can tell how long it was away.
 package durable

@@ -29,6 +29,8 @@ var (
 	// ErrDiskFull is returned by Put and Delete while the free space of the
 	// data directory's file system is below Options.MinFreeBytes.
 	ErrDiskFull = errors.New("durable: disk full; writes refused, reads are served")
+	// ErrCorrupt is returned for a record the store cannot decode.
+	ErrCorrupt = errors.New("durable: malformed record")
 )
 
 // Defaults.
@@ -70,17 +72,24 @@ type Options struct {
 // Layout: the Pebble key of a zshard key is the 8-byte big-endian key hash
 // followed by the key bytes, so Pebble's bytewise order is the store's scan
 // order (hash, key) and a hash range (a partition) is one contiguous key
-// range. The Pebble value is the codec byte followed by the value bytes.
+// range. The Pebble value is the record: the codec byte followed by the
+// value bytes for a value written without a version, else a flags byte
+// (tombstone or value), the codec byte, the 16-byte version and the value
+// bytes (record.go). The keys shorter than 8 bytes made of zero bytes sort
+// before every record; they hold the store's own metadata (LastAlive) and
+// are outside the key space.
 //
 // Durability: Put and Delete apply to Pebble's memtable and WAL without
 // waiting for an fsync; Sync makes every write applied before it durable.
 // Concurrent Syncs (the node's request and ingest loops) share fsyncs: Pebble's
 // WAL writer syncs once for all the commits queued behind it (group commit).
 //
-// Key count and byte size are kept exact: each write reads the previous
-// value under a lock striped by key hash, unless the in-memory key filter
-// says the key was never stored (a new key: nothing to read). They are
-// counted, and the filter filled, at Open by one pass over the database.
+// Key count, byte size and tombstone count are kept exact: each write
+// reads the previous record under a lock striped by key hash, unless the
+// in-memory key filter says the key was never stored (a new key: nothing to
+// read). The same read gives Apply the stored version to compare with, so
+// last-writer-wins costs no read of its own. They are counted, and the
+// filter filled, at Open by one pass over the database.
 type Store struct {
 	db       *pebble.DB
 	dir      string
@@ -93,8 +102,8 @@ type Store struct {
 	closed  bool
 	locks   [lockStripes]sync.Mutex
 
-	keys, bytes atomic.Int64
-	filter      *keyFilter
+	keys, bytes, tombs atomic.Int64
+	filter             *keyFilter
 
 	diskMu      sync.Mutex
 	diskChecked time.Time
@@ -198,28 +207,42 @@ func (s *Store) open(readOnly bool) (*pebble.DB, error) {
 	return pebble.Open(s.dir, po)
 }
 
-// count sets the key and byte counters by one pass over the database.
+// dataStart is the lower bound of the records: the meta keys sort below.
+var dataStart = make([]byte, 8)
+
+// count sets the key, byte and tombstone counters by one pass over the
+// records.
 func (s *Store) count() error {
-	it, err := s.db.NewIter(nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataStart})
 	if err != nil {
 		return err
 	}
-	var keys, size int64
+	var c counts
 	for ok := it.First(); ok; ok = it.Next() {
-		keys++
-		s.filter.add(binary.BigEndian.Uint64(it.Key()))
-		v, err := it.ValueAndErr()
+		k := it.Key()
+		if len(k) < 9 {
+			_ = it.Close()
+			return fmt.Errorf("%w: key %x", ErrCorrupt, k)
+		}
+		s.filter.add(binary.BigEndian.Uint64(k))
+		raw, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
 			return err
 		}
-		size += int64(len(it.Key())-8) + int64(len(v)-1)
+		v, err := decodeRecord(raw)
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("key %x: %w", k, err)
+		}
+		c.add(len(k)-8, v)
 	}
 	if err := it.Close(); err != nil {
 		return err
 	}
-	s.keys.Store(keys)
-	s.bytes.Store(size)
+	s.keys.Store(c.keys)
+	s.bytes.Store(c.bytes)
+	s.tombs.Store(c.tombs)
 	return nil
 }
 
@@ -245,13 +268,12 @@ func (s *Store) acquire() error {
 
 func (s *Store) release() { s.closeMu.RUnlock() }
 
-// setValue adds to b the write of v under the encoded key k, as a record
-// holds it: the codec byte, then the data.
+// setValue adds to b the write of the record of v (normalized) under the
+// encoded key k.
 func setValue(b *pebble.Batch, k []byte, v store.Value) {
-	op := b.SetDeferred(len(k), 1+len(v.Data))
+	op := b.SetDeferred(len(k), recordLen(v))
 	copy(op.Key, k)
-	op.Value[0] = v.Codec
-	copy(op.Value[1:], v.Data)
+	putRecord(op.Value, v)
 	op.Finish()
 }
 
@@ -316,53 +338,21 @@ func (s *Store) writable() error {
 // Put implements store.Store. The write is applied but not yet fsynced;
 // see Sync.
 func (s *Store) Put(_ context.Context, key string, v store.Value) error {
-	if key == "" {
-		return store.ErrEmptyKey
-	}
-	if err := s.acquire(); err != nil {
-		return err
-	}
-	defer s.release()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	h := sharding.KeyHash(key)
-	var kbuf [64]byte
-	k := encodeKey(kbuf[:0], h, key)
-	b := s.db.NewBatch()
-	defer b.Close()
-	setValue(b, k, v)
-
-	mu := &s.locks[h>>56]
-	mu.Lock()
-	defer mu.Unlock()
-	existed, oldLen := false, 0
-	if s.filter.mayContain(h) {
-		old, closer, err := s.db.Get(k)
-		existed = err == nil
-		if existed {
-			oldLen = len(old) - 1
-			_ = closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return err
-		}
-	}
-	if err := s.apply(b); err != nil {
-		return err
-	}
-	if !existed {
-		s.filter.add(h) // under the stripe lock: the next Put of key sees it
-	}
-	if !existed {
-		s.keys.Add(1)
-		s.bytes.Add(int64(len(key)))
-	}
-	s.bytes.Add(int64(len(v.Data) - oldLen))
-	return nil
+	_, err := s.writeOne(key, v, always)
+	return err
 }
 
 // Get implements store.Store.
-func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
+func (s *Store) Get(ctx context.Context, key string) (store.Value, bool, error) {
+	v, ok, err := s.Lookup(ctx, key)
+	if v.Tombstone {
+		return store.Value{}, false, err
+	}
+	return v, ok, err
+}
+
+// Lookup implements store.Store.
+func (s *Store) Lookup(_ context.Context, key string) (store.Value, bool, error) {
 	if key == "" {
 		return store.Value{}, false, store.ErrEmptyKey
 	}
@@ -371,7 +361,7 @@ func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
 	}
 	defer s.release()
 	var kbuf [64]byte
-	v, closer, err := s.db.Get(encodeKey(kbuf[:0], sharding.KeyHash(key), key))
+	raw, closer, err := s.db.Get(encodeKey(kbuf[:0], sharding.KeyHash(key), key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return store.Value{}, false, nil
 	}
@@ -379,10 +369,14 @@ func (s *Store) Get(_ context.Context, key string) (store.Value, bool, error) {
 		return store.Value{}, false, err
 	}
 	defer closer.Close()
-	if len(v) == 0 {
-		return store.Value{}, false, fmt.Errorf("durable: key %q: empty record", key)
+	v, err := decodeRecord(raw)
+	if err != nil {
+		return store.Value{}, false, fmt.Errorf("durable: key %q: %w", key, err)
 	}
-	return store.Value{Codec: v[0], Data: append([]byte(nil), v[1:]...)}, true, nil
+	if !v.Tombstone {
+		v.Data = append([]byte(nil), v.Data...)
+	}
+	return v, true, nil
 }
 
 // Delete implements store.Store. Like Put, it is not fsynced until Sync.
@@ -393,22 +387,26 @@ func (s *Store) Delete(_ context.Context, key string) (bool, error) {
 		return false, err
 	}
 	defer s.unlockKey(mu)
-	old, closer, err := s.db.Get(k)
+	raw, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	oldLen := len(old) - 1
+	old, err := decodeRecord(raw)
+	var c counts
+	c.sub(len(key), old)
 	_ = closer.Close()
+	if err != nil {
+		return false, fmt.Errorf("durable: key %q: %w", key, err)
+	}
 	if err := s.db.Delete(k, pebble.NoSync); err != nil {
 		return false, err
 	}
 	s.unsynced.Store(true)
-	s.keys.Add(-1)
-	s.bytes.Add(-int64(len(key) + oldLen))
-	return true, nil
+	s.addCounts(c)
+	return !old.Tombstone, nil
 }
 
 // Scan implements store.Store: ScanPartitions over every partition.
@@ -489,7 +487,36 @@ func (s *Store) apply(b *pebble.Batch) error {
 
 // Stats implements store.Store.
 func (s *Store) Stats() store.Stats {
-	return store.Stats{Keys: s.keys.Load(), Bytes: s.bytes.Load()}
+	return store.Stats{Keys: s.keys.Load(), Bytes: s.bytes.Load(), Tombstones: s.tombs.Load()}
+}
+
+// counts is a change of the counters of Stats.
+type counts struct{ keys, bytes, tombs int64 }
+
+// add counts a record of a key of keyLen bytes holding v.
+func (c *counts) add(keyLen int, v store.Value) {
+	if v.Tombstone {
+		c.tombs++
+		return
+	}
+	c.keys++
+	c.bytes += int64(keyLen + len(v.Data))
+}
+
+// sub uncounts a record of a key of keyLen bytes holding v.
+func (c *counts) sub(keyLen int, v store.Value) {
+	if v.Tombstone {
+		c.tombs--
+		return
+	}
+	c.keys--
+	c.bytes -= int64(keyLen + len(v.Data))
+}
+
+func (s *Store) addCounts(c counts) {
+	s.keys.Add(c.keys)
+	s.bytes.Add(c.bytes)
+	s.tombs.Add(c.tombs)
 }
 
 // Close implements store.Store: it waits for running operations, flushes
@@ -563,93 +590,3 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 }
 
 var _ io.Closer = (*Store)(nil)
-
-// PutMany stores every entry's Value under its Key (Hash is ignored) in one
-// Pebble commit, as that many Puts in order would (a later entry of a key
-// wins), at a fraction of their cost: one commit instead of one per key.
-// Nothing is stored if a key is empty.
-func (s *Store) PutMany(_ context.Context, entries []store.Entry) error {
-	for i := range entries {
-		if entries[i].Key == "" {
-			return store.ErrEmptyKey
-		}
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if err := s.acquire(); err != nil {
-		return err
-	}
-	defer s.release()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	hashes := make([]uint64, len(entries))
-	var stripes [lockStripes / 64]uint64
-	size := 12 // of the Pebble batch (its header, then each record), a little over
-	for i := range entries {
-		hashes[i] = sharding.KeyHash(entries[i].Key)
-		st := hashes[i] >> 56
-		stripes[st/64] |= 1 << (st % 64)
-		size += len(entries[i].Key) + len(entries[i].Value.Data) + 8 + 1 + 2*binary.MaxVarintLen32 + 1
-	}
-	// Stripe locks in ascending order, as no other path takes two.
-	for st := range lockStripes {
-		if stripes[st/64]&(1<<(st%64)) != 0 {
-			s.locks[st].Lock()
-			defer s.locks[st].Unlock()
-		}
-	}
-	b := s.db.NewBatchWithSize(size) // not grown by copying as it fills
-	defer b.Close()
-	// A key written twice in this batch is not in the database yet at its
-	// second write; inBatch remembers its value length. Only keys whose
-	// hash repeats in the batch can be such: a sorted copy of the hashes
-	// finds them without a map of every key of a large batch.
-	repeats := repeatedHashes(hashes)
-	var inBatch map[string]int
-	if len(repeats) > 0 {
-		inBatch = map[string]int{}
-	}
-	var kbuf [64]byte
-	var dKeys, dBytes int64
-	fresh := make([]bool, len(entries))
-	for i := range entries {
-		e, h := &entries[i], hashes[i]
-		k := encodeKey(kbuf[:0], h, e.Key)
-		existed, oldLen := false, 0
-		repeated := repeats[h]
-		if n, ok := inBatch[e.Key]; repeated && ok {
-			existed, oldLen = true, n
-		} else if s.filter.mayContain(h) {
-			old, closer, err := s.db.Get(k)
-			if err == nil {
-				existed, oldLen = true, len(old)-1
-				_ = closer.Close()
-			} else if !errors.Is(err, pebble.ErrNotFound) {
-				return err
-			}
-		}
-		setValue(b, k, e.Value)
-		if repeated {
-			inBatch[e.Key] = len(e.Value.Data)
-		}
-		if !existed {
-			dKeys++
-			dBytes += int64(len(e.Key))
-			fresh[i] = true
-		}
-		dBytes += int64(len(e.Value.Data) - oldLen)
-	}
-	if err := s.apply(b); err != nil {
-		return err
-	}
-	for i, f := range fresh {
-		if f {
-			s.filter.add(hashes[i]) // under the stripe locks
-		}
-	}
-	s.keys.Add(dKeys)
-	s.bytes.Add(dBytes)
-	return nil
-}
