@@ -91,7 +91,7 @@ func (b *Bulk) add(ctx context.Context, op protocol.Op, key string, value []byte
 	if err != nil {
 		return err
 	}
-	return b.addTo(protocol.Request{Op: op, Key: key, Value: value}, targets)
+	return b.addTo(protocol.Request{Op: op, Key: key, Value: value, Version: b.p.clock.Now()}, targets)
 }
 
 // addTo appends req to the batches of targets. Called with b.mu held.
@@ -308,6 +308,16 @@ func (b *Bulk) PutTo(ctx context.Context, node, key string, value []byte) error 
 // node with the raw feature takes), so the node stores it as it is.
 func (b *Bulk) CopyTo(ctx context.Context, node, key string, value []byte, c protocol.Codec) error {
 	return b.addDirect(ctx, b.p.PutOf(key, value, c, true), node)
+}
+
+// SendTo queues req, a PUT or DELETE carrying whatever it needs (a version,
+// a raw value), to the passing member named node only: the path of copies
+// and repairs that must keep a record's version.
+func (b *Bulk) SendTo(ctx context.Context, node string, req protocol.Request) error {
+	if req.Op != protocol.OpPut && req.Op != protocol.OpDelete {
+		return fmt.Errorf("producer: SendTo of %v: only PUT and DELETE", req.Op)
+	}
+	return b.addDirect(ctx, req, node)
 }
 
 // DeleteTo queues a DELETE of key on the passing member named node only.

@@ -9,6 +9,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 )
 
@@ -90,11 +91,12 @@ type pipeOp struct {
 	tbuf    [4]*peer // targets' storage for R < 4
 	next    int      // GET: next target to ask
 	// writes: st is the snapshot routed by, whose consistency the acks
-	// must meet
-	st            *state
-	acks, pending int
-	failed              map[string]error
-	deleted, notFound   bool
+	// must meet; version is the write's, the same on every replica
+	st                *state
+	version           hlc.Version
+	acks, pending     int
+	failed            map[string]error
+	deleted, notFound bool
 }
 
 type pipeTask struct {
@@ -158,6 +160,7 @@ func (pl *pipeline) start(i int) {
 		return
 	}
 	po.st = st
+	po.version = pl.p.clock.Now()
 	po.pending = len(targets)
 	for _, pr := range targets {
 		pl.enqueue(po, pr, 0)
@@ -219,11 +222,11 @@ func (pl *pipeline) sendQueued(nd *pipeNode) {
 		id, num := pl.p.newID(idb[:0])
 		var req protocol.Request
 		if k == 1 {
-			req = wireRequest(batch[0].po.op)
+			req = wireRequest(batch[0].po)
 		} else {
 			pl.ops = pl.ops[:0]
 			for _, t := range batch {
-				pl.ops = append(pl.ops, wireRequest(t.po.op))
+				pl.ops = append(pl.ops, wireRequest(t.po))
 			}
 			req = protocol.Request{Op: protocol.OpBatch, Ops: pl.ops}
 		}
@@ -270,14 +273,15 @@ func (pl *pipeline) ctxErr() error {
 	return nil
 }
 
-func wireRequest(o Op) protocol.Request {
+func wireRequest(po *pipeOp) protocol.Request {
+	o := po.op
 	switch o.Kind {
 	case OpGet:
 		return protocol.Request{Op: protocol.OpGetOne, Key: o.Key}
 	case OpPut:
-		return protocol.Request{Op: protocol.OpPut, Key: o.Key, Value: o.Value}
+		return protocol.Request{Op: protocol.OpPut, Key: o.Key, Value: o.Value, Version: po.version}
 	}
-	return protocol.Request{Op: protocol.OpDelete, Key: o.Key}
+	return protocol.Request{Op: protocol.OpDelete, Key: o.Key, Version: po.version}
 }
 
 // receive waits for replies (at most until the earliest node times out or

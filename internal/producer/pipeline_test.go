@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/testcluster"
 )
@@ -26,7 +27,7 @@ func unitProducer(t *testing.T, cfg Config, members ...consul.Member) *Producer 
 	p := &Producer{
 		cfg: cfg, log: cfg.Logger, zctx: zctx, codec: cfg.Codec,
 		settings: cfg.Settings, members: members,
-		bulks: map[*Bulk]struct{}{}, cancel: func() {},
+		bulks: map[*Bulk]struct{}{}, cancel: func() {}, clock: hlc.NewClock(1, 0),
 	}
 	p.gateCnd = sync.NewCond(&p.gateMu)
 	p.stored.Store(true)

@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
@@ -30,6 +31,9 @@ type Producer struct {
 	// instance prefixes SYNC tokens so two producers never share one.
 	instance string
 	nextID   atomic.Uint64
+	// clock versions every write this producer sends (hlc), and advances
+	// past every version it reads.
+	clock *hlc.Clock
 
 	// st is the routing snapshot every operation loads once.
 	st atomic.Pointer[state]
@@ -107,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	p := &Producer{
 		cfg: cfg, log: cfg.Logger, cc: cc, zctx: zctx, codec: cfg.Codec,
 		instance: hex.EncodeToString(rnd[:]),
+		clock:    hlc.NewClock(hlc.RandomWriter(), 0),
 		settings: settings, members: members,
 		bulks: map[*Bulk]struct{}{},
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 )
 
@@ -141,13 +142,17 @@ func (p *Producer) fanout(ctx context.Context, targets []*peer, req protocol.Req
 	return reps, errs
 }
 
-// write sends a PUT or DELETE to every replica of req.Key and checks the
-// quorum. It reports whether any replica held the key (DELETE).
+// write sends a PUT or DELETE to every replica of req.Key, versioned by the
+// producer's clock unless req has a version, and checks the write
+// consistency. It reports whether any replica held the key (DELETE).
 func (p *Producer) write(ctx context.Context, req protocol.Request) (bool, error) {
 	if err := p.enter(); err != nil {
 		return false, err
 	}
 	defer p.leave()
+	if req.Version.IsZero() {
+		req.Version = p.clock.Now()
+	}
 	var buf [8]string
 	st := p.st.Load()
 	targets, err := st.targets(req.Key, buf[:])
@@ -203,11 +208,15 @@ func (p *Producer) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	defer p.leave()
 	var buf [8]string
-	targets, err := p.st.Load().routeInto(nil, key, buf[:], false)
+	st := p.st.Load()
+	targets, err := st.routeInto(nil, key, buf[:], false)
 	if err != nil {
 		return nil, err
 	}
 	orderForRead(targets)
+	if p.cfg.ReadConsistency != One {
+		return p.getQuorum(ctx, st, key, targets)
+	}
 	var failed map[string]error
 	notFound := false
 	for _, pr := range targets {
@@ -254,4 +263,101 @@ func orderForRead(targets []*peer) {
 		}
 		return 1
 	})
+}
+
+// answer is one replica's answer to a GET_ONE with versions: its value, or
+// none (found false) with the version of its tombstone, zero when it holds
+// no record.
+type answer struct {
+	pr      *peer
+	found   bool
+	value   []byte
+	version hlc.Version
+}
+
+// getQuorum is Get at ReadConsistency Quorum or All: it asks that many of
+// the key's replicas (the next ones when one fails), returns the newest
+// version among their answers (a tombstone being "not found"), and writes
+// the newest back to the replicas that answered with an older one (read
+// repair; a failed repair is left to anti-entropy). The repair writes the
+// value as read, in the producer's codec.
+func (p *Producer) getQuorum(ctx context.Context, st *state, key string, targets []*peer) ([]byte, error) {
+	var buf [8]string
+	names := st.table.AppendPartitionPrefs(buf[:0], st.table.Partition(key))
+	need := p.cfg.ReadConsistency.Need(len(names))
+	if len(targets) < need {
+		return nil, st.unavailable(fmt.Sprintf("GET_ONE %q", key), names, need)
+	}
+	req := protocol.Request{Op: protocol.OpGetOne, Key: key, Versions: true}
+	var answers []answer
+	var failed map[string]error
+	for next := 0; len(answers) < need && next < len(targets); {
+		ask := targets[next:min(len(targets), next+need-len(answers))]
+		next += len(ask)
+		reps, errs := p.fanout(ctx, ask, req, p.cfg.RequestTimeout)
+		for i, err := range errs {
+			var re *ReplyError
+			switch {
+			case err == nil:
+				answers = append(answers, answer{pr: ask[i], found: true, value: reps[i].Value, version: reps[i].Version})
+			case errors.Is(err, ErrNotFound):
+				answers = append(answers, answer{pr: ask[i], version: reps[i].Version})
+			case errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotReady:
+				return nil, err
+			default:
+				if failed == nil {
+					failed = map[string]error{}
+				}
+				failed[ask[i].name] = err
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	if len(answers) < need {
+		var acked []string
+		for _, a := range answers {
+			acked = append(acked, a.pr.name)
+		}
+		return nil, &NodesError{Op: fmt.Sprintf("GET_ONE %q needs %d replicas", key, need), Kind: ErrUnavailable, Acked: acked, Failed: failed}
+	}
+	newest := answers[0]
+	for _, a := range answers[1:] {
+		if a.version.Compare(newest.version) > 0 {
+			newest = a
+		}
+	}
+	_ = p.clock.Observe(newest.version)
+	p.readRepair(ctx, key, newest, answers)
+	if !newest.found {
+		return nil, fmt.Errorf("key %q: %w", key, ErrNotFound)
+	}
+	return newest.value, nil
+}
+
+// readRepair writes newest to the replicas whose answer is older.
+func (p *Producer) readRepair(ctx context.Context, key string, newest answer, answers []answer) {
+	if newest.version.IsZero() {
+		return // nothing versioned to repair with
+	}
+	var stale []*peer
+	for _, a := range answers {
+		if a.version.Compare(newest.version) < 0 {
+			stale = append(stale, a.pr)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	req := protocol.Request{Op: protocol.OpDelete, Key: key, Version: newest.version}
+	if newest.found {
+		req = protocol.Request{Op: protocol.OpPut, Key: key, Value: newest.value, Version: newest.version}
+	}
+	_, errs := p.fanout(ctx, stale, req, p.cfg.RequestTimeout)
+	for i, err := range errs {
+		if err != nil {
+			p.log.Debug("read repair failed; anti-entropy will fix the replica", "key", key, "node", stale[i].name, "err", err)
+		}
+	}
 }
