@@ -253,8 +253,8 @@ func judgeFinal(ops []histOp, present bool, value string, margin time.Duration) 
 				return verdict{OK: true}
 			}
 		}
-		return verdict{Why: fmt.Sprintf("absent, but no delete can be the last write: the acknowledged %s invoked at %s comes after every delete",
-			lastAcked.Kind, fmtOffset(lastAcked.Start))}
+		return verdict{Why: fmt.Sprintf("absent, but no delete can be the last write: the acknowledged %s invoked at %s came more than %v after every delete completed",
+			lastAcked.Kind, fmtOffset(lastAcked.Start), margin)}
 	}
 	// Present: the put of that value.
 	var w *histOp
@@ -278,8 +278,8 @@ func judgeFinal(ops []histOp, present bool, value string, margin time.Duration) 
 	case w.Outcome == failed:
 		return verdict{Why: fmt.Sprintf("holds %s, written by a put refused before it was sent (%s)", value, w)}
 	case superseded(w.End):
-		return verdict{Why: fmt.Sprintf("holds %s (put completed at %s), superseded by the acknowledged %s invoked at %s",
-			value, fmtOffset(w.End), lastAcked.Kind, fmtOffset(lastAcked.Start))}
+		return verdict{Why: fmt.Sprintf("holds %s (put %s, completed at %s), superseded by the acknowledged %s invoked at %s",
+			value, w.Outcome, fmtOffset(w.End), lastAcked.Kind, fmtOffset(lastAcked.Start))}
 	}
 	return verdict{OK: true}
 }
@@ -385,4 +385,47 @@ func registerOps(ops []histOp) []porcupine.Operation {
 // checkRegister checks one key's history against the register model.
 func checkRegister(ops []histOp, timeout time.Duration) porcupine.CheckResult {
 	return porcupine.CheckOperationsTimeout(registerModel, registerOps(ops), timeout)
+}
+
+// firstViolation returns the index in ops (one key's, sorted by Start) of
+// the operation with which the history stops being linearizable: the last
+// operation of its shortest prefix (by invocation) that is not; -1 when the
+// whole history is linearizable or undecided. A key's operations come from
+// one goroutine, one at a time, so an operation invoked later cannot explain
+// an earlier one and the prefixes can be searched by bisection.
+func firstViolation(ops []histOp, timeout time.Duration) int {
+	if checkRegister(ops, timeout) != porcupine.Illegal {
+		return -1
+	}
+	lo, hi := 0, len(ops) // ops[:lo] is linearizable, ops[:hi] is not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if checkRegister(ops[:mid], timeout) == porcupine.Illegal {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi - 1
+}
+
+// describeAround renders ops[at-before : at+after+1] (sorted ops of one
+// key), marking ops[at].
+func describeAround(ops []histOp, at, before, after int) string {
+	var b strings.Builder
+	from, to := max(0, at-before), min(len(ops), at+after+1)
+	if from > 0 {
+		fmt.Fprintf(&b, "    ... %d earlier operations\n", from)
+	}
+	for i := from; i < to; i++ {
+		mark := "  "
+		if i == at {
+			mark = ">>"
+		}
+		fmt.Fprintf(&b, "  %s%s\n", mark, &ops[i])
+	}
+	if to < len(ops) {
+		fmt.Fprintf(&b, "    ... %d later operations\n", len(ops)-to)
+	}
+	return b.String()
 }

@@ -29,7 +29,7 @@ func runRegister(t *testing.T, k historyKnobs, durable bool) {
 	rng := rngFor(t, k.seed)
 	t.Logf("seed %d, subtest source %s", k.seed, t.Name())
 	c := startHistoryCluster(t, durable)
-	const keysPerWorker = 8
+	const keysPerWorker = 16
 	ps := []*producer.Producer{c.newProducer(), c.newProducer(), c.newProducer()}
 	ctx, stopWorkers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -82,6 +82,9 @@ func runRegister(t *testing.T, k historyKnobs, durable bool) {
 		t.Logf("  fault %s", ev)
 	}
 
+	writeHistory(t, ops, c.faults)
+	c.checkLayouts(ps)
+
 	hist := byKey(ops)
 	var illegal, undecided []string
 	var illegalOps []histOp
@@ -108,8 +111,13 @@ func runRegister(t *testing.T, k historyKnobs, durable bool) {
 		for _, s := range states[key] {
 			replicas = append(replicas, s.String())
 		}
-		msgs = append(msgs, fmt.Sprintf("key %s: not linearizable as a register\n  replicas now (owner first): %s\n  history (seconds since the history began):\n%s",
-			key, strings.Join(replicas, " "), describeHistory(hist[key], 40)))
+		at := firstViolation(hist[key], time.Minute)
+		around := describeHistory(hist[key], 40)
+		if at >= 0 {
+			around = describeAround(hist[key], at, 20, 5)
+		}
+		msgs = append(msgs, fmt.Sprintf("key %s: not linearizable as a register from the operation marked >>\n  replicas now (owner first): %s\n  history (seconds since the history began):\n%s",
+			key, strings.Join(replicas, " "), around))
 	}
 	_, info := porcupine.CheckOperationsVerbose(registerModel, registerOps(illegalOps), time.Minute)
 	vis := filepath.Join(t.ArtifactDir(), "register.html")
@@ -137,7 +145,7 @@ type regWorker struct {
 // run puts (40%), deletes (15%) and reads (45%) random keys of its own
 // until ctx ends.
 func (w *regWorker) run(ctx context.Context) {
-	for ctx.Err() == nil {
+	for w.proceed(ctx) {
 		key := w.keys[w.rng.IntN(len(w.keys))]
 		switch r := w.rng.IntN(100); {
 		case r < 40:
@@ -186,4 +194,3 @@ func (w *regWorker) do(key string, kind opKind) {
 	}
 	w.ops = append(w.ops, o)
 }
-

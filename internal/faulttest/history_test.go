@@ -1,14 +1,17 @@
 package faulttest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,6 +211,9 @@ func runHistory(t *testing.T, k historyKnobs, durable bool, how healMode) {
 		t.Logf("  fault %s", ev)
 	}
 
+	writeHistory(t, ops, c.faults)
+	c.checkLayouts(ps)
+
 	healStart := time.Now()
 	heal(t, c)
 	t.Logf("heal (%s) took %v", c.healBy, time.Since(healStart).Round(time.Millisecond))
@@ -237,10 +243,19 @@ func (w *writer) next() histOp {
 	return o
 }
 
+// proceed waits while the cluster asks writers to pause, and reports
+// whether ctx is still running.
+func (w *writer) proceed(ctx context.Context) bool {
+	for w.c.paused.Load() && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return ctx.Err() == nil
+}
+
 // single writes one key at a time with Put and Delete until ctx ends. An
 // operation in flight then still runs to its end.
 func (w *writer) single(ctx context.Context) {
-	for ctx.Err() == nil {
+	for w.proceed(ctx) {
 		o := w.next()
 		octx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		o.Start = w.c.since()
@@ -263,7 +278,7 @@ func (w *writer) single(ctx context.Context) {
 // operation is timed from the moment Do starts it to the moment Do hands
 // its result back.
 func (w *writer) pipelined(ctx context.Context) {
-	for ctx.Err() == nil {
+	for w.proceed(ctx) {
 		batch := make([]histOp, 2+w.rng.IntN(63))
 		started := make([]bool, len(batch))
 		for i := range batch {
@@ -508,4 +523,27 @@ func (c *historyCluster) checkFinal(ops []histOp) {
 			t.Logf("  %s", ev)
 		}
 	}
+}
+
+// writeHistory writes every operation and fault, one JSON object a line, to
+// history.jsonl in t's artifact directory (kept with go test -artifacts).
+func writeHistory(t *testing.T, ops []histOp, faults []faultEvent) {
+	t.Helper()
+	path := filepath.Join(t.ArtifactDir(), "history.jsonl")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, ev := range faults {
+		require.NoError(t, enc.Encode(map[string]any{"fault": ev.Kind.String(), "node": ev.Node,
+			"start_ns": ev.Start, "end_ns": ev.End, "note": ev.Note}))
+	}
+	for _, o := range ops {
+		require.NoError(t, enc.Encode(map[string]any{"client": o.Client, "worker": o.Worker, "op": o.Kind.String(),
+			"key": o.Key, "value": o.Value, "found": o.Found, "start_ns": o.Start, "end_ns": o.End,
+			"outcome": o.Outcome.String(), "pipelined": o.Pipelined, "err": o.Err}))
+	}
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+	t.Logf("history written to %s (kept with go test -artifacts)", path)
 }

@@ -104,3 +104,13 @@ func TestSameState(t *testing.T) {
 	require.False(t, sameState([]replicaState{a, {Node: "n2", Present: true, Value: `"b"`}}))
 	require.False(t, sameState([]replicaState{a, {Node: "n2", Err: "no answer"}}))
 }
+
+// TestFirstViolation checks that the first operation a register history
+// cannot explain is found.
+func TestFirstViolation(t *testing.T) {
+	ops := []histOp{put("a", 0, 10, acked), get("a", true, 20, 30), put("b", 40, 50, acked),
+		get("a", true, 60, 70), get("b", true, 80, 90)}
+	require.Equal(t, 3, firstViolation(ops, 10*time.Second))
+	require.Equal(t, -1, firstViolation(ops[:3], 10*time.Second))
+	require.Contains(t, describeAround(ops, 3, 1, 0), ">>")
+}
