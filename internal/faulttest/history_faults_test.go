@@ -34,6 +34,8 @@ type historyCluster struct {
 	// removed from it (their supervisor stopped them).
 	members, removed []string
 	obs              *producer.Producer
+	// producers are every in-process producer, the observer first.
+	producers []*producer.Producer
 	// origin is the start of the history: every recorded time is an offset
 	// from it.
 	origin time.Time
@@ -71,7 +73,7 @@ func startHistoryCluster(t *testing.T, durable bool) *historyCluster {
 			}
 		}
 	})
-	c.obs = c.newProducer()
+	c.obs = c.newProducer() // first: it stores the settings
 	c.origin = time.Now()
 	return c
 }
@@ -94,6 +96,7 @@ func (c *historyCluster) newProducer() *producer.Producer {
 	p, err := producer.New(context.Background(), c.producerConfig())
 	require.NoError(c.t, err)
 	c.t.Cleanup(func() { _ = p.Close() })
+	c.producers = append(c.producers, p)
 	return p
 }
 
@@ -286,6 +289,10 @@ func (c *historyCluster) rebalance(kind faultKind, node string) string {
 		}
 		errs = append(errs, err.Error())
 		c.t.Logf("%s %s failed (attempt %d): %v", kind, node, attempt, err)
+		// A durable node that joins catches up from its replicas first
+		// and refuses the verification's reads meanwhile (not_ready):
+		// wait until every node passes, is ready and serves reads.
+		c.waitWhole(node)
 	}
 	c.paused.Store(false)
 	require.NoError(c.t, err, "%s %s", kind, node)
@@ -306,24 +313,27 @@ func (c *historyCluster) rebalance(kind faultKind, node string) string {
 	if paused {
 		note += "; finished with the producers paused"
 	}
+	if msg := c.staleLayouts(10 * time.Second); msg != "" {
+		note += "; " + msg
+		c.t.Errorf("after %s %s: %s", kind, node, msg)
+	}
 	return note
 }
 
-// checkLayouts waits up to 30 s until the observer and every producer of
-// ps route by the layout stored in Consul, and fails the test naming those
-// that do not.
-func (c *historyCluster) checkLayouts(ps []*producer.Producer) {
+// staleLayouts waits up to within until every in-process producer routes
+// by the layout stored in Consul, and describes those that still do not
+// ("" when all do).
+func (c *historyCluster) staleLayouts(within time.Duration) string {
 	c.t.Helper()
 	stored, _, err := c.cc.Settings(context.Background())
 	require.NoError(c.t, err)
-	all := append([]*producer.Producer{c.obs}, ps...)
 	var stale []string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		stale = stale[:0]
-		for i, p := range all {
-			if s := p.Settings(); s.Epoch != stored.Epoch || !slices.Equal(s.Members, stored.Members) || s.Migration != nil {
-				stale = append(stale, fmt.Sprintf("producer %d: epoch %d members %v migration %v", i, s.Epoch, s.Members, s.Migration != nil))
+		for i, p := range c.producers {
+			if s := p.Settings(); s.Epoch != stored.Epoch || !slices.Equal(s.Members, stored.Members) || (s.Migration == nil) != (stored.Migration == nil) {
+				stale = append(stale, fmt.Sprintf("producer %d (0 is the observer) has epoch %d members %v", i, s.Epoch, s.Members))
 			}
 		}
 		if len(stale) == 0 || time.Now().After(deadline) {
@@ -331,24 +341,38 @@ func (c *historyCluster) checkLayouts(ps []*producer.Producer) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if len(stale) > 0 {
-		c.t.Errorf("producers route by a stale layout 30 s after the last fault; stored: epoch %d members %v migration %v; %s",
-			stored.Epoch, stored.Members, stored.Migration != nil, strings.Join(stale, "; "))
+	if len(stale) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d producers route by a stale layout %v later: Consul has epoch %d members %v; %s",
+		len(stale), len(c.producers), within, stored.Epoch, stored.Members, strings.Join(stale, "; "))
+}
+
+// checkLayouts fails the test if some producer does not route by the
+// stored layout within 30 s.
+func (c *historyCluster) checkLayouts(when string) {
+	c.t.Helper()
+	if msg := c.staleLayouts(30 * time.Second); msg != "" {
+		c.t.Errorf("%s: %s", when, msg)
 	}
 }
 
-// waitWhole waits until every member passes, is ready, and serves a read
+// waitWhole waits until every member (and each extra node) passes, is
+// ready, and serves a read
 // itself (so a restarted node is the new process, caught up: a durable node
 // answers not_ready while it catches up, and Consul may still show the
 // registration of the process that was killed).
-func (c *historyCluster) waitWhole() {
+func (c *historyCluster) waitWhole(extra ...string) {
 	c.t.Helper()
-	testcluster.Eventually(c.t, fmt.Sprintf("members %v passing and serving reads", c.members), 2*time.Minute, 100*time.Millisecond, func() bool {
+	nodes := append(slices.Clone(c.members), extra...)
+	slices.Sort(nodes)
+	nodes = slices.Compact(nodes)
+	testcluster.Eventually(c.t, fmt.Sprintf("nodes %v passing and serving reads", nodes), 2*time.Minute, 100*time.Millisecond, func() bool {
 		ms, err := c.cc.Members(context.Background())
 		if err != nil {
 			return false
 		}
-		for _, n := range c.members {
+		for _, n := range nodes {
 			i := slices.IndexFunc(ms, func(m consul.Member) bool { return m.Name == n })
 			if i < 0 || !ms[i].Ready || !c.serves(n) {
 				return false
@@ -368,10 +392,17 @@ func (c *historyCluster) serves(node string) bool {
 
 // readReplicas reads every key from every member directly (GET_ONE in
 // BATCHes to each node) and returns, for each key, the state on each of its
-// replicas (its preference list in the final layout, owner first), and the
-// number of copies held by members that are not its replicas.
+// replicas (its preference list in the layout stored in Consul, owner
+// first), and the number of copies held by members that are not its
+// replicas.
 func (c *historyCluster) readReplicas(keys []string) (map[string][]replicaState, int) {
 	c.t.Helper()
+	s, _, err := c.cc.Settings(context.Background())
+	require.NoError(c.t, err)
+	require.Nil(c.t, s.Migration, "a rebalance is unfinished")
+	require.ElementsMatch(c.t, c.members, s.Members, "the members recorded in Consul")
+	table, err := s.Table(s.Members)
+	require.NoError(c.t, err)
 	held := map[string]map[string]replicaState{} // node -> key -> state
 	for _, node := range c.members {
 		held[node] = c.readNode(node, keys)
@@ -379,14 +410,10 @@ func (c *historyCluster) readReplicas(keys []string) (map[string][]replicaState,
 	out := make(map[string][]replicaState, len(keys))
 	strays := 0
 	for _, k := range keys {
-		reps := c.obs.Replicas(k)
+		reps := table.AppendPrefs(nil, k)
 		require.Len(c.t, reps, 3, "replicas of %s", k)
 		for _, n := range reps {
-			s, ok := held[n][k]
-			if !ok {
-				s = replicaState{Node: n, Err: "not a member now: the observer routes by a stale layout"}
-			}
-			out[k] = append(out[k], s)
+			out[k] = append(out[k], held[n][k])
 		}
 		for _, n := range c.members {
 			if !slices.Contains(reps, n) && held[n][k].Present {

@@ -83,7 +83,7 @@ func runRegister(t *testing.T, k historyKnobs, durable bool) {
 	}
 
 	writeHistory(t, ops, c.faults)
-	c.checkLayouts(ps)
+	c.checkLayouts("at the end of the history")
 
 	hist := byKey(ops)
 	var illegal, undecided []string

@@ -212,7 +212,7 @@ func runHistory(t *testing.T, k historyKnobs, durable bool, how healMode) {
 	}
 
 	writeHistory(t, ops, c.faults)
-	c.checkLayouts(ps)
+	c.checkLayouts("at the end of the history")
 
 	healStart := time.Now()
 	heal(t, c)
@@ -269,17 +269,17 @@ func (w *writer) single(ctx context.Context) {
 		cancel()
 		o.setOutcome(err)
 		w.ops = append(w.ops, o)
-		time.Sleep(time.Duration(w.rng.IntN(3)) * time.Millisecond)
+		time.Sleep(time.Duration(2+w.rng.IntN(8)) * time.Millisecond)
 	}
 }
 
-// pipelined runs Do pipelines of 2 to 64 random writes (a key may appear
+// pipelined runs Do pipelines of 2 to 16 random writes (a key may appear
 // twice in one: the two writes are then concurrent) until ctx ends. Each
 // operation is timed from the moment Do starts it to the moment Do hands
 // its result back.
 func (w *writer) pipelined(ctx context.Context) {
 	for w.proceed(ctx) {
-		batch := make([]histOp, 2+w.rng.IntN(63))
+		batch := make([]histOp, 2+w.rng.IntN(15))
 		started := make([]bool, len(batch))
 		for i := range batch {
 			batch[i] = w.next()
@@ -303,7 +303,7 @@ func (w *writer) pipelined(ctx context.Context) {
 		})
 		cancel()
 		w.ops = append(w.ops, batch...)
-		time.Sleep(time.Duration(5+w.rng.IntN(15)) * time.Millisecond)
+		time.Sleep(time.Duration(20+w.rng.IntN(40)) * time.Millisecond)
 	}
 }
 
