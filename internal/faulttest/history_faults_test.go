@@ -19,21 +19,21 @@ import (
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/rebalance"
+	"github.com/zshard/zshard/internal/reqclient"
 	"github.com/zshard/zshard/internal/testcluster"
 	"github.com/zshard/zshard/layout"
 )
 
 // historyCluster is the cluster of a history test: a Consul agent, a
 // `server_consumer 4` supervisor whose nodes are real processes (in memory,
-// or durable on their own data directories), R=2, and an observer producer
-// the test uses for probes and for reading each node directly.
+// or durable on their own data directories), R=2, and the in-process
+// producers (the first, the observer, writes nothing; it records the
+// cluster settings).
 type historyCluster struct {
 	*cluster
-	durable bool
 	// members are the cluster's intended members now; removed the nodes
 	// removed from it (their supervisor stopped them).
 	members, removed []string
-	obs              *producer.Producer
 	// producers are every in-process producer, the observer first.
 	producers []*producer.Producer
 	// origin is the start of the history: every recorded time is an offset
@@ -64,8 +64,7 @@ func startHistoryCluster(t *testing.T, durable bool) *historyCluster {
 	if durable {
 		extra = []string{"--data-dir", t.TempDir(), "--sync", "always", "--catch-up-settle", "1s"}
 	}
-	c := &historyCluster{cluster: startCluster(t, len(initialMembers), extra...), durable: durable,
-		members: slices.Clone(initialMembers)}
+	c := &historyCluster{cluster: startCluster(t, len(initialMembers), extra...), members: slices.Clone(initialMembers)}
 	t.Cleanup(func() {
 		if c.stopped != "" {
 			if pid := testcluster.NodePIDs(t, c.sup.Pid())[c.stopped]; pid != 0 {
@@ -73,7 +72,7 @@ func startHistoryCluster(t *testing.T, durable bool) *historyCluster {
 			}
 		}
 	})
-	c.obs = c.newProducer() // first: it stores the settings
+	c.newProducer() // the observer: first, it stores the settings
 	c.origin = time.Now()
 	return c
 }
@@ -386,8 +385,27 @@ func (c *historyCluster) waitWhole(extra ...string) {
 func (c *historyCluster) serves(node string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := c.obs.Call(ctx, node, protocol.Request{Op: protocol.OpGetOne, Key: "probe"})
-	return err == nil || errors.Is(err, producer.ErrNotFound)
+	_, err := c.call(ctx, node, protocol.Request{Op: protocol.OpGetOne, Key: "probe"})
+	var pe *protocol.Error
+	return err == nil || (errors.As(err, &pe) && pe.Code == protocol.CodeNotFound)
+}
+
+// call sends req to node itself, at the request endpoint it registered in
+// Consul, so that what the test observes does not depend on any producer's
+// view of the cluster. An error reply is returned as an error wrapping its
+// *protocol.Error.
+func (c *historyCluster) call(ctx context.Context, node string, req protocol.Request) (protocol.Reply, error) {
+	ms, err := c.cc.Members(ctx)
+	if err != nil {
+		return protocol.Reply{}, err
+	}
+	i := slices.IndexFunc(ms, func(m consul.Member) bool { return m.Name == node })
+	if i < 0 {
+		return protocol.Reply{}, fmt.Errorf("%s is not passing in Consul", node)
+	}
+	cl := reqclient.New(ms[i].RepURL, 10*time.Second)
+	defer cl.Close()
+	return cl.Call(ctx, &req)
 }
 
 // readReplicas reads every key from every member directly (GET_ONE in
@@ -436,7 +454,7 @@ func (c *historyCluster) readNode(node string, keys []string) map[string]replica
 		for i, k := range chunk {
 			batch[i] = protocol.Request{Op: protocol.OpGetOne, Key: k}
 		}
-		rep, err := c.obs.Call(ctx, node, protocol.Request{Op: protocol.OpBatch, Ops: batch})
+		rep, err := c.call(ctx, node, protocol.Request{Op: protocol.OpBatch, Ops: batch})
 		if err == nil && len(rep.Results) != len(chunk) {
 			err = fmt.Errorf("BATCH of %d answered with %d results", len(chunk), len(rep.Results))
 		}
