@@ -44,7 +44,10 @@ type fetchFunc[T any] func(q *api.QueryOptions) (T, uint64, error)
 //   - consecutive queries are at least minGap apart, so a key that changes
 //     very often cannot make the loop spin;
 //   - errors back off exponentially with jitter, up to backoffMax, and fn is
-//     told nothing until a read succeeds again;
+//     told nothing until a read succeeds again; after an error the next read
+//     is a full one with index 0: the agent may have restarted with a lower
+//     index, and a blocking query on the old, higher one would wait its whole
+//     wait time before the backwards index showed;
 //   - a query that outlives wait plus the agent's jitter is abandoned as an
 //     error (a connection that died silently never answers).
 //
@@ -83,6 +86,7 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 				return nil
 			}
 			backoff = min(backoff*2, o.backoffMax)
+			index = 0
 			continue
 		}
 		backoff = o.backoffMin

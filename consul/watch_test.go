@@ -90,11 +90,20 @@ func TestWatchFollowsBlockingQueryRules(t *testing.T) {
 			waited:    []uint64{0, 1, 7},
 		},
 		{
-			name:      "errors back off and keep the index",
+			name:      "errors back off, then read in full",
 			steps:     []fakeStep{{1, 10, nil}, {0, 0, boom}, {0, 0, boom}, {2, 11, nil}},
 			delivered: []int{1, 2},
-			waited:    []uint64{0, 10, 10, 10, 11},
+			waited:    []uint64{0, 10, 0, 0, 11},
 			errs:      2,
+		},
+		{
+			// A blocking query on the old index would wait its whole wait
+			// time before the lower index of the restarted agent showed.
+			name:      "an agent that restarted with a lower index is read at once",
+			steps:     []fakeStep{{1, 50, nil}, {0, 0, boom}, {2, 3, nil}},
+			delivered: []int{1, 2},
+			waited:    []uint64{0, 50, 0, 3},
+			errs:      1,
 		},
 	}
 	for _, tt := range tests {
