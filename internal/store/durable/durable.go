@@ -23,10 +23,11 @@ import (
 
 // Sentinel errors, wrapped with %w.
 var (
-	// ErrReadOnly is returned by Put and Delete of a store opened read-only
-	// because its directory could not be written (see Open).
+	// ErrReadOnly is returned by every write (Put, Apply, Delete,
+	// MarkAlive...) of a store opened read-only because its directory
+	// could not be written (see Open).
 	ErrReadOnly = errors.New("durable: data directory not writable; store is read-only, reads are served")
-	// ErrDiskFull is returned by Put and Delete while the free space of the
+	// ErrDiskFull is returned by every write while the free space of the
 	// data directory's file system is below Options.MinFreeBytes.
 	ErrDiskFull = errors.New("durable: disk full; writes refused, reads are served")
 	// ErrCorrupt is returned for a record the store cannot decode.
