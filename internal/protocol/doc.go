@@ -22,9 +22,9 @@
 // One field table drives both codecs and both directions:
 //
 //   - fields.go: the field table — every field of a request or reply, its
-//     wire name (spelled there once), its type, the ops that must carry it
-//     and those on which its value is checked, and the fields of each op's
-//     reply.
+//     wire name (spelled there once), its type, the ops that must carry it,
+//     those on which its value is checked and, for a field only some ops
+//     take, those ops; and the fields of each op's reply.
 //   - validate.go: the checks of a decoded request, run from the table
 //     whatever the codec.
 //   - request.go: Request, DecodeRequest, and the one mapping between the

@@ -102,13 +102,15 @@ func (w *writer) reply(r *Reply) error {
 	if r.Op < numOps {
 		fs = replyFields[r.Op]
 	}
-	n := 1
+	n := 1 + len(fs)
 	if r.ID != nil {
 		n++
 	}
+	var left fieldSet // the fields of fs r leaves out
 	for _, f := range fs {
-		if !r.omits(f) {
-			n++
+		if omittable.has(f) && r.omits(f) {
+			left |= 1 << f
+			n--
 		}
 	}
 	w.openMap(n)
@@ -116,7 +118,7 @@ func (w *writer) reply(r *Reply) error {
 	w.str(StatusOK)
 	w.id(r.ID)
 	for _, f := range fs {
-		if r.omits(f) {
+		if left.has(f) {
 			continue
 		}
 		w.key(f)
@@ -127,6 +129,9 @@ func (w *writer) reply(r *Reply) error {
 	w.closeMap()
 	return nil
 }
+
+// omittable holds the fields an OK reply may leave out (Reply.omits).
+const omittable = fieldSet(1<<fieldFeatures | 1<<fieldVersion | 1<<fieldSuperseded)
 
 // omits reports whether the OK reply r leaves out field f of its op:
 // PING's "features" when it has none, "version" when it is zero,
@@ -154,7 +159,8 @@ func (w *writer) errorReply(r *Reply) {
 	if r.ID != nil {
 		n++
 	}
-	if !r.Version.IsZero() {
+	v := r.Version
+	if !v.IsZero() {
 		n++
 	}
 	w.openMap(n)
@@ -165,9 +171,9 @@ func (w *writer) errorReply(r *Reply) {
 	w.str(string(e.Code))
 	w.key(fieldMessage)
 	w.str(e.Message)
-	if !r.Version.IsZero() {
+	if !v.IsZero() {
 		w.key(fieldVersion)
-		w.version(r.Version)
+		w.version(v)
 	}
 	w.closeMap()
 }
@@ -231,45 +237,70 @@ func (w *writer) replyValue(f field, r *Reply) error {
 	return nil
 }
 
-// entries writes a "collection": each entry {"key":k,"value":v},
-// {"key":k,"raw_value":b,"value_codec":c} when it travels raw, or
-// {"key":k,"deleted":true} for a tombstone; then "version":v when the
-// entry has one.
+// entries writes a "collection": each entry {"key":k,"value":v}, or
+// {"key":k,"raw_value":b,"value_codec":c} when it travels raw; an entry
+// with a version or a tombstone is written by versionedEntry.
 func (w *writer) entries(es []Entry) {
 	w.openArray(len(es))
 	for i := range es {
 		e := &es[i]
-		n := 2
-		if e.Codec != 0 && !e.Deleted {
-			n = 3
-		}
-		hasVersion := !e.Version.IsZero()
-		if hasVersion {
-			n++
-		}
-		w.openMap(n)
-		w.key(fieldKey)
-		w.str(e.Key)
 		switch {
-		case e.Deleted:
-			w.key(fieldDeleted)
-			w.bool(true)
+		case !e.Version.IsZero() || e.Deleted:
+			w.versionedEntry(e)
 		case e.Codec != 0:
+			w.openMap(3)
+			w.key(fieldKey)
+			w.str(e.Key)
 			w.key(fieldRawValue)
 			w.bytes(e.Value)
 			w.key(fieldValueCodec)
 			w.str(e.Codec.String())
+			w.closeMap()
 		default:
+			w.openMap(2)
+			w.key(fieldKey)
+			w.str(e.Key)
 			w.key(fieldValue)
 			w.raw(e.Value)
+			w.closeMap()
 		}
-		if hasVersion {
-			w.key(fieldVersion)
-			w.version(e.Version)
-		}
-		w.closeMap()
 	}
 	w.closeArray()
+}
+
+// versionedEntry writes an entry of a reply with versions: its key, then
+// "deleted":true for a tombstone or its value (raw or not), then its
+// "version" when it has one.
+func (w *writer) versionedEntry(e *Entry) {
+	n := 2
+	if e.Codec != 0 && !e.Deleted {
+		n = 3
+	}
+	hasVersion := !e.Version.IsZero()
+	if hasVersion {
+		n++
+	}
+	w.openMap(n)
+	w.key(fieldKey)
+	w.str(e.Key)
+	switch {
+	case e.Deleted:
+		w.key(fieldDeleted)
+		w.bool(true)
+	case e.Codec != 0:
+		w.key(fieldRawValue)
+		w.bytes(e.Value)
+		w.key(fieldValueCodec)
+		w.str(e.Codec.String())
+	default:
+		w.key(fieldValue)
+		w.raw(e.Value)
+	}
+	if hasVersion {
+		w.key(fieldVersion)
+		w.version(e.Version)
+	}
+	w.closeMap()
 }
 
 // digests writes "digests": [[partition, keys, sum], ...].

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -120,14 +121,17 @@ func (w *writer) base64(b []byte) {
 }
 
 // version writes v as its text form, a string of 32 hex digits, in
-// either codec.
+// either codec: the hex of its binary form, which is the text
+// hlc.Version.AppendText writes (TestWriterVersion).
 func (w *writer) version(v hlc.Version) {
 	w.sep()
+	var bin [hlc.Size]byte
+	v.AppendBinary(bin[:0])
 	if w.c == JSON {
-		w.b = append(v.AppendText(append(w.b, '"')), '"')
+		w.b = append(hex.AppendEncode(append(w.b, '"'), bin[:]), '"')
 		return
 	}
-	w.b = v.AppendText(mpStr.append(w.b, hlc.TextLen))
+	w.b = hex.AppendEncode(mpStr.append(w.b, hlc.TextLen), bin[:])
 }
 
 func (w *writer) uint(u uint64) { w.integer(u, false) }

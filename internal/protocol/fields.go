@@ -138,8 +138,8 @@ type fieldSpec struct {
 	checked opSet
 	// only, when not empty, is the set of ops whose requests may carry
 	// the field: a request of another op that carries it is refused
-	// (validate). Empty: any op may carry it, and those it means nothing
-	// to ignore it, as every field before versions.
+	// (validate). Empty: any op may carry it, and the ops that do not use
+	// it ignore it.
 	only opSet
 	// missing is the message of a request of an op in must that lacks the
 	// field: %[1]v is the op, %[2]q the field, %[3]q its pair.

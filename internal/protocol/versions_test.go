@@ -238,3 +238,21 @@ func TestVersionEntryHash(t *testing.T) {
 	require.NotEqual(t, VersionEntryHash("g", v, false), VersionEntryHash("g", v.Add(1), false))
 	require.NotEqual(t, VersionEntryHash("g", v, false), VersionEntryHash("h", v, false))
 }
+
+// TestWriterVersion checks the writer's version digits against
+// hlc.Version.AppendText.
+func TestWriterVersion(t *testing.T) {
+	for _, v := range []hlc.Version{{}, testVersion, {Time: 1<<64 - 1, Writer: 1<<64 - 1}, {Time: 0x0123456789abcdef, Writer: 0xfedcba9876543210}} {
+		for _, c := range []Codec{JSON, Msgpack} {
+			w := writer{c: c}
+			w.version(v)
+			want := v.AppendText(nil)
+			if c == JSON {
+				want = append(append([]byte{'"'}, want...), '"')
+			} else {
+				want = append([]byte{0xd9, hlc.TextLen}, want...)
+			}
+			require.Equal(t, string(want), string(w.b), "%v %v", c, v)
+		}
+	}
+}
