@@ -45,7 +45,7 @@ func TestRawValues(t *testing.T) {
 					cfg.Store = st
 				}
 				n, req, push := startWithClients(t, cfg)
-				require.Equal(t, []string{protocol.FeatureRaw}, mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPing})).Features)
+				require.Equal(t, []string{protocol.FeatureRaw, protocol.FeatureVersions}, mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPing})).Features)
 
 				var batch, ingest []protocol.Request
 				for k, v := range rawValues {
