@@ -72,6 +72,8 @@ func TestRawValues(t *testing.T) {
 						got, ok, err := n.store.Get(n.ctx, p+k)
 						require.NoError(t, err)
 						require.True(t, ok, p+k)
+						require.False(t, got.Version.IsZero(), "%s: the node versions a write without version", p+k)
+						got.Version = v.Version
 						require.Equal(t, v, got, p+k)
 						own := protocol.Codec(v.Codec)
 						rep := mustOK(t, call(t, req, own, protocol.Request{Op: protocol.OpGetOne, Key: p + k}))
