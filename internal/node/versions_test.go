@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -503,4 +505,32 @@ func TestDropIfAway(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, dropped)
 	})
+}
+
+// TestProtocolDocVersionsExchange: the exchange docs/PROTOCOL.md §3.12
+// shows is what a node answers, byte for byte.
+func TestProtocolDocVersionsExchange(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	require.NoError(t, err)
+	text := string(doc)
+	i := strings.Index(text, "Key `g` holds `\"v\"`, written at version `")
+	require.Positive(t, i, "the §3.12 example")
+	text = text[i:]
+	text = text[strings.Index(text, "```\n")+4:]
+	text = text[:strings.Index(text, "```")]
+	g, err := hlc.Parse("018c6d4a3b2c00019e3779b97f4a7c15")
+	require.NoError(t, err)
+
+	n, req, _ := startWithClients(t, Config{})
+	_, err = n.Store().Apply(context.Background(), "g", store.Value{Codec: uint8(protocol.JSON), Data: []byte(`"v"`), Version: g})
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	require.Len(t, lines, 16)
+	for j := 0; j < len(lines); j += 2 {
+		request, ok := strings.CutPrefix(lines[j], "-> ")
+		require.True(t, ok, lines[j])
+		reply, ok := strings.CutPrefix(lines[j+1], "<- ")
+		require.True(t, ok, lines[j+1])
+		require.Equal(t, reply, string(rawCall(t, req, request)), request)
+	}
 }
