@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/protocol"
@@ -29,6 +30,8 @@ type nodeFlags struct {
 	sync            string
 	cacheMB         int
 	catchUpSettle   time.Duration
+	maxClockAhead   time.Duration
+	tombstoneTTL    time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
@@ -46,7 +49,9 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
 	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
 	fs.IntVar(&f.cacheMB, "cache-mb", durable.DefaultCacheBytes>>20, "with --data-dir, the block cache of each node in MiB (blocks read from disk stay here, uncompressed; filled as reads need it)")
-	fs.DurationVar(&f.catchUpSettle, "catch-up-settle", noderun.DefaultCatchUpSettle, "with --data-dir, Consul and R > 0: how long a restarted node, registered as not ready for reads, waits before it copies what it missed from its replicas (writes routed before the producers saw it land meanwhile)")
+	fs.DurationVar(&f.catchUpSettle, "catch-up-settle", noderun.DefaultCatchUpSettle, "with Consul and R > 0: how long a (re)started node, registered as not ready for reads, waits before it copies what it missed from its replicas (writes routed before the producers saw it land meanwhile)")
+	fs.DurationVar(&f.maxClockAhead, "max-clock-ahead", hlc.DefaultMaxAhead, "refuse (bad_request) a write whose version is further ahead of this node's clock than this")
+	fs.DurationVar(&f.tombstoneTTL, "tombstone-ttl", node.DefaultTombstoneTTL, "keep the tombstone of a deleted key this long, then purge it; a node with replicas away longer drops its data and catches up from empty")
 }
 
 // args renders the flags for a child process.
@@ -61,6 +66,8 @@ func (f *nodeFlags) args() []string {
 		"--sync", f.sync, // --data-dir is per node: the supervisor adds it
 		"--cache-mb", strconv.Itoa(f.cacheMB),
 		"--catch-up-settle", f.catchUpSettle.String(),
+		"--max-clock-ahead", f.maxClockAhead.String(),
+		"--tombstone-ttl", f.tombstoneTTL.String(),
 	}
 }
 
@@ -77,6 +84,12 @@ func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	}
 	if f.cacheMB < 1 {
 		return nil, fmt.Errorf("--cache-mb %d: want a size of at least 1 MiB", f.cacheMB)
+	}
+	if f.maxClockAhead <= 0 {
+		return nil, fmt.Errorf("--max-clock-ahead %v: want a positive duration", f.maxClockAhead)
+	}
+	if f.tombstoneTTL <= 0 {
+		return nil, fmt.Errorf("--tombstone-ttl %v: want a positive duration", f.tombstoneTTL)
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
 }

@@ -157,7 +157,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"node", "--help"}} {
 		out, err := exec.Command(binary, args...).Output()
 		require.NoError(t, err)
-		for _, flag := range []string{"--bind", "--log-level", "--max-key-bytes", "--max-value-bytes", "--max-message-bytes", "--max-batch-ops", "--max-reply-bytes", "--data-dir", "--sync", "--cache-mb"} {
+		for _, flag := range []string{"--bind", "--log-level", "--max-key-bytes", "--max-value-bytes", "--max-message-bytes", "--max-batch-ops", "--max-reply-bytes", "--data-dir", "--sync", "--cache-mb", "--catch-up-settle", "--max-clock-ahead", "--tombstone-ttl"} {
 			require.Contains(t, string(out), flag)
 		}
 		if args[0] == "node" {

@@ -32,10 +32,12 @@ name binds free ports. With --consul it registers in Consul once serving (a
 TTL check kept passing while its request endpoint answers PING) and
 deregisters when stopped. With --data-dir and --consul it first deletes the
 keys of partitions the current layout no longer gives it (moved away by a
-rebalance while it was down); when the cluster's R > 0 it then registers with
-Meta ready=false (writes reach it, reads do not), copies what it missed from
-its ready replicas, and registers ready=true (docs/DURABILITY.md). Once serving (and registered) it prints one line to
-stdout:
+rebalance while it was down), and all its keys if it was away longer than
+--tombstone-ttl and R > 0. With --consul, when the cluster's R > 0, the node,
+durable or in memory, registers with Meta ready=false (writes reach it, reads
+do not), copies its partitions from its ready replicas, applied by version,
+and registers ready=true (docs/DURABILITY.md). Once serving (and registered)
+it prints one line to stdout:
   READY <name> <request endpoint> <ingest endpoint>
 Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 		Args: cobra.NoArgs,
@@ -58,6 +60,8 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 					MaxMessageBytes: nf.maxMessageBytes, MaxBatchOps: nf.maxBatchOps,
 				},
 				MaxReplyBytes: nf.maxReplyBytes,
+				MaxClockAhead: nf.maxClockAhead,
+				TombstoneTTL:  nf.tombstoneTTL,
 				Logger:        logger,
 			}
 			if cfg.Sync, err = node.ParseSyncPolicy(nf.sync); err != nil {

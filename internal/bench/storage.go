@@ -34,14 +34,14 @@ func (s NodeStorage) args() []string {
 }
 
 // runConfig returns the node runtime's configuration of the node name
-// under s, bound to loopback. A durable node's data directory starts empty
-// and lies outside any cluster's layout, so the layout check and the
-// catch-up are off; the runtime opens the store (with the batch interval
-// of server_consumer --sync batch) and closes it after the node.
+// under s, bound to loopback. The node starts empty and lies outside any
+// cluster's layout, so the layout check and the catch-up are off; for a
+// durable node the runtime opens the store (with the batch interval of
+// server_consumer --sync batch) and closes it after the node.
 func (s NodeStorage) runConfig(name string) (noderun.Config, error) {
 	// The bind address is given, not left to the node's default: the
 	// runtime writes it into the registered endpoints and pings it.
-	cfg := noderun.Config{Node: node.Config{Name: name}}
+	cfg := noderun.Config{Node: node.Config{Name: name}, SkipLayout: true}
 	if s.DataRoot == "" {
 		return cfg, nil
 	}
@@ -51,6 +51,5 @@ func (s NodeStorage) runConfig(name string) (noderun.Config, error) {
 	}
 	cfg.Node.Sync = policy
 	cfg.DataDir = filepath.Join(s.DataRoot, name)
-	cfg.SkipLayout = true
 	return cfg, nil
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // TestIngestBatchOnDurableStore: runs of PUTs in a pushed BATCH go to a
-// durable store in one commit each, interleaved with DELETEs in order, are
-// counted, and are recorded as client writes during a catch-up.
+// durable store in one commit each, interleaved with DELETEs in order, and
+// are counted.
 func TestIngestBatchOnDurableStore(t *testing.T) {
 	st, err := durable.Open(t.TempDir(), durable.Options{})
 	require.NoError(t, err)
@@ -26,7 +26,6 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	n, err := New(Config{Store: st, PollInterval: 10 * time.Millisecond})
 	require.NoError(t, err)
 	require.NotNil(t, n.batcher)
-	cu := n.BeginCatchUp()
 	require.NoError(t, n.Start())
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
 	push := pushSocket(t, n)
@@ -43,10 +42,6 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	}}), 0)
 	require.NoError(t, err)
 	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpSync, Token: "t"}))
-	for _, k := range []string{"a", "b", "c"} {
-		require.True(t, cu.Dirty(k), k)
-	}
-	cu.Finish()
 	ctx := context.Background()
 	_, ok, err := st.Get(ctx, "a")
 	require.NoError(t, err)
@@ -63,16 +58,17 @@ func TestIngestBatchOnDurableStore(t *testing.T) {
 	require.Equal(t, uint64(1), s.Ops["DELETE"])
 }
 
-// countingBatcher counts the PutMany calls a node makes on a durable store.
+// countingBatcher counts the ApplyMany calls a node makes on a durable
+// store.
 type countingBatcher struct {
 	*durable.Store
 	calls, puts int
 }
 
-func (b *countingBatcher) PutMany(ctx context.Context, entries []store.Entry) error {
+func (b *countingBatcher) ApplyMany(ctx context.Context, entries []store.Entry, applied []bool) error {
 	b.calls++
 	b.puts += len(entries)
-	return b.Store.PutMany(ctx, entries)
+	return b.Store.ApplyMany(ctx, entries, applied)
 }
 
 // TestRequestBatchOnDurableStore: runs of plain PUTs in an acknowledged
@@ -85,7 +81,6 @@ func TestRequestBatchOnDurableStore(t *testing.T) {
 	cb := &countingBatcher{Store: st}
 	n, err := New(Config{Store: cb, PollInterval: 10 * time.Millisecond})
 	require.NoError(t, err)
-	cu := n.BeginCatchUp()
 	require.NoError(t, n.Start())
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
 	req := reqSocket(t, n)
@@ -107,12 +102,8 @@ func TestRequestBatchOnDurableStore(t *testing.T) {
 		require.Equal(t, protocol.StatusOK, r.Status, "op %d: %+v", i, r.Err)
 	}
 	require.True(t, rep.Results[3].Deleted, "the DELETE sees the PUT of its run")
-	require.Equal(t, 2, cb.calls, "runs a,b,e and c,c are one commit each; d alone is a plain Put")
+	require.Equal(t, 2, cb.calls, "runs a,b,e and c,c are one commit each; d alone is a plain Apply")
 	require.Equal(t, 5, cb.puts)
-	for _, k := range []string{"a", "b", "c", "d", "e"} {
-		require.True(t, cu.Dirty(k), "%s is a client write during the catch-up", k)
-	}
-	cu.Finish()
 
 	want := map[string]string{"b": "2", "c": "4", "d": "6", "e": "9"}
 	for k, v := range want {
@@ -124,7 +115,7 @@ func TestRequestBatchOnDurableStore(t *testing.T) {
 	require.Equal(t, uint64(7), n.Stats().Ops["PUT"])
 }
 
-// gatedBatcher is a durable store whose first PutMany waits for release,
+// gatedBatcher is a durable store whose first ApplyMany waits for release,
 // so that messages pile up on the ingest socket meanwhile, and whose
 // BulkBytes is set by the test.
 type gatedBatcher struct {
@@ -132,12 +123,12 @@ type gatedBatcher struct {
 	bulk    int
 	release chan struct{}
 	mu      sync.Mutex
-	calls   []int // entries per PutMany
+	calls   []int // entries per ApplyMany
 }
 
 func (b *gatedBatcher) BulkBytes() int { return b.bulk }
 
-func (b *gatedBatcher) PutMany(ctx context.Context, entries []store.Entry) error {
+func (b *gatedBatcher) ApplyMany(ctx context.Context, entries []store.Entry, applied []bool) error {
 	b.mu.Lock()
 	first := len(b.calls) == 0
 	b.calls = append(b.calls, len(entries))
@@ -145,7 +136,7 @@ func (b *gatedBatcher) PutMany(ctx context.Context, entries []store.Entry) error
 	if first {
 		<-b.release
 	}
-	return b.Store.PutMany(ctx, entries)
+	return b.Store.ApplyMany(ctx, entries, applied)
 }
 
 // TestIngestGathersPutsAcrossMessages: PUTs of messages queued on the
@@ -157,7 +148,7 @@ func TestIngestGathersPutsAcrossMessages(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		bulk int
-		want []int // entries per PutMany; nil: gathered (see below)
+		want []int // entries per ApplyMany; nil: gathered (see below)
 	}{
 		{"gathered", 1 << 20, nil},
 		// A commit per message: each reaches BulkBytes alone.

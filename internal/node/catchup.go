@@ -2,31 +2,32 @@ package node
 
 import (
 	"context"
-	"strings"
-	"sync"
+	"sync/atomic"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 )
 
 // CatchUp is the state of a node that is catching up from its replicas
-// after a restart (see BeginCatchUp). While it lasts the node answers reads
-// (GET_ONE, GET_ALL, SCAN, DIGEST, also inside a BATCH) with not_ready and serves
-// writes as usual, recording every key a client writes: a value copied from
-// a replica never replaces a newer write that reached the node meanwhile.
-// Its methods are safe for concurrent use.
+// after a (re)start (see BeginCatchUp). While it lasts the node answers
+// reads (GET_ONE, GET_ALL, SCAN, DIGEST, also inside a BATCH) with
+// not_ready and serves writes as usual. The catch-up applies the replicas'
+// records through Apply, by version like any write: a record copied from a
+// replica never replaces a newer write that reached the node meanwhile,
+// and an older one that lands after a newer copy is superseded. Its
+// methods are safe for concurrent use.
 type CatchUp struct {
-	n     *Node
-	mu    sync.Mutex // orders Put/Delete against touch
-	dirty map[string]struct{}
+	n       *Node
+	applied atomic.Int64
 }
 
 // BeginCatchUp puts the node in catch-up mode and returns the handle the
-// catch-up applies the replicas' entries through; Finish ends it. Call it
-// before Start so that no read is served before the catch-up and no write
-// goes unrecorded. A second call returns the CatchUp in progress.
+// catch-up applies the replicas' records through; Finish ends it. Call it
+// before Start so that no read is served before the catch-up. A second
+// call returns the CatchUp in progress.
 func (n *Node) BeginCatchUp() *CatchUp {
-	cu := &CatchUp{n: n, dirty: map[string]struct{}{}}
+	cu := &CatchUp{n: n}
 	if n.catchup.CompareAndSwap(nil, cu) {
 		return cu
 	}
@@ -36,49 +37,55 @@ func (n *Node) BeginCatchUp() *CatchUp {
 // CatchingUp reports whether the node is in catch-up mode.
 func (n *Node) CatchingUp() bool { return n.catchup.Load() != nil }
 
-// touch records that a client writes key. The write path calls it before
-// applying the write, so a Put or Delete of the catch-up either ran
-// entirely before it (and the client's write lands after) or sees the key
-// dirty and leaves it alone.
-func (c *CatchUp) touch(key string) {
-	c.mu.Lock()
-	if c.dirty != nil { // nil once finished
-		if _, ok := c.dirty[key]; !ok {
-			c.dirty[strings.Clone(key)] = struct{}{} // do not pin the request message
+// Apply applies records copied from a replica (values and tombstones, with
+// their versions; Hash is ignored) by last writer wins, as store.ApplyMany
+// does, in one store commit where the engine can, and returns how many it
+// stored. A record the node already holds, same version and same bytes, is
+// not written again. The node's clock observes the versions, so the writes
+// it versions later order after them (a version beyond its bound is
+// applied all the same: a replica holds it). Apply overwrites entries
+// with the records it keeps.
+func (c *CatchUp) Apply(ctx context.Context, entries []store.Entry) (applied int, err error) {
+	n := c.n
+	var newest hlc.Version
+	kept := entries[:0]
+	for _, e := range entries {
+		if newest.Compare(e.Value.Version) < 0 {
+			newest = e.Value.Version
+		}
+		old, found, err := n.store.Lookup(ctx, e.Key)
+		if err != nil {
+			return 0, err
+		}
+		if found && same(old, e.Value) {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	_ = n.clock.Observe(newest)
+	if len(kept) == 0 {
+		return 0, nil
+	}
+	done := make([]bool, len(kept))
+	if err := n.store.ApplyMany(ctx, kept, done); err != nil {
+		return 0, err
+	}
+	for _, ok := range done {
+		if ok {
+			applied++
 		}
 	}
-	c.mu.Unlock()
+	c.applied.Add(int64(applied))
+	return applied, nil
 }
 
-// Dirty reports whether a client wrote key since the catch-up began.
-func (c *CatchUp) Dirty(key string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.dirty[key]
-	return ok
-}
-
-// Put stores v under key unless a client wrote key since the catch-up
-// began; applied reports whether it did.
-func (c *CatchUp) Put(ctx context.Context, key string, v store.Value) (applied bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.dirty[key]; ok {
-		return false, nil
+// same reports whether a and b are the same record: same version, both
+// tombstones or both the same bytes in the same codec.
+func same(a, b store.Value) bool {
+	if a.Version != b.Version || a.Tombstone != b.Tombstone {
+		return false
 	}
-	return true, c.n.store.Put(ctx, key, v)
-}
-
-// Delete removes key unless a client wrote key since the catch-up began;
-// applied reports whether it did.
-func (c *CatchUp) Delete(ctx context.Context, key string) (applied bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.dirty[key]; ok {
-		return false, nil
-	}
-	_, err = c.n.store.Delete(ctx, key)
-	return true, err
+	return a.Tombstone || (a.Codec == b.Codec && string(a.Data) == string(b.Data))
 }
 
 // Sync makes what the catch-up applied durable, if the store buffers
@@ -88,10 +95,7 @@ func (c *CatchUp) Sync() error { return c.n.syncStore() }
 // Finish ends catch-up mode: reads are served again. It is idempotent.
 func (c *CatchUp) Finish() {
 	if c.n.catchup.CompareAndSwap(c, nil) {
-		c.mu.Lock()
-		c.n.log.Info("catch-up finished; serving reads", "keys_written_meanwhile", len(c.dirty))
-		c.dirty = nil
-		c.mu.Unlock()
+		c.n.log.Info("catch-up finished; serving reads", "records_applied", c.applied.Load())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 )
@@ -55,6 +56,18 @@ type Config struct {
 	// (one with a Sync method, e.g. durable.Store); see SyncPolicy.
 	// Default SyncAlways.
 	Sync SyncPolicy
+	// MaxClockAhead bounds how far ahead of the node's clock a write's
+	// version may be: a PUT or DELETE whose version is further in the
+	// future is refused with bad_request and not applied, so one writer
+	// with a wrong clock cannot push every key's versions ahead of the
+	// others' (hlc.Clock.Observe). Default hlc.DefaultMaxAhead (1 minute).
+	MaxClockAhead time.Duration
+	// TombstoneTTL is how long the node keeps the tombstone of a deleted
+	// key (from its version's time) before purging it; a replica away
+	// longer than that could bring deleted keys back, so a node holding
+	// replicas that was away longer drops its data and catches up from
+	// empty (DropIfAway). Default 24h.
+	TombstoneTTL time.Duration
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -69,6 +82,7 @@ const (
 	DefaultSyncTokens     = 1 << 16
 	DefaultLinger         = 100 * time.Millisecond
 	DefaultPollInterval   = 100 * time.Millisecond
+	DefaultTombstoneTTL   = 24 * time.Hour
 )
 
 // DefaultConfig returns a Config with every default filled in, except
@@ -89,6 +103,8 @@ func (c Config) withDefaults() Config {
 	c.Linger = cmp.Or(c.Linger, DefaultLinger)
 	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
 	c.Sync = cmp.Or(c.Sync, SyncAlways)
+	c.MaxClockAhead = cmp.Or(c.MaxClockAhead, hlc.DefaultMaxAhead)
+	c.TombstoneTTL = cmp.Or(c.TombstoneTTL, DefaultTombstoneTTL)
 	return c
 }
 
@@ -114,7 +130,8 @@ func (c Config) Validate() error {
 	if c.TransportMaxBytes > 0 && c.TransportMaxBytes < int64(l.MaxMessageBytes) {
 		errs = append(errs, fmt.Errorf("TransportMaxBytes %d is below Limits.MaxMessageBytes %d", c.TransportMaxBytes, l.MaxMessageBytes))
 	}
-	if c.MaxReplyBytes < 0 || c.SyncTimeout < 0 || c.MaxSyncTimeout < 0 || c.SyncTokens < 0 || c.Linger < 0 || c.PollInterval < 0 {
+	if c.MaxReplyBytes < 0 || c.SyncTimeout < 0 || c.MaxSyncTimeout < 0 || c.SyncTokens < 0 || c.Linger < 0 || c.PollInterval < 0 ||
+		c.MaxClockAhead < 0 || c.TombstoneTTL < 0 {
 		errs = append(errs, errors.New("sizes and durations must not be negative"))
 	}
 	if _, err := ParseSyncPolicy(string(c.Sync)); err != nil {

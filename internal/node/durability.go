@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/zshard/zshard/internal/protocol"
-	"github.com/zshard/zshard/internal/store"
 )
 
 // SyncPolicy says when a node makes writes durable on a store that buffers
@@ -47,12 +46,12 @@ type syncer interface {
 	Sync(ctx context.Context) error
 }
 
-// putBatcher is the optional method of a store that applies many PUTs in
-// one commit (durable.Store): both loops hand it each run of PUTs of a
-// BATCH instead of one Put per key, so it must be safe for concurrent use.
-type putBatcher interface {
-	PutMany(ctx context.Context, entries []store.Entry) error
-	// BulkBytes is the size (keys and values) from which a PutMany is
+// bulkStore is the optional method of a store whose ApplyMany is much
+// cheaper per key than one Apply each (durable.Store, one engine commit):
+// both loops hand it each run of PUTs of a BATCH instead of one Apply per
+// key. Other stores get one Apply per PUT.
+type bulkStore interface {
+	// BulkBytes is the size (keys and values) from which an ApplyMany is
 	// cheapest per key; the ingest loop gathers pushed PUTs up to it.
 	BulkBytes() int
 }

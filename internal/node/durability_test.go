@@ -36,6 +36,11 @@ func (s *syncingStore) Put(ctx context.Context, k string, v store.Value) error {
 	return s.Memory.Put(ctx, k, v)
 }
 
+func (s *syncingStore) Apply(ctx context.Context, k string, v store.Value) (bool, error) {
+	s.writes.Add(1)
+	return s.Memory.Apply(ctx, k, v)
+}
+
 func (s *syncingStore) Sync(context.Context) error {
 	s.mu.Lock()
 	gate := s.gate

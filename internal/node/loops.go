@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 
@@ -307,19 +308,30 @@ func (n *Node) ingestLoop(pull, wake *zmq.Socket) {
 // bulk bytes are gathered, and as soon as no message is queued: a write is
 // applied at most one drained burst later than it would be alone.
 type ingester struct {
-	n     *Node
-	log   ingestLog
-	puts  []store.Entry
-	bytes int
-	bulk  int
+	n        *Node
+	log      ingestLog
+	puts     []store.Entry
+	assigned []bool // assigned[i]: the node versioned puts[i]
+	applied  []bool // ApplyMany's results, reused
+	bytes    int
+	bulk     int
 }
 
-// add gathers the entries of ops, a run of plain PUTs in codec c.
-func (in *ingester) add(c protocol.Codec, ops []protocol.Request) {
-	in.puts = in.n.appendPuts(in.puts, c, ops)
-	for i := range ops {
-		in.bytes += len(ops[i].Key) + len(ops[i].Value)
+// add gathers PUT i of the BATCH b in codec c, at the version bs gives it,
+// or returns (and counts) the error of that version.
+func (in *ingester) add(c protocol.Codec, b *protocol.Request, i int, bs *batchStamps) error {
+	st, err := bs.of(in.n, b, i)
+	if err != nil {
+		in.n.stats.err(protocol.AsError(err).Code)
+		return err
 	}
+	op := &b.Ops[i]
+	v := putValue(c, op)
+	v.Version = st.v
+	in.puts = append(in.puts, store.Entry{Key: op.Key, Value: v})
+	in.assigned = append(in.assigned, st.assigned)
+	in.bytes += len(op.Key) + len(op.Value)
+	return nil
 }
 
 // flush applies the gathered PUTs in one commit and reports a failure.
@@ -327,12 +339,17 @@ func (in *ingester) flush() {
 	if len(in.puts) == 0 {
 		return
 	}
-	if err := in.n.putMany(in.puts); err != nil {
+	in.applied = slices.Grow(in.applied[:0], len(in.puts))[:len(in.puts)]
+	if err := in.n.applyMany(in.puts, in.applied, in.assigned); err != nil {
+		code := protocol.AsError(err).Code
+		for range in.puts {
+			in.n.stats.err(code)
+		}
 		in.n.stats.ingest.errors.Add(1)
 		in.log.report(len(in.puts), fmt.Errorf("%d PUTs: %w", len(in.puts), err))
 	}
 	clear(in.puts) // drop the references to the messages
-	in.puts, in.bytes = in.puts[:0], 0
+	in.puts, in.assigned, in.bytes = in.puts[:0], in.assigned[:0], 0
 }
 
 // wakeRequestLoop tells the request loop a SYNC token arrived. It runs only

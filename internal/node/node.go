@@ -15,6 +15,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/store"
 )
 
@@ -35,8 +36,9 @@ type Node struct {
 	log       *slog.Logger
 	store     store.Store
 	ownsStore bool
-	syncer    syncer     // the store's Sync, nil if it has none or Sync is SyncNone
-	batcher   putBatcher // the store's PutMany, nil if it has none
+	syncer    syncer    // the store's Sync, nil if it has none or Sync is SyncNone
+	batcher   bulkStore // the store, when its ApplyMany is cheaper than Applies; else nil
+	clock     *hlc.Clock
 	stats     counters
 	tokens    *tokenSet
 	started   time.Time
@@ -63,7 +65,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: invalid config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger, store: cfg.Store, tokens: newTokenSet(cfg.SyncTokens)}
+	n := &Node{cfg: cfg, log: cfg.Logger, store: cfg.Store, tokens: newTokenSet(cfg.SyncTokens),
+		clock: hlc.NewClock(hlc.WriterOf(cfg.Name), cfg.MaxClockAhead)}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -75,7 +78,7 @@ func New(cfg Config) (*Node, error) {
 	if s, ok := n.store.(syncer); ok && cfg.Sync != SyncNone {
 		n.syncer = s
 	}
-	if b, ok := n.store.(putBatcher); ok {
+	if b, ok := n.store.(bulkStore); ok {
 		n.batcher = b
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -170,6 +173,10 @@ func (n *Node) Start() error {
 	n.started = time.Now()
 	n.goLoop("request", func() { n.requestLoop(router, wakeRx) })
 	n.goLoop("ingest", func() { n.ingestLoop(pull, wakeTx) })
+	n.goLoop("purge", n.purgeLoop)
+	if as, ok := n.store.(aliveStore); ok {
+		n.goLoop("alive", func() { n.aliveLoop(as) })
+	}
 	n.log.Info("node serving", "request", n.reqEP, "ingest", n.ingestEP)
 	return nil
 }
@@ -244,7 +251,8 @@ func (n *Node) Store() store.Store { return n.store }
 
 // Close stops serving: the loops finish the message in hand, answer
 // pending SYNCs with an error, close their sockets (after LINGER), and the
-// ZeroMQ context is terminated. Close is idempotent and returns once
+// ZeroMQ context is terminated; a store that records when its node was up
+// (durable) records it a last time. Close is idempotent and returns once
 // everything has stopped.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -256,6 +264,11 @@ func (n *Node) Close() error {
 		if running {
 			n.wg.Wait()
 			n.closeErr = n.zctx.Term()
+			if as, ok := n.store.(aliveStore); ok {
+				if err := as.MarkAlive(time.Now()); err != nil {
+					n.log.Debug("cannot record that the node was up", "err", err)
+				}
+			}
 		}
 		if n.ownsStore {
 			n.closeErr = errors.Join(n.closeErr, n.store.Close())

@@ -25,7 +25,9 @@ func partitionSet(r *protocol.Request) *sharding.PartitionSet {
 
 // digest answers DIGEST: one digest per partition of the set, within the
 // hash range, that holds keys. Values are hashed as a SCAN in codec c
-// returns them, or with "raw" as stored, with their codec.
+// returns them, or with "raw" as stored, with their codec; with
+// "versions", keys and tombstones are hashed with their versions instead
+// (protocol.VersionEntryHash).
 func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply) (protocol.Reply, error) {
 	set := partitionSet(r)
 	hr := sharding.HashRange{From: r.HashFrom, To: r.HashTo}
@@ -38,13 +40,21 @@ func (n *Node) digest(c protocol.Codec, r *protocol.Request, rep protocol.Reply)
 	rep.Digests = []protocol.Digest{}
 	var cur store.Cursor
 	for {
-		page, err := n.store.ScanPartitions(n.ctx, cur, hr, set, digestPage)
+		var page store.Page
+		var err error
+		if r.Versions {
+			page, err = n.store.ScanRecords(n.ctx, cur, hr, set, digestPage)
+		} else {
+			page, err = n.store.ScanPartitions(n.ctx, cur, hr, set, digestPage)
+		}
 		if err != nil {
 			return rep, storeErr(err)
 		}
 		for _, e := range page.Entries {
-			h, err := entryHash(e, c, r.Raw)
-			if err != nil {
+			var h uint64
+			if r.Versions {
+				h = protocol.VersionEntryHash(e.Key, e.Value.Version, e.Value.Tombstone)
+			} else if h, err = entryHash(e, c, r.Raw); err != nil {
 				return rep, err
 			}
 			p := set.Of(e.Hash)

@@ -45,7 +45,7 @@ func TestRawValues(t *testing.T) {
 					cfg.Store = st
 				}
 				n, req, push := startWithClients(t, cfg)
-				require.Equal(t, []string{protocol.FeatureRaw}, mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPing})).Features)
+				require.Equal(t, []string{protocol.FeatureRaw, protocol.FeatureVersions}, mustOK(t, call(t, req, c, protocol.Request{Op: protocol.OpPing})).Features)
 
 				var batch, ingest []protocol.Request
 				for k, v := range rawValues {
@@ -72,6 +72,8 @@ func TestRawValues(t *testing.T) {
 						got, ok, err := n.store.Get(n.ctx, p+k)
 						require.NoError(t, err)
 						require.True(t, ok, p+k)
+						require.False(t, got.Version.IsZero(), "%s: the node versions a write without version", p+k)
+						got.Version = v.Version
 						require.Equal(t, v, got, p+k)
 						own := protocol.Codec(v.Codec)
 						rep := mustOK(t, call(t, req, own, protocol.Request{Op: protocol.OpGetOne, Key: p + k}))

@@ -45,11 +45,12 @@ func (c *counters) err(code protocol.Code) {
 func (n *Node) Stats() protocol.Stats {
 	st := n.store.Stats()
 	s := protocol.Stats{
-		Node:   n.cfg.Name,
-		Keys:   st.Keys,
-		Bytes:  st.Bytes,
-		Ops:    make(map[string]uint64, len(protocol.Ops)),
-		Errors: make(map[string]uint64, len(protocol.Codes)),
+		Node:       n.cfg.Name,
+		Keys:       st.Keys,
+		Bytes:      st.Bytes,
+		Tombstones: st.Tombstones,
+		Ops:        make(map[string]uint64, len(protocol.Ops)),
+		Errors:     make(map[string]uint64, len(protocol.Codes)),
 		Endpoints: map[string]protocol.EndpointStats{
 			EndpointRequest: n.stats.request.snapshot(),
 			EndpointIngest:  n.stats.ingest.snapshot(),

@@ -1,11 +1,11 @@
 package noderun
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -19,29 +19,32 @@ import (
 	"github.com/zshard/zshard/sharding"
 )
 
-// A durable node (one with a data directory) that starts in a cluster whose
-// settings are stored does two things before it serves reads (docs/
-// DURABILITY.md tells the whole story):
+// A node that starts in a cluster whose settings are stored does, before
+// it serves reads (docs/DURABILITY.md tells the whole story):
 //
-//  1. Layout check, before it binds (layoutcheck.go).
-//  2. Catch-up, with R > 0: it registers with Meta ready=false (writes reach
-//     it, reads do not), waits until it sees itself passing plus Settle (so
-//     writes routed before the producers saw it have landed on its peers),
-//     then for each of its partitions scans the replicas that are passing
-//     and ready, applies the union of their entries (the first replica in
-//     preference order wins a disagreement) and deletes its keys that none
-//     of them holds, except keys clients wrote to it meanwhile. Then it ends
-//     catch-up mode and registers ready=true.
+//  1. Durable nodes: layout check, before it binds (layoutcheck.go), after
+//     dropping all their data if they were away longer than the tombstone
+//     TTL and R > 0 (node.DropIfAway).
+//  2. Catch-up, with R > 0, durable or in memory: it registers with Meta
+//     ready=false (writes reach it, reads do not), waits until it sees
+//     itself passing plus Settle (so writes routed before the producers saw
+//     it have landed on its peers), then for each of its partitions scans
+//     the replicas that are passing and ready, with versions, and applies
+//     every record (values and tombstones) by last writer wins, as any
+//     write. Then it ends catch-up mode and registers ready=true.
 
 // catchUpPage is the SCAN page of a catch-up; catchUpTimeout bounds one
 // SCAN; catchUpRounds bounds the attempts at a partition whose ready
 // replicas fail to answer; catchUpChunks is how many hash ranges the
-// partitions are synced in (bounding the memory of one step).
+// partitions are synced in (the unit of a retry); a SCAN carries its
+// partition set only up to maxSetPartitions partitions (an 8 KiB bitmap
+// in every page request), and the node filters the entries beyond.
 const (
-	catchUpPage    = 1000
-	catchUpTimeout = 10 * time.Second
-	catchUpRounds  = 10
-	catchUpChunks  = 256
+	catchUpPage      = 1000
+	catchUpTimeout   = 10 * time.Second
+	catchUpRounds    = 10
+	catchUpChunks    = 256
+	maxSetPartitions = 1 << 16
 )
 
 // placement is the node's view of the layout: the tables whose preference
@@ -137,7 +140,8 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 			owned++
 		}
 	}
-	log.Info("catching up from the replicas before serving reads", "node", self, "partitions", owned)
+	log.Info("catching up from the replicas before serving reads", "node", self, "partitions", owned,
+		"keys_held", n.Store().Stats().Keys)
 	pending := chunks(pl.partitions)
 	var total syncStats
 	peers := replicas{}
@@ -155,7 +159,8 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 		ready := peers.ready(ms, self)
 		var failed [][2]int
 		for _, ch := range pending {
-			st, err := syncChunk(ctx, cu, n.Store(), pl, mine, ch, ready)
+			st, err := syncChunk(ctx, cu, pl, mine, ch, ready)
+			total.add(st) // what a failed chunk applied stays applied
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -164,7 +169,8 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 				failed = append(failed, ch)
 				continue
 			}
-			total.add(st)
+			total.synced += st.synced
+			total.unsourced += st.unsourced
 		}
 		if len(failed) > 0 && round+1 >= catchUpRounds {
 			log.Error("catch-up: giving up on partitions whose replicas did not answer; serving them as stored, possibly stale",
@@ -174,14 +180,16 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 		pending = failed
 	}
 	if err := cu.Sync(); err != nil {
-		return fmt.Errorf("catch-up: making the copied entries durable: %w", err)
+		return fmt.Errorf("catch-up: making the copied records durable: %w", err)
 	}
 	if total.unsourced > 0 {
 		log.Warn("catch-up: no replica of some partitions is passing and ready; serving them as stored, possibly stale",
 			"node", self, "partitions", total.unsourced)
 	}
-	log.Info("caught up", "node", self, "partitions_synced", total.synced, "keys_copied", total.put, "keys_deleted", total.deleted,
-		"took", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	log.Info("caught up", "node", self, "partitions_synced", total.synced, "records_scanned", total.scanned,
+		"records_applied", total.applied, "took", took.Round(time.Millisecond),
+		"records_per_second", int(float64(total.scanned)/max(took.Seconds(), 1e-3)))
 	return nil
 }
 
@@ -253,131 +261,84 @@ func chunks(partitions int) [][2]int {
 	return out
 }
 
-// syncStats counts what a catch-up did.
+// syncStats counts what a catch-up did: partitions synced and without a
+// ready replica, records scanned on the replicas and applied here.
 type syncStats struct {
-	synced, unsourced, put, deleted int
+	synced, unsourced, scanned, applied int
 }
 
+// add adds the records of o (partitions are counted once a chunk is done).
 func (s *syncStats) add(o syncStats) {
-	s.synced += o.synced
-	s.unsourced += o.unsourced
-	s.put += o.put
-	s.deleted += o.deleted
+	s.scanned += o.scanned
+	s.applied += o.applied
 }
 
-// syncChunk makes every partition of ch (partitions [ch[0], ch[1])) that
-// is mine and has a ready replica the union of what those replicas hold
-// (the first replica in preference order wins a disagreement), through
-// cu, so keys written by clients meanwhile are left alone. Partitions
-// without a ready replica are left as they are. Any replica failing to
-// answer fails the chunk, to be tried again.
-func syncChunk(ctx context.Context, cu *node.CatchUp, st store.Store, pl placement, mine []bool,
+// syncChunk brings every partition of ch (partitions [ch[0], ch[1])) that
+// is mine and has a ready replica up to date: it scans, with versions, the
+// records of those partitions on each of their ready replicas and applies
+// them through cu, by version. Partitions without a ready replica are left
+// as they are. Any replica failing to answer fails the chunk, to be tried
+// again; what it applied before stays.
+func syncChunk(ctx context.Context, cu *node.CatchUp, pl placement, mine []bool,
 	ch [2]int, ready map[string]*reqclient.Client) (syncStats, error) {
 	var out syncStats
 	hr := sharding.HashRange{From: sharding.PartitionRange(ch[0], pl.partitions).From, To: sharding.PartitionRange(ch[1]-1, pl.partitions).To}
-	// sources[p]: the ready replicas of partition p other than this node,
-	// in preference order; nil when p is not mine or has none.
-	sources := make(map[int][]string)
-	scanned := map[string]bool{}
+	// sources[r]: the partitions of ch that are mine and of which the ready
+	// replica r is a replica, by p - ch[0].
+	sources := map[string][]bool{}
 	for p := ch[0]; p < ch[1]; p++ {
 		if !mine[p] {
 			continue
 		}
+		sourced := false
 		for _, name := range pl.prefs(p) {
-			if ready[name] != nil {
-				sources[p] = append(sources[p], name)
-				scanned[name] = true
+			if ready[name] == nil {
+				continue
 			}
+			if sources[name] == nil {
+				sources[name] = make([]bool, ch[1]-ch[0])
+			}
+			sources[name][p-ch[0]] = true
+			sourced = true
 		}
-		if sources[p] == nil {
-			out.unsourced++
-		} else {
+		if sourced {
 			out.synced++
+		} else {
+			out.unsourced++
 		}
 	}
-	if len(scanned) == 0 {
-		return out, nil
-	}
-	want, err := union(ctx, hr, pl, sources, scanned, ready)
-	if err != nil {
-		return syncStats{}, err
-	}
-	// Local keys: delete those no replica holds, keep equal values as they are.
-	cursor := store.Cursor{}
-	for {
-		page, err := st.Scan(ctx, cursor, hr, catchUpPage)
-		if err != nil {
-			return out, err
-		}
-		for _, e := range page.Entries {
-			if sources[sharding.PartitionOf(e.Hash, pl.partitions)] == nil {
-				continue // not mine (dropped before start), or no replica to learn from
-			}
-			v, ok := want[e.Key]
-			switch {
-			case !ok:
-				applied, err := cu.Delete(ctx, e.Key)
-				if err != nil {
-					return out, err
+	var entries []store.Entry
+	for _, name := range slices.Sorted(maps.Keys(sources)) {
+		parts := sources[name]
+		var set *sharding.PartitionSet // sent to the replica, so it skips the others
+		if pl.partitions <= maxSetPartitions {
+			set = sharding.NewPartitionSet(pl.partitions)
+			for i, ok := range parts {
+				if ok {
+					set.Add(ch[0] + i)
 				}
-				if applied {
-					out.deleted++
-				}
-			case e.Value.Codec == v.Codec && bytes.Equal(e.Value.Data, v.Data):
-				delete(want, e.Key)
 			}
 		}
-		if page.Done {
-			break
-		}
-		cursor = page.Next
-	}
-	for k, v := range want {
-		applied, err := cu.Put(ctx, k, v)
+		err := ready[name].ScanRecords(ctx, hr.From, hr.To, set, catchUpPage, func(page []protocol.Entry) error {
+			out.scanned += len(page)
+			entries = entries[:0]
+			for _, e := range page {
+				// The replica filters too, unless it is older than
+				// partition sets or the set was not sent.
+				p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
+				if p < ch[0] || p >= ch[1] || !parts[p-ch[0]] {
+					continue
+				}
+				entries = append(entries, store.Entry{Key: e.Key, Value: store.Value{
+					Codec: uint8(e.Codec), Data: e.Value, Version: e.Version, Tombstone: e.Deleted}})
+			}
+			applied, err := cu.Apply(ctx, entries)
+			out.applied += applied
+			return err
+		})
 		if err != nil {
-			return out, err
-		}
-		if applied {
-			out.put++
+			return out, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return out, nil
-}
-
-// union scans range hr on every replica of scanned and returns, for every
-// key of a partition in sources, the value of the first of its sources in
-// preference order that holds it.
-func union(ctx context.Context, hr sharding.HashRange, pl placement, sources map[int][]string, scanned map[string]bool,
-	ready map[string]*reqclient.Client) (map[string]store.Value, error) {
-	held := map[string]map[string]store.Value{} // replica -> key -> value
-	for name := range scanned {
-		got := map[string]store.Value{}
-		// A raw SCAN: a copy keeps the bytes and the codec of the original.
-		err := ready[name].ScanRaw(ctx, hr.From, hr.To, catchUpPage, func(e protocol.Entry) {
-			p := sharding.PartitionOf(sharding.KeyHash(e.Key), pl.partitions)
-			if slices.Contains(sources[p], name) {
-				got[e.Key] = store.Value{Codec: uint8(e.Codec), Data: e.Value}
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		held[name] = got
-	}
-	want := map[string]store.Value{}
-	for _, got := range held {
-		for k := range got {
-			if _, ok := want[k]; ok {
-				continue
-			}
-			p := sharding.PartitionOf(sharding.KeyHash(k), pl.partitions)
-			for _, name := range sources[p] {
-				if v, ok := held[name][k]; ok {
-					want[k] = v
-					break
-				}
-			}
-		}
-	}
-	return want, nil
 }

@@ -67,8 +67,9 @@ func (c *catchUpCluster) restartC(t *testing.T) {
 // TestCatchUpFromReplicas (R=2, three in-process nodes, one durable): the
 // durable node is stopped, keys are overwritten, deleted and added while it
 // is down, and when it returns it takes writes at once but is not read from
-// until it has caught up; then its own store holds exactly what its
-// replicas hold.
+// until it has caught up; then its own store holds what its replicas hold,
+// the deleted keys as tombstones, and a key only it holds stays (deletes
+// are tombstones: a key a replica lacks was not deleted).
 func TestCatchUpFromReplicas(t *testing.T) {
 	ctx := context.Background()
 	cl := startCatchUpCluster(t)
@@ -105,6 +106,9 @@ func TestCatchUpFromReplicas(t *testing.T) {
 		put(i, "v1")
 		want[key(i)] = "v1"
 	}
+	_, err = st.Apply(ctx, "only-on-c", jsonValue("mine"))
+	require.NoError(t, err)
+	want["only-on-c"] = "mine"
 
 	cl.restartC(t)
 	eventually(t, "node-c passes", func() bool { _, ok := member(t, cc, "node-c"); return ok })
@@ -130,6 +134,109 @@ func TestCatchUpFromReplicas(t *testing.T) {
 		got[e.Key] = v
 	}
 	require.Equal(t, want, got, "node-c's store after catch-up")
+	for i := 1; i < n; i += 7 {
+		if _, ok := want[key(i)]; ok {
+			continue // written again after its delete
+		}
+		v, ok, err := st.Lookup(ctx, key(i))
+		require.NoError(t, err)
+		require.True(t, ok && v.Tombstone, "%s: the tombstone of its delete", key(i))
+	}
+}
+
+// TestInMemoryNodeCatchesUp (R=2, three in-process in-memory nodes, every
+// key on every node): nodes that start in a cluster whose settings are
+// stored catch up before they are read from, the first with no ready
+// replica to learn from (as after a whole-cluster restart) being ready at
+// once; an in-memory node that restarts empty copies its partitions from
+// its ready replicas, values and tombstones, with their versions, while
+// taking writes, and the writes made meanwhile win over older copies.
+func TestInMemoryNodeCatchesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	agent := testcluster.StartConsul(t)
+	cc, err := consul.New(consul.Config{Addr: agent.Addr})
+	require.NoError(t, err)
+	members := []string{"node-a", "node-b", "node-c"}
+	settings := layout.Settings{Algorithm: sharding.Rendezvous, Partitions: 32, Replicas: 2, Epoch: 1, Members: members}
+	_, created, err := cc.InitSettings(ctx, settings)
+	require.NoError(t, err)
+	require.True(t, created)
+	run := func(name string, st store.Store) func() {
+		// The settle leaves the test time to see node-c passing and not
+		// ready before its catch-up ends.
+		return runNode(t, noderun.Config{Node: node.Config{Name: name, Bind: "127.0.0.1", Store: st}, Consul: cc,
+			CatchUpSettle: time.Second})
+	}
+	ready := func(name string) bool { m, ok := member(t, cc, name); return ok && m.Ready }
+	// No ready replica anywhere: node-a serves what it has.
+	run("node-a", nil)
+	eventually(t, "node-a is ready", func() bool { return ready("node-a") })
+	run("node-b", nil)
+	stopC := run("node-c", store.NewMemory(store.MemoryOptions{}))
+	eventually(t, "all are ready", func() bool { return ready("node-b") && ready("node-c") })
+
+	p, err := producer.New(ctx, producer.Config{Consul: consul.Config{Addr: agent.Addr}, Settings: settings})
+	require.NoError(t, err)
+	defer p.Close()
+	key := func(i int) string { return fmt.Sprintf("key-%04d", i) }
+	want := map[string]string{}
+	put := func(i int, v string) {
+		b, _ := json.Marshal(v)
+		require.NoError(t, p.Put(ctx, key(i), b))
+		want[key(i)] = v
+	}
+	const n = 2000
+	for i := range n {
+		put(i, "v1")
+	}
+	stopC()
+	eventually(t, "node-c is gone", func() bool {
+		_, ok := member(t, cc, "node-c")
+		return !ok && len(p.Members()) == 2
+	})
+	for i := 0; i < n; i += 3 {
+		put(i, "v2")
+	}
+	deleted := []string{}
+	for i := 1; i < n; i += 7 {
+		_, err := p.Delete(ctx, key(i))
+		require.NoError(t, err)
+		delete(want, key(i))
+		deleted = append(deleted, key(i))
+	}
+
+	st := store.NewMemory(store.MemoryOptions{})
+	defer st.Close()
+	run("node-c", st)
+	eventually(t, "node-c passes", func() bool { _, ok := member(t, cc, "node-c"); return ok })
+	m, _ := member(t, cc, "node-c")
+	require.False(t, m.Ready, "an in-memory node with replicas registers not ready")
+	for i := 2; i < n; i += 5 {
+		put(i, "v3") // reaches node-c while it catches up
+	}
+	eventually(t, "node-c is ready", func() bool { return ready("node-c") })
+
+	got := map[string]string{}
+	page, err := st.Scan(ctx, store.Cursor{}, sharding.HashRange{}, 0)
+	require.NoError(t, err)
+	for _, e := range page.Entries {
+		var v string
+		require.NoError(t, json.Unmarshal(e.Value.Data, &v))
+		got[e.Key] = v
+		require.False(t, e.Value.Version.IsZero(), e.Key)
+	}
+	require.Equal(t, want, got, "node-c's store after catch-up")
+	for _, k := range deleted {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		v, ok, err := st.Lookup(ctx, k)
+		require.NoError(t, err)
+		require.True(t, ok && v.Tombstone, "%s: the tombstone of its delete", k)
+	}
 }
 
 // TestCatchUpKeepsCodecs (R=2, three in-process nodes, one durable): values
@@ -183,6 +290,8 @@ func TestCatchUpKeepsCodecs(t *testing.T) {
 		got, ok, err := st.Get(ctx, k)
 		require.NoError(t, err)
 		require.True(t, ok, k)
+		require.False(t, got.Version.IsZero(), "%s: copied with its version", k)
+		got.Version = v.Version
 		require.Equal(t, v, got, k)
 		c := protocol.Codec(v.Codec)
 		msg, err := protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: k})

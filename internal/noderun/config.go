@@ -30,17 +30,17 @@ type Config struct {
 	// DataDir is the node's data directory. With Node.Store nil, the run
 	// opens the durable store there (with Node.Sync and CacheBytes) and
 	// closes it after the node. With Consul and without SkipLayout, it also
-	// turns on the layout check and, with R > 0, the catch-up from the
-	// replicas before the node serves reads. Default "": an in-memory node
-	// (unless Node.Store is set), which starts empty and ready.
+	// turns on the layout check. Default "": an in-memory node (unless
+	// Node.Store is set), which starts empty. With Consul, without
+	// SkipLayout and in a cluster whose R > 0, every node, durable or in
+	// memory, catches up from its replicas before it serves reads.
 	DataDir string
 	// CacheBytes is the block cache of the durable store the run opens.
 	// Default durable.DefaultCacheBytes.
 	CacheBytes int64
-	// SkipLayout turns off the layout check and the catch-up of a durable
-	// node registered in Consul: for nodes outside the cluster's layout
-	// whose data directory starts empty, such as a benchmark's private
-	// nodes. Default false.
+	// SkipLayout turns off the layout check and the catch-up of a node
+	// registered in Consul: for nodes outside the cluster's layout that
+	// start empty, such as a benchmark's private nodes. Default false.
 	SkipLayout bool
 	// Consul registers the node when not nil.
 	Consul *consul.Client
@@ -91,8 +91,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// durableLayout reports whether the run checks its data against the
-// cluster's layout (and catches up).
-func (c Config) durableLayout() bool {
-	return c.Consul != nil && c.DataDir != "" && !c.SkipLayout
+// catchesUp reports whether the run reads the cluster's settings to check
+// a durable node's data against the layout and, with R > 0, to catch up.
+func (c Config) catchesUp() bool {
+	return c.Consul != nil && !c.SkipLayout
 }

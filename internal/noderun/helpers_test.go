@@ -17,7 +17,7 @@ import (
 
 // runNode runs noderun.Run in this process until the returned stop
 // is called (or the test ends); stop waits for it to return.
-func runNode(t *testing.T, cfg noderun.Config) (stop func()) {
+func runNode(t testing.TB, cfg noderun.Config) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -36,7 +36,7 @@ func runNode(t *testing.T, cfg noderun.Config) (stop func()) {
 }
 
 // passing returns the passing members of cc's service.
-func passing(t *testing.T, cc *consul.Client) []consul.Member {
+func passing(t testing.TB, cc *consul.Client) []consul.Member {
 	t.Helper()
 	ms, err := cc.Members(context.Background())
 	require.NoError(t, err)
@@ -44,7 +44,7 @@ func passing(t *testing.T, cc *consul.Client) []consul.Member {
 }
 
 // member returns the passing member name, ok false when it is not passing.
-func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) {
+func member(t testing.TB, cc *consul.Client, name string) (consul.Member, bool) {
 	t.Helper()
 	for _, m := range passing(t, cc) {
 		if m.Name == name {
@@ -54,7 +54,7 @@ func member(t *testing.T, cc *consul.Client, name string) (consul.Member, bool) 
 	return consul.Member{}, false
 }
 
-func openDurable(t *testing.T, dir string) *durable.Store {
+func openDurable(t testing.TB, dir string) *durable.Store {
 	t.Helper()
 	st, err := durable.Open(dir, durable.Options{})
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func jsonValue(s string) store.Value {
 
 // eventually fails the test if cond does not hold within 30s; the bound
 // only keeps a broken test from hanging.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	require.Eventually(t, cond, 30*time.Second, 100*time.Millisecond, "timed out waiting until %s", what)
 }

@@ -33,53 +33,59 @@ type layoutRecord struct {
 	Members []string `json:"members"`
 }
 
-// checkLayout runs the layout check of a durable node before it serves:
-// it drops the partitions the current layout does not give it and records
-// the epoch. It returns the settings, ok false when the cluster has none.
-func checkLayout(ctx context.Context, p Config, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
+// readSettings reads the cluster's settings, ok false when there are none
+// yet (a new cluster: nothing to check or catch up from).
+func readSettings(ctx context.Context, p Config, n *node.Node, log *slog.Logger) (layout.Settings, bool, error) {
 	s, _, err := p.Consul.Settings(ctx)
 	if errors.Is(err, consul.ErrNotFound) {
-		log.Info("no cluster settings yet; nothing to check the data against", "node", n.Name())
+		log.Info("no cluster settings yet; nothing to check the data against or catch up from", "node", n.Name())
 		return s, false, nil
 	}
 	if err != nil {
 		return s, false, fmt.Errorf("reading the cluster settings: %w", err)
 	}
+	return s, true, nil
+}
+
+// checkLayout runs the layout check of a durable node before it serves,
+// against the cluster's settings s: it drops the partitions the current
+// layout does not give it and records the epoch.
+func checkLayout(ctx context.Context, p Config, n *node.Node, s layout.Settings, log *slog.Logger) error {
 	prev, had := readLayout(p.DataDir)
 	if had && prev.Epoch != s.Epoch {
 		log.Info("the layout changed while the node was down", "node", n.Name(),
 			"recorded_epoch", prev.Epoch, "epoch", s.Epoch, "recorded_members", prev.Members, "members", s.Members)
 	}
 	if len(s.Members) == 0 && s.Migration == nil {
-		return s, true, nil // legacy layout: no rebalance ever moved keys
+		return nil // legacy layout: no rebalance ever moved keys
 	}
 	pl, err := placementOf(s, n.Name(), nil)
 	if err != nil {
-		return s, true, err
+		return err
 	}
 	dropped, err := dropForeign(ctx, n.Store(), pl, n.Name())
 	if err != nil {
-		return s, true, fmt.Errorf("dropping the partitions moved away: %w", err)
+		return fmt.Errorf("dropping the partitions moved away: %w", err)
 	}
 	if dropped > 0 {
 		log.Warn("deleted keys of partitions the layout no longer places on this node (moved away while it was down)",
-			"node", n.Name(), "keys", dropped, "epoch", s.Epoch, "migration", s.Migration != nil)
+			"node", n.Name(), "records", dropped, "epoch", s.Epoch, "migration", s.Migration != nil)
 	}
 	if err := writeLayout(p.DataDir, layoutRecord{Epoch: s.Epoch, Members: s.Members}); err != nil {
 		log.Warn("cannot record the layout epoch in the data directory", "node", n.Name(), "err", err)
 	}
-	return s, true, nil
+	return nil
 }
 
-// dropForeign deletes from st the keys of every partition whose preference
-// lists do not contain self (one pass over the store), and returns how many
-// it deleted.
+// dropForeign deletes from st the records (values and tombstones) of every
+// partition whose preference lists do not contain self (one pass over the
+// store), and returns how many it deleted.
 func dropForeign(ctx context.Context, st store.Store, pl placement, self string) (int, error) {
 	mine := pl.mine(self)
 	dropped := 0
 	cursor := store.Cursor{}
 	for {
-		page, err := st.Scan(ctx, cursor, sharding.HashRange{}, catchUpPage)
+		page, err := st.ScanRecords(ctx, cursor, sharding.HashRange{}, nil, catchUpPage)
 		if err != nil {
 			return dropped, err
 		}

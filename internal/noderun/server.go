@@ -124,24 +124,43 @@ func (s *Server) openStore() error {
 	return nil
 }
 
-// prepare creates the node and, for a durable node in a cluster with
-// settings, runs the layout check and, with replicas, puts the node in
-// catch-up mode before it binds.
+// prepare creates the node and, in a cluster with stored settings, gets
+// it ready to come back before it binds: a durable node with replicas that
+// was away longer than the tombstone TTL drops its data, a durable node
+// runs the layout check, and with replicas (R > 0) every node, durable or
+// in memory, enters catch-up mode.
 func (s *Server) prepare(ctx context.Context) error {
 	n, err := node.New(s.cfg.Node)
 	if err != nil {
 		return err
 	}
 	s.node = n
-	if !s.cfg.durableLayout() {
+	if !s.cfg.catchesUp() {
 		return nil
 	}
-	settings, ok, err := checkLayout(ctx, s.cfg, n, s.cfg.Logger)
+	log := s.cfg.Logger
+	settings, ok, err := readSettings(ctx, s.cfg, n, log)
 	if err != nil {
 		_ = n.Close()
 		return err
 	}
-	if ok && settings.Replicas > 0 {
+	if !ok {
+		return nil
+	}
+	if settings.Replicas > 0 {
+		// Unable to drop (a read-only directory), the node cannot apply
+		// its catch-up either: it stays unready for reads.
+		if _, err := n.DropIfAway(ctx); err != nil {
+			log.Error("cannot drop the data of a node away longer than the tombstone TTL", "node", n.Name(), "err", err)
+		}
+	}
+	if s.cfg.DataDir != "" {
+		if err := checkLayout(ctx, s.cfg, n, settings, log); err != nil {
+			_ = n.Close()
+			return err
+		}
+	}
+	if settings.Replicas > 0 {
 		s.settings = settings
 		s.catchUp = n.BeginCatchUp()
 	}

@@ -49,6 +49,10 @@ type Stats struct {
 	// their key and value lengths.
 	Keys  int64 `json:"keys" msgpack:"keys"`
 	Bytes int64 `json:"bytes" msgpack:"bytes"`
+	// Tombstones is the number of deleted keys whose tombstone the store
+	// keeps (docs/PROTOCOL.md §3.12); not counted in Keys or Bytes. Absent
+	// (0) from a node older than the field.
+	Tombstones int64 `json:"tombstones" msgpack:"tombstones"`
 	// Ops counts operations served by wire name, on both endpoints (an
 	// operation inside a BATCH counts once for itself; the BATCH too).
 	Ops map[string]uint64 `json:"ops" msgpack:"ops"`

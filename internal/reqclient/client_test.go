@@ -9,6 +9,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
@@ -144,6 +145,66 @@ func TestScanRaw(t *testing.T) {
 			expect := map[string]store.Value{}
 			for k, v := range want {
 				if h := sharding.KeyHash(k); h >= tc.from && (tc.to == 0 || h < tc.to) {
+					expect[k] = v
+				}
+			}
+			require.Equal(t, expect, got)
+		})
+	}
+}
+
+// TestScanRecords: a paged SCAN of a hash range and a partition set
+// returns every record of the range and the set once: values with their
+// bytes, codec and version, tombstones with theirs.
+func TestScanRecords(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	const keys, partitions = 250, 8
+	want := map[string]store.Value{}
+	for i := range keys {
+		k := fmt.Sprintf("k%03d", i)
+		v := store.Value{Codec: uint8(protocol.JSON), Data: fmt.Appendf(nil, "%d", i), Version: hlc.Version{Time: uint64(i + 1), Writer: 3}}
+		switch i % 3 {
+		case 1:
+			v.Codec, v.Data = uint8(protocol.Msgpack), []byte{byte(i % 100)} // a positive fixint
+		case 2:
+			v.Codec, v.Data, v.Tombstone = 0, nil, true
+		}
+		_, err := n.Store().Apply(ctx, k, v)
+		require.NoError(t, err)
+		want[k] = v
+	}
+	evens := sharding.NewPartitionSet(partitions)
+	for p := 0; p < partitions; p += 2 {
+		evens.Add(p)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to uint64
+		set      *sharding.PartitionSet
+	}{
+		{"everything", 0, 0, nil},
+		{"upper half", 1 << 63, 0, nil},
+		{"even partitions of the lower half", 0, 1 << 63, evens},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := reqclient.New(n.RequestEndpoint(), safety)
+			defer c.Close()
+			got := map[string]store.Value{}
+			err := c.ScanRecords(ctx, tc.from, tc.to, tc.set, 7, func(page []protocol.Entry) error {
+				require.LessOrEqual(t, len(page), 7)
+				for _, e := range page {
+					_, dup := got[e.Key]
+					require.False(t, dup, e.Key)
+					got[e.Key] = store.Value{Codec: uint8(e.Codec), Data: e.Value, Version: e.Version, Tombstone: e.Deleted}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			expect := map[string]store.Value{}
+			for k, v := range want {
+				h := sharding.KeyHash(k)
+				if h >= tc.from && (tc.to == 0 || h < tc.to) && (tc.set == nil || tc.set.Contains(h)) {
 					expect[k] = v
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/sharding"
 )
 
 // ScanRaw calls fn with every entry of the node whose key hash lies in
@@ -30,6 +31,43 @@ func (c *Client) ScanRaw(ctx context.Context, from, to uint64, limit int, fn fun
 			fn(e)
 		}
 		if cursor = rep.Cursor; cursor == "" {
+			return nil
+		}
+	}
+}
+
+// ScanRecords calls fn with every page of records of the node whose key
+// hash lies in [from, to) (to 0: to the end of the keyspace) and, when set
+// is not nil, whose partition is in set, limit records a page: a raw SCAN
+// with versions, so values keep their bytes and codec and carry their
+// versions, and deleted keys come as tombstone entries (Deleted). A node
+// older than versions answers values without versions and no tombstones;
+// one older than partition sets answers every key of the range (filter by
+// the key's hash when that matters). Entries without codec are given
+// Codec JSON. Each page is a message of its own, so fn may keep the
+// entries' values; an error of fn ends the scan with it.
+func (c *Client) ScanRecords(ctx context.Context, from, to uint64, set *sharding.PartitionSet, limit int, fn func(page []protocol.Entry) error) error {
+	req := protocol.Request{Op: protocol.OpScan, Limit: limit, HashFrom: from, HashTo: to, Raw: true, Versions: true}
+	if set != nil {
+		req.Partitions, req.Bitmap = set.N, set.Bits
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, err := c.Call(ctx, &req)
+		if err != nil {
+			return err
+		}
+		for i := range rep.Collection {
+			if e := &rep.Collection[i]; e.Codec == 0 && !e.Deleted {
+				e.Codec = protocol.JSON
+			}
+		}
+		if err := fn(rep.Collection); err != nil {
+			return err
+		}
+		if req.Cursor = rep.Cursor; req.Cursor == "" {
 			return nil
 		}
 	}
