@@ -177,14 +177,7 @@ func RunRound(ctx context.Context, cfg BackgroundConfig) (Report, error) {
 		return Report{}, err
 	}
 	e := newEngine(cfg.Caller, table, down, options{maxKeyRate: cfg.MaxRate, chunk: cfg.ChunkPartitions, log: cfg.Logger})
-	P := table.Partitions()
-	var led []int
-	var buf []string
-	for p := range P {
-		if buf = e.upList(buf[:0], p); len(buf) >= 2 && buf[0] == cfg.Node {
-			led = append(led, p)
-		}
-	}
+	led := e.ledBy(cfg.Node)
 	report := func() Report {
 		r := e.report()
 		r.Partitions, r.Elapsed = len(led), time.Since(start)
@@ -243,4 +236,17 @@ func pausedBy(ctx context.Context, cc *consul.Client, was *layout.Settings) (lay
 		return s, fmt.Errorf("%w: the rebalance lock is held by %s", ErrPaused, holder)
 	}
 	return s, nil
+}
+
+// ledBy returns the partitions node leads: those of which it is the first
+// replica up, with another replica up to compare with.
+func (e *engine) ledBy(node string) []int {
+	var led []int
+	var buf []string
+	for p := range e.parts {
+		if buf = e.upList(buf[:0], p); len(buf) >= 2 && buf[0] == node {
+			led = append(led, p)
+		}
+	}
+	return led
 }

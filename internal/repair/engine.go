@@ -166,7 +166,8 @@ func (e *engine) upList(dst []string, p int) []string {
 	dst = e.table.AppendPartitionPrefs(dst, p)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.DeleteFunc(dst[start:], func(n string) bool { _, down := e.down[n]; return down })
+	kept := slices.DeleteFunc(dst[start:], func(n string) bool { _, down := e.down[n]; return down })
+	return dst[:start+len(kept)]
 }
 
 // report returns the counters so far.
@@ -298,6 +299,29 @@ func (e *engine) compareChunk(ctx context.Context, parts []int) error {
 		}
 	}
 	e.done.Add(int64(len(parts)))
+	return nil
+}
+
+// compareRange compares the partitions [lo, hi) chunk by chunk
+// (compareChunk), and calls after, if not nil, with the last partition of
+// each chunk done.
+func (e *engine) compareRange(ctx context.Context, lo, hi int, after func(last int) error) error {
+	parts := make([]int, 0, min(e.opt.chunk, hi-lo))
+	for ; lo < hi; lo += e.opt.chunk {
+		end := min(lo+e.opt.chunk, hi)
+		parts = parts[:0]
+		for p := lo; p < end; p++ {
+			parts = append(parts, p)
+		}
+		if err := e.compareChunk(ctx, parts); err != nil {
+			return err
+		}
+		if after != nil {
+			if err := after(end - 1); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

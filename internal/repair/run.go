@@ -233,21 +233,12 @@ func (r *runner) run(ctx context.Context, p *producer.Producer) (Report, error) 
 		return r.report(st), fmt.Errorf("%w: %s (its PING features lack %q): upgrade it, then repair", ErrNoVersions, strings.Join(old, ", "), "versions")
 	}
 	r.phase.Store("comparing")
-	chunk := e.opt.chunk
-	parts := make([]int, 0, chunk)
-	for lo := st.LastPartition + 1; lo < P; lo += chunk {
-		hi := min(lo+chunk, P)
-		parts = parts[:0]
-		for q := lo; q < hi; q++ {
-			parts = append(parts, q)
-		}
-		if err := e.compareChunk(ctx, parts); err != nil {
-			return r.report(st), err
-		}
-		st.LastPartition = hi - 1
-		if err := r.save(ctx, &st); err != nil {
-			return r.report(st), err
-		}
+	err = e.compareRange(ctx, st.LastPartition+1, P, func(last int) error {
+		st.LastPartition = last
+		return r.save(ctx, &st)
+	})
+	if err != nil {
+		return r.report(st), err
 	}
 	st.Finished = true
 	if err := r.save(ctx, &st); err != nil {
