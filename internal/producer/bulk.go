@@ -310,6 +310,16 @@ func (b *Bulk) CopyTo(ctx context.Context, node, key string, value []byte, c pro
 	return b.addDirect(ctx, b.p.PutOf(key, value, c, true), node)
 }
 
+// SendTo queues req, a PUT or DELETE carrying whatever it needs (a version,
+// a raw value), to the passing member named node only: the path of copies
+// and repairs that must keep a record's version.
+func (b *Bulk) SendTo(ctx context.Context, node string, req protocol.Request) error {
+	if req.Op != protocol.OpPut && req.Op != protocol.OpDelete {
+		return fmt.Errorf("producer: SendTo of %v: only PUT and DELETE", req.Op)
+	}
+	return b.addDirect(ctx, req, node)
+}
+
 // DeleteTo queues a DELETE of key on the passing member named node only.
 func (b *Bulk) DeleteTo(ctx context.Context, node, key string) error {
 	return b.addDirect(ctx, protocol.Request{Op: protocol.OpDelete, Key: key}, node)
