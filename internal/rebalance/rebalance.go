@@ -214,9 +214,10 @@ type rebalancer struct {
 	// transfer reads from it.
 	dead string
 
-	// raw is whether the copy and its verification move values raw
-	// (speakRaw); set before the copy starts, read-only after.
-	raw bool
+	// raw is whether the copy and its verification move values raw, and
+	// versions whether they carry the records' versions and tombstones
+	// (features); set before the copy starts, read-only after.
+	raw, versions bool
 
 	copyStart                            time.Time
 	copyAt                               atomic.Value // time.Time: copyStart, for the progress goroutine
