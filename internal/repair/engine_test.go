@@ -48,7 +48,9 @@ func ver(t, w uint64) hlc.Version { return hlc.Version{Time: t, Writer: w} }
 
 func TestDecide(t *testing.T) {
 	v1, v2 := ver(10, 1), ver(20, 1)
-	val := func(v hlc.Version) *protocol.Entry { return &protocol.Entry{Key: "k", Value: []byte(`"x"`), Version: v} }
+	val := func(v hlc.Version) *protocol.Entry {
+		return &protocol.Entry{Key: "k", Value: []byte(`"x"`), Version: v}
+	}
 	tomb := func(v hlc.Version) *protocol.Entry { return &protocol.Entry{Key: "k", Deleted: true, Version: v} }
 	for _, tc := range []struct {
 		name   string
