@@ -249,7 +249,6 @@ func TestRunTakesTheRebalanceLock(t *testing.T) {
 	}
 }
 
-
 // waitProducer waits until p sees n members.
 func waitProducer(t *testing.T, p *producer.Producer, n int) {
 	t.Helper()
