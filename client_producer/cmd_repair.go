@@ -54,10 +54,12 @@ Every node must speak write versions.`,
 				MaxRate: maxRate, MaxPartitionRate: maxPartRate, ChunkPartitions: chunk,
 				Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			}
+			end := func() {}
 			if !quiet && !g.JSON {
-				cfg.Progress, cfg.ProgressEvery = repairProgress(stderr)
+				cfg.Progress, cfg.ProgressEvery, end = repairProgress(stderr)
 			}
 			rep, err := repair.Run(cmd.Context(), cfg)
+			end()
 			if err != nil {
 				return err
 			}
@@ -76,14 +78,20 @@ Every node must speak write versions.`,
 }
 
 // repairProgress returns the progress callback of a repair and its
-// period: a line on w, redrawn in place on a terminal.
-func repairProgress(w io.Writer) (func(repair.Progress), time.Duration) {
+// period: a line on w, redrawn in place on a terminal; and end, which ends
+// a line left open on a terminal (a repair that failed).
+func repairProgress(w io.Writer) (progress func(repair.Progress), every time.Duration, end func()) {
 	tty := isTerminal(w)
-	every := 200 * time.Millisecond
+	every = 200 * time.Millisecond
 	if !tty {
 		every = time.Second
 	}
-	last := ""
+	last, open := "", false
+	end = func() {
+		if open {
+			fmt.Fprintln(w)
+		}
+	}
 	return func(p repair.Progress) {
 		if p.Phase == "starting" || p.Partitions == 0 {
 			return
@@ -95,13 +103,14 @@ func repairProgress(w io.Writer) (func(repair.Progress), time.Duration) {
 		last = line
 		if tty {
 			fmt.Fprintf(w, "\r\033[K%s", line)
-			if p.Phase == "done" {
+			open = p.Phase != "done"
+			if !open {
 				fmt.Fprintln(w)
 			}
 		} else {
 			fmt.Fprintln(w, line)
 		}
-	}, every
+	}, every, end
 }
 
 // repairProgressLine renders a progress snapshot: a bar over the
