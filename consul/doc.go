@@ -13,7 +13,8 @@
 //     "zshard/" and changed by check-and-set only.
 //   - claim.go: supervisors on several hosts agree on which of them runs a
 //     node, through Consul sessions and KV locks; locks.go: other locks
-//     taken by a session (one rebalancer at a time).
+//     taken by a session (one rebalancer or repair at a time).
+//   - kv.go: plain JSON documents (the progress of a repair).
 //
 // Every long-running read is a blocking query (watch.go) that follows
 // Consul's documented rules: the index is reset when it goes backwards or to
@@ -29,5 +30,10 @@
 //	claims/<name>    held (Consul lock) by the session of the supervisor
 //	                 running the node; value: "<host> pid <pid>" of it
 //	locks/<name>     a lock held by a session (Session.Lock); value: its
-//	                 holder. locks/rebalance is held by the running rebalancer
+//	                 holder. locks/rebalance is held by the running rebalancer,
+//	                 or by a running anti-entropy repair (holder "repair: ...")
+//	repair           progress of the last anti-entropy repair (JSON of
+//	                 repair.State): run id, epoch, partitions P, the last
+//	                 partition done, counters so far, and whether it finished;
+//	                 an interrupted `client_producer repair` continues from it
 package consul

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/internal/ctxtime"
+	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
@@ -68,7 +69,8 @@ func (r *rebalancer) scanParts(ctx context.Context, node string, parts []int, fn
 	}
 	scan := func(part int, cursor string) protocol.Request {
 		hr := sharding.PartitionRange(part, P)
-		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To, Raw: r.raw}
+		return protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: scanLimit, HashFrom: hr.From, HashTo: hr.To,
+			Raw: r.raw, Versions: r.versions}
 	}
 	// The number of partitions per BATCH adapts to what they hold, so that
 	// one reply carries about scanTarget entries whatever the key density.
@@ -162,11 +164,10 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	for _, t := range transfers {
 		nodes[t.From], nodes[t.To] = true, true
 	}
-	raw, err := r.speakRaw(ctx, nodes)
-	if err != nil {
+	var err error
+	if r.raw, r.versions, err = r.features(ctx, nodes); err != nil {
 		return err
 	}
-	r.raw = raw
 	r.setPhase("copying")
 	t0 := time.Now()
 	r.copyStart = t0
@@ -208,25 +209,49 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	return nil
 }
 
-// speakRaw reports whether every node of nodes lists the raw feature in its
-// PING reply. Then the copy, the digests and the repairs move values raw,
-// as stored, byte for byte with their codec (a conversion to the
-// producer's codec changes some values and fails on others); else, with a
-// node older than raw values among them, they all move values converted
-// to the producer's codec, as before raw values existed.
-func (r *rebalancer) speakRaw(ctx context.Context, nodes map[string]bool) (bool, error) {
+// features reports whether every node of nodes lists the raw feature in
+// its PING reply, and whether every one lists the versions feature too.
+// With raw, the copy, the digests and the repairs move values raw, as
+// stored, byte for byte with their codec (a conversion to the producer's
+// codec changes some values and fails on others); else, with a node older
+// than raw values among them, they all move values converted to the
+// producer's codec, as before raw values existed. With versions as well,
+// the copy carries each record's version and the tombstones (a copy then
+// never replaces a newer write, and a delete is copied as one), and the
+// digests and the comparisons are of versions; else the copy writes
+// "if_absent", as before versions existed.
+func (r *rebalancer) features(ctx context.Context, nodes map[string]bool) (raw, versions bool, err error) {
+	raw, versions = true, true
 	for node := range nodes {
 		rep, err := r.p.Call(ctx, node, protocol.Request{Op: protocol.OpPing})
 		if err != nil {
-			return false, fmt.Errorf("asking %s for its features: %w", node, err)
+			return false, false, fmt.Errorf("asking %s for its features: %w", node, err)
 		}
 		if !slices.Contains(rep.Features, protocol.FeatureRaw) {
 			r.log.Warn("a node does not speak raw values: copying values converted to the producer's codec", "node", node,
 				"codec", r.p.Codec())
-			return false, nil
+			return false, false, nil
+		}
+		if versions && !slices.Contains(rep.Features, protocol.FeatureVersions) {
+			r.log.Warn("a node does not speak write versions: copying without versions, if absent", "node", node)
+			versions = false
 		}
 	}
-	return true, nil
+	return raw, versions, nil
+}
+
+// copyOf is the write that copies e, a record read from a source: with
+// versions, a PUT of its value or a DELETE (a tombstone) carrying its
+// version, which the destination applies only if it holds nothing newer;
+// a value without version, and every value without versions, as a PUT
+// "if_absent", which never replaces what the destination holds.
+func (r *rebalancer) copyOf(e protocol.Entry) protocol.Request {
+	if e.Deleted {
+		return protocol.Request{Op: protocol.OpDelete, Key: e.Key, Version: e.Version}
+	}
+	req := r.p.PutOf(e.Key, e.Value, r.codecOf(e), e.Version.IsZero())
+	req.Version = e.Version
+	return req
 }
 
 // codecOf is the codec of e's value: its own in a raw SCAN reply, else
@@ -253,7 +278,7 @@ func (r *rebalancer) copyFrom(ctx context.Context, src string, parts map[int][]s
 			for _, e := range es {
 				for _, dst := range parts[set.Of(sharding.KeyHash(e.Key))] {
 					n++
-					if err := b.put(ctx, dst, e.Key, e.Value, r.codecOf(e)); err != nil {
+					if err := b.copy(ctx, dst, e); err != nil {
 						return err
 					}
 				}
@@ -287,7 +312,7 @@ func (r *rebalancer) scanSet(ctx context.Context, node string, set *sharding.Par
 		cursor := ""
 		for {
 			rep, err := r.p.Call(gctx, node, protocol.Request{Op: protocol.OpScan, Cursor: cursor, Limit: setPage,
-				Partitions: set.N, Bitmap: set.Bits, Raw: r.raw})
+				Partitions: set.N, Bitmap: set.Bits, Raw: r.raw, Versions: r.versions})
 			if err != nil {
 				return fmt.Errorf("scanning %d partitions of %s: %w", set.Count(0, set.N), node, err)
 			}
@@ -333,7 +358,8 @@ func (r *rebalancer) digests(ctx context.Context, node string, set *sharding.Par
 			q, k = next, k+1
 		}
 		req := protocol.Request{Op: protocol.OpDigest, Partitions: set.N, Bitmap: set.Bits,
-			HashFrom: sharding.PartitionRange(p, set.N).From, HashTo: sharding.PartitionRange(q, set.N).To, Raw: r.raw}
+			HashFrom: sharding.PartitionRange(p, set.N).From, HashTo: sharding.PartitionRange(q, set.N).To,
+			Raw: r.raw, Versions: r.versions}
 		rep, err := r.p.Call(ctx, node, req)
 		if err != nil {
 			return nil, fmt.Errorf("digests of %d partitions of %s: %w", k, node, err)
@@ -425,7 +451,7 @@ func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []in
 		g.Go(func() error {
 			return r.scanParts(gctx, node, parts, func(_ int, es []protocol.Entry) error {
 				for _, e := range es {
-					m[e.Key] = value{data: e.Value, codec: r.codecOf(e)}
+					m[e.Key] = r.valueOf(e)
 				}
 				return nil
 			})
@@ -448,7 +474,8 @@ func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []in
 	return r.reconcile(ctx, src, dst, diff)
 }
 
-// reconcile makes keys on dst equal to src. A difference is repaired only
+// reconcile makes keys on dst equal to src (with versions: at least as
+// new as src, converged). A difference is repaired only
 // when it is stable: read twice, Config.Settle apart, with the same values.
 // A concurrent write is sent to both nodes and may have reached one and not
 // yet the other; copying the older side over it would lose it, while a
@@ -466,7 +493,7 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 		var differ []string
 		var ds1, dd1 []value
 		for i, k := range keys {
-			if !same(s1[i], d1[i]) {
+			if !r.converged(s1[i], d1[i]) {
 				differ = append(differ, k)
 				ds1, dd1 = append(ds1, s1[i]), append(dd1, d1[i])
 			}
@@ -484,18 +511,14 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 		var ops []protocol.Request
 		var next []string
 		for i, k := range differ {
-			if same(s2[i], d2[i]) {
+			if r.converged(s2[i], d2[i]) {
 				continue // a concurrent write reached both
 			}
 			next = append(next, k)
 			if !same(s2[i], ds1[i]) || !same(d2[i], dd1[i]) {
 				continue // still changing: look again next round
 			}
-			if s2[i].data != nil {
-				ops = append(ops, r.p.PutOf(k, s2[i].data, s2[i].codec, false))
-			} else {
-				ops = append(ops, protocol.Request{Op: protocol.OpDelete, Key: k})
-			}
+			ops = append(ops, r.repairOf(k, s2[i]))
 		}
 		for chunk := range slices.Chunk(ops, r.cfg.BatchKeys) {
 			if err := r.writeBatch(ctx, dst, chunk); err != nil {
@@ -508,15 +531,71 @@ func (r *rebalancer) reconcile(ctx context.Context, src, dst string, keys []stri
 	return nil
 }
 
-// value is a value read from a node, in codec; nil data is a missing key.
+// value is a record read from a node: a value in codec, or with versions
+// a tombstone (deleted), and its version. nil data and not deleted is a
+// missing key.
 type value struct {
-	data  []byte
-	codec protocol.Codec
+	data    []byte
+	codec   protocol.Codec
+	version hlc.Version
+	deleted bool
 }
+
+// valueOf is the record of entry e of a SCAN.
+func (r *rebalancer) valueOf(e protocol.Entry) value {
+	if e.Deleted {
+		return value{version: e.Version, deleted: true}
+	}
+	v := value{data: e.Value, codec: r.codecOf(e), version: e.Version}
+	if v.data == nil {
+		v.data = []byte{}
+	}
+	return v
+}
+
+// missing reports whether v is no record at all.
+func (v value) missing() bool { return v.data == nil && !v.deleted }
 
 // same reports whether two reads agree.
 func same(a, b value) bool {
-	return (a.data == nil) == (b.data == nil) && a.codec == b.codec && bytes.Equal(a.data, b.data)
+	return (a.data == nil) == (b.data == nil) && a.codec == b.codec && bytes.Equal(a.data, b.data) &&
+		a.version == b.version && a.deleted == b.deleted
+}
+
+// converged reports whether dst, read as d, needs nothing from src, read
+// as s. Without versions: they are the same. With versions: d is at least
+// as new as s (a newer version on d is a write src gets too), a tombstone
+// on d stands for a key src does not hold, and a value without version
+// (never ordered) must be the same on both.
+func (r *rebalancer) converged(s, d value) bool {
+	switch {
+	case !r.versions:
+		return same(s, d)
+	case s.missing():
+		return d.missing() || d.deleted
+	case d.missing():
+		return false
+	case !s.version.IsZero() || !d.version.IsZero():
+		return d.version.Compare(s.version) >= 0
+	}
+	return same(s, d)
+}
+
+// repairOf is the write that makes key, read as s on the source, converge
+// on the destination: the source's record, with its version when it has
+// one (the destination keeps a newer write), or a DELETE when the source
+// has none. A record without version is written as before versions
+// existed: a plain PUT, or a plain DELETE.
+func (r *rebalancer) repairOf(key string, s value) protocol.Request {
+	switch {
+	case s.deleted:
+		return protocol.Request{Op: protocol.OpDelete, Key: key, Version: s.version}
+	case s.missing():
+		return protocol.Request{Op: protocol.OpDelete, Key: key}
+	}
+	req := r.p.PutOf(key, s.data, s.codec, false)
+	req.Version = s.version
+	return req
 }
 
 // readBoth reads keys on src and on dst.
@@ -538,7 +617,7 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 		for i, k := range chunk {
 			h := sharding.KeyHash(k)
 			// h+1 wraps to 0, no upper bound, for the last hash.
-			ops[i] = protocol.Request{Op: protocol.OpScan, HashFrom: h, HashTo: h + 1, Raw: r.raw}
+			ops[i] = protocol.Request{Op: protocol.OpScan, HashFrom: h, HashTo: h + 1, Raw: r.raw, Versions: r.versions}
 		}
 		rep, err := r.p.Call(ctx, node, protocol.Request{Op: protocol.OpBatch, Ops: ops})
 		if err != nil {
@@ -554,10 +633,7 @@ func (r *rebalancer) getMany(ctx context.Context, node string, keys []string) ([
 			var v value
 			for _, e := range res.Collection {
 				if e.Key == chunk[i] {
-					v = value{data: e.Value, codec: r.codecOf(e)}
-					if v.data == nil {
-						v.data = []byte{}
-					}
+					v = r.valueOf(e)
 				}
 			}
 			out = append(out, v)
@@ -657,15 +733,16 @@ func (r *rebalancer) stream(ctx context.Context, deletes bool, fn func(*bulkStre
 	return s.ack(ctx)
 }
 
-func (s *bulkStream) put(ctx context.Context, node, key string, v []byte, c protocol.Codec) error {
+// copy queues the copy of e, a record read from a source, to node.
+func (s *bulkStream) copy(ctx context.Context, node string, e protocol.Entry) error {
 	if err := s.r.pace(ctx, 1); err != nil {
 		return err
 	}
-	if err := s.b.CopyTo(ctx, node, key, v, c); err != nil {
+	if err := s.b.SendTo(ctx, node, s.r.copyOf(e)); err != nil {
 		return err
 	}
 	s.keys++
-	s.bytes += int64(len(key) + len(v))
+	s.bytes += int64(len(e.Key) + len(e.Value))
 	return s.maybeAck(ctx)
 }
 

@@ -65,9 +65,22 @@
 //     instead and its supervisor stops it.
 //  8. Clear the migration.
 //
+// When every source and destination lists the versions feature in its
+// PING reply (write versions, docs/PROTOCOL.md §3.12), the copy carries
+// each record's version: the SCANs ask for "versions", tombstones come too,
+// and a record is copied as a PUT (or, a tombstone, a DELETE) carrying its
+// version instead of "if_absent", so that a destination keeps whichever of
+// the copy and a concurrent write is newer, and a delete is copied as one.
+// Verification then compares DIGESTs with "versions" (keys, versions and
+// tombstones), and a destination has converged on a key when it holds the
+// source's version or a newer one (a tombstone where the source has
+// nothing counts as nothing); repairs carry the source's version too.
+// Without the feature on some node, the rebalance copies "if_absent" and
+// compares values, as before versions existed.
+//
 // If a source or destination does not list the raw feature in its PING
 // reply (a node older than raw values), the whole rebalance moves values
-// converted to the producer's codec, as before. Nodes that answer DIGEST
+// converted to the producer's codec, as before (without versions either). Nodes that answer DIGEST
 // or DELETE_PARTITIONS with unknown_op (older nodes) are verified key by key and cleaned by a scan and bulk DELETEs; a
 // node that ignores the SCAN partition fields returns every key, and the
 // copy keeps only those of the set.
@@ -84,10 +97,11 @@
 // Producers are assumed to see a phase change within Config.Grace (their
 // settings watch is a blocking query, normally milliseconds); a producer cut
 // off from Consul longer than that may write to the old layout only. The
-// copy writes PUTs "if_absent", so it never overwrites a newer concurrent
+// copy writes versioned PUTs and DELETEs (without versions, PUTs
+// "if_absent"), so it never overwrites a newer concurrent
 // write on the destination (a node older than if_absent replaces the value
 // for a moment, and verification repairs it from the source, which that
-// write also reached). Deletes leave no tombstone: a key deleted between the
+// write also reached). Without versions, deletes leave no tombstone: a key deleted between the
 // copy's read and its write is written to the destination, and verification
 // deletes it again. That is why the sources are digested after the copy,
 // not by the rebalancer from what it read: a resurrected key matches what

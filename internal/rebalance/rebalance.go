@@ -214,9 +214,10 @@ type rebalancer struct {
 	// transfer reads from it.
 	dead string
 
-	// raw is whether the copy and its verification move values raw
-	// (speakRaw); set before the copy starts, read-only after.
-	raw bool
+	// raw is whether the copy and its verification move values raw, and
+	// versions whether they carry the records' versions and tombstones
+	// (features); set before the copy starts, read-only after.
+	raw, versions bool
 
 	copyStart                            time.Time
 	copyAt                               atomic.Value // time.Time: copyStart, for the progress goroutine
@@ -243,14 +244,7 @@ func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host 
 		if err != nil {
 			return rep, err
 		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			// An explicit release has no lock delay; destroying the
-			// session alone would keep the lock for ClaimLockDelay.
-			_ = sess.Unlock(cctx, LockName)
-			_ = sess.Close(cctx)
-		}()
+		defer ReleaseLock(sess)
 		// A lost session means another rebalancer may take over: stop.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -275,49 +269,12 @@ func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host 
 
 // lock takes the rebalance lock, waiting for it when cfg.Wait.
 func (r *rebalancer) lock(ctx context.Context) (*consul.Session, error) {
-	sess, err := r.cc.NewSession(ctx, "zshard-rebalance", 0)
-	if err != nil {
-		return nil, err
-	}
-	logged := false
-	delayUntil := time.Now().Add(2*consul.ClaimLockDelay + time.Second)
-	for {
-		ok, holder, err := sess.Lock(ctx, LockName, r.cfg.Holder)
-		if err != nil || ok {
-			if err != nil {
-				_ = sess.Close(context.Background())
-			}
-			return sess, err
+	return TakeLock(ctx, r.cc, r.cfg.Holder, r.cfg.Wait, func(holder string) {
+		r.log.Info("waiting for the rebalance lock", "holder", holder)
+		if r.cfg.Progress != nil {
+			r.phase.Store("waiting for the lock held by " + holder)
 		}
-		free, err := r.cc.LockHolder(ctx, LockName)
-		if err == nil && free == "" && time.Now().Before(delayUntil) {
-			// Released by a session that ended a moment ago: in its lock
-			// delay, not held. Try again shortly.
-			if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
-				_ = sess.Close(context.Background())
-				return nil, err
-			}
-			continue
-		}
-		if !r.cfg.Wait {
-			_ = sess.Close(context.Background())
-			return nil, fmt.Errorf("%w: the lock %slocks/%s is held by %s (pass --wait to wait for it)",
-				ErrLocked, r.cc.Config().Prefix, LockName, holder)
-		}
-		if !logged {
-			r.log.Info("waiting for the rebalance lock", "holder", holder)
-			if r.cfg.Progress != nil {
-				r.phase.Store("waiting for the lock held by " + holder)
-			}
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			_ = sess.Close(context.Background())
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	})
 }
 
 func (r *rebalancer) snapshot() Progress {
