@@ -10,9 +10,10 @@
 // recorded); those down (not passing, or not ready while they catch up)
 // are skipped and reported, and a partition is compared among the others
 // when two or more are up. Partitions are taken a chunk of consecutive
-// partitions at a time. For each chunk every replica answers one DIGEST
-// with "versions" (docs/PROTOCOL.md §3.12) of the partitions of the chunk
-// it holds, as a partition set: per partition a count and an
+// partitions at a time. For each chunk every replica answers DIGESTs with
+// "versions" (docs/PROTOCOL.md §3.12) of the partitions of the chunk it
+// holds, as a partition set, at most 2048 partitions a DIGEST (a node
+// answers one request at a time): per partition a count and an
 // order-independent sum of hashes of (key, version, tombstone), so two
 // replicas agree exactly when they hold the same versions of the same
 // keys, without reading a value. Only the partitions whose digests differ
