@@ -180,6 +180,10 @@ func (s *Server) prepare(ctx context.Context) error {
 		}
 	}
 	if settings.Replicas > 0 {
+		if why := noCatchUp(settings, n.Name()); why != "" {
+			log.Info("no catch-up: "+why, "node", n.Name())
+			return nil
+		}
 		s.settings = settings
 		s.catchUp = n.BeginCatchUp()
 	}
