@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,6 +169,13 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	if r.raw, r.versions, err = r.features(ctx, nodes); err != nil {
 		return err
 	}
+	sources := map[string]bool{}
+	for src := range bySource {
+		sources[src] = true
+	}
+	if err := r.waitReady(ctx, sources); err != nil {
+		return err
+	}
 	r.setPhase("copying")
 	t0 := time.Now()
 	r.copyStart = t0
@@ -191,10 +199,15 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 				return err
 			}
 			dsts := map[string][]int{}
+			ready := map[string]bool{}
 			for pair, ps := range byPair {
 				if pair[0] == src {
 					dsts[pair[1]] = ps
+					ready[pair[1]] = true
 				}
+			}
+			if err := r.waitReady(gctx, ready); err != nil {
+				return err
 			}
 			return r.verifySource(gctx, src, dsts)
 		})
@@ -207,6 +220,38 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	}
 	rep.Fixed = r.fixed.Load()
 	return nil
+}
+
+// waitReady waits until every node of nodes passes and is ready for reads
+// (Consul Meta "ready"): a node that catches up from its replicas after it
+// starts, a node just added included, takes writes but refuses reads, the
+// SCANs and DIGESTs of the copy and of the verification. It fails after
+// Config.JoinTimeout.
+func (r *rebalancer) waitReady(ctx context.Context, nodes map[string]bool) error {
+	deadline := time.Now().Add(r.cfg.JoinTimeout)
+	for {
+		var waiting []string
+		ready := map[string]bool{}
+		for _, m := range r.p.Members() {
+			ready[m.Name] = m.Ready
+		}
+		for n := range nodes {
+			if !ready[n] {
+				waiting = append(waiting, n)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		slices.Sort(waiting)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not passing and ready for reads within %v (catching up from their replicas, or down); "+
+				"the migration stays in phase copying: run the command again", strings.Join(waiting, ", "), r.cfg.JoinTimeout)
+		}
+		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // features reports whether every node of nodes lists the raw feature in

@@ -44,9 +44,7 @@ func TestRebalanceCopiesVersions(t *testing.T) {
 	ctx := context.Background()
 	rep, err := c.p.Call(ctx, "node-0", protocol.Request{Op: protocol.OpPing})
 	require.NoError(t, err)
-	if !slices.Contains(rep.Features, protocol.FeatureVersions) {
-		t.Skip("the nodes do not speak write versions")
-	}
+	require.Contains(t, rep.Features, protocol.FeatureVersions)
 	for i := range 300 {
 		k := fmt.Sprintf("key-%07d", i)
 		_, err := c.p.Delete(ctx, k)
