@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/rebalance"
 	"github.com/zshard/zshard/layout"
+	"github.com/zshard/zshard/sharding"
 )
 
 // Defaults of BackgroundConfig.
@@ -21,11 +23,20 @@ const (
 	// DefaultInterval is the pause between two background rounds.
 	DefaultInterval = 30 * time.Second
 	// DefaultBackgroundRate bounds a background round, in records digested,
-	// scanned and written per second (summed over the replicas).
-	DefaultBackgroundRate = 50000
+	// scanned and written per second (summed over the replicas): a node
+	// leading a quarter of a million keys at R=2 compares them in about 75
+	// seconds, and the cluster's nodes together spend a few percent of two
+	// cores on it (docs/REPLICATION.md, "Anti-entropy repair").
+	DefaultBackgroundRate = 10000
+	// DefaultBackgroundPartitionRate bounds a background round in
+	// partitions compared per second: the cost of a partition that holds
+	// few records is mostly its own (its share of a DIGEST and of its
+	// bitmap), whatever it holds.
+	DefaultBackgroundPartitionRate = 2000
 	// DefaultBackgroundChunk is how many consecutive partitions a round
-	// compares per DIGEST (of which the node leads about 1/N).
-	DefaultBackgroundChunk = 4096
+	// compares at a time (of which the node leads about 1/N), between two
+	// checks that no migration or lock holder has come up.
+	DefaultBackgroundChunk = 16384
 )
 
 // BackgroundConfig configures Background. The zero value of every field
@@ -47,8 +58,11 @@ type BackgroundConfig struct {
 	// written, summed over the replicas. Default DefaultBackgroundRate;
 	// negative means no bound.
 	MaxRate int
+	// MaxPartitionRate bounds a round in partitions compared per second.
+	// Default DefaultBackgroundPartitionRate; negative means no bound.
+	MaxPartitionRate int
 	// ChunkPartitions is how many consecutive partitions a round compares
-	// per DIGEST. Default DefaultBackgroundChunk, at most 65536.
+	// at a time. Default DefaultBackgroundChunk, at most 65536.
 	ChunkPartitions int
 	// Logger receives a line per round that found differences (Info) and
 	// per round that found none (Debug). Default: discard.
@@ -67,6 +81,12 @@ func (c BackgroundConfig) withDefaults() BackgroundConfig {
 		c.MaxRate = DefaultBackgroundRate
 	case c.MaxRate < 0:
 		c.MaxRate = 0
+	}
+	switch {
+	case c.MaxPartitionRate == 0:
+		c.MaxPartitionRate = DefaultBackgroundPartitionRate
+	case c.MaxPartitionRate < 0:
+		c.MaxPartitionRate = 0
 	}
 	if c.ChunkPartitions <= 0 {
 		c.ChunkPartitions = DefaultBackgroundChunk
@@ -113,12 +133,13 @@ func Background(ctx context.Context, cfg BackgroundConfig) error {
 		defer nc.Close()
 		cfg.Caller = nc
 	}
+	cache := &roundCache{}
 	for {
 		jitter := time.Duration((rand.Float64() - 0.5) * 0.2 * float64(cfg.Interval))
 		if err := ctxtime.Sleep(ctx, cfg.Interval+jitter); err != nil {
 			return nil
 		}
-		rep, err := RunRound(ctx, cfg)
+		rep, err := runRound(ctx, cfg, cache)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -151,7 +172,47 @@ func RunRound(ctx context.Context, cfg BackgroundConfig) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
 	}
-	cfg = cfg.withDefaults()
+	return runRound(ctx, cfg.withDefaults(), &roundCache{})
+}
+
+// roundCache keeps what a round computes from the layout, for the next
+// rounds of the same Background while the layout and the replicas up stay
+// the same: the placement table (P preference lists) and the partitions
+// the node leads.
+type roundCache struct {
+	tableKey string
+	table    *sharding.Table
+	ledKey   string
+	led      []int
+}
+
+// tableFor returns the table of names under s, built again only when they
+// changed.
+func (c *roundCache) tableFor(s layout.Settings, names []string) (*sharding.Table, error) {
+	key := fmt.Sprintf("%s/%d/%d/%d/%v", s.Algorithm, s.Partitions, s.Replicas, s.VNodes, names)
+	if key == c.tableKey {
+		return c.table, nil
+	}
+	t, err := s.Table(names)
+	if err != nil {
+		return nil, err
+	}
+	c.tableKey, c.table, c.ledKey = key, t, ""
+	return t, nil
+}
+
+// ledBy returns e.ledBy(node), computed again only when the table or the
+// replicas down changed.
+func (c *roundCache) ledBy(e *engine, node string, down map[string]string) []int {
+	key := fmt.Sprintf("%s %v", node, slices.Sorted(maps.Keys(down)))
+	if key != c.ledKey {
+		c.ledKey, c.led = key, e.ledBy(node)
+	}
+	return c.led
+}
+
+// runRound is RunRound with cfg's defaults filled in, and cache.
+func runRound(ctx context.Context, cfg BackgroundConfig, cache *roundCache) (Report, error) {
 	start := time.Now()
 	s, err := pausedBy(ctx, cfg.Consul, nil)
 	if err != nil {
@@ -172,12 +233,17 @@ func RunRound(ctx context.Context, cfg BackgroundConfig) (Report, error) {
 	if nc, ok := cfg.Caller.(*NodeCaller); ok {
 		nc.SetMembers(members)
 	}
-	table, down, err := placement(s, members)
+	names, down, err := layoutOf(s, members)
 	if err != nil {
 		return Report{}, err
 	}
-	e := newEngine(cfg.Caller, table, down, options{maxKeyRate: cfg.MaxRate, chunk: cfg.ChunkPartitions, log: cfg.Logger})
-	led := e.ledBy(cfg.Node)
+	table, err := cache.tableFor(s, names)
+	if err != nil {
+		return Report{}, err
+	}
+	e := newEngine(cfg.Caller, table, down, options{maxKeyRate: cfg.MaxRate, maxPartitionRate: cfg.MaxPartitionRate,
+		chunk: cfg.ChunkPartitions, log: cfg.Logger})
+	led := cache.ledBy(e, cfg.Node, down)
 	report := func() Report {
 		r := e.report()
 		r.Partitions, r.Elapsed = len(led), time.Since(start)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,53 +175,122 @@ func newBench(keys int) (c *benchCluster, err error) {
 	return c, bk.Sync(ctx)
 }
 
-// BenchmarkForeground measures pipelined GETs of random keys (10000 per
-// op) with the background repair off, and on at its default rate with no
-// pause between rounds (the most it can cost). Run with -count to
-// interleave the two and compare them with benchstat.
+// gatedCaller is a Caller whose calls wait while the gate is closed: the
+// benchmark stops the background repair between two of its requests
+// without ending it.
+type gatedCaller struct {
+	*repair.NodeCaller
+	mu   sync.Mutex
+	open chan struct{} // closed while the gate is open
+}
+
+func newGatedCaller(nc *repair.NodeCaller) *gatedCaller {
+	return &gatedCaller{NodeCaller: nc, open: make(chan struct{})}
+}
+
+func (g *gatedCaller) Call(ctx context.Context, node string, req protocol.Request) (protocol.Reply, error) {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	select {
+	case <-open:
+	case <-ctx.Done():
+		return protocol.Reply{}, ctx.Err()
+	}
+	return g.NodeCaller.Call(ctx, node, req)
+}
+
+// set opens or closes the gate.
+func (g *gatedCaller) set(open bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		if !open {
+			g.open = make(chan struct{})
+		}
+	default:
+		if open {
+			close(g.open)
+		}
+	}
+}
+
+// BenchmarkForeground measures pipelined GETs of random keys with the
+// background repair stopped and running, interleaved: each op is a window
+// of fgWindow GETs with every node's Background held between two of its
+// requests, then one with it running at BackgroundConfig's defaults and no
+// pause between rounds (the most it can cost: with the default Interval it
+// rests between rounds). It reports the GETs per second of each, the cost,
+// 1 - on/off, in percent, and the records the background digested per
+// second. ZSHARD_REPAIR_BENCH_RATE sets MaxRate.
 func BenchmarkForeground(b *testing.B) {
 	c := startBench(b)
-	for _, bg := range []string{"off", "on"} {
-		b.Run("background="+bg, func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			var rounds sync.Map
-			if bg == "on" {
-				for _, n := range c.names {
-					wg.Go(func() {
-						_ = repair.Background(ctx, repair.BackgroundConfig{Node: n, Consul: c.cc, Interval: time.Millisecond,
-							OnRound: func(r repair.Report, err error) {
-								if err != nil {
-									rounds.Store(n, err.Error())
-								}
-							}})
-					})
-				}
+	rate := 0
+	if s := os.Getenv("ZSHARD_REPAIR_BENCH_RATE"); s != "" {
+		var err error
+		if rate, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const fgWindow = 200_000
+	rng := rand.New(rand.NewPCG(1, 2))
+	gets := func() time.Duration {
+		start := time.Now()
+		err := c.p.Do(context.Background(), fgWindow, func(int) producer.Op {
+			return producer.Op{Kind: producer.OpGet, Key: fmt.Sprintf("key-%d", rng.IntN(c.keys))}
+		}, func(_ int, r producer.Result) {
+			if r.Err != nil {
+				b.Error(r.Err)
 			}
-			const ops = 10000
-			rng := rand.New(rand.NewPCG(1, 2))
-			b.ReportAllocs()
-			start := time.Now()
-			n := 0
-			for b.Loop() {
-				err := c.p.Do(context.Background(), ops, func(int) producer.Op {
-					return producer.Op{Kind: producer.OpGet, Key: fmt.Sprintf("key-%d", rng.IntN(c.keys))}
-				}, func(_ int, r producer.Result) {
-					if r.Err != nil {
-						b.Error(r.Err)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var digested atomic.Int64
+	var gates []*gatedCaller
+	for _, n := range c.names {
+		nc := repair.NewNodeCaller(c.cc, 0)
+		defer nc.Close()
+		gate := newGatedCaller(nc)
+		gates = append(gates, gate)
+		wg.Go(func() {
+			_ = repair.Background(ctx, repair.BackgroundConfig{Node: n, Consul: c.cc, Caller: gate, Interval: time.Millisecond,
+				MaxRate: rate, OnRound: func(r repair.Report, err error) {
+					digested.Add(r.Keys)
+					if err != nil && ctx.Err() == nil {
+						b.Errorf("background round of %s: %v", n, err)
 					}
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += ops
-			}
-			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "gets/s")
-			cancel()
-			wg.Wait()
-			rounds.Range(func(k, v any) bool { b.Logf("background round of %v failed: %v", k, v); return true })
+				}})
 		})
 	}
+	defer func() {
+		cancel()
+		for _, g := range gates {
+			g.set(true)
+		}
+		wg.Wait()
+	}()
+	var off, on time.Duration
+	for b.Loop() {
+		off += gets()
+		for _, g := range gates {
+			g.set(true)
+		}
+		on += gets()
+		for _, g := range gates {
+			g.set(false)
+		}
+	}
+	offRate, onRate := float64(fgWindow*b.N)/off.Seconds(), float64(fgWindow*b.N)/on.Seconds()
+	b.ReportMetric(offRate, "off-gets/s")
+	b.ReportMetric(onRate, "on-gets/s")
+	b.ReportMetric(100*(1-onRate/offRate), "cost-%")
+	b.ReportMetric(float64(digested.Load())/on.Seconds(), "bg-records/s")
 }
 
 // BenchmarkRepairInSync measures a repair of the whole cluster when every
@@ -252,4 +323,66 @@ func BenchmarkRepairInSync(b *testing.B) {
 		}
 		b.ReportMetric(float64(c.keys)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 	})
+}
+
+// cpuTime is the CPU time (user and system) this process used so far: the
+// in-process nodes', the repair's and Consul client's.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkBackgroundRound measures the rounds of every node's
+// Background, unpaced and with no pause between rounds, on replicas in
+// sync: what a round costs in CPU (the nodes', the repair's and the
+// Consul client's, all in this process) per partition and per record,
+// in the steady state (the first round of each node, which builds the
+// placement table, is left out). An op is one round of each node. The
+// pace of Background (MaxRate, MaxPartitionRate) turns these costs into
+// the share of the machine it takes.
+func BenchmarkBackgroundRound(b *testing.B) {
+	c := startBench(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	rounds := make(chan repair.Report, 64)
+	var wg sync.WaitGroup
+	for _, n := range c.names {
+		wg.Go(func() {
+			_ = repair.Background(ctx, repair.BackgroundConfig{Node: n, Consul: c.cc, Interval: time.Millisecond,
+				MaxRate: -1, MaxPartitionRate: -1, OnRound: func(r repair.Report, err error) {
+					if err != nil {
+						b.Errorf("background round of %s: %v", n, err)
+					}
+					select {
+					case rounds <- r:
+					case <-ctx.Done():
+					}
+				}})
+		})
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for range c.names {
+		<-rounds
+	}
+	var parts, records int64
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		for range c.names {
+			r := <-rounds
+			if r.Differing != 0 {
+				b.Fatalf("replicas differ: %+v", r)
+			}
+			parts += int64(r.Partitions)
+			records += r.Keys
+		}
+	}
+	cpu := cpuTime(b) - cpu0
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(parts), "cpu-ns/partition")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 }

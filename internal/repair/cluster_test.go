@@ -365,7 +365,7 @@ func TestBackgroundRoundsConverge(t *testing.T) {
 
 	var fixed int64
 	for _, n := range slices.Sorted(maps.Keys(c.nodes)) {
-		rep, err := repair.RunRound(ctx, repair.BackgroundConfig{Node: n, Consul: c.cc, MaxRate: -1})
+		rep, err := repair.RunRound(ctx, repair.BackgroundConfig{Node: n, Consul: c.cc, MaxRate: -1, MaxPartitionRate: -1})
 		if err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}

@@ -29,7 +29,7 @@ const (
 	// (node.MaxDigestPartitions).
 	maxChunkPartitions = 65536
 	// scanPage is the page of the SCANs of differing partitions.
-	scanPage = 10000
+	scanPage = 4096
 )
 
 // options are what the engine is told, defaults filled in.
@@ -267,7 +267,7 @@ func (e *engine) compareChunk(ctx context.Context, parts []int) error {
 			sets[n].Add(p)
 		}
 	}
-	digests, err := e.digestAll(ctx, sets, spanOf(parts, e.parts))
+	digests, err := e.digestAll(ctx, sets, parts)
 	if err != nil {
 		return err
 	}
@@ -283,9 +283,10 @@ func (e *engine) compareChunk(ctx context.Context, parts []int) error {
 		if len(buf) < width {
 			e.partial.Add(1)
 		}
-		first := digests[buf[0]][p]
+		i := p - parts[0]
+		first := digests[buf[0]][i]
 		for _, n := range buf[1:] {
-			if d := digests[n][p]; d.Keys != first.Keys || d.Sum != first.Sum {
+			if d := digests[n][i]; d.Keys != first.Keys || d.Sum != first.Sum {
 				differ = append(differ, p)
 				break
 			}
@@ -325,35 +326,55 @@ func (e *engine) compareRange(ctx context.Context, lo, hi int, after func(last i
 	return nil
 }
 
-// digestAll asks every node of sets, at once, for the DIGEST with
-// versions of its set within hr. A node that fails is skipped (markDown)
-// and absent from the result.
-func (e *engine) digestAll(ctx context.Context, sets map[string]*sharding.PartitionSet, hr sharding.HashRange) (map[string]map[int]protocol.Digest, error) {
+// digestPartitions bounds the partitions one DIGEST covers: a node
+// answers a request at a time on its request endpoint, so a DIGEST must
+// stay short (a few thousand records) for the node's other clients, its
+// own health check included.
+const digestPartitions = 2048
+
+// digestAll asks every node of sets, at once, for the DIGESTs with
+// versions of its set among parts (sorted), in requests of at most
+// digestPartitions consecutive partitions. The result holds, by node, the
+// digest of partition parts[0]+i at index i (zero where the node holds no
+// record). A node that fails is skipped (markDown) and absent.
+func (e *engine) digestAll(ctx context.Context, sets map[string]*sharding.PartitionSet, parts []int) (map[string][]protocol.Digest, error) {
+	lo := parts[0]
+	span := parts[len(parts)-1] - lo + 1
 	var mu sync.Mutex
-	out := make(map[string]map[int]protocol.Digest, len(sets))
+	out := make(map[string][]protocol.Digest, len(sets))
 	var wg sync.WaitGroup
 	for node, set := range sets {
 		wg.Go(func() {
-			req := protocol.Request{Op: protocol.OpDigest, Versions: true, Partitions: set.N, Bitmap: set.Bits,
-				HashFrom: hr.From, HashTo: hr.To}
-			rep, err := e.c.Call(ctx, node, req)
-			if err != nil {
-				if ctx.Err() == nil {
-					e.markDown(node, fmt.Errorf("DIGEST: %w", err))
+			ds := make([]protocol.Digest, span)
+			for from := 0; from < len(parts); from += digestPartitions {
+				sub := parts[from:min(from+digestPartitions, len(parts))]
+				if set.Count(sub[0], sub[len(sub)-1]+1) == 0 {
+					continue
 				}
-				return
-			}
-			m := make(map[int]protocol.Digest, len(rep.Digests))
-			var keys uint64
-			for _, d := range rep.Digests {
-				if set.Has(d.Partition) {
-					m[d.Partition] = d
-					keys += d.Keys
+				hr := spanOf(sub, e.parts)
+				req := protocol.Request{Op: protocol.OpDigest, Versions: true, Partitions: set.N, Bitmap: set.Bits,
+					HashFrom: hr.From, HashTo: hr.To}
+				rep, err := e.c.Call(ctx, node, req)
+				if err != nil {
+					if ctx.Err() == nil {
+						e.markDown(node, fmt.Errorf("DIGEST: %w", err))
+					}
+					return
+				}
+				var keys int64
+				for _, d := range rep.Digests {
+					if i := d.Partition - lo; i >= 0 && i < span && set.Has(d.Partition) {
+						ds[i] = d
+						keys += int64(d.Keys)
+					}
+				}
+				e.keys.Add(keys)
+				if err := e.pace.wait(ctx, int(keys), 0); err != nil {
+					return
 				}
 			}
-			e.keys.Add(int64(keys))
 			mu.Lock()
-			out[node] = m
+			out[node] = ds
 			mu.Unlock()
 		})
 	}
@@ -361,13 +382,7 @@ func (e *engine) digestAll(ctx context.Context, sets map[string]*sharding.Partit
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var keys int64
-	for _, m := range out {
-		for _, d := range m {
-			keys += int64(d.Keys)
-		}
-	}
-	return out, e.pace.wait(ctx, int(keys), 0)
+	return out, nil
 }
 
 // fix compares the records of the partitions parts on their replicas and

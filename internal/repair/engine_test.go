@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
@@ -175,16 +176,18 @@ func TestRepairConverges(t *testing.T) {
 		codec protocol.Codec
 		r     int
 		chunk int
+		P     int
 	}{
-		{"json/R=2", protocol.JSON, 2, 0},
-		{"msgpack/R=2", protocol.Msgpack, 2, 0},
-		{"json/R=1/small chunks", protocol.JSON, 1, 7},
-		{"msgpack/R=3", protocol.Msgpack, 3, 16},
+		{"json/R=2", protocol.JSON, 2, 0, 64},
+		{"msgpack/R=2", protocol.Msgpack, 2, 0, 64},
+		{"json/R=1/small chunks", protocol.JSON, 1, 7, 64},
+		{"msgpack/R=3", protocol.Msgpack, 3, 16, 64},
+		{"json/R=2/several DIGESTs per chunk", protocol.JSON, 2, 0, 3*digestPartitions + 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := range uint64(3) {
 				fc := newFakeCluster(tc.codec, fourNodes...)
-				table := testTable(t, 64, tc.r, fourNodes...)
+				table := testTable(t, tc.P, tc.r, fourNodes...)
 				want, fixed := scenario(t, seed, fc, table, 600, nil)
 				// Small pages and batches: several per partition set.
 				rep, err := repairAll(t, fc, table, nil, options{chunk: tc.chunk, batchKeys: 7})
@@ -195,7 +198,7 @@ func TestRepairConverges(t *testing.T) {
 				if !maps.Equal(rep.Fixed, fixed) {
 					t.Fatalf("Fixed = %v, want %v", rep.Fixed, fixed)
 				}
-				if rep.Compared != 64 || rep.Differing == 0 || rep.Skipped != 0 || rep.Superseded != 0 || rep.Failed != 0 || len(rep.Down) != 0 {
+				if rep.Compared != tc.P || rep.Differing == 0 || rep.Skipped != 0 || rep.Superseded != 0 || rep.Failed != 0 || len(rep.Down) != 0 {
 					t.Fatalf("report %+v", rep)
 				}
 				// A second repair finds nothing to do.
@@ -380,5 +383,26 @@ func TestLeadersCoverEveryPartitionOnce(t *testing.T) {
 				t.Fatalf("down %v: partition %d (up %v) led by %q", down, p, up, led[p])
 			}
 		}
+	}
+}
+
+func TestPacerCharge(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name string
+		due  time.Time
+		secs float64
+		want time.Time
+	}{
+		{"first charge", time.Time{}, 0.5, now.Add(-maxCredit + 500*time.Millisecond)},
+		{"behind less than the credit", now.Add(-50 * time.Millisecond), 0.1, now.Add(50 * time.Millisecond)},
+		{"far behind: no burst", now.Add(-time.Hour), 0.1, now.Add(-maxCredit + 100*time.Millisecond)},
+		{"ahead: queued after", now.Add(time.Second), 0.25, now.Add(1250 * time.Millisecond)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := charge(tc.due, now, tc.secs); !got.Equal(tc.want) {
+				t.Fatalf("charge = %v, want %v", got.Sub(now), tc.want.Sub(now))
+			}
+		})
 	}
 }

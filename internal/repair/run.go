@@ -252,6 +252,20 @@ func (r *runner) run(ctx context.Context, p *producer.Producer) (Report, error) 
 // and the replicas to skip: nodes of the layout not passing, or passing
 // but not ready (catching up after a restart).
 func placement(s layout.Settings, members []consul.Member) (*sharding.Table, map[string]string, error) {
+	names, down, err := layoutOf(s, members)
+	if err != nil {
+		return nil, nil, err
+	}
+	table, err := s.Table(names)
+	if err != nil {
+		return nil, nil, err
+	}
+	return table, down, nil
+}
+
+// layoutOf returns the nodes of the layout of s (outside a migration) and
+// those to skip (see placement).
+func layoutOf(s layout.Settings, members []consul.Member) ([]string, map[string]string, error) {
 	passing := make([]string, 0, len(members))
 	ready := map[string]bool{}
 	for _, m := range members {
@@ -262,10 +276,6 @@ func placement(s layout.Settings, members []consul.Member) (*sharding.Table, map
 	if len(names) == 0 {
 		return nil, nil, fmt.Errorf("repair: no member in the layout: %w", producer.ErrNoNodes)
 	}
-	table, err := s.Table(names)
-	if err != nil {
-		return nil, nil, err
-	}
 	down := map[string]string{}
 	for _, n := range names {
 		switch r, ok := ready[n]; {
@@ -275,7 +285,7 @@ func placement(s layout.Settings, members []consul.Member) (*sharding.Table, map
 			down[n] = "catching up after a restart (not ready for reads)"
 		}
 	}
-	return table, down, nil
+	return names, down, nil
 }
 
 // state returns the recorded run to continue, or a new one (recorded
