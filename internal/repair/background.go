@@ -24,15 +24,16 @@ const (
 	DefaultInterval = 30 * time.Second
 	// DefaultBackgroundRate bounds a background round, in records digested,
 	// scanned and written per second (summed over the replicas): a node
-	// leading a quarter of a million keys at R=2 compares them in about 75
-	// seconds, and the cluster's nodes together spend a few percent of two
-	// cores on it (docs/REPLICATION.md, "Anti-entropy repair").
-	DefaultBackgroundRate = 10000
+	// leading a quarter of a million keys at R=2 (three quarters of a
+	// million records) compares them in about 150 seconds, and four nodes
+	// together spend about 2.5% of two cores on it (docs/REPLICATION.md,
+	// "Anti-entropy repair").
+	DefaultBackgroundRate = 5000
 	// DefaultBackgroundPartitionRate bounds a background round in
 	// partitions compared per second: the cost of a partition that holds
 	// few records is mostly its own (its share of a DIGEST and of its
 	// bitmap), whatever it holds.
-	DefaultBackgroundPartitionRate = 2000
+	DefaultBackgroundPartitionRate = 1000
 	// DefaultBackgroundChunk is how many consecutive partitions a round
 	// compares at a time (of which the node leads about 1/N), between two
 	// checks that no migration or lock holder has come up.
