@@ -12,8 +12,8 @@ import (
 	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/noderun"
-	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/store/durable"
 )
 

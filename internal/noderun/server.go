@@ -10,8 +10,8 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
-	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/reqclient"
 	"github.com/zshard/zshard/internal/store/durable"
 	"github.com/zshard/zshard/layout"
