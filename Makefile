@@ -58,6 +58,10 @@ test: bootstrap tools vet ## vet and run every test: unit, integration (real Con
 test-short: bootstrap ## unit tests only (-short: no Consul, no long runs)
 	$(GO) test -short ./...
 
+.PHONY: test-history
+test-history: bootstrap tools ## the seeded fault-injection history test (minutes; SEED=n reruns one)
+	ZSHARD_HISTORY=1 $(if $(SEED),ZSHARD_HISTORY_SEED=$(SEED)) $(GO) test -count=1 -timeout 40m -run TestHistory -v ./internal/faulttest
+
 .PHONY: bench
 bench: bootstrap tools ## run benchmarks (BENCH=regexp PKGS=./sharding COUNT=5) and summarise with benchstat
 	@mkdir -p $(BIN)

@@ -13,6 +13,7 @@ import (
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/store/durable"
 )
 
@@ -32,6 +33,8 @@ type nodeFlags struct {
 	catchUpSettle   time.Duration
 	maxClockAhead   time.Duration
 	tombstoneTTL    time.Duration
+	repairInterval  time.Duration
+	repairRate      int
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
@@ -51,6 +54,8 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.cacheMB, "cache-mb", durable.DefaultCacheBytes>>20, "with --data-dir, the block cache of each node in MiB (blocks read from disk stay here, uncompressed; filled as reads need it)")
 	fs.DurationVar(&f.catchUpSettle, "catch-up-settle", noderun.DefaultCatchUpSettle, "with Consul and R > 0: how long a (re)started node, registered as not ready for reads, waits before it copies what it missed from its replicas (writes routed before the producers saw it land meanwhile)")
 	fs.DurationVar(&f.maxClockAhead, "max-clock-ahead", hlc.DefaultMaxAhead, "refuse (bad_request) a write whose version is further ahead of this node's clock than this")
+	fs.DurationVar(&f.repairInterval, "repair-interval", repair.DefaultInterval, "with Consul and R > 0: pause between two background anti-entropy rounds over the partitions this node leads (0 turns the background repair off)")
+	fs.IntVar(&f.repairRate, "repair-rate", repair.DefaultBackgroundRate, "bound of a background repair round, in records per second digested, scanned and written (0: no bound)")
 	fs.DurationVar(&f.tombstoneTTL, "tombstone-ttl", node.DefaultTombstoneTTL, "keep the tombstone of a deleted key this long, then purge it; a node with replicas away longer drops its data and catches up from empty")
 }
 
@@ -68,6 +73,8 @@ func (f *nodeFlags) args() []string {
 		"--catch-up-settle", f.catchUpSettle.String(),
 		"--max-clock-ahead", f.maxClockAhead.String(),
 		"--tombstone-ttl", f.tombstoneTTL.String(),
+		"--repair-interval", f.repairInterval.String(),
+		"--repair-rate", strconv.Itoa(f.repairRate),
 	}
 }
 

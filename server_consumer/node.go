@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,7 +102,9 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 	rc := noderun.Config{
 		Node: cfg, Host: rf.host, Advertise: rf.advertise, TTL: rf.ttl,
 		DataDir: nf.dataDir, CacheBytes: int64(nf.cacheMB) << 20, CatchUpSettle: nf.catchUpSettle,
-		Ready: stdout, Logger: logger,
+		RepairInterval: cmp.Or(nf.repairInterval, -1), // the flag's 0: off
+		RepairRate:     nf.repairRate,
+		Ready:          stdout, Logger: logger,
 	}
 	if rf.consul != "" {
 		c, err := consul.New(consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger})

@@ -85,6 +85,7 @@ func BenchmarkIngest(b *testing.B) {
 		msg := make([]byte, 100)
 		done := make(chan error, 1)
 		b.ResetTimer()
+		cpu := cpuTime()
 		go func() { // owns pull from here on
 			for range b.N {
 				if _, err := pull.RecvBytes(0); err != nil {
@@ -101,6 +102,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		require.NoError(b, <-done)
 		b.StopTimer()
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	})
 	type engine struct {
@@ -133,9 +135,11 @@ func BenchmarkIngest(b *testing.B) {
 			n := startNode(b, e.open(b))
 			push, req := pushTo(b, n.IngestEndpoint()), reqTo(b, n.RequestEndpoint())
 			b.ResetTimer()
+			cpu := cpuTime()
 			pushPuts(b, push, b.N, batch)
 			syncIngest(b, push, req, "bench")
 			b.StopTimer()
+			reportCPU(b, cpu)
 			require.EqualValues(b, b.N, n.Store().Stats().Keys)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
@@ -276,8 +280,10 @@ func BenchmarkGetOne(b *testing.B) {
 			}
 			ep, done := echoServer(b, replies, b.N)
 			req := reqTo(b, ep)
+			cpu := cpuTime()
 			lat := roundTrips(b, req, reqs, func(int, []byte) {})
 			require.NoError(b, <-done)
+			reportCPU(b, cpu)
 			reportLatency(b, lat)
 		})
 
@@ -286,11 +292,13 @@ func BenchmarkGetOne(b *testing.B) {
 			n := startNode(b, Config{})
 			fillStore(b, n, keys, c, value)
 			req := reqTo(b, n.RequestEndpoint())
+			cpu := cpuTime()
 			lat := roundTrips(b, req, reqs, func(i int, out []byte) {
 				if want := replyTo((i & 1023) * 97); len(out) != len(want) {
 					b.Fatalf("reply %q, want %q", out, want)
 				}
 			})
+			reportCPU(b, cpu)
 			reportLatency(b, lat)
 		})
 	}
@@ -426,6 +434,60 @@ func BenchmarkGetOnePaired(b *testing.B) {
 			b.ReportMetric(q(nodeLat, 0.99), "node-p99-us")
 			b.ReportMetric(q(nodeLat, 0.5)/q(echoLat, 0.5), "p50-x-echo")
 			b.ReportMetric(q(nodeLat, 0.99)/q(echoLat, 0.99), "p99-x-echo")
+		})
+	}
+}
+
+// BenchmarkIngestApply measures the node's own work on the ingest path,
+// without ZeroMQ: decoding msgpack BATCHes of 512 PUTs of distinct keys
+// with 100-byte values and applying them as the ingest loop does, into a
+// node (not started) on each engine. It reports cpu-ns/op besides ns/op:
+// the steadier figure on a shared machine.
+func BenchmarkIngestApply(b *testing.B) {
+	const batch = 512
+	for _, engine := range []string{"memory", "durable"} {
+		b.Run(engine, func(b *testing.B) {
+			b.ReportAllocs()
+			cfg := Config{Sync: SyncNone}
+			if engine == "durable" {
+				st, err := durable.Open(b.TempDir(), durable.Options{})
+				require.NoError(b, err)
+				b.Cleanup(func() { require.NoError(b, st.Close()) })
+				cfg.Store = st
+			}
+			n, err := New(cfg)
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, n.Close()) })
+			value := benchValue(protocol.Msgpack)
+			var msgs [][]byte
+			bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
+			for i := 0; i < b.N; {
+				bb.Reset(protocol.Msgpack, nil)
+				for ; bb.Len() < batch && i < b.N; i++ {
+					bb.Put("key-"+strconv.Itoa(i), value)
+				}
+				msgs = append(msgs, bb.Bytes())
+			}
+			in := &ingester{n: n, log: ingestLog{n: n}}
+			if n.batcher != nil {
+				in.bulk = n.batcher.BulkBytes()
+			}
+			lim := n.cfg.Limits
+			b.ResetTimer()
+			cpu := cpuTime()
+			for _, m := range msgs {
+				req, c, err := protocol.DecodeRequest(m, lim)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if failed, err := n.ingest(in, c, &req); failed > 0 {
+					b.Fatal(err)
+				}
+			}
+			in.flush()
+			b.StopTimer()
+			reportCPU(b, cpu)
+			require.EqualValues(b, b.N, n.Store().Stats().Keys)
 		})
 	}
 }

@@ -25,13 +25,16 @@ import (
 //  1. Durable nodes: layout check, before it binds (layoutcheck.go), after
 //     dropping all their data if they were away longer than the tombstone
 //     TTL and R > 0 (node.DropIfAway).
-//  2. Catch-up, with R > 0, durable or in memory: it registers with Meta
-//     ready=false (writes reach it, reads do not), waits until it sees
-//     itself passing plus Settle (so writes routed before the producers saw
-//     it have landed on its peers), then for each of its partitions scans
-//     the replicas that are passing and ready, with versions, and applies
-//     every record (values and tombstones) by last writer wins, as any
-//     write. Then it ends catch-up mode and registers ready=true.
+//  2. Catch-up, with R > 0, durable or in memory, unless the layout gives
+//     it no partition or an add-node migration copies into it: it
+//     registers with Meta ready=false (writes reach it, reads do not),
+//     waits until it sees itself passing; if no replica of its partitions
+//     is ready it serves at once, else it waits Settle (so writes routed
+//     before the producers saw it have landed on its peers), then for each
+//     of its partitions scans the replicas that are passing and ready, with
+//     versions, and applies every record (values and tombstones) by last
+//     writer wins, as any write. Then it ends catch-up mode and registers
+//     ready=true.
 
 // catchUpPage is the SCAN page of a catch-up; catchUpTimeout bounds one
 // SCAN; catchUpRounds bounds the attempts at a partition whose ready
@@ -93,6 +96,25 @@ func (pl placement) prefs(p int) []string {
 	return layout.AppendPrefs(nil, p, pl.tables...)
 }
 
+// noCatchUp returns why the node self needs no catch-up under settings s
+// (with R > 0), or "": it holds no partition of the recorded layout, nor
+// of a migration's, so there is nothing to copy (a node not yet added);
+// or an add-node migration copying into it is in progress, which copies
+// and verifies its partitions itself, reading the node meanwhile.
+func noCatchUp(s layout.Settings, self string) string {
+	if m := s.Migration; m != nil && m.Kind == layout.MigrationAdd && m.Node == self && m.Phase == layout.PhaseCopying {
+		return "the add-node migration in progress copies this node's partitions"
+	}
+	pl, err := placementOf(s, self, nil)
+	if err != nil {
+		return "" // catchUp reports it
+	}
+	if !slices.Contains(pl.mine(self), true) {
+		return "the layout gives this node no partition"
+	}
+	return ""
+}
+
 // catchUpThenReady runs the catch-up, ends catch-up mode and registers the
 // node as ready for reads. If the catch-up fails the node keeps taking
 // writes but stays unready for reads.
@@ -121,10 +143,9 @@ func (s *Server) catchUpThenReady() {
 // done or has no ready replica to learn from, or ctx is done.
 func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s layout.Settings, log *slog.Logger) error {
 	self := n.Name()
-	if err := waitSeen(ctx, p.Consul, self, p.CatchUpSettle); err != nil {
+	if err := waitSeen(ctx, p.Consul, self); err != nil {
 		return err
 	}
-	start := time.Now()
 	ms, err := p.Consul.Members(ctx)
 	if err != nil {
 		return err
@@ -140,12 +161,26 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 			owned++
 		}
 	}
+	peers := replicas{}
+	defer peers.close()
+	if !pl.anySource(mine, peers.ready(ms, self)) {
+		// Nothing to learn from, now or after the settle: serve at once
+		// (every node of a cluster starting together is here).
+		log.Warn("catch-up: no replica of this node's partitions is passing and ready; serving them as stored, possibly stale",
+			"node", self, "partitions", owned, "keys_held", n.Store().Stats().Keys)
+		return nil
+	}
+	if err := ctxtime.Sleep(ctx, p.CatchUpSettle); err != nil {
+		return err
+	}
+	start := time.Now()
+	if ms, err = p.Consul.Members(ctx); err != nil {
+		return err
+	}
 	log.Info("catching up from the replicas before serving reads", "node", self, "partitions", owned,
 		"keys_held", n.Store().Stats().Keys)
 	pending := chunks(pl.partitions)
 	var total syncStats
-	peers := replicas{}
-	defer peers.close()
 	for round := 0; len(pending) > 0; round++ {
 		if round > 0 {
 			if err := ctxtime.Sleep(ctx, time.Second); err != nil {
@@ -193,20 +228,34 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 	return nil
 }
 
-// waitSeen returns once self is among the passing members, plus settle:
-// writes reach the node once the producers see it, and writes routed just
-// before land on the peers meanwhile.
-func waitSeen(ctx context.Context, c *consul.Client, self string, settle time.Duration) error {
+// waitSeen returns once self is among the passing members: writes reach
+// the node once the producers see it.
+func waitSeen(ctx context.Context, c *consul.Client, self string) error {
 	for {
 		ms, err := c.Members(ctx)
 		if err == nil && slices.ContainsFunc(ms, func(m consul.Member) bool { return m.Name == self }) {
-			break
+			return nil
 		}
 		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return ctxtime.Sleep(ctx, settle)
+}
+
+// anySource reports whether some partition of mine has a replica among
+// ready.
+func (pl placement) anySource(mine []bool, ready map[string]*reqclient.Client) bool {
+	for p, m := range mine {
+		if !m {
+			continue
+		}
+		for _, name := range pl.prefs(p) {
+			if ready[name] != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // replicas holds one client per replica across the rounds of a catch-up,

@@ -61,6 +61,14 @@ type Config struct {
 	// by producers that had not seen it yet land on the replicas meanwhile.
 	// Default DefaultCatchUpSettle.
 	CatchUpSettle time.Duration
+	// RepairInterval is the pause between two background anti-entropy
+	// rounds (internal/repair.Background) over the partitions the node
+	// leads, run with Consul and without SkipLayout. 0 means
+	// repair.DefaultInterval; negative turns the background repair off.
+	RepairInterval time.Duration
+	// RepairRate bounds a background round in records per second. 0 means
+	// no bound (the flag's default is repair.DefaultBackgroundRate).
+	RepairRate int
 	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
+	"github.com/zshard/zshard/internal/repair"
 	"github.com/zshard/zshard/internal/reqclient"
 	"github.com/zshard/zshard/internal/store/durable"
 	"github.com/zshard/zshard/layout"
@@ -77,8 +78,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if s.catchUp != nil {
 			s.bg.Go(s.catchUpThenReady)
 		}
+		if !s.cfg.SkipLayout && s.cfg.RepairInterval >= 0 {
+			s.bg.Go(s.backgroundRepair)
+		}
 	}
 	return s, nil
+}
+
+// backgroundRepair runs the anti-entropy rounds of the partitions the node
+// leads until Stop (docs/REPLICATION.md). A round does nothing while the
+// cluster has R = 0, a migration or a repair runs.
+func (s *Server) backgroundRepair() {
+	rate := s.cfg.RepairRate
+	if rate == 0 {
+		rate = -1 // the flag's 0: no bound
+	}
+	err := repair.Background(s.bgCtx, repair.BackgroundConfig{Node: s.node.Name(), Consul: s.cfg.Consul,
+		Interval: s.cfg.RepairInterval, MaxRate: rate, Logger: s.cfg.Logger})
+	if err != nil {
+		s.cfg.Logger.Error("background repair did not start", "err", err)
+	}
 }
 
 // Name returns the node's name.
@@ -161,6 +180,10 @@ func (s *Server) prepare(ctx context.Context) error {
 		}
 	}
 	if settings.Replicas > 0 {
+		if why := noCatchUp(settings, n.Name()); why != "" {
+			log.Info("no catch-up: "+why, "node", n.Name())
+			return nil
+		}
 		s.settings = settings
 		s.catchUp = n.BeginCatchUp()
 	}

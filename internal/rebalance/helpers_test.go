@@ -69,7 +69,10 @@ func startCluster(t *testing.T, alg string, r, n int) *cluster {
 	c := &cluster{agent: agent, alg: alg, r: r, keys: make(map[string][]byte, n)}
 	c.sup = testcluster.StartProcess(t, serverBin, testcluster.ServerArgs(t, 4, "--consul", agent.Addr)...)
 	c.p = c.newProducer(t)
-	eventually(t, 60*time.Second, "four nodes pass and are ready", func() bool {
+	// Nodes that start after the producer stored the settings catch up
+	// from their replicas first (R > 0), unready for reads, which a
+	// rebalance needs.
+	eventually(t, 60*time.Second, "four nodes pass, ready for reads", func() bool {
 		ms := c.p.Members()
 		return len(ms) == 4 && !slices.ContainsFunc(ms, func(m consul.Member) bool { return !m.Ready })
 	})

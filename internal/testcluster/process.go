@@ -174,4 +174,3 @@ func Alive(pid int) bool {
 	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
 }
-
