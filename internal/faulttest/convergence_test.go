@@ -102,10 +102,18 @@ func TestQuorumReadRepairs(t *testing.T) {
 	}
 
 	all := c.producerOf(2, func(cfg *producer.Config) { cfg.ReadConsistency = producer.All })
+	// A pipelined read at consistency all compares and repairs too.
+	require.NoError(t, all.Do(ctx, 1, func(int) producer.Op { return producer.Op{Kind: producer.OpGet, Key: "rr"} },
+		func(_ int, r producer.Result) {
+			require.NoError(t, r.Err)
+			require.Equal(t, `"new"`, string(r.Value))
+		}))
+	ok, diff := agree(t, p, []string{"rr"})
+	require.True(t, ok, "a pipelined read at all left replicas different: %s", diff)
 	got, err := all.Get(ctx, "rr")
 	require.NoError(t, err)
 	require.Equal(t, `"new"`, string(got))
-	ok, diff := agree(t, p, []string{"rr"})
+	ok, diff = agree(t, p, []string{"rr"})
 	require.True(t, ok, "read repair left replicas different: %s", diff)
 }
 

@@ -45,7 +45,8 @@ type Result struct {
 // for the same node travel together in BATCH requests of up to
 // Config.PipelineBatch, and up to Config.Window messages are in flight per
 // node. Replication, read fallback, timeouts and
-// retries behave as in Get, Put and Delete. Do returns an error only when it
+// retries behave as in Get, Put and Delete; a read at ReadConsistency
+// Quorum or All is made as Get makes it, one at a time, not pipelined. Do returns an error only when it
 // could not run everything: ErrClosed, or the context's error (operations
 // not yet done then get it as their Result.Err). It returns by the
 // context's deadline whatever RequestTimeout and SendTimeout are, and within
@@ -153,6 +154,15 @@ func (pl *pipeline) start(i int) {
 		return
 	}
 	po.targets = targets
+	if o.Kind == OpGet && pl.p.cfg.ReadConsistency != One {
+		// A read at quorum or all compares versions across replicas and
+		// repairs them (getQuorum); it runs here, one at a time, while the
+		// writes around it stay pipelined.
+		orderForRead(po.targets)
+		v, err := pl.p.getQuorum(pl.ctx, st, o.Key, po.targets)
+		pl.finish(po, Result{Value: v, Err: err})
+		return
+	}
 	if o.Kind == OpGet {
 		orderForRead(po.targets)
 		pl.enqueue(po, po.targets[0], 0)
