@@ -58,7 +58,16 @@ func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 		Codec: g.codec(),
 		// The library's own warnings would repeat ours; errors still show.
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Static: g.staticMembers(),
 	}
+}
+
+// staticMembers returns the members of --static, nil without it.
+func (g *globalConfig) staticMembers() []consul.Member {
+	if g.Static == 0 {
+		return nil
+	}
+	return producer.StaticMembers(g.Static, g.NodeHost, g.BaseRepPort, g.BasePullPort)
 }
 
 // openProducer connects to the cluster. The settings stored in Consul win
@@ -79,7 +88,7 @@ func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Con
 		return nil, err
 	}
 	flags := cmd.Flags()
-	if flags.Changed("hash") || flags.Changed("replicas") {
+	if !p.Static() && flags.Changed("hash") || flags.Changed("replicas") {
 		want := cfg.Settings
 		got := p.Settings()
 		if !flags.Changed("hash") {
