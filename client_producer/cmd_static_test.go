@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +19,38 @@ import (
 	"github.com/zshard/zshard/internal/testcluster"
 )
 
-// Paths of the commands TestMain builds.
-var serverBin, clientBin string
+// The commands the static tests run as processes, built on first use (the
+// other tests of the package do not wait for them) into binDir, which
+// TestMain removes.
+var (
+	buildOnce            sync.Once
+	binDir               string
+	serverBin, clientBin string
+	buildErr             error
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &serverBin, "client_producer": &clientBin}))
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildCommands builds server_consumer and client_producer once.
+func buildCommands(t *testing.T) {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "zshard-commands"); buildErr != nil {
+			return
+		}
+		serverBin, clientBin = filepath.Join(binDir, "server_consumer"), filepath.Join(binDir, "client_producer")
+		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/zshard/zshard/server_consumer", "github.com/zshard/zshard/client_producer").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
 }
 
 // startStatic runs `server_consumer --static n` on free ports and returns
@@ -30,6 +60,7 @@ func startStatic(t *testing.T, n int) []string {
 	if testing.Short() {
 		t.Skip("starts server_consumer processes")
 	}
+	buildCommands(t)
 	base := testcluster.FreePortRange(t, 110)
 	ports := []string{"--base-rep-port", strconv.Itoa(base), "--base-pull-port", strconv.Itoa(base + 100)}
 	testcluster.StartProcess(t, serverBin, append([]string{"--static", strconv.Itoa(n)}, ports...)...)
@@ -143,6 +174,7 @@ func TestStaticBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a benchmark")
 	}
+	buildCommands(t)
 	out, err := cli(t, "--static", "1", "--json", "bench", "--keys", "500", "--nodes", "2", "--algorithms", "hrw", "--codecs", "msgpack", "--latency-ops", "100")
 	require.NoError(t, err)
 	var res struct{ Runs []struct{ Errors int } }
