@@ -72,7 +72,8 @@ func (g *globalConfig) staticMembers() []consul.Member {
 
 // openProducer connects to the cluster. The settings stored in Consul win
 // over --hash and -R (every producer must place keys identically); when the
-// user set either flag and it disagrees, a warning says so.
+// user set either flag and it disagrees, a warning says so. With --static
+// the flags are the settings.
 func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Config)) (*producer.Producer, error) {
 	if _, _, err := g.consistency(); err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Con
 		return nil, err
 	}
 	flags := cmd.Flags()
-	if !p.Static() && flags.Changed("hash") || flags.Changed("replicas") {
+	if !p.Static() && (flags.Changed("hash") || flags.Changed("replicas")) {
 		want := cfg.Settings
 		got := p.Settings()
 		if !flags.Changed("hash") {

@@ -15,8 +15,9 @@ func newStatusCmd(g *globalConfig) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster: settings, members, health and keys per node",
-		Long: `status prints the cluster settings stored in Consul (with --static, the flags) (algorithm, partitions,
-replication factor R, layout epoch, the members of the layout) and, for every
+		Long: `status prints the cluster settings stored in Consul, or with --static the
+flags (algorithm, partitions, replication factor R, layout epoch, the
+members of the layout) and, for every
 node, whether it answers a STATS request, how many keys it stores, the share
 of partitions it owns as first choice, the round trip, and its endpoints. A
 member that does not pass its Consul health check is shown DOWN: it keeps its
