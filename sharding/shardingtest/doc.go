@@ -6,7 +6,9 @@
 // A test of the algorithm calls Run:
 //
 //	func TestConformance(t *testing.T) {
-//		shardingtest.Run(t, mine.New)
+//		shardingtest.Run(t, func(nodes []sharding.Node) (sharding.Placer, error) {
+//			return mine.New(nodes)
+//		})
 //	}
 //
 // Run runs each property as a subtest, and a failure says what went wrong
@@ -29,7 +31,8 @@
 //     removed node (the others keep their order).
 //   - add: adding a node (whatever its name sorts as) moves keys only to
 //     it, about 1/(n+1) of them (at most Tolerance above the optimum), and
-//     a preference list only gains the new node.
+//     a preference list only gains the new node (Disruption and Reorder
+//     apply here too).
 //   - balance: at 10 and 100 nodes the most and least loaded nodes stay
 //     within bounds of the mean, placing keys directly and through a
 //     sharding.Table (Balance changes the bounds).
