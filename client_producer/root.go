@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/internal/supervisor"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -23,7 +25,16 @@ type globalConfig struct {
 	// Consistency and ReadConsistency are the write and read consistency
 	// levels ("one", "quorum", "all"); empty means the producer's defaults.
 	Consistency, ReadConsistency string
+	// Static is N of a static cluster (node-0..node-{N-1}, no Consul); 0
+	// means follow Consul. NodeHost, BaseRepPort and BasePullPort lay it
+	// out as `server_consumer --static N` does.
+	Static                    int
+	NodeHost                  string
+	BaseRepPort, BasePullPort int
 }
+
+// needsConsul annotates a command that a static cluster cannot run.
+const needsConsul = "needs-consul"
 
 func defaultConsul() string {
 	if a := os.Getenv("CONSUL_HTTP_ADDR"); a != "" {
@@ -40,6 +51,20 @@ func (g *globalConfig) validate() error {
 	if g.Codec != "json" && g.Codec != "msgpack" {
 		return fmt.Errorf("--codec %q: want json or msgpack", g.Codec)
 	}
+	if g.Static < 0 || g.Static > sharding.MaxNodes {
+		return fmt.Errorf("%w: --static %d: want 1 to %d nodes", errUsage, g.Static, sharding.MaxNodes)
+	}
+	if g.Static > 0 && (g.BaseRepPort < 1 || g.BasePullPort < 1 || max(g.BaseRepPort, g.BasePullPort)+g.Static-1 > 65535) {
+		return fmt.Errorf("%w: --static %d: ports out of range", errUsage, g.Static)
+	}
+	return nil
+}
+
+// checkCommand refuses, with --static, a command that needs Consul.
+func (g *globalConfig) checkCommand(cmd *cobra.Command) error {
+	if g.Static > 0 && cmd.Annotations[needsConsul] != "" {
+		return fmt.Errorf("%s %w; start the cluster with `server_consumer N` and drop --static", cmd.Name(), producer.ErrStatic)
+	}
 	return nil
 }
 
@@ -52,11 +77,20 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "zshard producer: shard keys over the nodes registered in Consul",
 		Long: `client_producer is the zshard producer. It places every key on the nodes
 registered in Consul with a pluggable algorithm, drives rebalancing when nodes
-join or leave, and compares placement algorithms.`,
+join or leave, and compares placement algorithms.
+
+With --static N it needs no Consul: it routes to node-0..node-{N-1} as
+` + "`server_consumer --static N`" + ` runs them (requests on 2000+i, ingest on
+2100+i of --node-host), placing keys with --hash and -R. Every producer of a
+static cluster must be given the same N, --hash and -R; add-node, remove-node
+and repair need Consul.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return g.validate()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.validate(); err != nil {
+				return err
+			}
+			return g.checkCommand(cmd)
 		},
 	}
 	root.SetOut(stdout)
@@ -68,6 +102,10 @@ join or leave, and compares placement algorithms.`,
 	pf.StringVar(&g.Codec, "codec", "json", "request encoding: json or msgpack")
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 	pf.StringVar(&g.Consistency, "consistency", "quorum", "replicas of a key (of its R+1) that must acknowledge a write: one, quorum or all")
+	pf.IntVar(&g.Static, "static", 0, "route to a static cluster of N nodes without Consul, as `server_consumer --static N` runs it")
+	pf.StringVar(&g.NodeHost, "node-host", "127.0.0.1", "with --static: the host of the nodes")
+	pf.IntVar(&g.BaseRepPort, "base-rep-port", supervisor.DefaultBaseRequestPort, "with --static: request port of node-0 (node-i uses base+i)")
+	pf.IntVar(&g.BasePullPort, "base-pull-port", supervisor.DefaultBaseIngestPort, "with --static: ingest port of node-0 (node-i uses base+i)")
 	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
 
 	root.AddCommand(newCompareCmd(g))

@@ -226,6 +226,9 @@ func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host 
 	if err := consul.ValidName(node); err != nil {
 		return rep, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
+	if len(cfg.Producer.Static) > 0 {
+		return rep, fmt.Errorf("%s %s: %w", kind, node, producer.ErrStatic)
+	}
 	r := &rebalancer{cfg: cfg, log: cfg.Logger, start: time.Now()}
 	r.phase.Store("starting")
 	if r.cc, err = consul.New(cfg.Producer.Consul); err != nil {

@@ -141,6 +141,9 @@ type State struct {
 // Replicas down are skipped and named in Report.Down.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
+	if len(cfg.Producer.Static) > 0 {
+		return Report{}, fmt.Errorf("repair: %w", producer.ErrStatic)
+	}
 	r := &runner{cfg: cfg, start: time.Now()}
 	r.phase.Store("starting")
 	cc, err := consul.New(cfg.Producer.Consul)
