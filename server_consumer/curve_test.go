@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -128,4 +129,30 @@ func TestPlaintextBindWarning(t *testing.T) {
 			require.Equal(t, tc.warn, strings.Contains(stderr.String(), "without CURVE"), stderr.String())
 		})
 	}
+}
+
+// TestCurveSIGHUPReloads: SIGHUP makes a CURVE node re-read its allowlist,
+// and does not stop it.
+func TestCurveSIGHUPReloads(t *testing.T) {
+	if err := curve.Available(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	server := keyFiles(t, dir, "server")
+	cmd := exec.Command(binary, "node", "--name", "solo", "--curve-secret-file", server+".secret", "--curve-clients", dir)
+	var stderr testcluster.SyncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	buf := make([]byte, 256)
+	_, err = out.Read(buf) // the READY line
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testcluster.Eventually(t, "the reload is logged", 20*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(stderr.String(), "SIGHUP: CURVE allowlist reloaded")
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "the node kept running until SIGTERM")
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -46,16 +47,15 @@ func benchClients(b *testing.B, n *Node, kp curve.Keypair) (push, req *zmq.Socke
 	return mk(zmq.PUSH, n.IngestEndpoint()), mk(zmq.REQ, n.RequestEndpoint())
 }
 
-// curvePutRuns counts the runs of BenchmarkCurvePaired/put.
-var curvePutRuns int
-
 // BenchmarkCurvePaired compares a node running CURVE with a plaintext one
 // in the same run, for the two figures docs/BENCHMARKS.md records:
 //
 //   - put: b.N PUTs of distinct keys with 100-byte values pushed as
-//     msgpack BATCHes of 512 to a fresh node of each kind (which goes first
-//     alternates from one run to the next), each timed until a SYNC barrier confirms them;
-//     it reports both rates and curve/plain.
+//     msgpack BATCHes of 512 to each node, in chunks sent to one node then
+//     the other (alternating which goes first), each timed until a SYNC
+//     barrier confirms it; it reports both rates and curve/plain, and the
+//     process's CPU time per PUT on each side (client and node, both in
+//     this process) with plain/curve, the steadier figure on a shared host.
 //   - get: b.N GET_ONE round trips to each node over one REQ socket each,
 //     interleaved (alternating which goes first), and the p50 latencies
 //     and curve/plain.
@@ -63,28 +63,47 @@ func BenchmarkCurvePaired(b *testing.B) {
 	cfg, kp := benchCurve(b)
 	b.Run("put", func(b *testing.B) {
 		b.ReportAllocs()
-		ingest := func(c *curve.ServerConfig) time.Duration {
-			nd := startNode(b, Config{Curve: c})
-			push, req := benchClients(b, nd, kp)
-			syncIngest(b, push, req, "warm")
-			start := time.Now()
-			pushPuts(b, push, b.N, 512)
-			syncIngest(b, push, req, "done")
-			d := time.Since(start)
-			require.EqualValues(b, b.N, nd.Store().Stats().Keys)
-			return d
+		type side struct {
+			push, req   *zmq.Socket
+			n           *Node
+			wall, cpu   time.Duration
+			tokens, put int
 		}
-		var plain, secure time.Duration
-		curvePutRuns++
-		if curvePutRuns%2 == 0 {
-			plain, secure = ingest(nil), ingest(cfg)
-		} else {
-			secure, plain = ingest(cfg), ingest(nil)
+		sides := [2]*side{{}, {}} // plaintext, CURVE
+		for i, c := range []*curve.ServerConfig{nil, cfg} {
+			s := sides[i]
+			s.n = startNode(b, Config{Curve: c})
+			s.push, s.req = benchClients(b, s.n, kp)
+			syncIngest(b, s.push, s.req, "warm")
 		}
-		pr, cr := float64(b.N)/plain.Seconds(), float64(b.N)/secure.Seconds()
+		// Chunks of the b.N PUTs go to each node in turn, alternating which
+		// goes first, so that load from elsewhere hits both sides alike.
+		const chunk = 16384
+		b.ResetTimer()
+		for from, k := 0, 0; from < b.N; from, k = from+chunk, k+1 {
+			n := min(chunk, b.N-from)
+			for j := range 2 {
+				s := sides[(k+j)%2]
+				c0, t0 := cpuTime(), time.Now()
+				pushPutsFrom(b, s.push, from, n, 512)
+				s.tokens++
+				syncIngest(b, s.push, s.req, fmt.Sprintf("t%d", s.tokens))
+				s.wall += time.Since(t0)
+				s.cpu += cpuTime() - c0
+			}
+		}
+		b.StopTimer()
+		for _, s := range sides {
+			require.EqualValues(b, b.N, s.n.Store().Stats().Keys)
+		}
+		plain, secure := sides[0], sides[1]
+		pr, cr := float64(b.N)/plain.wall.Seconds(), float64(b.N)/secure.wall.Seconds()
 		b.ReportMetric(pr, "plain-ops/s")
 		b.ReportMetric(cr, "curve-ops/s")
 		b.ReportMetric(cr/pr, "x-plain")
+		b.ReportMetric(float64(plain.cpu)/float64(b.N), "plain-cpu-ns/op")
+		b.ReportMetric(float64(secure.cpu)/float64(b.N), "curve-cpu-ns/op")
+		b.ReportMetric(float64(plain.cpu)/float64(secure.cpu), "cpu-x-plain")
 	})
 	b.Run("get", func(b *testing.B) {
 		b.ReportAllocs()
@@ -139,4 +158,23 @@ func BenchmarkCurvePaired(b *testing.B) {
 		b.ReportMetric(quantileMicros(lat[0], 0.99), "plain-p99-us")
 		b.ReportMetric(quantileMicros(lat[1], 0.99), "curve-p99-us")
 	})
+}
+
+// pushPutsFrom pushes n PUTs of keys key-{from} .. key-{from+n-1} with
+// 100-byte msgpack values on push, as msgpack BATCHes of batch ops each.
+func pushPutsFrom(b *testing.B, push *zmq.Socket, from, n, batch int) {
+	b.Helper()
+	value := benchValue(protocol.Msgpack)
+	bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
+	var buf []byte
+	for i := from; i < from+n; {
+		bb.Reset(protocol.Msgpack, buf)
+		for ; bb.Len() < batch && i < from+n; i++ {
+			bb.Put("key-"+strconv.Itoa(i), value)
+		}
+		buf = bb.Bytes()
+		if _, err := push.SendBytes(buf, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
