@@ -64,10 +64,10 @@ func BenchmarkCurvePaired(b *testing.B) {
 	b.Run("put", func(b *testing.B) {
 		b.ReportAllocs()
 		type side struct {
-			push, req   *zmq.Socket
-			n           *Node
-			wall, cpu   time.Duration
-			tokens, put int
+			push, req *zmq.Socket
+			n         *Node
+			wall, cpu time.Duration
+			tokens    int
 		}
 		sides := [2]*side{{}, {}} // plaintext, CURVE
 		for i, c := range []*curve.ServerConfig{nil, cfg} {
