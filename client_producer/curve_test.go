@@ -124,6 +124,7 @@ func TestCurveCluster(t *testing.T) {
 	require.ErrorContains(t, err, "not authorized (CURVE)")
 	require.ErrorContains(t, err, "node node-")
 	require.Less(t, time.Since(start), time.Minute, "a refused key must not hang the producer")
+	t.Logf("a refused key failed the command after %v: %v", time.Since(start).Round(time.Millisecond), err)
 
 	out, errOut, err := run2(t, append(app, "repair", "--dry-run")...)
 	require.ErrorContains(t, err, "forbidden", "%s\n%s", out, errOut)
