@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/supervisor"
 	"github.com/zshard/zshard/sharding"
@@ -31,6 +32,11 @@ type globalConfig struct {
 	Static                    int
 	NodeHost                  string
 	BaseRepPort, BasePullPort int
+	// CurveSecretFile and CurveServerKeyFile select CURVE (docs/SECURITY.md):
+	// the client's secret key file and, optionally, the nodes' public key
+	// file (default: each node's, from Consul Meta "curve").
+	CurveSecretFile, CurveServerKeyFile string
+	curve                               *curve.Client // loaded by validate
 }
 
 // needsConsul annotates a command that a static cluster cannot run.
@@ -57,6 +63,17 @@ func (g *globalConfig) validate() error {
 	if g.Static > 0 && (g.BaseRepPort < 1 || g.BasePullPort < 1 || max(g.BaseRepPort, g.BasePullPort)+g.Static-1 > 65535) {
 		return fmt.Errorf("%w: --static %d: ports out of range", errUsage, g.Static)
 	}
+	if g.CurveSecretFile == "" {
+		if g.CurveServerKeyFile != "" {
+			return errors.New("--curve-server-key needs --curve-secret-file (the client's own key)")
+		}
+		return nil
+	}
+	c, err := curve.LoadClient(g.CurveSecretFile, g.CurveServerKeyFile)
+	if err != nil {
+		return fmt.Errorf("--curve-secret-file: %w", err)
+	}
+	g.curve = c
 	return nil
 }
 
@@ -107,11 +124,14 @@ and repair need Consul.`,
 	pf.IntVar(&g.BaseRepPort, "base-rep-port", supervisor.DefaultBaseRequestPort, "with --static: request port of node-0 (node-i uses base+i)")
 	pf.IntVar(&g.BasePullPort, "base-pull-port", supervisor.DefaultBaseIngestPort, "with --static: ingest port of node-0 (node-i uses base+i)")
 	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
+	pf.StringVar(&g.CurveSecretFile, "curve-secret-file", "", "connect to the nodes with CURVE using this secret key file (from keygen; its public key must be in the nodes' allowlist)")
+	pf.StringVar(&g.CurveServerKeyFile, "curve-server-key", "", "with --curve-secret-file: the nodes' public key file (default: each node's key as registered in Consul, Meta curve)")
 
 	root.AddCommand(newCompareCmd(g))
 	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	root.AddCommand(newAddNodeCmd(g), newRemoveNodeCmd(g), newRepairCmd(g))
+	root.AddCommand(newKeygenCmd())
 	return root
 }
 

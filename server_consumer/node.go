@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,6 +71,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 			if cfg.Sync, err = node.ParseSyncPolicy(nf.sync); err != nil {
 				return usageError{fmt.Errorf("--sync: %w", err)}
 			}
+			warnPlaintext(logger, nf.bind, &nf.curve)
 			return runNode(cmd.Context(), cfg, reg, nf, logger, stdout)
 		},
 	}
@@ -106,6 +110,10 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 		RepairRate:     nf.repairRate,
 		Ready:          stdout, Logger: logger,
 	}
+	var err error
+	if rc.Node.Curve, rc.Curve, err = nf.curve.server(cfg.Name); err != nil {
+		return usageError{err}
+	}
 	if rf.consul != "" {
 		c, err := consul.New(consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger})
 		if err != nil {
@@ -116,10 +124,33 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	err := noderun.Run(ctx, rc)
+	// SIGHUP re-reads the CURVE allowlists at once (they are also re-read
+	// when they change); registered before the node starts, so that an
+	// early one does not end the process.
+	hup := make(chan os.Signal, 1)
+	if rc.Node.Curve != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	s, err := noderun.Start(ctx, rc)
 	var se *noderun.StoreError
 	if errors.As(err, &se) {
 		return fmt.Errorf("--data-dir: %w", se.Err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			s.Stop()
+			return nil
+		case <-hup:
+			if err := s.ReloadAllowlist(); err != nil {
+				logger.Warn("SIGHUP: CURVE allowlist not reloaded; the previous one stays in force", "err", err)
+			} else {
+				logger.Info("SIGHUP: CURVE allowlist reloaded")
+			}
+		}
+	}
 }
