@@ -195,6 +195,29 @@ func TestSignals(t *testing.T) {
 	require.Equal(t, consul.NodeUp, sigs[1].State)
 
 	require.Error(t, c.SignalAdd(ctx, "bad/name", ""))
+
+	// EnsureSignals writes the missing ones, in one transaction, and
+	// leaves the removed node-4 and the hand-written node-5 alone.
+	var want []consul.Signal
+	for _, n := range []string{"node-3", "node-4", "node-5", "node-6"} {
+		want = append(want, consul.Signal{Name: n, State: consul.NodeUp})
+	}
+	names, err := c.EnsureSignals(ctx, want)
+	require.NoError(t, err)
+	require.Equal(t, []string{"node-3", "node-6"}, names)
+	sigs, err = c.Signals(ctx)
+	require.NoError(t, err)
+	states := map[string]consul.NodeState{}
+	for _, s := range sigs {
+		states[s.Name] = s.State
+	}
+	require.Equal(t, map[string]consul.NodeState{"node-3": consul.NodeUp, "node-4": consul.NodeRemoved,
+		"node-5": consul.NodeUp, "node-6": consul.NodeUp}, states)
+	names, err = c.EnsureSignals(ctx, want)
+	require.NoError(t, err)
+	require.Empty(t, names)
+	_, err = c.EnsureSignals(ctx, []consul.Signal{{Name: "bad/name", State: consul.NodeUp}})
+	require.Error(t, err)
 }
 
 func TestClaimsAreExclusive(t *testing.T) {

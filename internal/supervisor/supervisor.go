@@ -52,12 +52,15 @@ func Run(ctx context.Context, cfg Config) error {
 		done: make(chan struct{}),
 	}
 	defer close(s.done)
-	for i := range cfg.Nodes {
-		name := "node-" + strconv.Itoa(i)
-		s.initial[name] = true
-		if _, err := c.EnsureSignal(ctx, consul.Signal{Name: name, State: consul.NodeUp}); err != nil {
-			return err
-		}
+	initial := make([]consul.Signal, cfg.Nodes)
+	for i := range initial {
+		initial[i] = consul.Signal{Name: "node-" + strconv.Itoa(i), State: consul.NodeUp}
+		s.initial[initial[i].Name] = true
+	}
+	// All at once: a producer that records the layout meanwhile sees the
+	// whole cluster, not the first nodes written.
+	if _, err := c.EnsureSignals(ctx, initial); err != nil {
+		return err
 	}
 	var err error
 	if s.sess, err = s.newSession(ctx); err != nil {
