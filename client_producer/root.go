@@ -74,6 +74,7 @@ join or leave, and compares placement algorithms.`,
 	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	root.AddCommand(newAddNodeCmd(g), newRemoveNodeCmd(g), newRepairCmd(g))
+	root.AddCommand(newGradeCmd(g))
 	return root
 }
 

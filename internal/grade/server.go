@@ -1,0 +1,174 @@
+package grade
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zshard/zshard/internal/proc"
+)
+
+// server is a running instance of the student's server: `CMD N` under
+// sh -c, in a process group of its own.
+type server struct {
+	p   *proc.Process
+	out *tail
+}
+
+// start launches the server. extraEnv is added to the grader's environment.
+func (g *grader) start(extraEnv ...string) (*server, error) {
+	c := g.cfg
+	line := c.ServerCmd + " " + strconv.Itoa(c.Nodes)
+	out := &tail{w: c.ServerLog}
+	env := append(os.Environ(),
+		"ZSHARD_BASE_PORT="+strconv.Itoa(c.RepBase),
+		"ZSHARD_BASE_PULL_PORT="+strconv.Itoa(c.PullBase))
+	env = append(env, extraEnv...)
+	p, err := proc.Start(proc.Config{
+		Path: "/bin/sh", Args: []string{"-c", line}, Env: env,
+		Stdout: out, Stderr: out,
+		Group: true, DeathSignal: syscall.SIGKILL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("grade: starting %q: %w", line, err)
+	}
+	fmt.Fprintf(c.Progress, "started %s (process group %d)\n", line, p.Pid())
+	return &server{p: p, out: out}, nil
+}
+
+// stop ends the server's whole process group: SIGTERM, then SIGKILL after
+// grace.
+func (s *server) stop(grace time.Duration) {
+	_ = s.p.Stop(syscall.SIGTERM, grace)
+	_ = s.p.Kill() // whatever of the group outlived its leader
+}
+
+// exited says whether the server's first process has exited, and how.
+func (s *server) exited() (bool, string) {
+	select {
+	case <-s.p.Done():
+		err := s.p.Wait()
+		if err == nil {
+			return true, "the server exited with status 0"
+		}
+		return true, "the server exited: " + err.Error()
+	default:
+		return false, ""
+	}
+}
+
+// repEndpoint and pullEndpoint are node i's static endpoints.
+func (g *grader) repEndpoint(i int) string {
+	return "tcp://" + net.JoinHostPort(g.cfg.Host, strconv.Itoa(g.cfg.RepBase+i))
+}
+
+func (g *grader) pullEndpoint(i int) string {
+	return "tcp://" + net.JoinHostPort(g.cfg.Host, strconv.Itoa(g.cfg.PullBase+i))
+}
+
+// waitListening waits until every address accepts TCP connections, the
+// server exits, or the start timeout passes; it returns the addresses that
+// never did.
+func (g *grader) waitListening(ctx context.Context, s *server, addrs []string) []string {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.StartTimeout)
+	defer cancel()
+	missing := addrs
+	for {
+		var still []string
+		for _, a := range missing {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err != nil {
+				still = append(still, a)
+				continue
+			}
+			c.Close()
+		}
+		missing = still
+		if len(missing) == 0 {
+			return nil
+		}
+		if done, _ := s.exited(); done {
+			return missing
+		}
+		select {
+		case <-ctx.Done():
+			return missing
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// listening says whether addr accepts TCP connections.
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// hostPort turns tcp://host:port into host:port.
+func hostPort(endpoint string) string { return strings.TrimPrefix(endpoint, "tcp://") }
+
+// startStatic starts the server for a phase without Consul and records the
+// check that every node listens. It returns nil if they do not.
+func (g *grader) startStatic(ctx context.Context) (*server, error) {
+	s, err := g.start()
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for i := range g.cfg.Nodes {
+		addrs = append(addrs, hostPort(g.repEndpoint(i)), hostPort(g.pullEndpoint(i)))
+	}
+	missing := g.waitListening(ctx, s, addrs)
+	want := fmt.Sprintf("`%s %d` listens on %s .. %s", g.cfg.ServerCmd, g.cfg.Nodes, addrs[0], addrs[len(addrs)-1])
+	if len(missing) > 0 {
+		got := "nothing listens on " + strings.Join(missing, ", ")
+		if done, how := s.exited(); done {
+			got += "; " + how
+		}
+		if t := s.out.String(); t != "" {
+			got += "; last output: " + t
+		}
+		g.record("start", false, want, got)
+		s.stop(5 * time.Second)
+		return nil, nil
+	}
+	g.record("start", true, want, fmt.Sprintf("%d nodes listening", g.cfg.Nodes))
+	return s, nil
+}
+
+// tail passes output on to w and keeps its last lines for error reports.
+type tail struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+const tailBytes = 600
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = t.buf[len(t.buf)-tailBytes:]
+	}
+	_, _ = t.w.Write(p)
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
