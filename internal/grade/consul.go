@@ -225,13 +225,12 @@ func (g *grader) phaseConsul(ctx context.Context) error {
 	}
 	defer s.stop(5 * time.Second)
 	n := g.cfg.Nodes
-	wait := g.cfg.StartTimeout
 
 	// Add signal: node-N is launched and registers.
 	added := fmt.Sprintf("node-%d", n)
 	err = g.writeSignal(ctx, added, consul.NodeUp)
 	if err == nil {
-		ins, err = g.waitInstances(ctx, nodeNames(0, n+1), wait)
+		ins, err = g.waitInstances(ctx, nodeNames(0, n+1), g.cfg.StartTimeout)
 	}
 	g.check(CheckAddSignal, fmt.Sprintf(`after %snodes/%s = {"state":"up"}: %s registered and answering`, g.cfg.Prefix, added, added),
 		added+" registered", err)
@@ -257,17 +256,17 @@ func (g *grader) phaseConsul(ctx context.Context) error {
 		} else {
 			want = append(want, added)
 		}
-		_, err = g.waitInstances(ctx, want, wait)
+		_, err = g.waitInstances(ctx, want, g.cfg.Timeout)
 	}
 	if err == nil && rep0 != "" {
-		err = g.waitClosed(ctx, rep0, wait)
+		err = g.waitClosed(ctx, rep0, g.cfg.Timeout)
 	}
 	g.check(CheckRemove, fmt.Sprintf(`after %snodes/node-0 = {"state":"removed"}: node-0 deregistered and its request port closed`, g.cfg.Prefix),
 		"node-0 gone", err)
 
 	// SIGTERM: every node deregisters.
 	_ = s.p.Signal(syscall.SIGTERM)
-	err = g.waitNone(ctx, wait)
+	err = g.waitNone(ctx, g.cfg.Timeout)
 	g.check(CheckDeregister, fmt.Sprintf("after SIGTERM to the server's process group, no instance of %q is registered", g.cfg.Service),
 		"none registered", err)
 	return nil
