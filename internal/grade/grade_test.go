@@ -186,3 +186,33 @@ func TestConfigValidate(t *testing.T) {
 	assert.NoError(t, grade.Config{ServerCmd: "x", Nodes: 4}.Validate())
 	assert.True(t, slices.Equal(grade.AllPhases, []string{"phase1", "phase2", "consul", "cases"}))
 }
+
+// TestCancelKillsTheProcessGroup interrupts the grader while it waits for a
+// server that never listens and ignores SIGTERM: the grader returns, and
+// every process of the server's group is gone.
+func TestCancelKillsTheProcessGroup(t *testing.T) {
+	pids := filepath.Join(t.TempDir(), "pids")
+	cfg := ports(t, grade.Config{Nodes: 2, StartTimeout: 10 * time.Minute,
+		ServerCmd: fmt.Sprintf(`trap "" TERM; sleep 600 & echo $$ $! > %s; wait; :`, pids)})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		for range 1200 { // a minute
+			if b, err := os.ReadFile(pids); err == nil && len(strings.Fields(string(b))) == 2 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	_, err := grade.Run(ctx, cfg)
+	require.ErrorIs(t, err, context.Canceled)
+	b, err := os.ReadFile(pids)
+	require.NoError(t, err)
+	for _, f := range strings.Fields(string(b)) {
+		var pid int
+		_, err := fmt.Sscan(f, &pid)
+		require.NoError(t, err)
+		testcluster.Eventually(t, fmt.Sprintf("process %d gone", pid), time.Minute, 50*time.Millisecond,
+			func() bool { return !testcluster.Alive(pid) })
+	}
+}

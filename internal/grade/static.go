@@ -55,8 +55,8 @@ func (g *grader) phase1(ctx context.Context) error {
 	n := g.cfg.Nodes
 
 	// PUTs on every ingest port, read back with GET_ONE.
-	want := fmt.Sprintf("%d PUTs pushed to each node's ingest port (%d..%d) are stored (read back with GET_ONE)",
-		phase1Keys, g.cfg.PullBase, g.cfg.PullBase+n-1)
+	want := fmt.Sprintf("%d PUTs pushed to each node's ingest port (%s .. %s) are stored (read back with GET_ONE)",
+		phase1Keys, hostPort(g.pullEndpoint(0)), hostPort(g.pullEndpoint(n-1)))
 	err = g.eachNode(func(i int) error {
 		kv := make([][2]string, phase1Keys)
 		for j := range kv {
