@@ -9,7 +9,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -178,10 +177,10 @@ func (c Card) Failed() []string {
 	return out
 }
 
-// WriteText writes the scorecard as a table and a summary line.
+// WriteText writes the scorecard for a terminal: per check a line with
+// pass or FAIL, the phase and the check, then what was expected and what
+// came back; a summary line last.
 func (c Card) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHASE\tCHECK\tRESULT\tEXPECTED\tGOT")
 	passed := 0
 	for _, r := range c {
 		res := "FAIL"
@@ -189,12 +188,12 @@ func (c Card) WriteText(w io.Writer) error {
 			res = "pass"
 			passed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Phase, r.Check, res, oneLine(r.Expected), oneLine(r.Got))
+		if _, err := fmt.Fprintf(w, "%s  %s  %s\n      expected  %s\n      got       %s\n",
+			res, r.Phase, r.Check, oneLine(r.Expected), oneLine(r.Got)); err != nil {
+			return err
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "\n%d of %d checks passed\n", passed, len(c))
+	_, err := fmt.Fprintf(w, "%d of %d checks passed\n", passed, len(c))
 	return err
 }
 

@@ -172,7 +172,7 @@ func TestCardOutput(t *testing.T) {
 	assert.Equal(t, card[0], r)
 	b.Reset()
 	require.NoError(t, card.WriteText(&b))
-	assert.Contains(t, b.String(), "GET_ALL  FAIL")
+	assert.Contains(t, b.String(), "FAIL  phase2  GET_ALL\n      expected  all 3\n      got       10 entries\n")
 	assert.Contains(t, b.String(), "1 of 2 checks passed")
 	assert.False(t, grade.Card(nil).Passed())
 }

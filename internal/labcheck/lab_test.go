@@ -75,7 +75,7 @@ type bg struct {
 // lab is one run of the guide.
 type lab struct {
 	t        *testing.T
-	dir      string // the working directory: bin/, docs/lab/client.py
+	dir      string // the working directory: bin/, the Python programs
 	env      []string
 	ports    Ports
 	consul   string // private agent's HTTP address
@@ -133,11 +133,14 @@ fi
 exec %q "$@"
 `, consulBin, httpPort, serfPort, serverPort, consulBin))
 
-	docs := filepath.Join(dir, "docs", "lab")
-	require.NoError(t, os.MkdirAll(docs, 0o755))
-	client, err := os.ReadFile(filepath.Join(root, "docs", "lab", "client.py"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(docs, "client.py"), client, 0o755))
+	// The Python programs the guide runs, at the same paths.
+	for _, py := range []string{"docs/lab/client.py", "internal/grade/testdata/server.py"} {
+		data, err := os.ReadFile(filepath.Join(root, py))
+		require.NoError(t, err)
+		to := filepath.Join(dir, filepath.FromSlash(py))
+		require.NoError(t, os.MkdirAll(filepath.Dir(to), 0o755))
+		require.NoError(t, os.WriteFile(to, data, 0o755))
+	}
 
 	l := &lab{
 		t: t, dir: dir, ports: p, consul: "127.0.0.1:" + strconv.Itoa(httpPort),
