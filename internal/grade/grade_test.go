@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +21,37 @@ import (
 	"github.com/zshard/zshard/internal/testcluster"
 )
 
-var serverBin string
+var (
+	buildOnce sync.Once
+	buildDir  string
+	serverBin string
+	buildErr  error
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(testcluster.RunWithCommands(m, map[string]*string{"server_consumer": &serverBin}))
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// server returns the path of server_consumer, built on first use (not in
+// TestMain: fuzzing workers run TestMain too, and need no server).
+func server(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "zshard-grade"); buildErr != nil {
+			return
+		}
+		serverBin = filepath.Join(buildDir, "server_consumer")
+		out, err := exec.Command("go", "build", "-o", serverBin, "github.com/zshard/zshard/server_consumer").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building server_consumer: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return serverBin
 }
 
 // python is the Python the broken servers run with; the test is skipped
@@ -72,7 +100,7 @@ func run(t *testing.T, cfg grade.Config) grade.Card {
 
 func TestReferenceStaticPasses(t *testing.T) {
 	cfg := ports(t, grade.Config{Nodes: 4})
-	cfg.ServerCmd = fmt.Sprintf("%s --base-rep-port %d --base-pull-port %d --static", serverBin, cfg.RepBase, cfg.PullBase)
+	cfg.ServerCmd = fmt.Sprintf("%s --base-rep-port %d --base-pull-port %d --static", server(t), cfg.RepBase, cfg.PullBase)
 	card := run(t, cfg)
 	assert.Empty(t, card.Failed())
 	assert.Len(t, card, 9)
@@ -82,7 +110,7 @@ func TestReferenceStaticPasses(t *testing.T) {
 func TestReferenceConsulPasses(t *testing.T) {
 	cfg := ports(t, grade.Config{Nodes: 4, Consul: true, ConsulBin: consulBin(t), CaseKeys: 500,
 		StartTimeout: time.Minute})
-	cfg.ServerCmd = fmt.Sprintf("%s --base-rep-port %d --base-pull-port %d", serverBin, cfg.RepBase, cfg.PullBase)
+	cfg.ServerCmd = fmt.Sprintf("%s --base-rep-port %d --base-pull-port %d", server(t), cfg.RepBase, cfg.PullBase)
 	cfg.Phases = []string{grade.PhaseConsul, grade.PhaseCases}
 	card := run(t, cfg)
 	assert.Empty(t, card.Failed())

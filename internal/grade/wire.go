@@ -3,7 +3,6 @@ package grade
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -215,6 +214,11 @@ func (c *reqConn) getAll() (map[string]json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseGetAll(b)
+}
+
+// parseGetAll decodes a GET_ALL reply into key -> value.
+func parseGetAll(b []byte) (map[string]json.RawMessage, error) {
 	var rep struct {
 		Status     *string  `json:"status"`
 		Collection *[]entry `json:"collection"`
@@ -243,5 +247,3 @@ func sameString(raw json.RawMessage, s string) bool {
 	var v string
 	return json.Unmarshal(raw, &v) == nil && v == s
 }
-
-var errNoReply = errors.New("no reply")
