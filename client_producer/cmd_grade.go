@@ -64,6 +64,9 @@ fails.`,
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			card, err := grade.Run(cmd.Context(), cfg)
+			if len(card) == 0 {
+				return err
+			}
 			var out bytes.Buffer
 			if g.JSON {
 				_ = card.WriteJSON(&out)
@@ -88,7 +91,7 @@ fails.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&cfg.ServerCmd, "server-cmd", "", "the server's launch command, run as `CMD N` with sh -c (required)")
+	fs.StringVar(&cfg.ServerCmd, "server-cmd", "", "the server's launch command CMD; the grader runs \"CMD N\" with sh -c (required)")
 	fs.IntVar(&cfg.Nodes, "nodes", 4, "cluster size N")
 	fs.BoolVar(&useConsul, "consul", false, "also run the Consul phases, against a private agent the grader starts")
 	fs.StringVar(&cfg.ConsulBin, "consul-bin", "", "the consul binary (default: consul next to this program, else on PATH)")
