@@ -19,7 +19,7 @@ func TestParseGetAll(t *testing.T) {
 
 	for in, want := range map[string]string{
 		`{"status":"OK"}`: `without "collection"`,
-		`{"status":"error","error":"too_large","message":"m"}`: `answered status "error"`,
+		`{"status":"error","error":"too_large","message":"m"}`:         `answered status "error"`,
 		`{"collection":[{"key":"k","value":1},{"key":"k","value":2}]}`: `returned key "k" twice`,
 		`[]`: `is not {"collection"`,
 	} {
