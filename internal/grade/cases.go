@@ -66,7 +66,11 @@ func (g *grader) runCase(ctx context.Context, r int) error {
 		keys[i] = fmt.Sprintf("case-R%d-%05d-ключ", r, i)
 		values[i], _ = encode(fmt.Sprintf("value %d of R=%d: значение", i, r))
 	}
-	readable := fmt.Sprintf("all %d keys readable with the producer, each held by exactly the %d nodes of its preference list", len(keys), r+1)
+	copies := "1 node"
+	if r > 0 {
+		copies = fmt.Sprintf("%d nodes", r+1)
+	}
+	readable := fmt.Sprintf("all %d keys readable with the producer, each held by exactly the %s of its preference list", len(keys), copies)
 
 	// Load.
 	err = func() error {
@@ -85,7 +89,7 @@ func (g *grader) runCase(ctx context.Context, r int) error {
 		return g.checkHeld(ctx, pcfg, keys, values)
 	}()
 	if !g.check(checks[1], fmt.Sprintf("zshard's producer (consistent hashing, R=%d) loads %d keys; ", r, len(keys))+readable,
-		fmt.Sprintf("%d keys, each on its %d nodes", len(keys), r+1), err) {
+		fmt.Sprintf("%d keys, each on its %s", len(keys), copies), err) {
 		g.skip("the load failed", checks[2:]...)
 		return nil
 	}
@@ -115,7 +119,7 @@ func (g *grader) runCase(ctx context.Context, r int) error {
 			return g.checkHeld(ctx, pcfg, keys, values)
 		}()
 		if !g.check(st.check, "zshard's rebalancer moves the keys; "+readable,
-			fmt.Sprintf("%d keys moved; every key on its %d nodes", rep.Moved(), r+1), err) {
+			fmt.Sprintf("%d keys moved; every key on its %s", rep.Moved(), copies), err) {
 			g.skip("the previous step failed", checks[i+3:]...)
 			return nil
 		}

@@ -146,7 +146,7 @@ func TestBrokenServers(t *testing.T) {
 			name += "/consul"
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg := ports(t, grade.Config{Nodes: 3, Keys: 3000, Timeout: 5 * time.Second, Phases: static})
+			cfg := ports(t, grade.Config{Nodes: 3, Keys: 3000, Timeout: 5 * time.Second, StartTimeout: 20 * time.Second, Phases: static})
 			cfg.ServerCmd = py + " " + script
 			if c.consul {
 				cfg.ConsulBin, cfg.Consul = consulBin(t), true
