@@ -32,6 +32,9 @@ func TestGradeUsage(t *testing.T) {
 // entries: the command fails naming GET_ALL, and the JSON report has one
 // object per check.
 func TestGradeReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: runs a Python server (runs without -short)")
+	}
 	const py = "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import zmq").Run(); err != nil {
 		t.Skipf("%s with pyzmq is needed (make bootstrap): %v", py, err)

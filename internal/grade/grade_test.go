@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 // TestMain: fuzzing workers run TestMain too, and need no server).
 func server(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: runs server_consumer (runs without -short)")
+	}
 	buildOnce.Do(func() {
 		if buildDir, buildErr = os.MkdirTemp("", "zshard-grade"); buildErr != nil {
 			return
@@ -58,6 +61,9 @@ func server(t *testing.T) string {
 // without pyzmq.
 func python(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: runs Python servers (runs without -short)")
+	}
 	const py = "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import zmq").Run(); err != nil {
 		t.Skipf("%s with pyzmq is needed (make bootstrap): %v", py, err)
