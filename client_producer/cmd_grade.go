@@ -126,10 +126,18 @@ func envInt(name string, def int) int {
 }
 
 // defaultConsulBin is consul next to this program (make build puts both
-// in bin/), else consul on PATH.
+// in bin/), as it was invoked or where its symlink leads, else consul on
+// PATH.
 func defaultConsulBin() string {
+	var dirs []string
+	if strings.ContainsRune(os.Args[0], filepath.Separator) {
+		dirs = append(dirs, filepath.Dir(os.Args[0]))
+	}
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "consul")
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "consul")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}

@@ -3,6 +3,7 @@ package grade
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -59,6 +60,10 @@ func (g *grader) runCase(ctx context.Context, r int) error {
 		Consul:         consul.Config{Addr: g.agent.addr, Service: g.cfg.Service, Prefix: g.cfg.Prefix},
 		Settings:       layout.Settings{Algorithm: sharding.Consistent, Replicas: r},
 		RequestTimeout: g.cfg.Timeout,
+		// A fresh producer's first sends wait for its connections (a busy
+		// machine may take more than the default half second).
+		SendTimeout: g.cfg.Timeout / 4,
+		Retries:     2,
 	}
 	keys := make([]string, g.cfg.CaseKeys)
 	values := make([][]byte, len(keys))
@@ -139,9 +144,9 @@ func (g *grader) checkHeld(ctx context.Context, pcfg producer.Config, keys []str
 	defer p.Close()
 	want := map[string][]string{} // node -> keys it must hold
 	for i, k := range keys {
-		v, err := p.Get(ctx, k)
+		v, err := g.get(ctx, p, k)
 		if err != nil {
-			return fmt.Errorf("GET_ONE %q: %w", k, err)
+			return err
 		}
 		if !bytes.Equal(v, values[i]) {
 			return fmt.Errorf("GET_ONE %q: %s, want %s", k, clip(v), values[i])
@@ -181,4 +186,21 @@ func (g *grader) checkHeld(ctx context.Context, pcfg producer.Config, keys []str
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// get reads key with the producer, asking again for up to the check's
+// timeout while no replica answers (a node busy or still connecting); a key
+// that a replica answered not found fails at once.
+func (g *grader) get(ctx context.Context, p *producer.Producer, key string) ([]byte, error) {
+	deadline := time.Now().Add(g.cfg.Timeout)
+	for {
+		v, err := p.Get(ctx, key)
+		if err == nil {
+			return v, nil
+		}
+		if errors.Is(err, producer.ErrNotFound) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("reading %q: %w", key, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

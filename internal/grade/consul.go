@@ -49,10 +49,10 @@ func (g *grader) instances(ctx context.Context) ([]instance, error) {
 			in.rep = "tcp://" + net.JoinHostPort(cmpOr(s.Address, g.cfg.Host), strconv.Itoa(s.Port))
 		}
 		if in.rep == "" && static {
-			in.rep = g.repEndpoint(i)
+			in.rep = g.staticRep(i)
 		}
 		if in.pull == "" && static {
-			in.pull = g.pullEndpoint(i)
+			in.pull = g.staticPull(i)
 		}
 		out = append(out, in)
 	}

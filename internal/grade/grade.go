@@ -219,6 +219,9 @@ type grader struct {
 	card  Card
 	phase string
 	agent *agent // the private Consul agent, with Config.Consul
+	// reps and pulls are the endpoints of node-0 .. node-(N-1) in the
+	// running server (startNodes).
+	reps, pulls []string
 }
 
 // Run grades the server cfg describes and returns the scorecard. Its error

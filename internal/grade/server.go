@@ -64,13 +64,44 @@ func (s *server) exited() (bool, string) {
 	}
 }
 
-// repEndpoint and pullEndpoint are node i's static endpoints.
-func (g *grader) repEndpoint(i int) string {
+// staticRep and staticPull are node i's endpoints by the port rule:
+// RepBase+i and PullBase+i.
+func (g *grader) staticRep(i int) string {
 	return "tcp://" + net.JoinHostPort(g.cfg.Host, strconv.Itoa(g.cfg.RepBase+i))
 }
 
-func (g *grader) pullEndpoint(i int) string {
+func (g *grader) staticPull(i int) string {
 	return "tcp://" + net.JoinHostPort(g.cfg.Host, strconv.Itoa(g.cfg.PullBase+i))
+}
+
+// repEndpoint and pullEndpoint are node i's endpoints in the running
+// server: by the port rule, or as the node registered them in Consul.
+func (g *grader) repEndpoint(i int) string  { return g.reps[i] }
+func (g *grader) pullEndpoint(i int) string { return g.pulls[i] }
+
+// startNodes starts the server for phase 1 or 2 and records its start
+// check: without Consul, every node listens on its ports; with Consul (the
+// server reads its membership from it), every node registers, and the
+// endpoints come from the registrations. It returns nil if they do not.
+func (g *grader) startNodes(ctx context.Context) (*server, error) {
+	if !g.cfg.Consul {
+		g.reps, g.pulls = nil, nil
+		for i := range g.cfg.Nodes {
+			g.reps = append(g.reps, g.staticRep(i))
+			g.pulls = append(g.pulls, g.staticPull(i))
+		}
+		return g.startStatic(ctx)
+	}
+	s, ins, err := g.startConsul(ctx, CheckStart)
+	if s == nil || err != nil {
+		return nil, err
+	}
+	g.reps, g.pulls = make([]string, g.cfg.Nodes), make([]string, g.cfg.Nodes)
+	for _, in := range ins {
+		i, _ := nodeIndex(in.name) // startConsul waited for node-0 .. node-(N-1)
+		g.reps[i], g.pulls[i] = in.rep, in.pull
+	}
+	return s, nil
 }
 
 // waitListening waits until every address accepts TCP connections, the
@@ -118,8 +149,8 @@ func listening(addr string) bool {
 // hostPort turns tcp://host:port into host:port.
 func hostPort(endpoint string) string { return strings.TrimPrefix(endpoint, "tcp://") }
 
-// startStatic starts the server for a phase without Consul and records the
-// check that every node listens. It returns nil if they do not.
+// startStatic starts the server without Consul and records the check that
+// every node listens. It returns nil if they do not.
 func (g *grader) startStatic(ctx context.Context) (*server, error) {
 	s, err := g.start()
 	if err != nil {

@@ -43,7 +43,7 @@ const phase1Keys = 100 // PUTs pushed to each node in phase 1
 
 // phase1 checks PUTs on the ingest ports and that bad input kills no node.
 func (g *grader) phase1(ctx context.Context) error {
-	s, err := g.startStatic(ctx)
+	s, err := g.startNodes(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (g *grader) phase2Data(i int) [][2]string {
 // bad input on the request ports.
 func (g *grader) phase2(ctx context.Context) error {
 	checks := []string{CheckGetOne, CheckGetOneMissed, CheckOneReply, CheckGetAll, CheckBadInput}
-	s, err := g.startStatic(ctx)
+	s, err := g.startNodes(ctx)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,8 @@
 //
 // The guide uses the defaults (Consul on 127.0.0.1:8500, node-i on 2000+i and
 // 2100+i). The checker must not take them, so its bin/ directory wraps the
-// programs: bin/consul adds free ports to `consul agent`, bin/server_consumer
+// programs: bin/consul adds free ports to `consul agent` (unless it is given
+// its own, as by client_producer grade), bin/server_consumer
 // adds --base-rep-port/--base-pull-port, CONSUL_HTTP_ADDR points at the
 // private agent, ZSHARD_BASE_PORT tells docs/lab/client.py the static ports.
 // Endpoints written in a command (127.0.0.1:2000) are mapped to the private

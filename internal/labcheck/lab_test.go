@@ -126,8 +126,9 @@ func setup(t *testing.T, root string) *lab {
 exec %q "$@" --base-rep-port %d --base-pull-port %d
 `, filepath.Join(real, "server_consumer"), base, base+100))
 	write("consul", fmt.Sprintf(`#!/bin/sh
-# lab-check: the agent on private ports instead of 8500 and friends
-if [ "$1" = agent ]; then
+# lab-check: the agent on private ports instead of 8500 and friends (an agent
+# given its own ports, as client_producer grade starts one, keeps them)
+if [ "$1" = agent ] && ! printf '%%s\n' "$@" | grep -qx -- -http-port; then
 	exec %q "$@" -http-port %d -serf-lan-port %d -server-port %d -serf-wan-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1
 fi
 exec %q "$@"
