@@ -45,9 +45,10 @@ end, also on Ctrl-C. Every check has a timeout: a hung server fails a check.
            server that speaks zshard's protocol v1, not only the class requests)
 
 Each phase starts the server afresh. The server finds its ports in
-ZSHARD_BASE_PORT and ZSHARD_BASE_PULL_PORT and the agent in CONSUL_HTTP_ADDR,
-and may ignore the ports if it uses the defaults. Exit status 1 if any check
-fails.`,
+ZSHARD_BASE_PORT and ZSHARD_BASE_PULL_PORT (it may ignore them if it uses the
+defaults) and, with --consul, the agent in CONSUL_HTTP_ADDR; every phase then
+takes the nodes' endpoints from their registrations. Exit status 1 if any
+check fails.`,
 		Example: `  client_producer grade --nodes 4 --server-cmd "server_consumer --static"
   client_producer grade --nodes 4 --server-cmd "pipenv run python server_consumer.py" --json --report alice.json
   client_producer grade --nodes 4 --server-cmd server_consumer --consul`,

@@ -35,6 +35,11 @@
 //     SCAN, DIGEST...), so a server that speaks only the class requests
 //     fails these cases.
 //
+// With Config.Consul every phase runs the server against the agent (a
+// phase-2 server reads its membership from Consul), and phases 1 and 2
+// take the nodes' endpoints from their registrations (Meta rep and pull,
+// else the service port and the ingest port rule).
+//
 // Each phase starts the server afresh, so a crash in one phase does not
 // fail the checks of the next. Every network wait has a timeout
 // (Config.Timeout per check), so a hung server fails a check and never
