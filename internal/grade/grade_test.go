@@ -222,12 +222,13 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestCancelKillsTheProcessGroup interrupts the grader while it waits for a
-// server that never listens and ignores SIGTERM: the grader returns, and
-// every process of the server's group is gone.
+// server that never listens: the grader returns, and every process of the
+// server's group is gone, one that ignores SIGTERM (and outlives the
+// group's leader, which does not) included.
 func TestCancelKillsTheProcessGroup(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "pids")
 	cfg := ports(t, grade.Config{Nodes: 2, StartTimeout: 10 * time.Minute,
-		ServerCmd: fmt.Sprintf(`trap "" TERM; sleep 600 & echo $$ $! > %s; wait; :`, pids)})
+		ServerCmd: fmt.Sprintf(`(trap "" TERM; exec sleep 600 >/dev/null 2>&1) & echo $$ $! > %s; wait; :`, pids)})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer cancel()

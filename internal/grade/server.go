@@ -44,10 +44,12 @@ func (g *grader) start(extraEnv ...string) (*server, error) {
 }
 
 // stop ends the server's whole process group: SIGTERM, then SIGKILL after
-// grace.
+// grace, and SIGKILL again to what outlived the group's leader (a node
+// process that ignored SIGTERM). The group's ID cannot have been reused:
+// Linux gives no new process the ID of a group that still has members.
 func (s *server) stop(grace time.Duration) {
 	_ = s.p.Stop(syscall.SIGTERM, grace)
-	_ = s.p.Kill() // whatever of the group outlived its leader
+	_ = syscall.Kill(-s.p.Pid(), syscall.SIGKILL)
 }
 
 // exited says whether the server's first process has exited, and how.
