@@ -132,6 +132,7 @@ and repair need Consul.`,
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	root.AddCommand(newAddNodeCmd(g), newRemoveNodeCmd(g), newRepairCmd(g))
 	root.AddCommand(newKeygenCmd())
+	root.AddCommand(newGradeCmd(g))
 	return root
 }
 
