@@ -22,6 +22,9 @@ const (
 	// replicas after a restart: it takes writes but may hold stale values,
 	// so clients must not read from it. Absent or any other value: ready.
 	MetaReady = "ready"
+	// MetaMetrics is the URL of the node's Prometheus metrics, e.g.
+	// http://127.0.0.1:2200/metrics; absent when the node serves none.
+	MetaMetrics = "metrics"
 )
 
 // Member is one passing instance of the zshard service.
@@ -36,6 +39,9 @@ type Member struct {
 	// Ready is false while the node catches up (Meta "ready" is "false"):
 	// write to it, do not read from it.
 	Ready bool
+	// MetricsURL is the node's Prometheus endpoint (Meta "metrics"); empty
+	// when it serves none.
+	MetricsURL string
 }
 
 // Members returns the instances of the service whose checks all pass,
@@ -72,14 +78,15 @@ func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uin
 	for _, e := range entries {
 		s := e.Service
 		out = append(out, Member{
-			Name:    s.ID,
-			RepURL:  s.Meta[MetaRep],
-			PullURL: s.Meta[MetaPull],
-			Host:    s.Meta[MetaHost],
-			Address: s.Address,
-			Port:    s.Port,
-			Agent:   e.Node.Node,
-			Ready:   s.Meta[MetaReady] != "false",
+			Name:       s.ID,
+			RepURL:     s.Meta[MetaRep],
+			PullURL:    s.Meta[MetaPull],
+			Host:       s.Meta[MetaHost],
+			Address:    s.Address,
+			Port:       s.Port,
+			Agent:      e.Node.Node,
+			Ready:      s.Meta[MetaReady] != "false",
+			MetricsURL: s.Meta[MetaMetrics],
 		})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

@@ -43,6 +43,12 @@ type Registration struct {
 	// writes but must not be read from until SetReady. Default false: the
 	// node is ready at once (Meta "ready" = "true").
 	CatchingUp bool
+	// MetricsPort, when not 0, is the port of the node's Prometheus
+	// endpoint, served on the host of the request endpoint: Meta "metrics"
+	// is its URL (http://host:port/metrics), following the request
+	// endpoint's host when Refresh changes it. Default 0: no Meta
+	// "metrics".
+	MetricsPort int
 }
 
 // Registrar keeps one node registered: Run heartbeats its check and
@@ -119,6 +125,9 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 			Status:                         api.HealthPassing,
 			DeregisterCriticalServiceAfter: r.reg.DeregisterAfter.String(),
 		},
+	}
+	if r.reg.MetricsPort != 0 {
+		r.svc.Meta[MetaMetrics] = "http://" + net.JoinHostPort(host, strconv.Itoa(r.reg.MetricsPort)) + "/metrics"
 	}
 	return nil
 }

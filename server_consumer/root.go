@@ -96,7 +96,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 				return usageError{err}
 			}
 			return runStatic(cmd.Context(), staticConfig{
-				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs,
+				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs, BaseMetricsPort: sf.baseMetricsPort,
 				NodeArgs: nf.args(), DataDir: nf.dataDir, Logger: logger, Stdout: stdout, Stderr: stderr,
 			})
 		},

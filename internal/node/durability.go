@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/zshard/zshard/internal/protocol"
 )
@@ -91,6 +92,8 @@ type heldReply struct {
 	codec    protocol.Codec
 	rep      protocol.Reply
 	write    bool
+	op       protocol.Op // the request's, for its duration
+	start    time.Time   // when the request arrived; zero unless Config.Metrics
 }
 
 // hold queues a reply behind the next group commit. Replies queued after
@@ -115,6 +118,7 @@ func (rl *reqLoop) commit() {
 			h.rep = protocol.Reply{Status: protocol.StatusError, Err: pe, ID: h.rep.ID}
 		}
 		rl.send(h.envelope, h.codec, &h.rep)
+		rl.n.observeRequest(h.op, h.start)
 	}
 	clear(rl.held)
 	rl.held = rl.held[:0]

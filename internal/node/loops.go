@@ -114,6 +114,7 @@ func splitEnvelope(frames [][]byte) (envelope, body [][]byte) {
 
 func (rl *reqLoop) handle(frames [][]byte) {
 	n := rl.n
+	t0 := n.requestStart()
 	ep := &n.stats.request
 	ep.messages.Add(1)
 	for _, f := range frames {
@@ -141,6 +142,7 @@ func (rl *reqLoop) handle(frames [][]byte) {
 		n.stats.op(protocol.OpSync)
 		if n.tokens.has(req.Token) {
 			rl.send(envelope, c, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: req.ID, Token: req.Token})
+			n.observeSync(t0)
 			return
 		}
 		timeout := n.cfg.SyncTimeout
@@ -148,7 +150,7 @@ func (rl *reqLoop) handle(frames [][]byte) {
 			timeout = min(time.Duration(req.TimeoutMS)*time.Millisecond, n.cfg.MaxSyncTimeout)
 		}
 		rl.waiters = append(rl.waiters, &syncWaiter{envelope: envelope, codec: c, id: req.ID,
-			token: req.Token, deadline: time.Now().Add(timeout)})
+			token: req.Token, deadline: time.Now().Add(timeout), start: t0})
 		return
 	}
 	rep := n.execute(c, &req)
@@ -158,10 +160,12 @@ func (rl *reqLoop) handle(frames [][]byte) {
 	if n.syncer != nil && n.cfg.Sync == SyncAlways {
 		if w := isWrite(&req); w || len(rl.held) > 0 {
 			rl.hold(envelope, c, rep, w)
+			rl.held[len(rl.held)-1].op, rl.held[len(rl.held)-1].start = req.Op, t0
 			return
 		}
 	}
 	rl.send(envelope, c, &rep)
+	n.observeRequest(req.Op, t0)
 }
 
 func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err error) {
@@ -246,6 +250,7 @@ func (rl *reqLoop) settleWaiters(now time.Time, closing bool) {
 		switch {
 		case n.tokens.has(w.token):
 			rl.send(w.envelope, w.codec, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: w.id, Token: w.token})
+			n.observeSync(w.start)
 		case closing:
 			rl.failSync(w, protocol.Errorf(protocol.CodeInternal, "node is shutting down"))
 		case !now.Before(w.deadline):
@@ -262,6 +267,7 @@ func (rl *reqLoop) failSync(w *syncWaiter, pe *protocol.Error) {
 	rl.n.stats.err(pe.Code)
 	rl.n.stats.request.errors.Add(1)
 	rl.send(w.envelope, w.codec, &protocol.Reply{Status: protocol.StatusError, Err: pe, ID: w.id})
+	rl.n.observeSync(w.start)
 }
 
 // ingestLoop owns the PULL socket and the sending end of the wake-up pipe.
@@ -377,8 +383,9 @@ func (n *Node) onIngest(frames [][]byte, in *ingester) {
 		if req, c, err = protocol.DecodeRequest(frames[0], n.cfg.Limits); err != nil {
 			break
 		}
+		n.observeIngest(&req)
 		if !req.Op.Ingestible() {
-			n.stats.op(req.Op)
+			n.stats.ingestOp(req.Op)
 			err = protocol.Errorf(protocol.CodeBadRequest, "op %v is not accepted on the ingest endpoint (PUT, DELETE, BATCH and SYNC are)", req.Op)
 			break
 		}

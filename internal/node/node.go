@@ -40,6 +40,7 @@ type Node struct {
 	batcher   bulkStore // the store, when its ApplyMany is cheaper than Applies; else nil
 	clock     *hlc.Clock
 	stats     counters
+	hist      *histograms // nil unless Config.Metrics
 	tokens    *tokenSet
 	started   time.Time
 	catchup   atomic.Pointer[CatchUp] // nil unless catching up
@@ -71,6 +72,9 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n.log = n.log.With("node", cfg.Name)
+	if cfg.Metrics {
+		n.hist = newHistograms()
+	}
 	if n.store == nil {
 		n.store = store.NewMemory(store.MemoryOptions{})
 		n.ownsStore = true

@@ -69,6 +69,14 @@ type Config struct {
 	// RepairRate bounds a background round in records per second. 0 means
 	// no bound (the flag's default is repair.DefaultBackgroundRate).
 	RepairRate int
+	// Metrics serves the node's Prometheus metrics over HTTP at /metrics
+	// on MetricsPort of the node's bind address, registered in Consul as
+	// Meta "metrics", and turns on the node's histograms
+	// (node.Config.Metrics). Default false.
+	Metrics bool
+	// MetricsPort is the port of the metrics endpoint; 0 binds a free one.
+	// Default 0.
+	MetricsPort int
 	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 }
@@ -92,6 +100,9 @@ func (e *StoreError) Unwrap() error { return e.Err }
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics {
+		c.Node.Metrics = true
 	}
 	if c.CatchUpSettle == 0 {
 		c.CatchUpSettle = DefaultCatchUpSettle
