@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -134,43 +138,122 @@ func TestMetricsCollectorRegisters(t *testing.T) {
 	}
 }
 
-// BenchmarkMetricsCost measures GET_ONE round trips and pushed ingest
-// with the node's metrics off and on, in the same run: run it with
-// -count 6 or more, which interleaves the two, and compare with
-// `benchstat -col /metrics`.
+// BenchmarkMetricsCost compares a node with its metrics on against one
+// with them off, side by side in every iteration so that the load of a
+// shared machine hits both alike (as BenchmarkGetOnePaired does):
+//
+//   - getone: one GET_ONE round trip to each node per iteration,
+//     alternating which goes first; it reports both p50 and p99 and their
+//     ratios on/off;
+//   - ingest: msgpack BATCHes of 128 PUTs pushed to each node in blocks
+//     of 8192 (each confirmed by a SYNC), alternating which node gets the
+//     next block; b.N PUTs per node; it reports ns per PUT of each and
+//     the ratio on/off.
+//
+// Run it with -count 6 or more and read the ratios with benchstat.
 func BenchmarkMetricsCost(b *testing.B) {
-	const keys = 100_000
-	c := protocol.Msgpack
-	value := benchValue(c)
-	reqs := make([][]byte, 1024)
-	for i := range reqs {
-		reqs[i], _ = protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: fmt.Sprintf("key-%d", (i*97)%keys)})
-	}
-	for _, on := range []bool{false, true} {
-		state := map[bool]string{false: "off", true: "on"}[on]
-		b.Run("getone/metrics="+state, func(b *testing.B) {
-			b.ReportAllocs()
-			n := startNode(b, Config{Metrics: on})
-			fillStore(b, n, keys, c, value)
-			req := reqTo(b, n.RequestEndpoint())
-			cpu := cpuTime()
-			lat := roundTrips(b, req, reqs, func(int, []byte) {})
-			reportCPU(b, cpu)
-			reportLatency(b, lat)
-		})
-		b.Run("ingest/metrics="+state, func(b *testing.B) {
-			b.ReportAllocs()
-			n := startNode(b, Config{Metrics: on})
-			push, req := pushTo(b, n.IngestEndpoint()), reqTo(b, n.RequestEndpoint())
-			syncIngest(b, push, req, "warm")
-			cpu := cpuTime()
-			b.ResetTimer()
-			pushPuts(b, push, b.N, 128)
-			syncIngest(b, push, req, "done")
-			b.StopTimer()
-			reportCPU(b, cpu)
-			require.EqualValues(b, b.N, n.Store().Stats().Keys)
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-		})
+	b.Run("getone", func(b *testing.B) {
+		const keys = 100_000
+		c := protocol.Msgpack
+		value := benchValue(c)
+		reqs := make([][]byte, 1024)
+		for i := range reqs {
+			reqs[i], _ = protocol.AppendRequest(nil, c, &protocol.Request{Op: protocol.OpGetOne, Key: fmt.Sprintf("key-%d", (i*97)%keys)})
+		}
+		b.ReportAllocs()
+		off, on := startNode(b, Config{}), startNode(b, Config{Metrics: true})
+		fillStore(b, off, keys, c, value)
+		fillStore(b, on, keys, c, value)
+		offReq, onReq := reqTo(b, off.RequestEndpoint()), reqTo(b, on.RequestEndpoint())
+		roundTrip := func(s *zmq.Socket, msg []byte) time.Duration {
+			t0 := time.Now()
+			if _, err := s.SendBytes(msg, 0); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.RecvBytes(0); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(t0)
+		}
+		offLat, onLat := make([]time.Duration, b.N), make([]time.Duration, b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			msg := reqs[i%len(reqs)]
+			if i%2 == 0 {
+				offLat[i] = roundTrip(offReq, msg)
+				onLat[i] = roundTrip(onReq, msg)
+			} else {
+				onLat[i] = roundTrip(onReq, msg)
+				offLat[i] = roundTrip(offReq, msg)
+			}
+		}
+		b.StopTimer()
+		slices.Sort(offLat)
+		slices.Sort(onLat)
+		q := quantileMicros
+		b.ReportMetric(q(offLat, 0.5), "off-p50-us")
+		b.ReportMetric(q(onLat, 0.5), "on-p50-us")
+		b.ReportMetric(q(onLat, 0.5)/q(offLat, 0.5), "p50-on/off")
+		b.ReportMetric(q(onLat, 0.99)/q(offLat, 0.99), "p99-on/off")
+		require.EqualValues(b, b.N, scrape(b, on).Histogram(MetricRequestDuration, "op", "GET_ONE").Count)
+	})
+	b.Run("ingest", func(b *testing.B) {
+		const block = 8192
+		b.ReportAllocs()
+		off, on := startNode(b, Config{}), startNode(b, Config{Metrics: true})
+		type side struct {
+			n         *Node
+			push, req *zmq.Socket
+			took      time.Duration
+			sent      int
+		}
+		sides := []*side{{n: off}, {n: on}}
+		for _, s := range sides {
+			s.push, s.req = pushTo(b, s.n.IngestEndpoint()), reqTo(b, s.n.RequestEndpoint())
+			syncIngest(b, s.push, s.req, "warm")
+		}
+		b.ResetTimer()
+		for k := 0; sides[0].sent < b.N; k++ {
+			m := min(block, b.N-sides[0].sent)
+			for j := range 2 {
+				s := sides[(k+j)%2]
+				t0 := time.Now()
+				pushPutsFrom(b, s.push, s.sent, m, 128)
+				syncIngest(b, s.push, s.req, strconv.Itoa(k))
+				s.took += time.Since(t0)
+				s.sent += m
+			}
+		}
+		b.StopTimer()
+		for _, s := range sides {
+			require.EqualValues(b, b.N, s.n.Store().Stats().Keys)
+		}
+		offNs := float64(sides[0].took.Nanoseconds()) / float64(b.N)
+		onNs := float64(sides[1].took.Nanoseconds()) / float64(b.N)
+		b.ReportMetric(offNs, "off-ns/put")
+		b.ReportMetric(onNs, "on-ns/put")
+		b.ReportMetric(onNs/offNs, "on/off")
+	})
+}
+
+// pushPutsFrom pushes n PUTs of the distinct keys key-from ..
+// key-{from+n-1} with 100-byte msgpack values, as msgpack BATCHes of
+// batch ops each.
+func pushPutsFrom(b *testing.B, push *zmq.Socket, from, n, batch int) {
+	b.Helper()
+	value := benchValue(protocol.Msgpack)
+	bb := protocol.NewBatchBuilder(protocol.Msgpack, nil)
+	var buf []byte
+	keyBuf := make([]byte, 0, 32)
+	for i := from; i < from+n; {
+		bb.Reset(protocol.Msgpack, buf)
+		for ; bb.Len() < batch && i < from+n; i++ {
+			keyBuf = strconv.AppendInt(append(keyBuf[:0], "key-"...), int64(i), 10)
+			bb.Put(string(keyBuf), value)
+		}
+		buf = bb.Bytes()
+		if _, err := push.SendBytes(buf, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
