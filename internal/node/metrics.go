@@ -119,7 +119,7 @@ func (n *Node) observeIngest(r *protocol.Request) {
 //   - zshard_keys, zshard_bytes, zshard_tombstones: live keys, their bytes
 //     (keys and values), and tombstones, which are not keys;
 //   - zshard_catchup_active, zshard_catchup_records_applied_total;
-//   - zshard_node_info{node}: always 1.
+//   - zshard_node_info{name}: always 1.
 //
 // With Config.Metrics it also collects the histograms
 // zshard_request_duration_seconds{op}, zshard_ingest_batch_ops and
@@ -148,7 +148,7 @@ var (
 		"1 while the node catches up from its replicas (it refuses reads with not_ready), else 0.", nil, nil)
 	descCatchUpApplied = prometheus.NewDesc(MetricCatchUpApplied,
 		"Records copied from replicas and applied by catch-ups since the node started.", nil, nil)
-	descInfo = prometheus.NewDesc(MetricNodeInfo, "Always 1; its label names the node.", []string{"node"}, nil)
+	descInfo = prometheus.NewDesc(MetricNodeInfo, "Always 1; its label name is the node's name.", []string{"name"}, nil)
 )
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {

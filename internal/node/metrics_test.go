@@ -74,7 +74,7 @@ func TestMetricsCountEachEndpoint(t *testing.T) {
 			require.EqualValues(t, 1, f.Sum(MetricErrors, "code", string(protocol.CodeNotFound)))
 			require.EqualValues(t, puts-1+1+pushed*perBatch, f.Sum(MetricKeys))
 			require.EqualValues(t, 1, f.Sum(MetricTombstones))
-			require.EqualValues(t, 1, f.Sum(MetricNodeInfo, "node", DefaultName))
+			require.EqualValues(t, 1, f.Sum(MetricNodeInfo, "name", DefaultName))
 			require.EqualValues(t, 0, f.Sum(MetricCatchingUp))
 
 			dur := f.Histogram(MetricRequestDuration, "op", "PUT")
