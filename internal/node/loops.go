@@ -159,8 +159,7 @@ func (rl *reqLoop) handle(frames [][]byte) {
 	}
 	if n.syncer != nil && n.cfg.Sync == SyncAlways {
 		if w := isWrite(&req); w || len(rl.held) > 0 {
-			rl.hold(envelope, c, rep, w)
-			rl.held[len(rl.held)-1].op, rl.held[len(rl.held)-1].start = req.Op, t0
+			rl.hold(heldReply{envelope: envelope, codec: c, rep: rep, write: w, op: req.Op, start: t0})
 			return
 		}
 	}
@@ -175,7 +174,7 @@ func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err erro
 	rl.n.log.Debug("bad request", "code", pe.Code, "err", pe.Message)
 	rep := protocol.Reply{Status: protocol.StatusError, Err: pe, ID: id}
 	if len(rl.held) > 0 {
-		rl.hold(envelope, c, rep, false) // keep the replies in order
+		rl.hold(heldReply{envelope: envelope, codec: c, rep: rep}) // keep the replies in order
 		return
 	}
 	rl.send(envelope, c, &rep)
