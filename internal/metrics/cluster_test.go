@@ -147,6 +147,7 @@ func TestMetricsOfACluster(t *testing.T) {
 	watch.Signal(os.Interrupt)
 	require.NoError(t, watch.Wait(t, 20*time.Second), "Ctrl-C ends the watch cleanly")
 	out := watch.Output()
+	t.Logf("client_producer status --watch:\n%s", out)
 	require.NotContains(t, out, "\033[", "no terminal escapes into a pipe")
 	require.Contains(t, out, "total")
 	require.Regexp(t, `node-0 +ok +[0-9]+ +[0-9]+ `, out, "keys and ops/s from the metrics")

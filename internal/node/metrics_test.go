@@ -257,3 +257,23 @@ func pushPutsFrom(b *testing.B, push *zmq.Socket, from, n, batch int) {
 		}
 	}
 }
+
+// BenchmarkMetricsObserve is what metrics add to each request on the
+// request endpoint: two clock reads and one histogram observation (and
+// one observation per ingest message).
+func BenchmarkMetricsObserve(b *testing.B) {
+	n, err := New(Config{Metrics: true})
+	require.NoError(b, err)
+	defer n.Close()
+	b.Run("request", func(b *testing.B) {
+		for b.Loop() {
+			n.observeRequest(protocol.OpGetOne, n.requestStart())
+		}
+	})
+	r := &protocol.Request{Op: protocol.OpBatch, Ops: make([]protocol.Request, 128)}
+	b.Run("ingest-message", func(b *testing.B) {
+		for b.Loop() {
+			n.observeIngest(r)
+		}
+	})
+}

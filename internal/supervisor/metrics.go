@@ -74,7 +74,8 @@ func (s *supervisor) serveMetrics() (*metrics.Server, error) {
 	}
 	srv, err := metrics.Serve(s.cfg.MetricsBind, s.cfg.MetricsPort, reg, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("supervisor: metrics endpoint: %w", err)
+		return nil, fmt.Errorf("supervisor: metrics endpoint on port %d: %w (another supervisor on this host? give each its own --metrics-port, or 0 for none)",
+			s.cfg.MetricsPort, err)
 	}
 	s.log.Info("supervisor metrics", "url", metrics.URL(s.cfg.MetricsBind, srv.Port()))
 	return srv, nil
