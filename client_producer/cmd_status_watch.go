@@ -172,18 +172,18 @@ func (w *statusWatcher) print(rows []watchRow) error {
 		fmt.Fprint(w.out, "\033[H\033[2J") // home, clear screen
 	}
 	fmt.Fprintf(w.out, "%s   refreshed every %v   Ctrl-C to stop\n", now.Format("15:04:05"), w.interval)
-	tw := tabwriter.NewWriter(w.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "NODE\tHEALTH\tKEYS\tOPS/S\tP99\t")
+	tw := tabwriter.NewWriter(w.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tHEALTH\tKEYS\tOPS/S\tP99")
 	var keys int64
-	var ops float64
+	ops := math.NaN()
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\n", r.Name, r.Health, r.Keys, opsText(r.OpsPS), durText(r.P99))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Name, r.Health, r.Keys, opsText(r.OpsPS), durText(r.P99))
 		keys += r.Keys
 		if !math.IsNaN(r.OpsPS) {
-			ops += r.OpsPS
+			ops = max(ops, 0) + r.OpsPS
 		}
 	}
-	fmt.Fprintf(tw, "total\t\t%d\t%s\t\t\n", keys, opsText(ops))
+	fmt.Fprintf(tw, "total\t\t%d\t%s\n", keys, opsText(ops))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
