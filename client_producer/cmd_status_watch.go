@@ -179,8 +179,12 @@ func (w *statusWatcher) print(rows []watchRow) error {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Name, r.Health, r.Keys, opsText(r.OpsPS), durText(r.P99))
 		keys += r.Keys
-		if !math.IsNaN(r.OpsPS) {
-			ops = max(ops, 0) + r.OpsPS
+		switch {
+		case math.IsNaN(r.OpsPS):
+		case math.IsNaN(ops):
+			ops = r.OpsPS
+		default:
+			ops += r.OpsPS
 		}
 	}
 	fmt.Fprintf(tw, "total\t\t%d\t%s\n", keys, opsText(ops))
