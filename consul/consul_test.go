@@ -378,3 +378,33 @@ func TestSettingsKeepLayoutAndMigration(t *testing.T) {
 	cl.Migration.To[0] = "x"
 	require.Equal(t, "n0", got.Migration.To[0], "Clone copies deeply")
 }
+
+// TestMetaMetricsFollowsTheRequestEndpoint: with MetricsPort, Meta
+// "metrics" is the metrics URL on the request endpoint's host, and moves
+// with it; without, there is no Meta "metrics".
+func TestMetaMetricsFollowsTheRequestEndpoint(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+	addr := "10.0.0.1"
+	r := reg("node-0", 2000)
+	r.RepURL, r.PullURL, r.MetricsPort = "tcp://"+addr+":2000", "tcp://"+addr+":2100", 2200
+	r.Refresh = func() (string, string, error) {
+		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
+	}
+	rr := mustRegister(t, c, r)
+	mustRegister(t, c, reg("node-1", 2001))
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:2200/metrics", ms[0].MetricsURL)
+	require.Empty(t, ms[1].MetricsURL)
+	svcs, _, err := agent.Client.Catalog().Service("zshard", "", nil)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:2200/metrics", svcs[0].ServiceMeta[consul.MetaMetrics])
+	require.NotContains(t, svcs[1].ServiceMeta, consul.MetaMetrics)
+
+	addr = "10.0.0.2"
+	rr.Beat(ctx, nil)
+	ms, err = c.Members(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.2:2200/metrics", ms[0].MetricsURL)
+}

@@ -44,7 +44,7 @@ func freeBase() int {
 	for base := 11000 + int(time.Now().UnixNano()%19000); ; base = 11000 + (base-11000+211)%19000 {
 		var ls []net.Listener
 		ok := true
-		for _, r := range [][2]int{{base, base + 13}, {base + 100, base + 110}} {
+		for _, r := range [][2]int{{base, base + 13}, {base + 100, base + 110}, {base + 200, base + 211}} {
 			for p := r[0]; p < r[1] && ok; p++ {
 				l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 				if err != nil {
@@ -134,9 +134,9 @@ exec %q "$@" --base-rep-port=%d --base-pull-port=%d
 `, filepath.Join(exe, "client_producer"), base, base+100))
 	}
 	write("server_consumer", fmt.Sprintf(`#!/bin/sh
-# lab-check: node-i on private ports instead of 2000+i/2100+i
-exec %q "$@" --base-rep-port %d --base-pull-port %d
-`, filepath.Join(real, "server_consumer"), base, base+100))
+# lab-check: node-i on private ports instead of 2000+i/2100+i/2200+i
+exec %q "$@" --base-rep-port %d --base-pull-port %d --base-metrics-port %d --metrics-port %d
+`, filepath.Join(real, "server_consumer"), base, base+100, base+200, base+210))
 	write("consul", fmt.Sprintf(`#!/bin/sh
 # lab-check: the agent on private ports instead of 8500 and friends (an agent
 # given its own ports, as client_producer grade starts one, keeps them)

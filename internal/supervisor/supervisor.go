@@ -31,6 +31,9 @@ type supervisor struct {
 	restarts chan string
 	recheck  *time.Timer   // a pending reconcile, see recheckAfter
 	done     chan struct{} // closed when Run returns
+	metrics  *supervisorMetrics
+	known    map[string]bool // nodes launched at least once, for the metrics
+	claimed  map[string]bool // nodes whose claim this supervisor holds
 }
 
 // Run supervises nodes until ctx is cancelled, then stops them all and
@@ -49,9 +52,17 @@ func Run(ctx context.Context, cfg Config) error {
 		running: map[string]*child{}, pending: map[string]*time.Timer{},
 		backoff: map[string]time.Duration{}, failed: map[string]uint64{},
 		exits: make(chan exitEvent), restarts: make(chan string),
-		done: make(chan struct{}),
+		done: make(chan struct{}), metrics: newSupervisorMetrics(),
+		known: map[string]bool{}, claimed: map[string]bool{},
 	}
 	defer close(s.done)
+	if cfg.MetricsPort > 0 {
+		srv, err := s.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	initial := make([]consul.Signal, cfg.Nodes)
 	for i := range initial {
 		initial[i] = consul.Signal{Name: "node-" + strconv.Itoa(i), State: consul.NodeUp}
@@ -90,6 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s.log.Info("supervisor started", "host", cfg.Host, "consul", c.Config().Addr, "nodes", cfg.Nodes)
 
 	for {
+		s.updateMetrics()
 		select {
 		case <-ctx.Done():
 			stopWatches()
@@ -203,6 +215,7 @@ func (s *supervisor) reconcile(ctx context.Context) {
 		}
 		delete(s.failed, name)
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		s.countClaim(name, ok, err)
 		if err != nil {
 			s.log.Warn("cannot claim node", "node", name, "err", err)
 			continue
@@ -223,11 +236,13 @@ func (s *supervisor) reconcile(ctx context.Context) {
 func (s *supervisor) launch(name string) {
 	req, ingest := Ports(name, s.cfg.BaseRequestPort, s.cfg.BaseIngestPort)
 	args := append([]string{"node", "--name", name,
-		"--rep-port", strconv.Itoa(req), "--pull-port", strconv.Itoa(ingest),
+		"--rep-port", strconv.Itoa(req), "--pull-port", strconv.Itoa(ingest)},
+		s.metricsArgs(name)...)
+	args = append(append(args,
 		"--consul", s.cfg.Consul.Config().Addr,
 		"--service", s.cfg.Consul.Config().Service,
 		"--host", s.cfg.Host,
-	}, s.cfg.NodeArgs...)
+	), s.cfg.NodeArgs...)
 	if s.cfg.DataDir != "" {
 		args = append(args, "--data-dir", filepath.Join(s.cfg.DataDir, name))
 	}
@@ -238,6 +253,7 @@ func (s *supervisor) launch(name string) {
 		return
 	}
 	s.running[name] = c
+	s.known[name] = true
 	s.log.Info("node launched", "node", name, "pid", c.pid(), "rep_port", req, "pull_port", ingest)
 }
 
@@ -248,6 +264,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 	}
 	if c.stopping {
 		s.log.Info("node stopped", "node", c.name, "pid", c.pid())
+		delete(s.claimed, c.name)
 		if err := s.sess.Release(ctx, c.name); err != nil && ctx.Err() == nil {
 			s.log.Warn("cannot release claim", "node", c.name, "err", err)
 		}
@@ -260,6 +277,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 		s.log.Error("node failed and will not be restarted until its signal changes",
 			"node", c.name, "exit_code", code, "hint", "see the node's error above")
 		s.failed[c.name] = s.signals[c.name].ModifyIndex
+		delete(s.claimed, c.name)
 		_ = s.sess.Release(ctx, c.name) // another host may be able to run it
 		return
 	}
@@ -282,6 +300,7 @@ func (s *supervisor) nextBackoff(name string) time.Duration {
 func (s *supervisor) scheduleRestart(name string) {
 	d := s.nextBackoff(name)
 	s.backoff[name] = min(d*2, s.cfg.RestartMax)
+	s.metrics.restarts.WithLabelValues(name).Inc()
 	s.pending[name] = time.AfterFunc(d, func() {
 		select {
 		case s.restarts <- name:
@@ -310,6 +329,7 @@ func (s *supervisor) recheckC() <-chan time.Time {
 func (s *supervisor) reclaim(ctx context.Context) {
 	for name, c := range s.running {
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		s.countClaim(name, ok, err)
 		if err == nil && !ok {
 			s.log.Warn("another supervisor claimed a node this one runs; stopping it", "node", name)
 			c.stop(s.cfg.StopTimeout)
