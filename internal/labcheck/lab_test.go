@@ -129,9 +129,10 @@ func setup(t *testing.T, root string) *lab {
 	}
 	for name, exe := range map[string]string{"client_producer": real, "maglev/client_producer": realMaglev} {
 		write(name, fmt.Sprintf(`#!/bin/sh
-# lab-check: --static finds node-i on the private ports instead of 2000+i/2100+i
-exec %q "$@" --base-rep-port=%d --base-pull-port=%d
-`, filepath.Join(exe, "client_producer"), base, base+100))
+# lab-check: --static finds node-i on the private ports instead of 2000+i/2100+i;
+# grade --consul finds bin/consul on PATH, as it would next to the program
+PATH=%q:"$PATH" exec %q "$@" --base-rep-port=%d --base-pull-port=%d
+`, bin, filepath.Join(exe, "client_producer"), base, base+100))
 	}
 	write("server_consumer", fmt.Sprintf(`#!/bin/sh
 # lab-check: node-i on private ports instead of 2000+i/2100+i/2200+i
