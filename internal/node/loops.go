@@ -25,8 +25,12 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 	poller.Add(router, zmq.POLLIN)
 	poller.Add(wake, zmq.POLLIN)
 	rl := reqLoop{n: n, router: router, buf: make([]byte, 0, 4096)}
+	defer func() { n.leftover = rl.inflight }()
 	for !n.closing() {
-		if len(rl.waiters) == 0 {
+		if len(rl.inflight) > 0 {
+			rl.sweep()
+		}
+		if len(rl.waiters) == 0 && rl.pending == 0 {
 			// Nothing waits for the ingest loop: block on the ROUTER alone
 			// (ZMQ_RCVTIMEO is PollInterval), one call per request. Wake-ups
 			// sent meanwhile stay queued and are drained by the poll path.
@@ -68,6 +72,9 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 				}
 			}
 		}
+		if rl.pending > 0 {
+			rl.sendLarge()
+		}
 		if len(rl.waiters) > 0 {
 			rl.settleWaiters(time.Now(), false)
 		}
@@ -77,11 +84,13 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 
 // reqLoop is the state of the request loop; only that goroutine uses it.
 type reqLoop struct {
-	n       *Node
-	router  *zmq.Socket
-	buf     []byte
-	waiters []*syncWaiter
-	held    []heldReply // replies waiting for the group commit
+	n        *Node
+	router   *zmq.Socket
+	buf      []byte
+	waiters  []*syncWaiter
+	held     []heldReply // replies waiting for the group commit
+	pending  int         // GET_ALLs and SCANs handed to the workers, not yet back
+	inflight []inflight  // large replies handed to ZeroMQ, not yet released
 }
 
 // drain handles the requests queued on the ROUTER socket (up to maxBurst),
@@ -149,6 +158,10 @@ func (rl *reqLoop) handle(frames [][]byte) {
 		}
 		rl.waiters = append(rl.waiters, &syncWaiter{envelope: envelope, codec: c, id: req.ID,
 			token: req.Token, deadline: time.Now().Add(timeout)})
+		return
+	}
+	if isLarge(req.Op) {
+		rl.dispatch(envelope, c, &req)
 		return
 	}
 	rep := n.execute(c, &req)

@@ -43,6 +43,8 @@ type Node struct {
 	tokens    *tokenSet
 	started   time.Time
 	catchup   atomic.Pointer[CatchUp] // nil unless catching up
+	large     *large                  // the large-reply workers and the memory budget
+	leftover  []inflight              // large replies sent when the request loop ended
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -66,7 +68,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{cfg: cfg, log: cfg.Logger, store: cfg.Store, tokens: newTokenSet(cfg.SyncTokens),
-		clock: hlc.NewClock(hlc.WriterOf(cfg.Name), cfg.MaxClockAhead)}
+		clock: hlc.NewClock(hlc.WriterOf(cfg.Name), cfg.MaxClockAhead), large: newLarge(cfg.MemoryBudget)}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -161,6 +163,18 @@ func (n *Node) Start() error {
 	if err := wakeTx.Connect(wakeEndpoint); err != nil {
 		return fail(fmt.Errorf("node: connect %s: %w", wakeEndpoint, err))
 	}
+	var wakeLarge [2]*zmq.Socket
+	for i := range wakeLarge {
+		if wakeLarge[i], err = newSock(zmq.PUSH); err != nil {
+			return fail(err)
+		}
+		if err := wakeLarge[i].Connect(wakeEndpoint); err != nil {
+			return fail(fmt.Errorf("node: connect %s: %w", wakeEndpoint, err))
+		}
+	}
+	if err := n.setHWMs(router, pull); err != nil {
+		return fail(err)
+	}
 	if err := pull.SetRcvtimeo(n.cfg.PollInterval); err != nil {
 		return fail(err)
 	}
@@ -173,6 +187,8 @@ func (n *Node) Start() error {
 	n.started = time.Now()
 	n.goLoop("request", func() { n.requestLoop(router, wakeRx) })
 	n.goLoop("ingest", func() { n.ingestLoop(pull, wakeTx) })
+	n.goLoop("get-all", func() { n.largeWorker(n.large.getAll, wakeLarge[0]) })
+	n.goLoop("scan", func() { n.largeWorker(n.large.scan, wakeLarge[1]) })
 	n.goLoop("purge", n.purgeLoop)
 	if as, ok := n.store.(aliveStore); ok {
 		n.goLoop("alive", func() { n.aliveLoop(as) })
@@ -188,6 +204,31 @@ func (n *Node) setupTCP(s *zmq.Socket) error {
 	if strings.Contains(n.cfg.Bind, ":") {
 		if err := s.SetIpv6(true); err != nil {
 			return fmt.Errorf("node: ZMQ_IPV6: %w", err)
+		}
+	}
+	return nil
+}
+
+// setHWMs sets the high-water marks of the endpoints from the memory
+// budget (budget.go): a peer's queue of replies holds a quarter of the
+// budget of replies of the largest value, a connection's queue of
+// requests a quarter of the budget of the largest messages.
+func (n *Node) setHWMs(router, pull *zmq.Socket) error {
+	share := n.cfg.MemoryBudget / peerShareDivisor
+	l := n.cfg.Limits
+	reply := int64(l.MaxValueBytes+l.MaxKeyBytes) + 1024
+	in := hwm(share, int64(l.MaxMessageBytes))
+	for _, o := range []struct {
+		name string
+		set  func(int) error
+		v    int
+	}{
+		{"request ZMQ_SNDHWM", router.SetSndhwm, hwm(share, reply)},
+		{"request ZMQ_RCVHWM", router.SetRcvhwm, in},
+		{"ingest ZMQ_RCVHWM", pull.SetRcvhwm, in},
+	} {
+		if err := o.set(o.v); err != nil {
+			return fmt.Errorf("node: %s: %w", o.name, err)
 		}
 	}
 	return nil
@@ -264,6 +305,7 @@ func (n *Node) Close() error {
 		if running {
 			n.wg.Wait()
 			n.closeErr = n.zctx.Term()
+			n.freeLarge(n.leftover)
 			if as, ok := n.store.(aliveStore); ok {
 				if err := as.MarkAlive(time.Now()); err != nil {
 					n.log.Debug("cannot record that the node was up", "err", err)

@@ -56,6 +56,7 @@ func (n *Node) Stats() protocol.Stats {
 			EndpointIngest:  n.stats.ingest.snapshot(),
 		},
 	}
+	s.Memory = n.large.budget.stats()
 	n.mu.Lock()
 	if !n.started.IsZero() {
 		s.UptimeMS = time.Since(n.started).Milliseconds()

@@ -36,12 +36,18 @@ const (
 	CodeNotReady Code = "not_ready"
 	// CodeInternal: the node failed for a reason of its own.
 	CodeInternal Code = "internal"
+	// CodeBusy: the node's memory budget for replies is spent (or the
+	// asking peer's share of it); nothing was done. Retry the same request
+	// after a short pause with jitter (the message says how long), or read
+	// in smaller SCAN pages. Added to v1 after its first release.
+	CodeBusy Code = "busy"
 )
 
 // Codes lists every code of protocol v1, in a stable order.
 var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeNotFound, CodeTooLarge,
 	CodeUnconvertible, CodeTimeout, CodeWrongEpoch, CodeNotReady, CodeInternal,
+	CodeBusy,
 }
 
 // Error is a protocol error: it travels to the client as an error reply.
