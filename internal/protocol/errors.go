@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 )
 
 // Code is the machine-readable error code of an error reply
@@ -73,4 +75,23 @@ func AsError(err error) *Error {
 		return pe
 	}
 	return &Error{Code: CodeInternal, Message: err.Error()}
+}
+
+// BusyRetries is how many times a client sends again a read the node
+// answered busy (CodeBusy) before it reports the error.
+const BusyRetries = 6
+
+// BusyBackoff returns the pause before sending again a read the node
+// answered busy for the attempt-th time (from 0): 50 ms doubling up to
+// 1.6 s, plus a random jitter of up to as much again, so clients turned
+// away together do not come back together.
+func BusyBackoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(max(attempt, 0), 5)
+	return d + rand.N(d)
+}
+
+// IsBusy reports whether err is, or wraps, a busy error reply.
+func IsBusy(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Code == CodeBusy
 }
