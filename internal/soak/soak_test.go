@@ -3,6 +3,7 @@ package soak
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -55,17 +56,8 @@ const (
 func TestGetAllFlood(t *testing.T) {
 	soakOnly(t)
 	node := testcluster.StartProcess(t, serverBin, "node", "--name", "soak", "--log-level", "warn")
-	var reqEP, ingestEP string
-	testcluster.Eventually(t, "node READY", 60*time.Second, 50*time.Millisecond, func() bool {
-		for _, line := range strings.Split(node.Output(), "\n") {
-			if f := strings.Fields(line); len(f) == 4 && f[0] == "READY" {
-				reqEP, ingestEP = f[2], f[3]
-				return true
-			}
-		}
-		return false
-	})
-	load(t, ingestEP, reqEP)
+	reqEP, ingestEP := ready(t, node)
+	load(t, ingestEP, reqEP, floodKeys)
 	time.Sleep(3 * time.Second) // let the load's garbage be collected
 	steady := rss(t, node.Pid())
 	t.Logf("steady RSS after loading %d keys: %d MiB", floodKeys, steady>>20)
@@ -203,14 +195,28 @@ func TestGetAllFlood(t *testing.T) {
 	t.Logf("RSS after the flood, greedy client gone: %d MiB", rss(t, node.Pid())>>20)
 }
 
-// load pushes floodKeys keys of 100-byte values and waits for them to be
+// ready waits for the node's READY line and returns its endpoints.
+func ready(t *testing.T, node *testcluster.Process) (reqEP, ingestEP string) {
+	testcluster.Eventually(t, "node READY", 60*time.Second, 50*time.Millisecond, func() bool {
+		for _, line := range strings.Split(node.Output(), "\n") {
+			if f := strings.Fields(line); len(f) == 4 && f[0] == "READY" {
+				reqEP, ingestEP = f[2], f[3]
+				return true
+			}
+		}
+		return false
+	})
+	return reqEP, ingestEP
+}
+
+// load pushes keys keys of 100-byte values and waits for them to be
 // applied (SYNC).
-func load(t *testing.T, ingestEP, reqEP string) {
+func load(t *testing.T, ingestEP, reqEP string, keys int) {
 	push := dial(t, zmq.PUSH, ingestEP, time.Minute)
 	defer push.Close()
 	value := []byte(`"` + strings.Repeat("v", 98) + `"`)
 	const batch = 1000
-	for i := 0; i < floodKeys; i += batch {
+	for i := 0; i < keys; i += batch {
 		r := protocol.Request{Op: protocol.OpBatch}
 		for k := i; k < i+batch; k++ {
 			r.Ops = append(r.Ops, protocol.Request{Op: protocol.OpPut, Key: "key-" + strconv.Itoa(k), Value: value})
@@ -227,7 +233,7 @@ func load(t *testing.T, ingestEP, reqEP string) {
 	b, err := roundTrip(s, []byte(`{"op":"SYNC","token":"loaded","timeout_ms":60000}`))
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"OK"`)
-	require.Equal(t, int64(floodKeys), stats(t, s).Keys)
+	require.Equal(t, int64(keys), stats(t, s).Keys)
 }
 
 func stats(t *testing.T, s *zmq.Socket) protocol.Stats {
@@ -276,4 +282,53 @@ func rssOf(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// TestIdleConnectionFlood: thousands of idle TCP connections to the request
+// endpoint, and ZeroMQ clients that connect, send a GET_ALL and vanish
+// without reading, do not stop the node: a client connected afterwards is
+// served, and the budget is all free once they are gone.
+func TestIdleConnectionFlood(t *testing.T) {
+	soakOnly(t)
+	const idle, vanishing = 3000, 200
+	node := testcluster.StartProcess(t, serverBin, "node", "--name", "flood", "--log-level", "warn")
+	reqEP, ingestEP := ready(t, node)
+	load(t, ingestEP, reqEP, 50_000)
+	addr := strings.TrimPrefix(reqEP, "tcp://")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range idle {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		require.NoError(t, err, "idle connection %d", len(conns))
+		conns = append(conns, c)
+	}
+	for range vanishing {
+		s := dial(t, zmq.DEALER, reqEP, time.Second)
+		_, err := s.SendBytes([]byte(`{"op":"GET_ALL"}`), 0)
+		require.NoError(t, err)
+		s.Close()
+	}
+	s := dial(t, zmq.REQ, reqEP, 30*time.Second)
+	defer s.Close()
+	t0 := time.Now()
+	b, err := roundTrip(s, []byte(`{"op":"PING"}`))
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"OK"`)
+	first := time.Since(t0)
+	var worst time.Duration
+	for range 50 {
+		t0 := time.Now()
+		_, err := roundTrip(s, []byte(`{"op":"PING"}`))
+		require.NoError(t, err)
+		worst = max(worst, time.Since(t0))
+	}
+	t.Logf("FIGURES: with %d idle connections open, the first PING of a new client (connection included) %v, the next 50 at most %v; node RSS %d MiB",
+		idle, first.Round(time.Millisecond), worst.Round(100*time.Microsecond), rss(t, node.Pid())>>20)
+	testcluster.Eventually(t, "budget free once the vanished clients' replies are dropped", 60*time.Second, 100*time.Millisecond, func() bool {
+		return stats(t, s).Memory.InUseBytes == 0
+	})
 }
