@@ -180,3 +180,36 @@ func TestScanBusy(t *testing.T) {
 	require.Len(t, rep.Collection, 10)
 	require.Eventually(t, func() bool { return n.large.budget.inUse() == 0 }, safety, time.Millisecond)
 }
+
+// TestLargeRepliesKeepOrder: replies to one DEALER come back in request
+// order although GET_ALL and SCAN are built on workers of their own.
+func TestLargeRepliesKeepOrder(t *testing.T) {
+	n := startNode(t, Config{})
+	for i := range 2000 {
+		require.NoError(t, n.Store().Put(context.Background(), fmt.Sprintf("k%04d", i), store.Value{Codec: uint8(protocol.JSON), Data: []byte(`"a value"`)}))
+	}
+	s := dealerSocket(t, n)
+	ops := []protocol.Op{protocol.OpGetAll, protocol.OpPing, protocol.OpScan, protocol.OpGetOne, protocol.OpGetAll, protocol.OpStats, protocol.OpPing}
+	const rounds = 20
+	for r := range rounds {
+		for i, op := range ops {
+			req := protocol.Request{Op: op, ID: val(t, protocol.JSON, r*100+i), Key: "k0001"}
+			if op != protocol.OpGetOne {
+				req.Key = ""
+			}
+			_, err := s.SendBytes(encodeReq(t, protocol.JSON, req), 0)
+			require.NoError(t, err)
+		}
+	}
+	for r := range rounds {
+		for i, op := range ops {
+			b, err := s.RecvBytes(0)
+			require.NoError(t, err)
+			rep, _, err := protocol.DecodeReply(b)
+			require.NoError(t, err)
+			mustOK(t, rep)
+			require.Equal(t, val(t, protocol.JSON, r*100+i), rep.ID, "reply %d of round %d (%v)", i, r, op)
+		}
+	}
+	require.Eventually(t, func() bool { return n.large.budget.inUse() == 0 }, safety, time.Millisecond)
+}

@@ -14,9 +14,9 @@ import (
 // loop keeps answering everything else. The request loop reserves each
 // one's bytes in the budget before handing it over (busy when it cannot),
 // and sends the encoded reply the worker hands back without copying it,
-// tracking it until ZeroMQ has written it (zerocopy.go). A pipelining
-// DEALER may therefore get these replies after the replies to requests it
-// sent later; it matches them by id.
+// tracking it until ZeroMQ has written it (zerocopy.go). Replies to a peer
+// keep their order: while a large reply to a peer is being built, the
+// replies to its later requests wait behind it (replyQueue).
 
 // largeQueue bounds the requests waiting for one worker; the budget
 // normally rejects long before.
@@ -32,6 +32,7 @@ const entryOverhead = 64
 
 // largeJob is a GET_ALL or SCAN handed to a worker.
 type largeJob struct {
+	id       uint64
 	envelope [][]byte
 	codec    protocol.Codec
 	req      protocol.Request
@@ -41,6 +42,7 @@ type largeJob struct {
 
 // largeReply is a worker's encoded reply, handed back to the request loop.
 type largeReply struct {
+	id       uint64
 	envelope [][]byte
 	peer     string
 	reserved int64 // bytes held in the budget for it: its size
@@ -98,9 +100,11 @@ func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.R
 		if req.Op == protocol.OpGetAll {
 			jobs = lg.getAll
 		}
+		rl.jobs++
 		select {
-		case jobs <- largeJob{envelope: envelope, codec: c, req: *req, peer: peer, reserved: need}:
+		case jobs <- largeJob{id: rl.jobs, envelope: envelope, codec: c, req: *req, peer: peer, reserved: need}:
 			rl.pending++
+			rl.queueLarge(peer, rl.jobs)
 			return
 		default:
 			lg.budget.release(peer, need)
@@ -117,11 +121,14 @@ func (rl *reqLoop) sendLarge() {
 		select {
 		case r := <-rl.n.large.replies:
 			rl.pending--
-			t, err := sendOwned(rl.router, r.envelope, r.body)
-			if err != nil {
-				rl.n.log.Debug("reply dropped", "err", err)
+			q := rl.ordered[r.peer]
+			for i := range q.slots {
+				if s := &q.slots[i]; s.job == r.id {
+					s.envelope, s.large, s.size, s.job = r.envelope, r.body, r.reserved, 0
+					break
+				}
 			}
-			rl.inflight = append(rl.inflight, inflight{peer: r.peer, size: r.reserved, t: t})
+			rl.flushQueue(r.peer, q)
 		default:
 			return
 		}
@@ -176,7 +183,7 @@ func (n *Node) largeWorker(jobs <-chan largeJob, wake *zmq.Socket) {
 		}
 		n.large.budget.adjust(j.peer, size-j.reserved)
 		select {
-		case n.large.replies <- largeReply{envelope: j.envelope, peer: j.peer, reserved: size, body: body}:
+		case n.large.replies <- largeReply{id: j.id, envelope: j.envelope, peer: j.peer, reserved: size, body: body}:
 			_, _ = wake.SendBytes(nil, zmq.DONTWAIT)
 		case <-n.ctx.Done():
 			body.free()
@@ -200,4 +207,86 @@ func (n *Node) freeLarge(left []inflight) {
 			return
 		}
 	}
+}
+
+// maxQueued bounds the replies held behind large ones for one peer; more
+// are dropped, as ZeroMQ drops replies to a peer whose queue is full.
+const maxQueued = 4096
+
+// replyQueue holds a peer's replies, in request order, from its oldest
+// large request whose reply is not sent yet.
+type replyQueue struct {
+	slots []replySlot
+}
+
+// replySlot is one reply in a replyQueue: a large one still being built
+// (job != 0), a large one built (large), or a small one (small).
+type replySlot struct {
+	job      uint64
+	envelope [][]byte
+	small    []byte
+	large    cReply
+	size     int64 // large's bytes held in the budget
+}
+
+// queueLarge makes room for the large reply of job in peer's queue.
+func (rl *reqLoop) queueLarge(peer string, job uint64) {
+	if rl.ordered == nil {
+		rl.ordered = map[string]*replyQueue{}
+	}
+	q := rl.ordered[peer]
+	if q == nil {
+		q = &replyQueue{}
+		rl.ordered[peer] = q
+	}
+	q.slots = append(q.slots, replySlot{job: job})
+}
+
+// queueBehind queues a copy of reply b to the peer of envelope when large
+// replies to it are pending, and reports whether it did (or dropped it).
+func (rl *reqLoop) queueBehind(envelope [][]byte, b []byte) bool {
+	q := rl.ordered[string(envelope[0])]
+	if q == nil {
+		return false
+	}
+	if len(q.slots) >= maxQueued {
+		rl.n.log.Debug("reply dropped: too many queued behind a large one")
+		return true
+	}
+	q.slots = append(q.slots, replySlot{envelope: envelope, small: append([]byte(nil), b...)})
+	return true
+}
+
+// flushQueue sends the replies at the front of peer's queue q up to the
+// first large one still being built.
+func (rl *reqLoop) flushQueue(peer string, q *replyQueue) {
+	i := 0
+	for ; i < len(q.slots) && q.slots[i].job == 0; i++ {
+		s := &q.slots[i]
+		if s.small != nil {
+			if err := sendReply(rl.router, s.envelope, s.small); err != nil {
+				rl.n.log.Debug("reply dropped", "err", err)
+			}
+			continue
+		}
+		t, err := sendOwned(rl.router, s.envelope, s.large)
+		if err != nil {
+			rl.n.log.Debug("reply dropped", "err", err)
+		}
+		rl.inflight = append(rl.inflight, inflight{peer: peer, size: s.size, t: t})
+	}
+	clear(q.slots[:i])
+	if q.slots = q.slots[i:]; len(q.slots) == 0 {
+		delete(rl.ordered, peer)
+	}
+}
+
+// dropQueues frees the large replies built but not sent when the loop ends.
+func (rl *reqLoop) dropQueues() {
+	for _, q := range rl.ordered {
+		for i := range q.slots {
+			q.slots[i].large.free()
+		}
+	}
+	rl.ordered = nil
 }

@@ -25,7 +25,7 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 	poller.Add(router, zmq.POLLIN)
 	poller.Add(wake, zmq.POLLIN)
 	rl := reqLoop{n: n, router: router, buf: make([]byte, 0, 4096)}
-	defer func() { n.leftover = rl.inflight }()
+	defer func() { n.leftover = rl.inflight; rl.dropQueues() }()
 	for !n.closing() {
 		if len(rl.inflight) > 0 {
 			rl.sweep()
@@ -88,9 +88,11 @@ type reqLoop struct {
 	router   *zmq.Socket
 	buf      []byte
 	waiters  []*syncWaiter
-	held     []heldReply // replies waiting for the group commit
-	pending  int         // GET_ALLs and SCANs handed to the workers, not yet back
-	inflight []inflight  // large replies handed to ZeroMQ, not yet released
+	held     []heldReply            // replies waiting for the group commit
+	pending  int                    // GET_ALLs and SCANs handed to the workers, not yet back
+	inflight []inflight             // large replies handed to ZeroMQ, not yet released
+	ordered  map[string]*replyQueue // by peer: replies held behind a large one being built
+	jobs     uint64                 // large jobs dispatched, numbering them
 }
 
 // drain handles the requests queued on the ROUTER socket (up to maxBurst),
@@ -199,6 +201,9 @@ func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply
 	}
 	if cap(b) <= 1<<20 {
 		rl.buf = b // keep a modest buffer for the next reply
+	}
+	if len(rl.ordered) > 0 && rl.queueBehind(envelope, b) {
+		return // after a large reply still being built
 	}
 	// DONTWAIT: a peer that is gone or not reading never blocks the loop;
 	// ROUTER drops the reply.
