@@ -136,6 +136,11 @@ func (n *Node) Start() error {
 	if err := router.SetRouterMandatory(0); err != nil {
 		return fail(err)
 	}
+	// Before binding: a listener gives its connections the options it was
+	// bound with.
+	if err := n.setHWMs(router, "request", true); err != nil {
+		return fail(err)
+	}
 	if n.reqEP, err = n.bind(router, n.cfg.RequestPort); err != nil {
 		return fail(err)
 	}
@@ -144,6 +149,9 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("node: pull socket: %w", err))
 	}
 	if err := n.setupTCP(pull); err != nil {
+		return fail(err)
+	}
+	if err := n.setHWMs(pull, "ingest", false); err != nil {
 		return fail(err)
 	}
 	if n.ingestEP, err = n.bind(pull, n.cfg.IngestPort); err != nil {
@@ -171,9 +179,6 @@ func (n *Node) Start() error {
 		if err := wakeLarge[i].Connect(wakeEndpoint); err != nil {
 			return fail(fmt.Errorf("node: connect %s: %w", wakeEndpoint, err))
 		}
-	}
-	if err := n.setHWMs(router, pull); err != nil {
-		return fail(err)
 	}
 	if err := pull.SetRcvtimeo(n.cfg.PollInterval); err != nil {
 		return fail(err)
@@ -209,27 +214,21 @@ func (n *Node) setupTCP(s *zmq.Socket) error {
 	return nil
 }
 
-// setHWMs sets the high-water marks of the endpoints from the memory
-// budget (budget.go): a peer's queue of replies holds a quarter of the
-// budget of replies of the largest value, a connection's queue of
-// requests a quarter of the budget of the largest messages.
-func (n *Node) setHWMs(router, pull *zmq.Socket) error {
+// setHWMs sets the high-water marks of endpoint s from the memory budget
+// (budget.go): a connection's queue of requests holds a quarter of the
+// budget of the largest messages and, with replies, a peer's queue of
+// replies a quarter of the budget of replies of the largest value.
+func (n *Node) setHWMs(s *zmq.Socket, endpoint string, replies bool) error {
 	share := n.cfg.MemoryBudget / peerShareDivisor
 	l := n.cfg.Limits
-	reply := int64(l.MaxValueBytes+l.MaxKeyBytes) + 1024
-	in := hwm(share, int64(l.MaxMessageBytes))
-	for _, o := range []struct {
-		name string
-		set  func(int) error
-		v    int
-	}{
-		{"request ZMQ_SNDHWM", router.SetSndhwm, hwm(share, reply)},
-		{"request ZMQ_RCVHWM", router.SetRcvhwm, in},
-		{"ingest ZMQ_RCVHWM", pull.SetRcvhwm, in},
-	} {
-		if err := o.set(o.v); err != nil {
-			return fmt.Errorf("node: %s: %w", o.name, err)
-		}
+	if err := s.SetRcvhwm(hwm(share, int64(l.MaxMessageBytes))); err != nil {
+		return fmt.Errorf("node: %s ZMQ_RCVHWM: %w", endpoint, err)
+	}
+	if !replies {
+		return nil
+	}
+	if err := s.SetSndhwm(hwm(share, int64(l.MaxValueBytes+l.MaxKeyBytes)+1024)); err != nil {
+		return fmt.Errorf("node: %s ZMQ_SNDHWM: %w", endpoint, err)
 	}
 	return nil
 }
