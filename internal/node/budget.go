@@ -20,10 +20,14 @@ import (
 // only one its peer holds, and one larger than the whole budget when
 // nothing else is held (GET_ALL stays bounded by Config.MaxReplyBytes).
 //
-// The ZeroMQ queues are bounded from the same budget (hwms): a peer's
-// queue of small replies to a quarter of it at the largest small reply,
-// and each connection's queue of received requests, on both endpoints, to
-// a quarter of it at the largest request message.
+// Each connection's queue of received requests, on both endpoints, is
+// bounded from the same budget (hwm): a quarter of it at the largest
+// request message. A peer's queue of replies keeps ZeroMQ's default of
+// 1000 messages (replyHWM): ROUTER drops the replies beyond, and a
+// pipelining client may have that many small ones on their way.
+
+// replyHWM is the request endpoint's ZMQ_SNDHWM, in messages per peer.
+const replyHWM = 1000
 
 // DefaultMemoryBudget is Config.MemoryBudget's default.
 const DefaultMemoryBudget = 512 << 20

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
+	"github.com/zshard/zshard/internal/store/durable"
 )
 
 func TestBudgetShares(t *testing.T) {
@@ -184,18 +185,33 @@ func TestScanBusy(t *testing.T) {
 // TestLargeRepliesKeepOrder: replies to one DEALER come back in request
 // order although GET_ALL and SCAN are built on workers of their own.
 func TestLargeRepliesKeepOrder(t *testing.T) {
-	n := startNode(t, Config{})
+	t.Run("memory", func(t *testing.T) { testLargeRepliesKeepOrder(t, Config{}) })
+	t.Run("durable", func(t *testing.T) {
+		// Write replies wait for the group commit (SyncAlways).
+		st, err := durable.Open(t.TempDir(), durable.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, st.Close()) })
+		testLargeRepliesKeepOrder(t, Config{Store: st})
+	})
+}
+
+func testLargeRepliesKeepOrder(t *testing.T, cfg Config) {
+	n := startNode(t, cfg)
 	for i := range 2000 {
 		require.NoError(t, n.Store().Put(context.Background(), fmt.Sprintf("k%04d", i), store.Value{Codec: uint8(protocol.JSON), Data: []byte(`"a value"`)}))
 	}
 	s := dealerSocket(t, n)
-	ops := []protocol.Op{protocol.OpGetAll, protocol.OpPing, protocol.OpScan, protocol.OpGetOne, protocol.OpGetAll, protocol.OpStats, protocol.OpPing}
+	ops := []protocol.Op{protocol.OpPut, protocol.OpGetAll, protocol.OpPing, protocol.OpScan, protocol.OpGetOne, protocol.OpPut,
+		protocol.OpGetAll, protocol.OpStats, protocol.OpPing}
 	const rounds = 20
 	for r := range rounds {
 		for i, op := range ops {
-			req := protocol.Request{Op: op, ID: val(t, protocol.JSON, r*100+i), Key: "k0001"}
-			if op != protocol.OpGetOne {
-				req.Key = ""
+			req := protocol.Request{Op: op, ID: val(t, protocol.JSON, r*100+i)}
+			switch op {
+			case protocol.OpGetOne:
+				req.Key = "k0001"
+			case protocol.OpPut:
+				req.Key, req.Value = fmt.Sprintf("w%d-%d", r, i), []byte("1")
 			}
 			_, err := s.SendBytes(encodeReq(t, protocol.JSON, req), 0)
 			require.NoError(t, err)

@@ -92,6 +92,9 @@ func (n *Node) estimate(r *protocol.Request) int64 {
 // dispatch hands the GET_ALL or SCAN req to its worker, or answers busy
 // when the budget or the worker's queue is full.
 func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.Request) {
+	// Replies held for the group commit go first, so that they keep their
+	// order, and the writes they answer are durable before they are read.
+	rl.commit()
 	n, lg := rl.n, rl.n.large
 	peer := string(envelope[0])
 	need := n.estimate(req)
@@ -211,7 +214,7 @@ func (n *Node) freeLarge(left []inflight) {
 
 // maxQueued bounds the replies held behind large ones for one peer; more
 // are dropped, as ZeroMQ drops replies to a peer whose queue is full.
-const maxQueued = 4096
+const maxQueued = replyHWM
 
 // replyQueue holds a peer's replies, in request order, from its oldest
 // large request whose reply is not sent yet.

@@ -216,18 +216,19 @@ func (n *Node) setupTCP(s *zmq.Socket) error {
 
 // setHWMs sets the high-water marks of endpoint s from the memory budget
 // (budget.go): a connection's queue of requests holds a quarter of the
-// budget of the largest messages and, with replies, a peer's queue of
-// replies a quarter of the budget of replies of the largest value.
+// budget of the largest messages. With replies, a peer's queue of replies
+// keeps ZeroMQ's default of 1000 messages (replyHWM): a pipelining client
+// may have that many small replies on their way, and a full queue drops
+// replies; the large ones are bounded by the budget instead.
 func (n *Node) setHWMs(s *zmq.Socket, endpoint string, replies bool) error {
 	share := n.cfg.MemoryBudget / peerShareDivisor
-	l := n.cfg.Limits
-	if err := s.SetRcvhwm(hwm(share, int64(l.MaxMessageBytes))); err != nil {
+	if err := s.SetRcvhwm(hwm(share, int64(n.cfg.Limits.MaxMessageBytes))); err != nil {
 		return fmt.Errorf("node: %s ZMQ_RCVHWM: %w", endpoint, err)
 	}
 	if !replies {
 		return nil
 	}
-	if err := s.SetSndhwm(hwm(share, int64(l.MaxValueBytes+l.MaxKeyBytes)+1024)); err != nil {
+	if err := s.SetSndhwm(replyHWM); err != nil {
 		return fmt.Errorf("node: %s ZMQ_SNDHWM: %w", endpoint, err)
 	}
 	return nil
