@@ -20,14 +20,16 @@ import (
 // only one its peer holds, and one larger than the whole budget when
 // nothing else is held (GET_ALL stays bounded by Config.MaxReplyBytes).
 //
-// Each connection's queue of received requests, on both endpoints, is
+// The ingest endpoint's queue of received messages, per connection, is
 // bounded from the same budget (hwm): a quarter of it at the largest
-// request message. A peer's queue of replies keeps ZeroMQ's default of
-// 1000 messages (replyHWM): ROUTER drops the replies beyond, and a
-// pipelining client may have that many small ones on their way.
+// message, but at least 64 messages. The request endpoint keeps ZeroMQ's
+// default queues of 1000 messages (zmqHWM): ROUTER drops the replies
+// beyond, and a pipelining client may have that many small ones on their
+// way.
 
-// replyHWM is the request endpoint's ZMQ_SNDHWM, in messages per peer.
-const replyHWM = 1000
+// zmqHWM is the request endpoint's ZMQ_SNDHWM and ZMQ_RCVHWM, in messages
+// per peer: ZeroMQ's default.
+const zmqHWM = 1000
 
 // DefaultMemoryBudget is Config.MemoryBudget's default.
 const DefaultMemoryBudget = 512 << 20
@@ -114,7 +116,9 @@ const busyRetryMS = 100
 // hwm returns a ZeroMQ high-water mark, in messages, that holds share bytes
 // of messages up to msgMax bytes each, within [minHWM, maxHWM].
 func hwm(share int64, msgMax int64) int {
-	const minHWM, maxHWM = 4, 1000 // 1000 is ZeroMQ's default
+	// Below 64, the hand-over between ZeroMQ's I/O thread and the loop
+	// every few messages doubles the CPU time of single-PUT messages.
+	const minHWM, maxHWM = 64, zmqHWM
 	if msgMax <= 0 {
 		return maxHWM
 	}

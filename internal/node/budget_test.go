@@ -37,8 +37,9 @@ func TestBudgetShares(t *testing.T) {
 }
 
 func TestHWM(t *testing.T) {
-	require.Equal(t, 4, hwm(1, 16<<20))
-	require.Equal(t, 8, hwm(128<<20, 16<<20))
+	require.Equal(t, 64, hwm(1, 16<<20))
+	require.Equal(t, 64, hwm(128<<20, 16<<20))
+	require.Equal(t, 128, hwm(128<<20, 1<<20))
 	require.Equal(t, 1000, hwm(1<<40, 1))
 	require.Equal(t, 1000, hwm(1, 0))
 }

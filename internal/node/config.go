@@ -38,8 +38,8 @@ type Config struct {
 	// MemoryBudget bounds, in bytes, the large replies (GET_ALL, SCAN) the
 	// node holds at once, from the request that asks for one until ZeroMQ
 	// has written it to the peer's connection; one peer may hold a quarter
-	// of it. A request beyond is answered busy. It also sizes the ZeroMQ
-	// queues (high-water marks) of both endpoints (budget.go). Default
+	// of it. A request beyond is answered busy. It also sizes the ingest
+	// endpoint's ZeroMQ queues (high-water marks; budget.go). Default
 	// DefaultMemoryBudget (512 MiB).
 	MemoryBudget int64
 	// SyncTimeout is how long a SYNC waits for its token when the request

@@ -214,7 +214,7 @@ func (n *Node) freeLarge(left []inflight) {
 
 // maxQueued bounds the replies held behind large ones for one peer; more
 // are dropped, as ZeroMQ drops replies to a peer whose queue is full.
-const maxQueued = replyHWM
+const maxQueued = zmqHWM
 
 // replyQueue holds a peer's replies, in request order, from its oldest
 // large request whose reply is not sent yet.
