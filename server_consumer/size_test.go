@@ -20,3 +20,15 @@ func TestParseSize(t *testing.T) {
 	_, err := f.budget()
 	require.ErrorContains(t, err, "at least 1MiB")
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"0", "512MiB", "2GiB", "64KiB", "-1", "9999999999GiB", " 1 MiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+	})
+}
