@@ -52,7 +52,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", protocol.DefaultMaxMessageBytes, "largest request message accepted, in bytes (twice this drops the connection)")
 	fs.IntVar(&f.maxBatchOps, "max-batch-ops", protocol.DefaultMaxBatchOps, "most operations in one BATCH")
 	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
-	fs.StringVar(&f.memoryBudget, "memory-budget", "512MiB", "reply memory of each node: GET_ALL and SCAN replies being built or not yet sent stay within it (one client within a quarter), beyond it they are answered busy; it also bounds the ZeroMQ queues (bytes, or with KiB, MiB or GiB)")
+	fs.StringVar(&f.memoryBudget, "memory-budget", "512MiB", "reply memory of each node: GET_ALL and SCAN replies being built or not yet sent stay within it (one client within a quarter), beyond it they are answered busy; it also bounds the ingest queues (bytes, or with KiB, MiB or GiB)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
 	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
 	fs.IntVar(&f.cacheMB, "cache-mb", durable.DefaultCacheBytes>>20, "with --data-dir, the block cache of each node in MiB (blocks read from disk stay here, uncompressed; filled as reads need it)")
