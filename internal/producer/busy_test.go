@@ -26,8 +26,8 @@ import (
 func testBusy(t *testing.T, c *testcluster.Consul) {
 	const keys, valueBytes = 16, 512 << 10 // an 8 MiB store
 	cl := newCluster(t, c)
-	n := cl.addNodeConfig(node.Config{Name: "node-0", MemoryBudget: 4 << 20})
-	cl.waitMembers("node-0")
+	n := cl.addNodeConfig(node.Config{Name: "busy-node", MemoryBudget: 4 << 20})
+	cl.waitMembers("busy-node")
 	value := []byte(`"` + string(bytes.Repeat([]byte("v"), valueBytes-2)) + `"`)
 	for i := range keys {
 		require.NoError(t, n.Store().Put(context.Background(), fmt.Sprintf("k%02d", i), store.Value{Codec: uint8(protocol.JSON), Data: value}))
