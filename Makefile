@@ -123,3 +123,7 @@ lab-check: bootstrap tools ## run every command of docs/LAB.md on a private clus
 .PHONY: lab-update
 lab-update: bootstrap tools ## rerun docs/LAB.md and write the real outputs and plots into docs/
 	$(GO) test -tags lab -count=1 -v -timeout 30m ./internal/labcheck -args -update
+
+.PHONY: soak
+soak: ## long load tests of a real node process (latency and memory bounds; minutes)
+	ZSHARD_SOAK=1 $(GO) test -count=1 -v -timeout 30m ./internal/soak/

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +29,7 @@ type nodeFlags struct {
 	maxMessageBytes int
 	maxBatchOps     int
 	maxReplyBytes   int
+	memoryBudget    string
 	dataDir         string
 	sync            string
 	cacheMB         int
@@ -50,6 +53,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", protocol.DefaultMaxMessageBytes, "largest request message accepted, in bytes (twice this drops the connection)")
 	fs.IntVar(&f.maxBatchOps, "max-batch-ops", protocol.DefaultMaxBatchOps, "most operations in one BATCH")
 	fs.IntVar(&f.maxReplyBytes, "max-reply-bytes", node.DefaultMaxReplyBytes, "largest GET_ALL reply, in bytes (use SCAN beyond)")
+	fs.StringVar(&f.memoryBudget, "memory-budget", "512MiB", "reply memory of each node: GET_ALL and SCAN replies being built or not yet sent stay within it (one client within a quarter), beyond it they are answered busy; it also bounds the ingest queues (bytes, or with KiB, MiB or GiB)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the data on disk: with N or --static each node uses <dir>/<name>, with node the directory itself (default: in memory)")
 	fs.StringVar(&f.sync, "sync", string(node.SyncAlways), "with --data-dir, when writes reach the disk: always (an OK or a completed SYNC means on disk), batch (SYNC barriers on disk, other writes within 10ms) or none")
 	fs.IntVar(&f.cacheMB, "cache-mb", durable.DefaultCacheBytes>>20, "with --data-dir, the block cache of each node in MiB (blocks read from disk stay here, uncompressed; filled as reads need it)")
@@ -70,6 +74,7 @@ func (f *nodeFlags) args() []string {
 		"--max-message-bytes", strconv.Itoa(f.maxMessageBytes),
 		"--max-batch-ops", strconv.Itoa(f.maxBatchOps),
 		"--max-reply-bytes", strconv.Itoa(f.maxReplyBytes),
+		"--memory-budget", f.memoryBudget,
 		"--sync", f.sync, // --data-dir is per node: the supervisor adds it
 		"--cache-mb", strconv.Itoa(f.cacheMB),
 		"--catch-up-settle", f.catchUpSettle.String(),
@@ -91,6 +96,9 @@ func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	if _, err := node.ParseSyncPolicy(f.sync); err != nil {
 		return nil, fmt.Errorf("--sync: %w", err)
 	}
+	if _, err := f.budget(); err != nil {
+		return nil, err
+	}
 	if f.cacheMB < 1 {
 		return nil, fmt.Errorf("--cache-mb %d: want a size of at least 1 MiB", f.cacheMB)
 	}
@@ -104,4 +112,32 @@ func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 		return nil, err
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// budget returns --memory-budget in bytes.
+func (f *nodeFlags) budget() (int64, error) {
+	b, err := parseSize(f.memoryBudget)
+	if err != nil || b < 1<<20 {
+		return 0, fmt.Errorf("--memory-budget %q: want a size of at least 1MiB, such as 512MiB or 2GiB", f.memoryBudget)
+	}
+	return b, nil
+}
+
+// parseSize parses a size in bytes, with an optional unit KiB, MiB or GiB.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q: want a number of bytes, KiB, MiB or GiB", s)
+	}
+	return n * mult, nil
 }

@@ -53,6 +53,12 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 			if err != nil {
 				return usageError{err}
 			}
+			budget, _ := nf.budget() // checked by nf.logger
+			if soft, hard, err := raiseFileLimit(); err != nil || soft < 4096 {
+				logger.Warn("low limit of open files: each client connection takes one", "soft", soft, "hard", hard, "err", err)
+			} else {
+				logger.Debug("open files limit", "soft", soft)
+			}
 			dr, di := supervisor.Ports(name, BaseRequestPort, BaseIngestPort)
 			if !cmd.Flags().Changed("rep-port") {
 				repPort = dr
@@ -76,6 +82,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
 					MaxMessageBytes: nf.maxMessageBytes, MaxBatchOps: nf.maxBatchOps,
 				},
 				MaxReplyBytes: nf.maxReplyBytes,
+				MemoryBudget:  budget,
 				MaxClockAhead: nf.maxClockAhead,
 				TombstoneTTL:  nf.tombstoneTTL,
 				Logger:        logger,

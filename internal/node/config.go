@@ -36,6 +36,13 @@ type Config struct {
 	// it. Messages between Limits.MaxMessageBytes and this size get a
 	// too_large reply instead. Default 2 * Limits.MaxMessageBytes.
 	TransportMaxBytes int64
+	// MemoryBudget bounds, in bytes, the large replies (GET_ALL, SCAN) the
+	// node holds at once, from the request that asks for one until ZeroMQ
+	// has written it to the peer's connection; one peer may hold a quarter
+	// of it. A request beyond is answered busy. It also sizes the ingest
+	// endpoint's ZeroMQ queues (high-water marks; budget.go). Default
+	// DefaultMemoryBudget (512 MiB).
+	MemoryBudget int64
 	// SyncTimeout is how long a SYNC waits for its token when the request
 	// gives no timeout_ms. Default 5s.
 	SyncTimeout time.Duration
@@ -107,6 +114,7 @@ func (c Config) withDefaults() Config {
 	c.Limits = c.Limits.WithDefaults()
 	c.MaxReplyBytes = cmp.Or(c.MaxReplyBytes, DefaultMaxReplyBytes)
 	c.TransportMaxBytes = cmp.Or(c.TransportMaxBytes, 2*int64(c.Limits.MaxMessageBytes))
+	c.MemoryBudget = cmp.Or(c.MemoryBudget, DefaultMemoryBudget)
 	c.SyncTimeout = cmp.Or(c.SyncTimeout, DefaultSyncTimeout)
 	c.MaxSyncTimeout = cmp.Or(c.MaxSyncTimeout, DefaultMaxSyncTimeout)
 	c.SyncTokens = cmp.Or(c.SyncTokens, DefaultSyncTokens)
@@ -139,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.TransportMaxBytes > 0 && c.TransportMaxBytes < int64(l.MaxMessageBytes) {
 		errs = append(errs, fmt.Errorf("TransportMaxBytes %d is below Limits.MaxMessageBytes %d", c.TransportMaxBytes, l.MaxMessageBytes))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("MemoryBudget %d is negative", c.MemoryBudget))
 	}
 	if c.MaxReplyBytes < 0 || c.SyncTimeout < 0 || c.MaxSyncTimeout < 0 || c.SyncTokens < 0 || c.Linger < 0 || c.PollInterval < 0 ||
 		c.MaxClockAhead < 0 || c.TombstoneTTL < 0 {

@@ -16,7 +16,11 @@
 // wake-up pipe; the ingest loop owns the PULL socket and the sending end of
 // that pipe, which it uses to tell the request loop that a SYNC token has
 // been applied. With Config.Curve, a curve loop owns the ZAP handler's
-// socket and the monitors of both endpoints (curve.go). The purge loop, and on a durable store the loop recording
+// socket and the monitors of both endpoints (curve.go).
+// The two large-reply workers (GET_ALL and SCAN, large.go)
+// each own a sending end of the pipe too, to hand back a reply built
+// within the memory budget (budget.go) for the request loop to send.
+// The purge loop, and on a durable store the loop recording
 // that the node is up, own no socket. The store and the clock are shared
 // and safe for concurrent use.
 package node

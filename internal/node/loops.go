@@ -26,8 +26,12 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 	poller.Add(router, zmq.POLLIN)
 	poller.Add(wake, zmq.POLLIN)
 	rl := reqLoop{n: n, router: router, buf: make([]byte, 0, 4096)}
+	defer func() { n.leftover = rl.inflight; rl.dropQueues() }()
 	for !n.closing() {
-		if len(rl.waiters) == 0 {
+		if len(rl.inflight) > 0 {
+			rl.sweep()
+		}
+		if len(rl.waiters) == 0 && rl.pending == 0 {
 			// Nothing waits for the ingest loop: block on the ROUTER alone
 			// (ZMQ_RCVTIMEO is PollInterval), one call per request. Wake-ups
 			// sent meanwhile stay queued and are drained by the poll path.
@@ -69,6 +73,9 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 				}
 			}
 		}
+		if rl.pending > 0 {
+			rl.sendLarge()
+		}
 		if len(rl.waiters) > 0 {
 			rl.settleWaiters(time.Now(), false)
 		}
@@ -78,11 +85,15 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 
 // reqLoop is the state of the request loop; only that goroutine uses it.
 type reqLoop struct {
-	n       *Node
-	router  *zmq.Socket
-	buf     []byte
-	waiters []*syncWaiter
-	held    []heldReply // replies waiting for the group commit
+	n        *Node
+	router   *zmq.Socket
+	buf      []byte
+	waiters  []*syncWaiter
+	held     []heldReply            // replies waiting for the group commit
+	pending  int                    // GET_ALLs and SCANs handed to the workers, not yet back
+	inflight []inflight             // large replies handed to ZeroMQ, not yet released
+	ordered  map[string]*replyQueue // by peer: replies held behind a large one being built
+	jobs     uint64                 // large jobs dispatched, numbering them
 }
 
 // drain handles the requests queued on the ROUTER socket (up to maxBurst),
@@ -161,6 +172,10 @@ func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 			token: req.Token, deadline: time.Now().Add(timeout), start: t0})
 		return
 	}
+	if isLarge(req.Op) {
+		rl.dispatch(envelope, c, &req)
+		return
+	}
 	rep := n.execute(c, &req)
 	if rep.Status == protocol.StatusError {
 		ep.errors.Add(1)
@@ -197,6 +212,9 @@ func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply
 	}
 	if cap(b) <= 1<<20 {
 		rl.buf = b // keep a modest buffer for the next reply
+	}
+	if len(rl.ordered) > 0 && rl.queueBehind(envelope, b) {
+		return // after a large reply still being built
 	}
 	// DONTWAIT: a peer that is gone or not reading never blocks the loop;
 	// ROUTER drops the reply.

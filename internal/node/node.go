@@ -45,6 +45,8 @@ type Node struct {
 	started   time.Time
 	catchup   atomic.Pointer[CatchUp] // nil unless catching up
 	curve     *curveState             // nil without CURVE
+	large     *large                  // the large-reply workers and the memory budget
+	leftover  []inflight              // large replies sent when the request loop ended
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -68,7 +70,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{cfg: cfg, log: cfg.Logger, store: cfg.Store, tokens: newTokenSet(cfg.SyncTokens),
-		clock: hlc.NewClock(hlc.WriterOf(cfg.Name), cfg.MaxClockAhead)}
+		clock: hlc.NewClock(hlc.WriterOf(cfg.Name), cfg.MaxClockAhead), large: newLarge(cfg.MemoryBudget)}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -145,6 +147,11 @@ func (n *Node) Start() error {
 	if err := router.SetRouterMandatory(0); err != nil {
 		return fail(err)
 	}
+	// Before binding: a listener gives its connections the options it was
+	// bound with.
+	if err := n.setHWMs(router, "request", true); err != nil {
+		return fail(err)
+	}
 	pull, err := newSock(zmq.PULL)
 	if err != nil {
 		return fail(fmt.Errorf("node: pull socket: %w", err))
@@ -156,7 +163,10 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fail(err)
 	}
-	// CURVE options must be set before the endpoints bind.
+	// CURVE options and high-water marks must be set before binding.
+	if err := n.setHWMs(pull, "ingest", false); err != nil {
+		return fail(err)
+	}
 	if n.reqEP, err = n.bind(router, n.cfg.RequestPort); err != nil {
 		return fail(err)
 	}
@@ -177,6 +187,15 @@ func (n *Node) Start() error {
 	if err := wakeTx.Connect(wakeEndpoint); err != nil {
 		return fail(fmt.Errorf("node: connect %s: %w", wakeEndpoint, err))
 	}
+	var wakeLarge [2]*zmq.Socket
+	for i := range wakeLarge {
+		if wakeLarge[i], err = newSock(zmq.PUSH); err != nil {
+			return fail(err)
+		}
+		if err := wakeLarge[i].Connect(wakeEndpoint); err != nil {
+			return fail(fmt.Errorf("node: connect %s: %w", wakeEndpoint, err))
+		}
+	}
 	if err := pull.SetRcvtimeo(n.cfg.PollInterval); err != nil {
 		return fail(err)
 	}
@@ -189,6 +208,8 @@ func (n *Node) Start() error {
 	n.started = time.Now()
 	n.goLoop("request", func() { n.requestLoop(router, wakeRx) })
 	n.goLoop("ingest", func() { n.ingestLoop(pull, wakeTx) })
+	n.goLoop("get-all", func() { n.largeWorker(n.large.getAll, wakeLarge[0]) })
+	n.goLoop("scan", func() { n.largeWorker(n.large.scan, wakeLarge[1]) })
 	n.goLoop("purge", n.purgeLoop)
 	if curveLoop != nil {
 		n.goLoop("curve", curveLoop)
@@ -208,6 +229,31 @@ func (n *Node) setupTCP(s *zmq.Socket) error {
 		if err := s.SetIpv6(true); err != nil {
 			return fmt.Errorf("node: ZMQ_IPV6: %w", err)
 		}
+	}
+	return nil
+}
+
+// setHWMs sets the high-water marks of endpoint s (budget.go). The ingest
+// endpoint's queue of received messages, per connection, holds a quarter
+// of the memory budget of the largest messages (at least 64 messages).
+// The request endpoint keeps ZeroMQ's default of 1000 messages both ways
+// (zmqHWM): a pipelining client may have that many small requests and
+// replies on their way (a smaller receive queue tripled the CPU time of
+// pipelined GET_ONEs, and a full reply queue drops replies); its large
+// replies are bounded by the budget instead.
+func (n *Node) setHWMs(s *zmq.Socket, endpoint string, request bool) error {
+	rcv := zmqHWM
+	if !request {
+		rcv = hwm(n.cfg.MemoryBudget/peerShareDivisor, int64(n.cfg.Limits.MaxMessageBytes))
+	}
+	if err := s.SetRcvhwm(rcv); err != nil {
+		return fmt.Errorf("node: %s ZMQ_RCVHWM: %w", endpoint, err)
+	}
+	if !request {
+		return nil
+	}
+	if err := s.SetSndhwm(zmqHWM); err != nil {
+		return fmt.Errorf("node: %s ZMQ_SNDHWM: %w", endpoint, err)
 	}
 	return nil
 }
@@ -283,6 +329,7 @@ func (n *Node) Close() error {
 		if running {
 			n.wg.Wait()
 			n.closeErr = n.zctx.Term()
+			n.freeLarge(n.leftover)
 			if as, ok := n.store.(aliveStore); ok {
 				if err := as.MarkAlive(time.Now()); err != nil {
 					n.log.Debug("cannot record that the node was up", "err", err)

@@ -64,6 +64,7 @@ func (n *Node) Stats() protocol.Stats {
 		},
 		Curve: n.curveStats(),
 	}
+	s.Memory = n.large.budget.stats()
 	n.mu.Lock()
 	if !n.started.IsZero() {
 		s.UptimeMS = time.Since(n.started).Milliseconds()

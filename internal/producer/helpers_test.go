@@ -105,9 +105,17 @@ func (c *cluster) consulConfig() consul.Config {
 // addNode starts an in-process node and registers it with a healthy
 // heartbeat loop.
 func (c *cluster) addNode(name string) *node.Node {
+	c.t.Helper()
+	return c.addNodeConfig(node.Config{Name: name})
+}
+
+// addNodeConfig is addNode with a node configuration of the test's.
+func (c *cluster) addNodeConfig(cfg node.Config) *node.Node {
 	t := c.t
 	t.Helper()
-	n, err := node.New(node.Config{Name: name, PollInterval: 10 * time.Millisecond})
+	name := cfg.Name
+	cfg.PollInterval = 10 * time.Millisecond
+	n, err := node.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, n.Start())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -42,6 +42,7 @@ func TestIntegration(t *testing.T) {
 	t.Run("layout recorded before the node joins", func(t *testing.T) { testLayoutBeforeJoin(t, c) })
 	t.Run("lost reply", func(t *testing.T) { testLostReply(t, c) })
 	t.Run("R=2 node killed", func(t *testing.T) { testKill(t, c) })
+	t.Run("busy", func(t *testing.T) { testBusy(t, c) })
 }
 
 // checkPlacement asserts that every node holds exactly the keys whose

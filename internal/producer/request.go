@@ -38,12 +38,18 @@ func (p *Producer) call(ctx context.Context, pr *peer, req protocol.Request, tim
 		return protocol.Reply{}, err
 	}
 	var last error
+	busy := 0
 	for attempt := 0; attempt <= p.cfg.Retries; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return protocol.Reply{}, err
 		}
 		rep, err := p.attempt(ctx, pr, msg, id, timeout)
 		if err == nil {
+			if isBusy(rep, req.Op) && busy < protocol.BusyRetries && sleepCtx(ctx, protocol.BusyBackoff(busy)) {
+				busy++
+				attempt-- // a busy reply is no failed attempt
+				continue
+			}
 			return rep, replyErr(rep)
 		}
 		last = err
@@ -67,6 +73,32 @@ func (p *Producer) attempt(ctx context.Context, pr *peer, msg, id []byte, timeou
 	rep, err := c.recv(id, p.deadline(ctx, timeout))
 	pr.give(c, err == nil)
 	return rep, err
+}
+
+// isBusy reports whether rep is a busy reply to a read, which is sent
+// again after a pause (protocol.BusyBackoff).
+func isBusy(rep protocol.Reply, op protocol.Op) bool {
+	if rep.Err == nil || rep.Err.Code != protocol.CodeBusy {
+		return false
+	}
+	switch op {
+	case protocol.OpGetOne, protocol.OpGetAll, protocol.OpScan, protocol.OpDigest, protocol.OpStats, protocol.OpPing:
+		return true
+	}
+	return false
+}
+
+// sleepCtx waits d, or less when ctx is done first; it reports whether it
+// waited all of d.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func replyErr(rep protocol.Reply) error {

@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 )
 
 // Code is the machine-readable error code of an error reply
@@ -40,12 +42,18 @@ const (
 	// (DELETE_PARTITIONS, a raw PUT, SCAN with raw or versions, DIGEST) from
 	// a key that is not an admin's. Counted in STATS "curve", not "errors".
 	CodeForbidden Code = "forbidden"
+	// CodeBusy: the node's memory budget for replies is spent (or the
+	// asking peer's share of it); nothing was done. Retry the same request
+	// after a short pause with jitter (the message says how long), or read
+	// in smaller SCAN pages. Added to v1 after its first release.
+	CodeBusy Code = "busy"
 )
 
 // Codes lists every code of protocol v1, in a stable order.
 var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeNotFound, CodeTooLarge,
 	CodeUnconvertible, CodeTimeout, CodeWrongEpoch, CodeNotReady, CodeInternal,
+	CodeBusy,
 }
 
 // Error is a protocol error: it travels to the client as an error reply.
@@ -71,4 +79,23 @@ func AsError(err error) *Error {
 		return pe
 	}
 	return &Error{Code: CodeInternal, Message: err.Error()}
+}
+
+// BusyRetries is how many times a client sends again a read the node
+// answered busy (CodeBusy) before it reports the error.
+const BusyRetries = 6
+
+// BusyBackoff returns the pause before sending again a read the node
+// answered busy for the attempt-th time (from 0): 50 ms doubling up to
+// 1.6 s, plus a random jitter of up to as much again, so clients turned
+// away together do not come back together.
+func BusyBackoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(max(attempt, 0), 5)
+	return d + rand.N(d)
+}
+
+// IsBusy reports whether err is, or wraps, a busy error reply.
+func IsBusy(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Code == CodeBusy
 }

@@ -62,6 +62,9 @@ type Stats struct {
 	Endpoints map[string]EndpointStats `json:"endpoints" msgpack:"endpoints"`
 	// Curve is present only on a node that runs CURVE (docs/SECURITY.md).
 	Curve *CurveStats `json:"curve,omitempty" msgpack:"curve,omitempty"`
+	// Memory describes the node's memory budget for replies. Absent (nil)
+	// from a node older than the field.
+	Memory *MemoryStats `json:"memory,omitempty" msgpack:"memory,omitempty"`
 }
 
 // CurveStats counts what a CURVE node refused.
@@ -75,6 +78,20 @@ type CurveStats struct {
 	Forbidden uint64 `json:"forbidden" msgpack:"forbidden"`
 	// Keys is how many client keys the allowlist admits now.
 	Keys int `json:"keys" msgpack:"keys"`
+}
+
+// MemoryStats describes a node's memory budget (docs/PROTOCOL.md §3.8).
+type MemoryStats struct {
+	// BudgetBytes is the budget: the most bytes of replies being built or
+	// handed to the transport and not yet sent.
+	BudgetBytes int64 `json:"budget_bytes" msgpack:"budget_bytes"`
+	// InUseBytes is how much of it is in use now.
+	InUseBytes int64 `json:"in_use_bytes" msgpack:"in_use_bytes"`
+	// PeakBytes is the most in use at once since the node started.
+	PeakBytes int64 `json:"peak_bytes" msgpack:"peak_bytes"`
+	// Rejected counts the requests answered busy because the budget, or
+	// the peer's share of it, was spent.
+	Rejected uint64 `json:"rejected" msgpack:"rejected"`
 }
 
 // EndpointStats counts the traffic of one endpoint.

@@ -49,8 +49,26 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // send and the reply is the client's timeout, or less when ctx's deadline
 // is nearer; a ctx already done fails the call before it sends. A reply
 // whose status is not OK is returned with an error (the reply's own error
-// wrapped when it carries one).
+// wrapped when it carries one). A SCAN the node answers busy (its reply
+// memory is spent) is sent again after protocol.BusyBackoff, up to
+// protocol.BusyRetries times.
 func (c *Client) Call(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
+	for busy := 0; ; busy++ {
+		rep, err := c.call(ctx, req)
+		if req.Op != protocol.OpScan || !protocol.IsBusy(err) || busy == protocol.BusyRetries {
+			return rep, err
+		}
+		t := time.NewTimer(protocol.BusyBackoff(busy))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return rep, err
+		}
+	}
+}
+
+func (c *Client) call(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return protocol.Reply{}, err
 	}
