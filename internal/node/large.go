@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
@@ -37,7 +38,8 @@ type largeJob struct {
 	codec    protocol.Codec
 	req      protocol.Request
 	peer     string
-	reserved int64 // bytes held in the budget for it
+	reserved int64     // bytes held in the budget for it
+	start    time.Time // when the request arrived (zero without metrics)
 }
 
 // largeReply is a worker's encoded reply, handed back to the request loop.
@@ -91,7 +93,7 @@ func (n *Node) estimate(r *protocol.Request) int64 {
 
 // dispatch hands the GET_ALL or SCAN req to its worker, or answers busy
 // when the budget or the worker's queue is full.
-func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.Request) {
+func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.Request, t0 time.Time) {
 	// Replies held for the group commit go first, so that they keep their
 	// order, and the writes they answer are durable before they are read.
 	rl.commit()
@@ -105,7 +107,7 @@ func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.R
 		}
 		rl.jobs++
 		select {
-		case jobs <- largeJob{id: rl.jobs, envelope: envelope, codec: c, req: *req, peer: peer, reserved: need}:
+		case jobs <- largeJob{id: rl.jobs, envelope: envelope, codec: c, req: *req, peer: peer, reserved: need, start: t0}:
 			rl.pending++
 			rl.queueLarge(peer, rl.jobs)
 			return
@@ -185,6 +187,7 @@ func (n *Node) largeWorker(jobs <-chan largeJob, wake *zmq.Socket) {
 			buf = nil
 		}
 		n.large.budget.adjust(j.peer, size-j.reserved)
+		n.observeRequest(j.req.Op, j.start) // built; its sending is ZeroMQ's
 		select {
 		case n.large.replies <- largeReply{id: j.id, envelope: j.envelope, peer: j.peer, reserved: size, body: body}:
 			_, _ = wake.SendBytes(nil, zmq.DONTWAIT)

@@ -173,7 +173,7 @@ func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 		return
 	}
 	if isLarge(req.Op) {
-		rl.dispatch(envelope, c, &req)
+		rl.dispatch(envelope, c, &req, t0)
 		return
 	}
 	rep := n.execute(c, &req)
