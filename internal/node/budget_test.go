@@ -230,3 +230,31 @@ func testLargeRepliesKeepOrder(t *testing.T, cfg Config) {
 	}
 	require.Eventually(t, func() bool { return n.large.budget.inUse() == 0 }, safety, time.Millisecond)
 }
+
+// TestLargeGetOneCounted: a GET_ONE reply over countedReplyBytes is held in
+// the budget until sent, and answered busy when the budget cannot hold it;
+// small replies are never refused.
+func TestLargeGetOneCounted(t *testing.T) {
+	n := startNode(t, Config{MemoryBudget: 1})
+	big := bytes.Repeat([]byte("x"), 2*countedReplyBytes)
+	ctx := context.Background()
+	require.NoError(t, n.Store().Put(ctx, "big", store.Value{Codec: uint8(protocol.JSON), Data: fmt.Appendf(nil, "%q", big)}))
+	require.NoError(t, n.Store().Put(ctx, "small", store.Value{Codec: uint8(protocol.JSON), Data: []byte("1")}))
+
+	require.True(t, n.large.budget.reserve("someone", 1))
+	for _, c := range codecs {
+		s := dealerSocket(t, n)
+		rep := call(t, s, c, protocol.Request{Op: protocol.OpGetOne, Key: "big", ID: val(t, c, 3)})
+		mustErr(t, rep, protocol.CodeBusy)
+		require.Equal(t, val(t, c, 3), rep.ID)
+		mustOK(t, call(t, s, c, protocol.Request{Op: protocol.OpGetOne, Key: "small"}))
+	}
+	n.large.budget.release("someone", 1)
+
+	rep := mustOK(t, call(t, reqSocket(t, n), protocol.JSON, protocol.Request{Op: protocol.OpGetOne, Key: "big"}))
+	require.Len(t, rep.Value, len(big)+2)
+	require.Eventually(t, func() bool { return n.large.budget.inUse() == 0 }, safety, time.Millisecond)
+	st := n.large.budget.stats()
+	require.GreaterOrEqual(t, st.PeakBytes, int64(len(big)))
+	require.Equal(t, uint64(2), st.Rejected)
+}

@@ -120,6 +120,35 @@ func (rl *reqLoop) dispatch(envelope [][]byte, c protocol.Codec, req *protocol.R
 	rl.fail(envelope, c, req.ID, lg.budget.busyError(req.Op, need))
 }
 
+// countedReplyBytes: a reply built on the request loop (a GET_ONE of a large
+// value, a BATCH of reads) longer than this is counted in the memory budget
+// until ZeroMQ releases it, as GET_ALL and SCAN replies are. The request
+// endpoint queues zmqHWM messages per peer, so what a peer can hold outside
+// the budget is at most zmqHWM replies of this size.
+const countedReplyBytes = 64 << 10
+
+// sendCounted sends b, rep encoded, counted in the budget until ZeroMQ has
+// written it. When the peer's share or the budget cannot hold it, a
+// GET_ONE is answered busy instead (nothing was done); any other reply
+// answers an operation already applied, so it is sent uncounted: sendCounted
+// then reports false.
+func (rl *reqLoop) sendCounted(envelope [][]byte, c protocol.Codec, rep *protocol.Reply, b []byte) bool {
+	lg, peer, size := rl.n.large, string(envelope[0]), int64(len(b))
+	if !lg.budget.reserve(peer, size) {
+		if rep.Op != protocol.OpGetOne {
+			return false
+		}
+		rl.fail(envelope, c, rep.ID, lg.budget.busyError(rep.Op, size))
+		return true
+	}
+	t, err := sendOwned(rl.router, envelope, newCReply(b))
+	if err != nil {
+		rl.n.log.Debug("reply dropped", "err", err)
+	}
+	rl.inflight = append(rl.inflight, inflight{peer: peer, size: size, t: t})
+	return true
+}
+
 // sendLarge sends the replies the workers have finished.
 func (rl *reqLoop) sendLarge() {
 	for {

@@ -216,6 +216,9 @@ func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply
 	if len(rl.ordered) > 0 && rl.queueBehind(envelope, b) {
 		return // after a large reply still being built
 	}
+	if len(b) > countedReplyBytes && rl.sendCounted(envelope, c, rep, b) {
+		return
+	}
 	// DONTWAIT: a peer that is gone or not reading never blocks the loop;
 	// ROUTER drops the reply.
 	if err := sendReply(rl.router, envelope, b); err != nil {

@@ -420,7 +420,7 @@ func (pl *pipeline) answered(t *pipeTask, rep protocol.Reply, err error) {
 	po := t.po
 	var re *ReplyError
 	fatal := errors.As(err, &re) && re.Code != protocol.CodeInternal && re.Code != protocol.CodeNotFound &&
-		re.Code != protocol.CodeNotReady
+		re.Code != protocol.CodeNotReady && re.Code != protocol.CodeBusy // busy: a large value, ask another replica
 	if po.op.Kind == OpGet {
 		switch {
 		case err == nil:
