@@ -12,7 +12,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
@@ -52,7 +51,7 @@ func (g *globalConfig) consistency() (write, read producer.Consistency, err erro
 func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 	write, read, _ := g.consistency()
 	return producer.Config{
-		Consul:           consul.Config{Addr: g.Consul},
+		Consul:           g.consulConfig(),
 		Settings:         layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
 		WriteConsistency: write, ReadConsistency: read,
 		Codec: g.codec(),

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -23,6 +25,15 @@ type globalConfig struct {
 	// Consistency and ReadConsistency are the write and read consistency
 	// levels ("one", "quorum", "all"); empty means the producer's defaults.
 	Consistency, ReadConsistency string
+	// Access is the Consul ACL token and TLS settings.
+	Access consulflag.Flags
+}
+
+// consulConfig is the Consul client configuration of the global flags.
+func (g *globalConfig) consulConfig() consul.Config {
+	c := consul.Config{Addr: g.Consul}
+	g.Access.Apply(&c)
+	return c
 }
 
 func defaultConsul() string {
@@ -52,7 +63,14 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "zshard producer: shard keys over the nodes registered in Consul",
 		Long: `client_producer is the zshard producer. It places every key on the nodes
 registered in Consul with a pluggable algorithm, drives rebalancing when nodes
-join or leave, and compares placement algorithms.`,
+join or leave, and compares placement algorithms.
+
+Consul: the agent address comes from --consul or CONSUL_HTTP_ADDR
+(https://host:port for TLS), the ACL token from --consul-token-file,
+CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN, TLS from CONSUL_HTTP_SSL,
+CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY or the --consul-* flags.
+A call refused by a Consul ACL exits with code 4 and names the permission
+the token lacks (docs/SECURITY.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -69,6 +87,7 @@ join or leave, and compares placement algorithms.`,
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 	pf.StringVar(&g.Consistency, "consistency", "quorum", "replicas of a key (of its R+1) that must acknowledge a write: one, quorum or all")
 	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
+	g.Access.Register(pf)
 
 	root.AddCommand(newCompareCmd(g))
 	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
@@ -88,9 +107,16 @@ func run(args []string) int {
 		if errors.Is(err, errUsage) {
 			return 2
 		}
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			return exitPermission
+		}
 		return 1
 	}
 	return 0
 }
 
 var errUsage = errors.New("usage")
+
+// exitPermission is the exit code of a call refused by a Consul ACL, as
+// server_consumer's.
+const exitPermission = 4

@@ -225,6 +225,13 @@ func (r *Registrar) Beat(ctx context.Context, health error) {
 		r.c.log.Warn("heartbeat failed: agent unreachable", "node", r.reg.Name, "err", err)
 		return
 	}
+	if pe := r.c.permissionError("heartbeat of "+r.reg.Name, err); pe != nil {
+		// The token lost its rights while the node ran (they were checked
+		// at registration): the check turns critical, clients stop using
+		// the node, and registering again would be refused as well.
+		r.c.log.Error("heartbeat refused", "node", r.reg.Name, "err", pe)
+		return
+	}
 	// The agent answered but does not know the check: it forgot us.
 	if err := r.register(ctx); err != nil {
 		r.c.log.Warn("re-registration failed", "node", r.reg.Name, "err", err)

@@ -136,7 +136,7 @@ func (c *Client) putSignal(ctx context.Context, s Signal) error {
 // WatchSignals calls fn with every node's desired state now and after
 // every change (the supervisors' push notification), until ctx is cancelled.
 func (c *Client) WatchSignals(ctx context.Context, fn func([]Signal)) error {
-	return watch(ctx, defaultWatch, c.signals, fn, c.logWatchErr("node signals"))
+	return watch(ctx, defaultWatch, refusals(c, "reading node signals", c.signals), fn, c.logWatchErr("node signals"))
 }
 
 // ValidName accepts node names that are safe as a Consul service ID, a KV

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/internal/supervisor"
 )
 
@@ -17,6 +18,7 @@ type supervisorFlags struct {
 	service   string
 	host      string
 	advertise string
+	access    consulflag.Flags
 }
 
 func (f *supervisorFlags) register(cmd *cobra.Command) {
@@ -25,10 +27,13 @@ func (f *supervisorFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.service, "service", "zshard", "Consul service name the nodes register under")
 	fs.StringVar(&f.host, "host", "", "name of this host in claims and in add signals that target a host (default: the hostname)")
 	fs.StringVar(&f.advertise, "advertise", "", "address the nodes register as reachable at (default: the bind address, or this host's first IPv4 address when binding 0.0.0.0, looked up again before every heartbeat)")
+	f.access.Register(fs)
 }
 
 func runSupervisor(ctx context.Context, n int, sf supervisorFlags, nf *nodeFlags, baseReq, baseIngest int, logger *slog.Logger, stdout, stderr io.Writer) error {
-	c, err := consul.New(consul.Config{Addr: sf.consul, Service: sf.service, Logger: logger})
+	cc := consul.Config{Addr: sf.consul, Service: sf.service, Logger: logger}
+	sf.access.Apply(&cc)
+	c, err := consul.New(cc)
 	if err != nil {
 		return usageError{err}
 	}
