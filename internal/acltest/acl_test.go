@@ -124,7 +124,8 @@ func TestTokensDoTheirJobAndNoMore(t *testing.T) {
 	// No token: refused, with the permission and how to give a token.
 	out, code := s.producer(t, "", "status")
 	require.Equal(t, exitPermission, code, out)
-	require.Contains(t, out, "anonymous token lacks key:read")
+	require.Contains(t, out, "anonymous token")
+	require.Contains(t, out, `lacks key:read on "zshard/cluster"`)
 	require.Contains(t, out, "CONSUL_HTTP_TOKEN")
 
 	// A producer token cannot run the servers: refused, exit 4, no retry.

@@ -17,11 +17,13 @@ import (
 var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 // TestDockerSecure brings up the secure variant (docker-compose.secure.yml):
-// Consul with ACLs on and default deny, a token per program made by the
-// one-shot services. It checks that the published Consul API tells an
-// anonymous caller nothing, that the nodes register with the node token,
-// that the producer token reads and writes data but may neither store the
-// settings nor rebalance, and that the operator token may.
+// CURVE keys and Consul tokens made in a volume by one-shot services, nodes
+// that are CURVE servers, Consul with ACLs on and default deny. It checks
+// that the published Consul API tells an anonymous caller nothing, that the
+// nodes register with the node token and their CURVE key, that a plaintext
+// client gets no reply, that the producer (token and key) reads and writes
+// data but may neither store the settings nor rebalance, and that the
+// operator may.
 func TestDockerSecure(t *testing.T) {
 	c := newCluster(t, "docker-compose.secure.yml")
 	anon := c.up()
@@ -43,10 +45,21 @@ func TestDockerSecure(t *testing.T) {
 		in := instances(t, cc)
 		return slices.Equal(passing(in), nodes), describe(in)
 	})
-	entries, meta, err := anon.Health().Service("zshard", "", true, nil)
+	entries, _, err := anon.Health().Service("zshard", "", true, nil)
 	require.NoError(t, err)
 	require.Empty(t, entries, "an anonymous caller sees instances")
-	require.True(t, meta.ResultsFilteredByACLs)
+
+	// Every node registered the server key, and answers no plaintext client.
+	pub := lastLine(c.compose(2*time.Minute, "run", "--rm", "--no-deps", "--entrypoint", "cat", "operator", "/secrets/curve/server.pub"))
+	require.Len(t, pub, 40, "a Z85 public key")
+	entries, _, err = cc.Health().Service("zshard", "", true, nil)
+	require.NoError(t, err)
+	require.Len(t, entries, len(nodes))
+	for _, e := range entries {
+		require.Equal(t, pub, e.Service.Meta["curve"], e.Service.ID)
+		_, err := request(e.Service.Meta["rep"], map[string]any{"op": "PING"}, opTimeout)
+		require.Error(t, err, "%s answered a plaintext client", e.Service.ID)
+	}
 
 	// The producer token may not store a new cluster's settings...
 	out, err = c.tryCompose(2*time.Minute, "run", "--rm", "--no-deps", "producer", "-R", "1", "put", "hello", "world")
@@ -72,4 +85,11 @@ func TestDockerSecure(t *testing.T) {
 		out = c.compose(2*time.Minute, "run", "--rm", "--no-deps", "producer", "get", k)
 		require.Contains(t, out, map[string]string{"hello": "world", "bye": "now"}[k])
 	}
+}
+
+// lastLine returns the last non-empty line of out, trimmed: what a command
+// run with compose printed after compose's own messages.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
