@@ -55,6 +55,7 @@ func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 		Settings:         layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
 		WriteConsistency: write, ReadConsistency: read,
 		Codec: g.codec(),
+		Curve: g.curve,
 		// The library's own warnings would repeat ours; errors still show.
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}

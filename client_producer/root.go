@@ -12,6 +12,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/consulflag"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/sharding"
 )
 
@@ -27,6 +28,11 @@ type globalConfig struct {
 	Consistency, ReadConsistency string
 	// Access is the Consul ACL token and TLS settings.
 	Access consulflag.Flags
+	// CurveSecretFile and CurveServerKeyFile select CURVE (docs/SECURITY.md):
+	// the client's secret key file and, optionally, the nodes' public key
+	// file (default: each node's, from Consul Meta "curve").
+	CurveSecretFile, CurveServerKeyFile string
+	curve                               *curve.Client // loaded by validate
 }
 
 // consulConfig is the Consul client configuration of the global flags.
@@ -51,6 +57,17 @@ func (g *globalConfig) validate() error {
 	if g.Codec != "json" && g.Codec != "msgpack" {
 		return fmt.Errorf("--codec %q: want json or msgpack", g.Codec)
 	}
+	if g.CurveSecretFile == "" {
+		if g.CurveServerKeyFile != "" {
+			return errors.New("--curve-server-key needs --curve-secret-file (the client's own key)")
+		}
+		return nil
+	}
+	c, err := curve.LoadClient(g.CurveSecretFile, g.CurveServerKeyFile)
+	if err != nil {
+		return fmt.Errorf("--curve-secret-file: %w", err)
+	}
+	g.curve = c
 	return nil
 }
 
@@ -88,11 +105,14 @@ the token lacks (docs/SECURITY.md).`,
 	pf.StringVar(&g.Consistency, "consistency", "quorum", "replicas of a key (of its R+1) that must acknowledge a write: one, quorum or all")
 	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
 	g.Access.Register(pf)
+	pf.StringVar(&g.CurveSecretFile, "curve-secret-file", "", "connect to the nodes with CURVE using this secret key file (from keygen; its public key must be in the nodes' allowlist)")
+	pf.StringVar(&g.CurveServerKeyFile, "curve-server-key", "", "with --curve-secret-file: the nodes' public key file (default: each node's key as registered in Consul, Meta curve)")
 
 	root.AddCommand(newCompareCmd(g))
 	root.AddCommand(newPutCmd(g), newLoadCmd(g), newGetCmd(g), newGetAllCmd(g), newDeleteCmd(g), newStatusCmd(g))
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	root.AddCommand(newAddNodeCmd(g), newRemoveNodeCmd(g), newRepairCmd(g))
+	root.AddCommand(newKeygenCmd())
 	return root
 }
 

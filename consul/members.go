@@ -22,6 +22,10 @@ const (
 	// replicas after a restart: it takes writes but may hold stale values,
 	// so clients must not read from it. Absent or any other value: ready.
 	MetaReady = "ready"
+	// MetaCurve is the node's CURVE public key (Z85, 40 characters) when it
+	// runs CURVE; clients must connect with CURVE, expecting this key.
+	// Absent: the node is plaintext.
+	MetaCurve = "curve"
 )
 
 // Member is one passing instance of the zshard service.
@@ -36,6 +40,9 @@ type Member struct {
 	// Ready is false while the node catches up (Meta "ready" is "false"):
 	// write to it, do not read from it.
 	Ready bool
+	// Curve is the node's CURVE public key (Meta "curve"); empty when the
+	// node runs without CURVE.
+	Curve string
 }
 
 // Members returns the instances of the service whose checks all pass,
@@ -80,6 +87,7 @@ func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uin
 			RepURL:  s.Meta[MetaRep],
 			PullURL: s.Meta[MetaPull],
 			Host:    s.Meta[MetaHost],
+			Curve:   s.Meta[MetaCurve],
 			Address: s.Address,
 			Port:    s.Port,
 			Agent:   e.Node.Node,

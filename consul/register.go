@@ -43,6 +43,9 @@ type Registration struct {
 	// writes but must not be read from until SetReady. Default false: the
 	// node is ready at once (Meta "ready" = "true").
 	CatchingUp bool
+	// Curve is the node's CURVE public key (Z85), registered as Meta
+	// "curve". Default "": the node runs without CURVE (no Meta "curve").
+	Curve string
 }
 
 // Registrar keeps one node registered: Run heartbeats its check and
@@ -101,7 +104,7 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reg.RepURL, r.reg.PullURL = repURL, pullURL
-	r.svc = &api.AgentServiceRegistration{
+	svc := &api.AgentServiceRegistration{
 		ID:      r.reg.Name,
 		Name:    r.c.cfg.Service,
 		Address: host,
@@ -120,6 +123,10 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 			DeregisterCriticalServiceAfter: r.reg.DeregisterAfter.String(),
 		},
 	}
+	if r.reg.Curve != "" {
+		svc.Meta[MetaCurve] = r.reg.Curve
+	}
+	r.svc = svc
 	return nil
 }
 

@@ -35,6 +35,7 @@ type nodeFlags struct {
 	tombstoneTTL    time.Duration
 	repairInterval  time.Duration
 	repairRate      int
+	curve           curveFlags
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
@@ -57,11 +58,12 @@ func (f *nodeFlags) register(cmd *cobra.Command, persistent bool) {
 	fs.DurationVar(&f.repairInterval, "repair-interval", repair.DefaultInterval, "with Consul and R > 0: pause between two background anti-entropy rounds over the partitions this node leads (0 turns the background repair off)")
 	fs.IntVar(&f.repairRate, "repair-rate", repair.DefaultBackgroundRate, "bound of a background repair round, in records per second digested, scanned and written (0: no bound)")
 	fs.DurationVar(&f.tombstoneTTL, "tombstone-ttl", node.DefaultTombstoneTTL, "keep the tombstone of a deleted key this long, then purge it; a node with replicas away longer drops its data and catches up from empty")
+	f.curve.register(fs)
 }
 
 // args renders the flags for a child process.
 func (f *nodeFlags) args() []string {
-	return []string{
+	return append([]string{
 		"--bind", f.bind, "--log-level", f.logLevel,
 		"--max-key-bytes", strconv.Itoa(f.maxKeyBytes),
 		"--max-value-bytes", strconv.Itoa(f.maxValueBytes),
@@ -75,7 +77,7 @@ func (f *nodeFlags) args() []string {
 		"--tombstone-ttl", f.tombstoneTTL.String(),
 		"--repair-interval", f.repairInterval.String(),
 		"--repair-rate", strconv.Itoa(f.repairRate),
-	}
+	}, f.curve.args()...)
 }
 
 // logger checks the node flags, so that a bad one is reported once by the
@@ -97,6 +99,9 @@ func (f *nodeFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	}
 	if f.tombstoneTTL <= 0 {
 		return nil, fmt.Errorf("--tombstone-ttl %v: want a positive duration", f.tombstoneTTL)
+	}
+	if err := f.curve.check(); err != nil {
+		return nil, err
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
 }

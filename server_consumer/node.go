@@ -70,6 +70,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use,
 			if cfg.Sync, err = node.ParseSyncPolicy(nf.sync); err != nil {
 				return usageError{fmt.Errorf("--sync: %w", err)}
 			}
+			warnPlaintext(logger, nf.bind, &nf.curve)
 			return runNode(cmd.Context(), cfg, reg, nf, logger, stdout)
 		},
 	}
@@ -110,6 +111,10 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 		RepairRate:     nf.repairRate,
 		Ready:          stdout, Logger: logger,
 	}
+	var err error
+	if rc.Node.Curve, rc.Curve, err = nf.curve.server(cfg.Name); err != nil {
+		return usageError{err}
+	}
 	if rf.consul != "" {
 		cc := consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger}
 		rf.access.Apply(&cc)
@@ -122,7 +127,7 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	err := noderun.Run(ctx, rc)
+	err = noderun.Run(ctx, rc)
 	var se *noderun.StoreError
 	if errors.As(err, &se) {
 		return fmt.Errorf("--data-dir: %w", se.Err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
@@ -68,6 +69,10 @@ type Config struct {
 	// replicas that was away longer drops its data and catches up from
 	// empty (DropIfAway). Default 24h.
 	TombstoneTTL time.Duration
+	// Curve, when set, makes both endpoints CURVE servers that admit only
+	// the allowlist's keys, and keeps maintenance operations to admin keys
+	// (curve.go, docs/SECURITY.md). Default nil: plaintext, anyone served.
+	Curve *curve.ServerConfig
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
 }

@@ -8,6 +8,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/store"
 )
@@ -30,14 +31,14 @@ func (n *Node) requestLoop(router, wake *zmq.Socket) {
 			// Nothing waits for the ingest loop: block on the ROUTER alone
 			// (ZMQ_RCVTIMEO is PollInterval), one call per request. Wake-ups
 			// sent meanwhile stay queued and are drained by the poll path.
-			frames, err := recvMessage(router, 0)
+			frames, role, err := n.recvFrom(router, 0)
 			switch {
 			case err == nil:
-				rl.handle(frames)
+				rl.handle(frames, role)
 				if len(rl.held) > 0 {
 					rl.drain() // more writes join the group commit
 				}
-			case isErrno(err, syscall.EAGAIN), isErrno(err, syscall.EINTR):
+			case isErrno(err, syscall.EAGAIN), isErrno(err, syscall.EINTR), err == errRefused:
 			default:
 				n.log.Error("request endpoint receive failed", "err", err)
 				time.Sleep(n.cfg.PollInterval)
@@ -89,14 +90,17 @@ type reqLoop struct {
 func (rl *reqLoop) drain() {
 	defer rl.commit()
 	for range maxBurst {
-		frames, err := recvMessage(rl.router, zmq.DONTWAIT)
+		frames, role, err := rl.n.recvFrom(rl.router, zmq.DONTWAIT)
+		if err == errRefused {
+			continue
+		}
 		if err != nil {
 			if !isErrno(err, syscall.EAGAIN) && !isErrno(err, syscall.EINTR) {
 				rl.n.log.Warn("request endpoint receive failed", "err", err)
 			}
 			return
 		}
-		rl.handle(frames)
+		rl.handle(frames, role)
 	}
 }
 
@@ -112,7 +116,7 @@ func splitEnvelope(frames [][]byte) (envelope, body [][]byte) {
 	return frames[:1], frames[1:]
 }
 
-func (rl *reqLoop) handle(frames [][]byte) {
+func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 	n := rl.n
 	ep := &n.stats.request
 	ep.messages.Add(1)
@@ -135,6 +139,10 @@ func (rl *reqLoop) handle(frames [][]byte) {
 	req, c, err := protocol.DecodeRequest(msg, n.cfg.Limits)
 	if err != nil {
 		rl.fail(envelope, c, nil, err)
+		return
+	}
+	if err := n.authorize(role, &req); err != nil {
+		rl.fail(envelope, c, req.ID, err)
 		return
 	}
 	if req.Op == protocol.OpSync {
@@ -281,19 +289,19 @@ func (n *Node) ingestLoop(pull, wake *zmq.Socket) {
 		if len(in.puts) > 0 {
 			flags = zmq.DONTWAIT
 		}
-		frames, err := pull.RecvMessageBytes(flags)
+		frames, role, err := n.recvFrom(pull, flags)
 		if err != nil {
 			switch {
 			case isErrno(err, syscall.EAGAIN):
 				in.flush()
-			case isErrno(err, syscall.EINTR):
+			case isErrno(err, syscall.EINTR), err == errRefused:
 			default:
 				n.log.Error("ingest endpoint receive failed", "err", err)
 				time.Sleep(n.cfg.PollInterval)
 			}
 			continue
 		}
-		n.onIngest(frames, in)
+		n.onIngest(frames, in, role)
 	}
 }
 
@@ -359,7 +367,7 @@ func (n *Node) wakeRequestLoop() {
 	_, _ = n.wakeTx.SendBytes(nil, zmq.DONTWAIT)
 }
 
-func (n *Node) onIngest(frames [][]byte, in *ingester) {
+func (n *Node) onIngest(frames [][]byte, in *ingester, role curve.Role) {
 	il := &in.log
 	ep := &n.stats.ingest
 	ep.messages.Add(1)
@@ -375,6 +383,9 @@ func (n *Node) onIngest(frames [][]byte, in *ingester) {
 		var req protocol.Request
 		var c protocol.Codec
 		if req, c, err = protocol.DecodeRequest(frames[0], n.cfg.Limits); err != nil {
+			break
+		}
+		if err = n.authorize(role, &req); err != nil {
 			break
 		}
 		if !req.Op.Ingestible() {

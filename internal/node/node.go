@@ -43,6 +43,7 @@ type Node struct {
 	tokens    *tokenSet
 	started   time.Time
 	catchup   atomic.Pointer[CatchUp] // nil unless catching up
+	curve     *curveState             // nil without CURVE
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -71,6 +72,9 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n.log = n.log.With("node", cfg.Name)
+	if err := n.newCurve(cfg.Curve); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.store == nil {
 		n.store = store.NewMemory(store.MemoryOptions{})
 		n.ownsStore = true
@@ -109,6 +113,9 @@ func (n *Node) Start() error {
 			_ = s.SetLinger(0)
 			_ = s.Close()
 		}
+		if n.curve != nil && n.curve.srv != nil {
+			n.curve.srv.Close()
+		}
 		_ = zctx.Term()
 		return err
 	}
@@ -134,14 +141,19 @@ func (n *Node) Start() error {
 	if err := router.SetRouterMandatory(0); err != nil {
 		return fail(err)
 	}
-	if n.reqEP, err = n.bind(router, n.cfg.RequestPort); err != nil {
-		return fail(err)
-	}
 	pull, err := newSock(zmq.PULL)
 	if err != nil {
 		return fail(fmt.Errorf("node: pull socket: %w", err))
 	}
 	if err := n.setupTCP(pull); err != nil {
+		return fail(err)
+	}
+	curveLoop, err := n.secure(zctx, router, pull)
+	if err != nil {
+		return fail(err)
+	}
+	// CURVE options must be set before the endpoints bind.
+	if n.reqEP, err = n.bind(router, n.cfg.RequestPort); err != nil {
 		return fail(err)
 	}
 	if n.ingestEP, err = n.bind(pull, n.cfg.IngestPort); err != nil {
@@ -174,6 +186,9 @@ func (n *Node) Start() error {
 	n.goLoop("request", func() { n.requestLoop(router, wakeRx) })
 	n.goLoop("ingest", func() { n.ingestLoop(pull, wakeTx) })
 	n.goLoop("purge", n.purgeLoop)
+	if curveLoop != nil {
+		n.goLoop("curve", curveLoop)
+	}
 	if as, ok := n.store.(aliveStore); ok {
 		n.goLoop("alive", func() { n.aliveLoop(as) })
 	}

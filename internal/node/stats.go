@@ -55,6 +55,7 @@ func (n *Node) Stats() protocol.Stats {
 			EndpointRequest: n.stats.request.snapshot(),
 			EndpointIngest:  n.stats.ingest.snapshot(),
 		},
+		Curve: n.curveStats(),
 	}
 	n.mu.Lock()
 	if !n.started.IsZero() {

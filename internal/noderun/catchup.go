@@ -11,6 +11,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/ctxtime"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
@@ -161,7 +162,7 @@ func catchUp(ctx context.Context, p Config, n *node.Node, cu *node.CatchUp, s la
 			owned++
 		}
 	}
-	peers := replicas{}
+	peers := replicas{curve: p.curveClient(), clients: map[string]*reqclient.Client{}, keys: map[string]string{}}
 	defer peers.close()
 	if !pl.anySource(mine, peers.ready(ms, self)) {
 		// Nothing to learn from, now or after the settle: serve at once
@@ -259,8 +260,13 @@ func (pl placement) anySource(mine []bool, ready map[string]*reqclient.Client) b
 }
 
 // replicas holds one client per replica across the rounds of a catch-up,
-// by node name; a node's client is replaced when its endpoint changes.
-type replicas map[string]*reqclient.Client
+// by node name; a node's client is replaced when its endpoint or CURVE key
+// changes.
+type replicas struct {
+	curve   *curve.Client // nil: plaintext
+	clients map[string]*reqclient.Client
+	keys    map[string]string // the CURVE key each client expects
+}
 
 // ready returns the clients of the members ready for reads, self excepted.
 func (r replicas) ready(ms []consul.Member, self string) map[string]*reqclient.Client {
@@ -269,13 +275,21 @@ func (r replicas) ready(ms []consul.Member, self string) map[string]*reqclient.C
 		if !m.Ready || m.Name == self {
 			continue
 		}
-		c := r[m.Name]
-		if c == nil || c.Endpoint() != m.RepURL {
+		c := r.clients[m.Name]
+		if c == nil || c.Endpoint() != m.RepURL || r.keys[m.Name] != m.Curve {
 			if c != nil {
 				c.Close()
 			}
 			c = reqclient.New(m.RepURL, catchUpTimeout)
-			r[m.Name] = c
+			if r.curve != nil {
+				key, err := r.curve.ServerKeyFor(m.Name, m.Curve)
+				if err != nil {
+					continue // it cannot be reached securely; another replica may
+				}
+				c.Secure(r.curve, m.Name, key)
+			}
+			r.clients[m.Name] = c
+			r.keys[m.Name] = m.Curve
 		}
 		out[m.Name] = c
 	}
@@ -284,7 +298,7 @@ func (r replicas) ready(ms []consul.Member, self string) map[string]*reqclient.C
 
 // close closes every client.
 func (r replicas) close() {
-	for _, c := range r {
+	for _, c := range r.clients {
 		c.Close()
 	}
 }

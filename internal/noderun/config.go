@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/node"
 )
 
@@ -69,6 +70,11 @@ type Config struct {
 	// RepairRate bounds a background round in records per second. 0 means
 	// no bound (the flag's default is repair.DefaultBackgroundRate).
 	RepairRate int
+	// Curve is the CURVE identity the node uses as a client of the nodes
+	// (catch-up, background repair, its own health check): an admin key of
+	// theirs. Default: with Node.Curve set, the node's own keypair (which
+	// every node sharing it admits as an admin); else nil, plaintext.
+	Curve *curve.Client
 	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 }
@@ -97,6 +103,15 @@ func (c Config) withDefaults() Config {
 		c.CatchUpSettle = DefaultCatchUpSettle
 	}
 	return c
+}
+
+// curveClient returns the CURVE identity of the node as a client (Curve or
+// its default); nil without CURVE.
+func (c Config) curveClient() *curve.Client {
+	if c.Curve != nil || c.Node.Curve == nil {
+		return c.Curve
+	}
+	return &curve.Client{Key: c.Node.Curve.Key}
 }
 
 // catchesUp reports whether the run reads the cluster's settings to check

@@ -94,7 +94,7 @@ func (s *Server) backgroundRepair() {
 		rate = -1 // the flag's 0: no bound
 	}
 	err := repair.Background(s.bgCtx, repair.BackgroundConfig{Node: s.node.Name(), Consul: s.cfg.Consul,
-		Interval: s.cfg.RepairInterval, MaxRate: rate, Logger: s.cfg.Logger})
+		Interval: s.cfg.RepairInterval, MaxRate: rate, Curve: s.cfg.curveClient(), Logger: s.cfg.Logger})
 	if err != nil {
 		s.cfg.Logger.Error("background repair did not start", "err", err)
 	}
@@ -223,7 +223,8 @@ func (s *Server) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := consul.Registration{Name: s.node.Name(), RepURL: rep, PullURL: pull, Host: s.cfg.Host, TTL: s.cfg.TTL, CatchingUp: s.catchUp != nil}
+	r := consul.Registration{Name: s.node.Name(), RepURL: rep, PullURL: pull, Host: s.cfg.Host, TTL: s.cfg.TTL, CatchingUp: s.catchUp != nil,
+		Curve: s.node.CurvePublicKey()}
 	if s.cfg.Advertise == "" && isWildcard(s.node.Bind()) {
 		r.Refresh = endpoints
 	}
@@ -239,7 +240,8 @@ func (s *Server) register(ctx context.Context) error {
 // its own PING, until Stop: a wedged request loop turns the check
 // critical, not merely a dead process.
 func (s *Server) heartbeat() {
-	ping := reqclient.New(withHost(s.node.RequestEndpoint(), loopbackFor(s.node.Bind())), pingTimeout)
+	ping := reqclient.New(withHost(s.node.RequestEndpoint(), loopbackFor(s.node.Bind())), pingTimeout).
+		Secure(s.cfg.curveClient(), s.node.Name(), s.node.CurvePublicKey())
 	defer ping.Close()
 	s.reg.Run(s.bgCtx, func() error {
 		_, err := ping.Call(s.bgCtx, &protocol.Request{Op: protocol.OpPing})

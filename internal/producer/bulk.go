@@ -156,7 +156,7 @@ func (b *Bulk) flush(bn *bulkNode) {
 		return
 	}
 	if bn.push == nil {
-		s, err := b.p.newSocket(zmq.PUSH, bn.pr.pull, b.p.cfg.PushHWM)
+		s, err := b.p.newSocket(bn.pr, zmq.PUSH, bn.pr.pull, b.p.cfg.PushHWM)
 		if err != nil {
 			bn.err = err
 			return

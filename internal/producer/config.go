@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
@@ -91,6 +92,12 @@ type Config struct {
 	// SuspectFor is how long a node that failed a request is asked last by
 	// reads. Default 3s.
 	SuspectFor time.Duration
+	// Curve, when set, connects to every node with CURVE as this identity,
+	// expecting the key the node publishes (Consul Meta "curve") unless
+	// Curve.ServerKey is set. A node that refuses the key fails the
+	// operations sent to it with an error naming the node and wrapping
+	// curve.ErrNotAuthorized. Default nil: plaintext.
+	Curve *curve.Client
 	// Logger receives warnings (settings disagreement, membership changes).
 	// Default: discard.
 	Logger *slog.Logger

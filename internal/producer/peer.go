@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/protocol"
 )
 
@@ -26,6 +27,8 @@ type peer struct {
 	name string
 	rep  string
 	pull string
+	// curve is the node's CURVE public key (Meta "curve"), "" if none.
+	curve string
 
 	mu     sync.Mutex
 	closed bool
@@ -36,7 +39,7 @@ type peer struct {
 }
 
 func newPeer(p *Producer, m consul.Member) *peer {
-	return &peer{p: p, name: m.Name, rep: m.RepURL, pull: m.PullURL}
+	return &peer{p: p, name: m.Name, rep: m.RepURL, pull: m.PullURL, curve: m.Curve}
 }
 
 // conn is a request socket taken out of its peer's pool: only the goroutine
@@ -64,7 +67,7 @@ func (pr *peer) take() (*conn, error) {
 		return &conn{pr: pr, s: s}, nil
 	}
 	pr.mu.Unlock()
-	s, err := pr.p.newSocket(zmq.DEALER, pr.rep, 0)
+	s, err := pr.p.newSocket(pr, zmq.DEALER, pr.rep, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +105,12 @@ func (pr *peer) suspect() {
 
 func (pr *peer) suspected(now int64) bool { return pr.suspectUntil.Load() > now }
 
-// newSocket creates a socket connected to ep. Every socket has LINGER 0 (a
-// request whose caller gave up is not worth delivering), IMMEDIATE (nothing
-// queues for a peer with no live connection) and the send timeout.
-func (p *Producer) newSocket(typ zmq.Type, ep string, hwm int) (*zmq.Socket, error) {
+// newSocket creates a socket connected to ep, an endpoint of pr. Every
+// socket has LINGER 0 (a request whose caller gave up is not worth
+// delivering), IMMEDIATE (nothing queues for a peer with no live
+// connection) and the send timeout. With Config.Curve it is a CURVE client
+// of pr, and a node that refuses the key is an error (curve.RefusedError).
+func (p *Producer) newSocket(pr *peer, typ zmq.Type, ep string, hwm int) (*zmq.Socket, error) {
 	s, err := p.zctx.NewSocket(typ)
 	if err != nil {
 		return nil, fmt.Errorf("producer: socket: %w", err)
@@ -124,11 +129,38 @@ func (p *Producer) newSocket(typ zmq.Type, ep string, hwm int) (*zmq.Socket, err
 		_ = s.Close()
 		return nil, fmt.Errorf("producer: socket options: %w", err)
 	}
+	if p.cfg.Curve == nil && pr.curve != "" {
+		_ = s.Close()
+		return nil, fmt.Errorf("producer: node %s (%s): %w", pr.name, ep, curve.ErrKeyNeeded)
+	}
+	if p.cfg.Curve != nil {
+		if err := p.connectCurve(pr, s, ep); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.Connect(ep); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("producer: connect %s: %w", ep, err)
 	}
 	return s, nil
+}
+
+// connectCurve connects s to ep, an endpoint of pr, as a CURVE client.
+func (p *Producer) connectCurve(pr *peer, s *zmq.Socket, ep string) error {
+	cc := p.cfg.Curve
+	key, err := cc.ServerKeyFor(pr.name, pr.curve)
+	if err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	if err := cc.Apply(s, key); err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	if err := cc.Connect(s, pr.name, ep); err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	return nil
 }
 
 // send sends one single-frame message; a send that times out (no live

@@ -306,7 +306,7 @@ func (p *Producer) rebuild() error {
 			next.unready[m.Name] = true
 		}
 		if old != nil {
-			if pr, ok := old.peers[m.Name]; ok && pr.rep == m.RepURL && pr.pull == m.PullURL {
+			if pr, ok := old.peers[m.Name]; ok && pr.rep == m.RepURL && pr.pull == m.PullURL && pr.curve == m.Curve {
 				next.peers[m.Name] = pr
 				continue
 			}

@@ -36,6 +36,10 @@ const (
 	CodeNotReady Code = "not_ready"
 	// CodeInternal: the node failed for a reason of its own.
 	CodeInternal Code = "internal"
+	// CodeForbidden: on a node running CURVE, a maintenance operation
+	// (DELETE_PARTITIONS, a raw PUT, SCAN with raw or versions, DIGEST) from
+	// a key that is not an admin's. Counted in STATS "curve", not "errors".
+	CodeForbidden Code = "forbidden"
 )
 
 // Codes lists every code of protocol v1, in a stable order.

@@ -60,6 +60,21 @@ type Stats struct {
 	Errors map[string]uint64 `json:"errors" msgpack:"errors"`
 	// Endpoints has one entry per endpoint: "request" and "ingest".
 	Endpoints map[string]EndpointStats `json:"endpoints" msgpack:"endpoints"`
+	// Curve is present only on a node that runs CURVE (docs/SECURITY.md).
+	Curve *CurveStats `json:"curve,omitempty" msgpack:"curve,omitempty"`
+}
+
+// CurveStats counts what a CURVE node refused.
+type CurveStats struct {
+	// Refused counts refused connections and messages: clients whose key
+	// is not allowed, plaintext clients, handshakes with a wrong server key,
+	// and messages from a key removed from the allowlist since it connected.
+	Refused uint64 `json:"refused" msgpack:"refused"`
+	// Forbidden counts operations refused to a key that is allowed but not
+	// an admin (error "forbidden").
+	Forbidden uint64 `json:"forbidden" msgpack:"forbidden"`
+	// Keys is how many client keys the allowlist admits now.
+	Keys int `json:"keys" msgpack:"keys"`
 }
 
 // EndpointStats counts the traffic of one endpoint.

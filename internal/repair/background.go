@@ -13,6 +13,7 @@ import (
 
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/ctxtime"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/rebalance"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
@@ -49,8 +50,11 @@ type BackgroundConfig struct {
 	// passing members and the rebalance lock are read from it.
 	Consul *consul.Client
 	// Caller reaches the nodes by name. Default: a NodeCaller over
-	// Consul, closed when Background returns.
+	// Consul (with Curve), closed when Background returns.
 	Caller Caller
+	// Curve is the CURVE identity of the default Caller, an admin key of
+	// the nodes when they run CURVE. Default nil: plaintext.
+	Curve *curve.Client
 	// Interval is the pause between the end of a round and the start of
 	// the next (jittered by up to a tenth either way); the first round
 	// starts one Interval after Background. Default DefaultInterval.
@@ -130,7 +134,7 @@ func Background(ctx context.Context, cfg BackgroundConfig) error {
 	}
 	cfg = cfg.withDefaults()
 	if cfg.Caller == nil {
-		nc := NewNodeCaller(cfg.Consul, DefaultCallTimeout)
+		nc := NewNodeCaller(cfg.Consul, DefaultCallTimeout).Secure(cfg.Curve)
 		defer nc.Close()
 		cfg.Caller = nc
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/reqclient"
 )
@@ -29,8 +30,11 @@ type NodeCaller struct {
 	cc      *consul.Client
 	timeout time.Duration
 
+	curve *curve.Client // nil: plaintext
+
 	mu     sync.Mutex
 	eps    map[string]string // node -> request endpoint
+	keys   map[string]string // node -> CURVE public key (Meta "curve")
 	idle   map[string][]*reqclient.Client
 	closed bool
 }
@@ -42,7 +46,16 @@ func NewNodeCaller(cc *consul.Client, timeout time.Duration) *NodeCaller {
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &NodeCaller{cc: cc, timeout: timeout, eps: map[string]string{}, idle: map[string][]*reqclient.Client{}}
+	return &NodeCaller{cc: cc, timeout: timeout, eps: map[string]string{}, keys: map[string]string{},
+		idle: map[string][]*reqclient.Client{}}
+}
+
+// Secure makes the caller connect with CURVE as cc (nil: plaintext),
+// expecting each node's published key; it returns c. Call it before the
+// first Call.
+func (c *NodeCaller) Secure(cc *curve.Client) *NodeCaller {
+	c.curve = cc
+	return c
 }
 
 // Codec is JSON: reqclient encodes requests in JSON.
@@ -52,22 +65,24 @@ func (c *NodeCaller) Codec() protocol.Codec { return protocol.JSON }
 // gone or moved are closed.
 func (c *NodeCaller) SetMembers(ms []consul.Member) {
 	eps := make(map[string]string, len(ms))
+	keys := make(map[string]string, len(ms))
 	for _, m := range ms {
 		if m.RepURL != "" {
 			eps[m.Name] = m.RepURL
+			keys[m.Name] = m.Curve
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n, idle := range c.idle {
-		if eps[n] != c.eps[n] {
+		if eps[n] != c.eps[n] || keys[n] != c.keys[n] {
 			for _, rc := range idle {
 				rc.Close()
 			}
 			delete(c.idle, n)
 		}
 	}
-	c.eps = eps
+	c.eps, c.keys = eps, keys
 }
 
 // Refresh reads the passing members from Consul (SetMembers).
@@ -121,7 +136,15 @@ func (c *NodeCaller) take(ctx context.Context, node string) (*reqclient.Client, 
 		c.idle[node] = idle[:len(idle)-1]
 		return rc, ep, nil
 	}
-	return reqclient.New(ep, c.timeout), ep, nil
+	rc := reqclient.New(ep, c.timeout)
+	if c.curve != nil {
+		key, err := c.curve.ServerKeyFor(node, c.keys[node])
+		if err != nil {
+			return nil, "", err
+		}
+		rc.Secure(c.curve, node, key)
+	}
+	return rc, ep, nil
 }
 
 // give keeps rc for the next call to node, unless the caller is closed,

@@ -1,12 +1,14 @@
 package reqclient
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/protocol"
 )
 
@@ -19,12 +21,25 @@ type Client struct {
 	timeout  time.Duration
 	sock     *zmq.Socket
 	sockTime time.Duration // the send and receive timeouts sock is set to
+
+	curve     *curve.Client // nil: plaintext
+	serverKey string        // the node's CURVE public key
+	node      string        // the node's name, for errors
 }
 
 // New returns a client of endpoint (tcp://host:port) whose calls wait at
 // most timeout to send and, again, to receive. It connects lazily.
 func New(endpoint string, timeout time.Duration) *Client {
 	return &Client{endpoint: endpoint, timeout: timeout}
+}
+
+// Secure makes c connect with CURVE as cc (nil: plaintext) to the node
+// named node, whose CURVE public key is serverKey; it returns c. Call it
+// before the first Call. A node that refuses the key fails the Call with
+// an error naming the node and wrapping curve.ErrNotAuthorized.
+func (c *Client) Secure(cc *curve.Client, node, serverKey string) *Client {
+	c.curve, c.node, c.serverKey = cc, node, serverKey
+	return c
 }
 
 // Endpoint returns the endpoint the client sends to.
@@ -81,7 +96,7 @@ func (c *Client) connect(wait time.Duration) error {
 			return err
 		}
 		_ = s.SetLinger(0)
-		if err := s.Connect(c.endpoint); err != nil {
+		if err := c.dial(s); err != nil {
 			s.Close()
 			return err
 		}
@@ -93,6 +108,17 @@ func (c *Client) connect(wait time.Duration) error {
 		c.sockTime = wait
 	}
 	return nil
+}
+
+// dial connects s to the endpoint, with CURVE when the client is secure.
+func (c *Client) dial(s *zmq.Socket) error {
+	if c.curve == nil {
+		return s.Connect(c.endpoint)
+	}
+	if err := c.curve.Apply(s, c.serverKey); err != nil {
+		return err
+	}
+	return c.curve.Connect(s, cmp.Or(c.node, c.endpoint), c.endpoint)
 }
 
 // Close closes the socket; the next call connects a new one. It is safe to
