@@ -33,6 +33,8 @@ type supervisor struct {
 	restarts chan string
 	recheck  *time.Timer   // a pending reconcile, see recheckAfter
 	done     chan struct{} // closed when Run returns
+	// refused is set when Consul refused a claim: Run stops with it.
+	refused error
 }
 
 // Run supervises nodes until ctx is cancelled, then stops them all and
@@ -91,6 +93,11 @@ func Run(ctx context.Context, cfg Config) error {
 	s.log.Info("supervisor started", "host", cfg.Host, "consul", c.Config().Addr, "nodes", cfg.Nodes)
 
 	for {
+		if s.refused != nil {
+			stopWatches()
+			s.shutdown()
+			return s.refused
+		}
 		select {
 		case <-ctx.Done():
 			stopWatches()
@@ -223,6 +230,10 @@ func (s *supervisor) reconcile(ctx context.Context) {
 		}
 		delete(s.failed, name)
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			s.refused = err
+			return
+		}
 		if err != nil {
 			s.log.Warn("cannot claim node", "node", name, "err", err)
 			continue
