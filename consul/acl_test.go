@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zshard/zshard/consul"
@@ -105,11 +106,14 @@ func TestACLRefusalsNameThePermission(t *testing.T) {
 		t.Fatal("a refused watch kept retrying")
 	}
 
-	// A token that may read KV but not the service: the members it cannot
-	// see would be a partial view, refused as such.
-	kvOnly := client(agent.CreateToken(t, "kv-only", `key_prefix "zshard/" { policy = "read" }`))
-	_, err = kvOnly.Members(ctx)
-	require.ErrorIs(t, err, consul.ErrPermissionDenied)
+	// A token that may read the service but not the Consul nodes: the
+	// members it cannot see would be a partial view, refused as such.
+	require.NoError(t, agent.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: "node-0", Name: "zshard", Address: "127.0.0.1", Port: 2000,
+		Meta: map[string]string{consul.MetaRep: "tcp://127.0.0.1:2000", consul.MetaPull: "tcp://127.0.0.1:2100"}}))
+	serviceOnly := client(agent.CreateToken(t, "service-only", `service "zshard" { policy = "read" }`))
+	_, err = serviceOnly.Members(ctx)
+	requireDenied(t, err, "service:read and node:read", "zshard")
 }
 
 // TestACLPolicies checks that each policy of deploy/consul-acl lets its

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,7 +201,9 @@ tls {
 		}
 		c.args = append(c.args, "-config-file", conf)
 	}
-	if cfg.HttpClient, err = api.NewHttpClient(cleanTransport(), cfg.TLSConfig); err != nil {
+	// A transport of its own, without TLS settings yet (the shared default
+	// transport gets some once used): NewHttpClient adds cfg's.
+	if cfg.HttpClient, err = api.NewHttpClient(api.DefaultConfig().Transport, cfg.TLSConfig); err != nil {
 		return nil, err
 	}
 	if c.Client, err = api.NewClient(cfg); err != nil {
@@ -380,7 +381,3 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// cleanTransport is a transport of its own for the test's client.
-func cleanTransport() *http.Transport {
-	return http.DefaultTransport.(*http.Transport).Clone()
-}
