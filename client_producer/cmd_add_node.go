@@ -10,8 +10,9 @@ func newAddNodeCmd(g *globalConfig) *cobra.Command {
 	var f rebalanceFlags
 	var host string
 	cmd := &cobra.Command{
-		Use:   "add-node NAME",
-		Short: "Add a node and move to it exactly the keys it now holds",
+		Use:         "add-node NAME",
+		Annotations: map[string]string{needsConsul: "yes"},
+		Short:       "Add a node and move to it exactly the keys it now holds",
 		Long: `add-node grows the cluster by one node, rebalancing on the client side:
 
   1. takes the rebalance lock in Consul (one rebalancer at a time; --wait waits);

@@ -122,6 +122,7 @@ func (o *benchOptions) run(cmd *cobra.Command, g *globalConfig) error {
 func (o *benchOptions) config(cmd *cobra.Command, g *globalConfig) (bench.Config, error) {
 	cfg := o.cfg
 	cfg.Consul = g.consulConfig()
+	cfg.Static = g.Static > 0
 	cfg.Replicas = g.Replicas
 	cfg.Algorithms = o.algorithms
 	if len(o.algorithms) == 0 && cmd.Flags().Changed("hash") {

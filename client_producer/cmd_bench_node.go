@@ -17,10 +17,13 @@ func newBenchNodeCmd() *cobra.Command {
 	var st bench.NodeStorage
 	cmd := newBenchChildCmd("bench-node", "Run one node of a bench cluster (started by bench)",
 		func(cmd *cobra.Command) error {
-			cc := consul.Config{Addr: addr, Service: service, Prefix: service + "/"}
+			var cc *consul.Config // no --consul: a node of a static bench cluster
+			if addr != "" {
+				cc = &consul.Config{Addr: addr, Service: service, Prefix: service + "/"}
+			}
 			return bench.RunNode(cmd.Context(), cc, name, st, os.Stdin, cmd.OutOrStdout())
 		})
-	cmd.Flags().StringVar(&addr, "consul", "", "Consul agent address")
+	cmd.Flags().StringVar(&addr, "consul", "", "Consul agent address (none: register nowhere)")
 	cmd.Flags().StringVar(&service, "service", "", "private service name")
 	cmd.Flags().StringVar(&name, "name", "", "node name")
 	cmd.Flags().StringVar(&st.DataRoot, "data-root", "", "durable node: keep the data in <dir>/<name> (default: in memory)")

@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
@@ -58,12 +59,22 @@ func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 		Curve: g.curve,
 		// The library's own warnings would repeat ours; errors still show.
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Static: g.staticMembers(),
 	}
+}
+
+// staticMembers returns the members of --static, nil without it.
+func (g *globalConfig) staticMembers() []consul.Member {
+	if g.Static == 0 {
+		return nil
+	}
+	return producer.StaticMembers(g.Static, g.NodeHost, g.BaseRepPort, g.BasePullPort)
 }
 
 // openProducer connects to the cluster. The settings stored in Consul win
 // over --hash and -R (every producer must place keys identically); when the
-// user set either flag and it disagrees, a warning says so.
+// user set either flag and it disagrees, a warning says so. With --static
+// the flags are the settings.
 func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Config)) (*producer.Producer, error) {
 	if _, _, err := g.consistency(); err != nil {
 		return nil, err
@@ -79,7 +90,7 @@ func openProducer(cmd *cobra.Command, g *globalConfig, mod ...func(*producer.Con
 		return nil, err
 	}
 	flags := cmd.Flags()
-	if flags.Changed("hash") || flags.Changed("replicas") {
+	if !p.Static() && (flags.Changed("hash") || flags.Changed("replicas")) {
 		want := cfg.Settings
 		got := p.Settings()
 		if !flags.Changed("hash") {

@@ -9,8 +9,9 @@ import (
 func newRemoveNodeCmd(g *globalConfig) *cobra.Command {
 	var f rebalanceFlags
 	cmd := &cobra.Command{
-		Use:   "remove-node NAME",
-		Short: "Move a node's keys to the other nodes, then remove it",
+		Use:         "remove-node NAME",
+		Annotations: map[string]string{needsConsul: "yes"},
+		Short:       "Move a node's keys to the other nodes, then remove it",
 		Long: `remove-node shrinks the cluster by one node, rebalancing on the client side:
 it takes the rebalance lock, records the migration in Consul (producers then
 write to the old and the new owners), copies every partition the node holds

@@ -20,8 +20,9 @@ func newRepairCmd(g *globalConfig) *cobra.Command {
 		maxRate, maxPartRate, chunk  int
 	)
 	cmd := &cobra.Command{
-		Use:   "repair",
-		Short: "Make the replicas of every partition agree (anti-entropy)",
+		Use:         "repair",
+		Annotations: map[string]string{needsConsul: "yes"},
+		Short:       "Make the replicas of every partition agree (anti-entropy)",
 		Long: `repair compares the replicas of every partition and writes the newest record
 of each key (last writer wins by write version; a delete is a record too, a
 tombstone) to the replicas that lack it or hold an older version:

@@ -15,8 +15,9 @@ func newStatusCmd(g *globalConfig) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster: settings, members, health and keys per node",
-		Long: `status prints the cluster settings stored in Consul (algorithm, partitions,
-replication factor R, layout epoch, the members of the layout) and, for every
+		Long: `status prints the cluster settings stored in Consul, or with --static the
+flags (algorithm, partitions, replication factor R, layout epoch, the
+members of the layout) and, for every
 node, whether it answers a STATS request, how many keys it stores, the share
 of partitions it owns as first choice, the round trip, and its endpoints. A
 member that does not pass its Consul health check is shown DOWN: it keeps its
@@ -43,18 +44,27 @@ its flags differ), so that all producers place every key identically.`,
 				}
 			}
 			if g.JSON {
-				if err := printJSON(out, map[string]any{"consul": g.Consul, "settings": st.Settings, "settings_stored": st.SettingsStored, "nodes": st.Nodes}); err != nil {
+				doc := map[string]any{"consul": g.Consul, "settings": st.Settings, "settings_stored": st.SettingsStored, "nodes": st.Nodes}
+				if p.Static() {
+					delete(doc, "consul")
+					doc["static"] = g.Static
+				}
+				if err := printJSON(out, doc); err != nil {
 					return err
 				}
 			} else {
 				s := st.Settings
-				fmt.Fprintf(out, "consul %s   algorithm %s   R=%d   partitions %d", g.Consul, s.Algorithm, s.Replicas, s.Partitions)
+				source := "consul " + g.Consul
+				if p.Static() {
+					source = fmt.Sprintf("static %d nodes", g.Static)
+				}
+				fmt.Fprintf(out, "%s   algorithm %s   R=%d   partitions %d", source, s.Algorithm, s.Replicas, s.Partitions)
 				if s.VNodes != 0 {
 					fmt.Fprintf(out, "   vnodes %d", s.VNodes)
 				}
 				fmt.Fprintf(out, "   epoch %d\n", s.Epoch)
 				printLayout(cmd.Context(), out, g, s)
-				if !st.SettingsStored {
+				if !st.SettingsStored && !p.Static() {
 					fmt.Fprintln(out, "(no settings stored in Consul yet: these are the flags; the first put or delete stores them)")
 				}
 				fmt.Fprintln(out)

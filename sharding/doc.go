@@ -30,6 +30,15 @@
 // Both support removing any node, and both move the minimum: on add, keys move
 // only to the new node; on remove, only the removed node's keys move.
 //
+// # Your own algorithm
+//
+// A Placer of your own joins the built-ins with [Register], from an init
+// function of its package; a blank import of that package into every
+// binary of a cluster makes its name a valid Config.Algorithm there (the
+// producer's --hash, `client_producer compare`). Package shardingtest
+// grades it on the properties above; sharding/examples/maglev is a
+// one-file example.
+//
 // # Stability
 //
 // Every producer of a cluster must place every key identically, in every

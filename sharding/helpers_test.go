@@ -10,14 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testKeyCount is the size of the fixed key set the bounds are asserted on.
-func testKeyCount() int {
-	if testing.Short() {
-		return 100_000
-	}
-	return 1_000_000
-}
-
 var (
 	keyMu    sync.Mutex
 	keyCache = map[int][]uint64{}
@@ -56,34 +48,6 @@ func shuffled(nodes []Node, seed uint64) []Node {
 
 func without(nodes []Node, name string) []Node {
 	return slices.DeleteFunc(slices.Clone(nodes), func(n Node) bool { return n.Name == name })
-}
-
-// ownerNames returns, for every hash, the name of its owner.
-func ownerNames(pl Placer, hs []uint64) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = pl.Nodes()[pl.Owner(h)].Name
-	}
-	return out
-}
-
-// loads counts the hashes each node owns, indexed as pl.Nodes().
-func loads(pl Placer, hs []uint64) []int {
-	c := make([]int, len(pl.Nodes()))
-	for _, h := range hs {
-		c[pl.Owner(h)]++
-	}
-	return c
-}
-
-// peakTrough returns max/mean and min/mean of c.
-func peakTrough(c []int) (peak, trough float64) {
-	total := 0
-	for _, x := range c {
-		total += x
-	}
-	mean := float64(total) / float64(len(c))
-	return float64(slices.Max(c)) / mean, float64(slices.Min(c)) / mean
 }
 
 func prefNames(t *testing.T, pl Placer, h uint64, n int) []string {

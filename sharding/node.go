@@ -31,8 +31,12 @@ func NodesNamed(names ...string) []Node {
 	return nodes
 }
 
-// normalize validates nodes and returns a copy sorted by name, with default
-// weights filled in. Sorting makes every placement independent of member order.
+// Normalize validates nodes and returns a copy sorted by name, with default
+// weights filled in: what a Placer's Nodes returns. Sorting makes every
+// placement independent of member order. A Placer's constructor starts
+// with it.
+func Normalize(nodes []Node) ([]Node, error) { return normalize(nodes) }
+
 func normalize(nodes []Node) ([]Node, error) {
 	if len(nodes) == 0 {
 		return nil, ErrNoNodes

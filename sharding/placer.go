@@ -2,10 +2,9 @@ package sharding
 
 import (
 	"fmt"
-	"slices"
 )
 
-// Algorithm names accepted by NewPlacer and Config.Algorithm.
+// Names of the built-in algorithms (Register adds others).
 const (
 	Consistent = "consistent" // hash ring with virtual nodes (Ring)
 	Rendezvous = "hrw"        // highest random weight (HRW)
@@ -38,13 +37,11 @@ type Placer interface {
 	AppendPrefs(dst []int, h uint64, n int) []int
 }
 
-// Algorithms returns the algorithm names, sorted.
-func Algorithms() []string { return []string{Consistent, Rendezvous} }
-
 // Config selects an algorithm and its parameters. Its zero value means "all
 // defaults".
 type Config struct {
-	// Algorithm is one of Algorithms(). Empty means DefaultAlgorithm.
+	// Algorithm is one of Algorithms(): a built-in or a registered
+	// algorithm. Empty means DefaultAlgorithm.
 	Algorithm string
 	// VNodes is the number of ring points of a node of weight 1 ("consistent"
 	// only). Zero means DefaultVNodes.
@@ -79,7 +76,7 @@ func (c Config) withDefaults() Config {
 // Validate reports whether c (with defaults filled in) is usable.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if !slices.Contains(Algorithms(), c.Algorithm) {
+	if _, ok := factory(c.Algorithm); !ok {
 		return fmt.Errorf("%w %q (have %v)", ErrUnknownAlgorithm, c.Algorithm, Algorithms())
 	}
 	if c.VNodes < 1 || c.VNodes > 1<<16 {
@@ -94,17 +91,21 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// NewPlacer builds the algorithm c.Algorithm over nodes, for direct per-key
-// placement (see NewTable for the two-level routing table).
+// NewPlacer builds the algorithm c.Algorithm (a registered one, see
+// Register) over nodes, for direct per-key placement (see NewTable for the
+// two-level routing table).
 func NewPlacer(c Config, nodes []Node) (Placer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	c = c.withDefaults()
-	switch c.Algorithm {
-	case Consistent:
-		return NewRing(nodes, c.VNodes)
-	default:
-		return NewHRW(nodes)
+	f, _ := factory(c.Algorithm)
+	pl, err := f(c, nodes)
+	if err != nil {
+		return nil, err
 	}
+	if n := len(pl.Nodes()); n > MaxNodes || n != len(nodes) {
+		return nil, fmt.Errorf("%w: algorithm %q placed over %d nodes, given %d", ErrBadConfig, c.Algorithm, n, len(nodes))
+	}
+	return pl, nil
 }

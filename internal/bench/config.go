@@ -13,6 +13,10 @@ type Config struct {
 	// Consul is the agent to register the private clusters in; Service and
 	// Prefix are replaced by a private name per run.
 	Consul consul.Config
+	// Static runs the private clusters without Consul: the nodes register
+	// nowhere and the producer routes to them as a static cluster
+	// (producer.Config.Static). Consul is then not used. Default false.
+	Static bool
 	// Keys is K, the keys loaded per run. Default 100000.
 	Keys int
 	// ValueSize is V, the encoded size of every value in bytes. Default 100.

@@ -20,11 +20,11 @@ import (
 // profile to.
 const EnvProfile = "ZSHARD_BENCH_NODE_PROFILE"
 
-// RunNode runs one node registered in Consul under cc's service until ctx is
-// done or stdin closes (the parent went away), on the storage st. It prints
-// the node runtime's READY line once the node is registered. It is the body
-// of the hidden `client_producer bench-node`.
-func RunNode(ctx context.Context, cc consul.Config, name string, st NodeStorage, stdin io.Reader, stdout io.Writer) error {
+// RunNode runs one node registered in Consul under cc's service (nowhere
+// when cc is nil) until ctx is done or stdin closes (the parent went away),
+// on the storage st. It prints the node runtime's READY line once the node
+// is registered. It is the body of the hidden `client_producer bench-node`.
+func RunNode(ctx context.Context, cc *consul.Config, name string, st NodeStorage, stdin io.Reader, stdout io.Writer) error {
 	stopProfile, err := startNodeProfile()
 	if err != nil {
 		return err
@@ -63,15 +63,18 @@ func startNodeProfile() (func(), error) {
 }
 
 // startNode starts the node name on the node runtime, registered in cc's
-// service with the runtime's health check (the node answers its own PING).
-// ready, when not nil, receives the runtime's READY line.
-func startNode(ctx context.Context, cc consul.Config, name string, st NodeStorage, ready io.Writer) (*noderun.Server, error) {
+// service with the runtime's health check (the node answers its own PING),
+// or registered nowhere when cc is nil. ready, when not nil, receives the
+// runtime's READY line.
+func startNode(ctx context.Context, cc *consul.Config, name string, st NodeStorage, ready io.Writer) (*noderun.Server, error) {
 	cfg, err := st.runConfig(name)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Consul, err = consul.New(cc); err != nil {
-		return nil, err
+	if cc != nil {
+		if cfg.Consul, err = consul.New(*cc); err != nil {
+			return nil, err
+		}
 	}
 	cfg.Ready = ready
 	return noderun.Start(ctx, cfg)
@@ -80,6 +83,8 @@ func startNode(ctx context.Context, cc consul.Config, name string, st NodeStorag
 // cluster is the set of nodes of one measured run.
 type cluster struct {
 	stops []func()
+	// members are the nodes' names and endpoints, for a static producer.
+	members []consul.Member
 }
 
 func (c *cluster) stop() {
@@ -90,11 +95,11 @@ func (c *cluster) stop() {
 }
 
 // startNodes starts n nodes named bench-<pid>-node-0.. registered in cc's
-// service: as child processes running spawn + [--name NAME] when spawn is
-// set, else in this process. The names are private to this run because a
+// service (nowhere when cc is nil): as child processes running spawn +
+// [--name NAME] when spawn is set, else in this process. The names are private to this run because a
 // Consul agent keys services by ID across every service name: a bench node
 // called node-0 would replace the user's node-0 of the real cluster.
-func startNodes(ctx context.Context, cc consul.Config, n int, spawn []string, profile string, st NodeStorage) (*cluster, error) {
+func startNodes(ctx context.Context, cc *consul.Config, n int, spawn []string, profile string, st NodeStorage) (*cluster, error) {
 	cl := &cluster{}
 	for i := range n {
 		name := fmt.Sprintf("bench-%d-node-%d", os.Getpid(), i)
@@ -118,8 +123,11 @@ const nodeStopTimeout = 10 * time.Second
 
 // spawn starts the node name as a child process running spawn (RunNode)
 // and waits for its READY line.
-func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile string) error {
-	args := append(append([]string{}, spawn[1:]...), "--consul", cc.Addr, "--service", cc.Service, "--name", name)
+func (cl *cluster) spawn(cc *consul.Config, name string, spawn []string, profile string) error {
+	args := append(append([]string{}, spawn[1:]...), "--name", name)
+	if cc != nil {
+		args = append(args, "--consul", cc.Addr, "--service", cc.Service)
+	}
 	var env []string // nil: this process's environment
 	if profile != "" {
 		env = append(os.Environ(), EnvProfile+"="+strings.ReplaceAll(profile, "NODE", name))
@@ -135,18 +143,21 @@ func (cl *cluster) spawn(cc consul.Config, name string, spawn []string, profile 
 		_ = p.Stdout().Close()
 	})
 	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
-	if f := strings.Fields(line); err != nil || len(f) == 0 || f[0] != "READY" {
+	f := strings.Fields(line)
+	if err != nil || len(f) != 4 || f[0] != "READY" {
 		return fmt.Errorf("node process did not start (%q, %v)", line, err)
 	}
+	cl.members = append(cl.members, consul.Member{Name: f[1], RepURL: f[2], PullURL: f[3], Ready: true})
 	return nil
 }
 
 // inProcess starts the node name in this process.
-func (cl *cluster) inProcess(ctx context.Context, cc consul.Config, name string, st NodeStorage) error {
+func (cl *cluster) inProcess(ctx context.Context, cc *consul.Config, name string, st NodeStorage) error {
 	s, err := startNode(ctx, cc, name, st, nil)
 	if err != nil {
 		return err
 	}
 	cl.stops = append(cl.stops, s.Stop)
+	cl.members = append(cl.members, consul.Member{Name: name, RepURL: s.RequestEndpoint(), PullURL: s.IngestEndpoint(), Ready: true})
 	return nil
 }

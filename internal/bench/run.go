@@ -89,7 +89,7 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 }
 
 // runCluster is the private cluster of one run: its own Consul service
-// name and KV prefix, its nodes (durable ones keep their data in a
+// name and KV prefix (or no Consul, with Config.Static), its nodes (durable ones keep their data in a
 // temporary directory) and a producer routing to them.
 type runCluster struct {
 	dataDir string // "" for in-memory nodes
@@ -118,13 +118,20 @@ func startRunCluster(ctx context.Context, cfg Config, alg string, codec protocol
 	}
 	done := cfg.Progress(fmt.Sprintf("%sstarting %d nodes", prefix, cfg.Nodes), cfg.Nodes)
 	var err error
-	if rc.nodes, err = startNodes(ctx, cc, cfg.Nodes, cfg.Spawn, profile, ns); err != nil {
+	nodeConsul := &cc
+	if cfg.Static {
+		nodeConsul = nil
+	}
+	if rc.nodes, err = startNodes(ctx, nodeConsul, cfg.Nodes, cfg.Spawn, profile, ns); err != nil {
 		rc.close()
 		return nil, err
 	}
 	done(cfg.Nodes)
 	pcfg := producer.Config{Consul: cc, Settings: layout.Settings{Algorithm: alg, Replicas: cfg.Replicas},
 		Codec: codec, Window: cfg.Window, PipelineBatch: cfg.PipelineBatch, Logger: cfg.Logger}
+	if cfg.Static {
+		pcfg.Static = rc.nodes.members
+	}
 	if storage != StorageMemory {
 		// A durable node's reply can wait behind an fsync or an engine write
 		// stall far longer than the default 2s on a shared disk; a timeout

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -45,7 +46,10 @@ func playNode(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cc := consul.Config{Addr: *addr, Service: *service, Prefix: *service + "/"}
+	var cc *consul.Config
+	if *addr != "" {
+		cc = &consul.Config{Addr: *addr, Service: *service, Prefix: *service + "/"}
+	}
 	if err := RunNode(context.Background(), cc, *name, st, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -70,5 +74,28 @@ func TestRunNodeProcesses(t *testing.T) {
 		require.Zero(t, r.Errors, r.Storage)
 		require.Equal(t, int64(2000*2), storedKeys(r), "%s: every key on R+1 nodes", r.Storage)
 		require.Equal(t, 100, r.Echo.Ops, r.Storage)
+	}
+}
+
+// TestRunStatic runs the benchmark without Consul: in-process nodes and
+// node processes registered nowhere, the producer routing to them as a
+// static cluster.
+func TestRunStatic(t *testing.T) {
+	for _, spawn := range [][]string{nil, {"/usr/bin/env", envRole + "=node", os.Args[0]}} {
+		t.Run(fmt.Sprintf("processes=%v", spawn != nil), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := Run(ctx, Config{
+				Static: true, Consul: consul.Config{Addr: "127.0.0.1:1"}, // never dialled
+				Keys: 2000, Nodes: 3, Replicas: 1, LatencyOps: 100,
+				Algorithms: []string{"hrw"}, Codecs: []protocol.Codec{protocol.Msgpack}, Spawn: spawn,
+			})
+			require.NoError(t, err)
+			require.Len(t, res.Runs, 1)
+			r := res.Runs[0]
+			require.Zero(t, r.Errors)
+			require.Len(t, r.KeysPerNode, 3)
+			require.Equal(t, int64(2000*2), storedKeys(r), "every key on R+1 nodes")
+		})
 	}
 }

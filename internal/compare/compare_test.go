@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/sharding"
+	"github.com/zshard/zshard/sharding/examples/maglev"
 )
 
 func smallConfig() Config {
-	return Config{Nodes: []int{5, 20}, Keys: 50_000, Trials: 2, Partitions: 4096, BenchTime: time.Millisecond}
+	return Config{Nodes: []int{5, 20}, Keys: 50_000, Trials: 2, Partitions: 4096, BenchTime: time.Millisecond,
+		Algorithms: []string{sharding.Consistent, sharding.Rendezvous}}
 }
 
 func TestRun(t *testing.T) {
@@ -83,4 +87,27 @@ func TestValidate(t *testing.T) {
 		})
 	}
 	require.NoError(t, Config{}.Validate())
+}
+
+// TestRegistered compares an algorithm registered with sharding.Register
+// (the Maglev example, imported above) beside a built-in: compare measures
+// the keys it moves between surviving nodes.
+func TestRegistered(t *testing.T) {
+	require.Contains(t, sharding.Algorithms(), maglev.Name)
+	c := smallConfig()
+	c.Algorithms = []string{sharding.Rendezvous, maglev.Name}
+	res, err := Run(c, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Rows, 2*2*2)
+	for _, r := range res.Rows {
+		if r.Algorithm == maglev.Name {
+			require.Positive(t, r.SurvivorMoves, "%s/%d", r.Mode, r.Nodes)
+		} else {
+			require.Zero(t, r.SurvivorMoves, "%s/%d", r.Mode, r.Nodes)
+		}
+		require.Less(t, r.PeakMean, 1.2, "%s/%s/%d", r.Algorithm, r.Mode, r.Nodes)
+	}
+	var out bytes.Buffer
+	require.NoError(t, WriteText(&out, res))
+	require.Contains(t, out.String(), "\nmaglev\n")
 }

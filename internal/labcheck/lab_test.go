@@ -102,10 +102,17 @@ func setup(t *testing.T, root string) *lab {
 
 	dir := t.TempDir()
 	real := filepath.Join(dir, ".real")
-	build := exec.Command("go", "build", "-o", real+"/", "./server_consumer", "./client_producer")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	realMaglev := filepath.Join(dir, ".real-maglev")
+	for _, b := range [][]string{
+		{"build", "-o", real + "/", "./server_consumer", "./client_producer"},
+		// The guide's "write your own placer": a build with the example.
+		{"build", "-tags", "maglev", "-o", realMaglev + "/", "./client_producer"},
+	} {
+		build := exec.Command("go", b...)
+		build.Dir = root
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "go %v: %s", b, out)
+	}
 
 	base := freeBase()
 	httpPort, serfPort, serverPort := base+10, base+11, base+12
@@ -116,10 +123,15 @@ func setup(t *testing.T, root string) *lab {
 	}
 
 	bin := filepath.Join(dir, "bin")
-	require.NoError(t, os.MkdirAll(bin, 0o755))
-	require.NoError(t, os.Symlink(filepath.Join(real, "client_producer"), filepath.Join(bin, "client_producer")))
+	require.NoError(t, os.MkdirAll(filepath.Join(bin, "maglev"), 0o755))
 	write := func(name, script string) {
 		require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755))
+	}
+	for name, exe := range map[string]string{"client_producer": real, "maglev/client_producer": realMaglev} {
+		write(name, fmt.Sprintf(`#!/bin/sh
+# lab-check: --static finds node-i on the private ports instead of 2000+i/2100+i
+exec %q "$@" --base-rep-port=%d --base-pull-port=%d
+`, filepath.Join(exe, "client_producer"), base, base+100))
 	}
 	write("server_consumer", fmt.Sprintf(`#!/bin/sh
 # lab-check: node-i on private ports instead of 2000+i/2100+i

@@ -35,6 +35,12 @@ type Config struct {
 	// Consul is the membership client configuration (agent address, service
 	// name, KV prefix). Default: consul.DefaultConfig().
 	Consul consul.Config
+	// Static, when not empty, is a fixed membership routed to without
+	// Consul (see StaticMembers for the layout of `server_consumer
+	// --static`): every member passes and is ready, Settings are the
+	// cluster settings as given, and Consul, NoInit and the watches are
+	// not used. Default nil: membership and settings come from Consul.
+	Static []consul.Member
 	// Settings are stored as the cluster settings if the cluster has none yet
 	// (check-and-set: the first producer wins). Zero fields take the sharding
 	// defaults. When the cluster already has settings they are used instead,
@@ -147,7 +153,11 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if err := c.Consul.Validate(); err != nil {
+	if len(c.Static) > 0 {
+		if err := validateStatic(c.Static); err != nil {
+			errs = append(errs, err)
+		}
+	} else if err := c.Consul.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Settings.Config().Validate(); err != nil {

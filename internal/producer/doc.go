@@ -13,6 +13,10 @@
 // registered by hand is routed to without restarting the producer. Every
 // operation loads the snapshot once and uses it throughout.
 //
+// Config.Static replaces Consul by a fixed list of members (StaticMembers
+// lays out the nodes of `server_consumer --static N`): the producer places
+// keys over them with Config.Settings and follows nothing.
+//
 // # Data paths
 //
 //   - Put, Get, Delete: one request per replica on the node's request endpoint

@@ -26,6 +26,10 @@ var (
 	ErrUnavailable = errors.New("producer: unavailable")
 	// ErrQuorum means fewer replicas acknowledged a write than the quorum.
 	ErrQuorum = errors.New("producer: write not acknowledged by enough replicas")
+	// ErrStatic means an operation that needs Consul (adding or removing a
+	// node, rebalancing, repair) was asked of a static cluster
+	// (Config.Static).
+	ErrStatic = errors.New("needs Consul: a static cluster has a fixed membership and no stored settings")
 )
 
 // NodeError is a failure of one node.

@@ -127,12 +127,7 @@ func (st *state) routeInto(dst []*peer, key string, buf []string, write bool) ([
 // yet, and the rebalancer's verification covers what it missed. targets
 // are the passing peers routeInto found.
 func (st *state) writable(key string, primary []string, targets []*peer) error {
-	n := 0
-	for _, pr := range targets {
-		if slices.Contains(primary, pr.name) {
-			n++
-		}
-	}
+	n := countIn(primary, targets, func(pr *peer) string { return pr.name })
 	if need := st.writeNeed(len(primary)); n < need {
 		return st.unavailable(fmt.Sprintf("write %q", key), primary, need)
 	}
@@ -164,13 +159,20 @@ func (st *state) unavailable(op string, names []string, need int) error {
 func (st *state) acked(key string, acked []string) bool {
 	var buf [8]string
 	list := st.table.AppendPartitionPrefs(buf[:0], st.table.Partition(key))
+	n := countIn(list, acked, func(name string) string { return name })
+	return n >= st.writeNeed(len(list))
+}
+
+// countIn counts the items whose name is one of names: the replicas of a
+// key's primary layout among the nodes written or acknowledged.
+func countIn[E any](names []string, items []E, name func(E) string) int {
 	n := 0
-	for _, a := range acked {
-		if slices.Contains(list, a) {
+	for _, it := range items {
+		if slices.Contains(names, name(it)) {
 			n++
 		}
 	}
-	return n >= st.writeNeed(len(list))
+	return n
 }
 
 // Call sends one request to the passing member named node and returns its

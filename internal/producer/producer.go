@@ -79,28 +79,25 @@ func (st *state) writeNeed(n int) int { return st.write.Need(n) }
 
 // New connects to Consul, reads (or initialises) the cluster settings and the
 // passing members, and starts following both. A cluster with no member yet is
-// not an error: operations fail with ErrNoNodes until one registers.
+// not an error: operations fail with ErrNoNodes until one registers. With
+// Config.Static, New uses neither: it routes to the static members with
+// Config.Settings.
 func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	cc, err := consul.New(cfg.Consul)
-	if err != nil {
+	var (
+		cc       *consul.Client
+		settings = cfg.Settings
+		stored   bool
+		members  []consul.Member
+		err      error
+	)
+	if len(cfg.Static) > 0 {
+		members = staticMembers(cfg.Static)
+	} else if cc, settings, stored, members, err = fromConsul(ctx, cfg); err != nil {
 		return nil, err
-	}
-	settings, stored, err := loadSettings(ctx, cc, cfg.Settings, cfg.NoInit, cfg.Logger)
-	if err != nil {
-		return nil, err
-	}
-	if stored && settings.Legacy() {
-		if settings, err = recordMembers(ctx, cc, settings); err != nil {
-			return nil, err
-		}
-	}
-	members, err := cc.Members(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("producer: read members: %w", err)
 	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
@@ -123,6 +120,9 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if cc == nil {
+		return p, nil
+	}
 	// A watch ends early only when a Consul ACL refuses it (the token lost
 	// its rights): the producer keeps the view it has and says so.
 	p.goTracked(func() {
@@ -141,6 +141,30 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		}
 	})
 	return p, nil
+}
+
+// fromConsul connects to Consul and reads the cluster settings (storing
+// cfg.Settings when there are none, unless cfg.NoInit) and the passing
+// members.
+func fromConsul(ctx context.Context, cfg Config) (*consul.Client, layout.Settings, bool, []consul.Member, error) {
+	cc, err := consul.New(cfg.Consul)
+	if err != nil {
+		return nil, layout.Settings{}, false, nil, err
+	}
+	settings, stored, err := loadSettings(ctx, cc, cfg.Settings, cfg.NoInit, cfg.Logger)
+	if err != nil {
+		return nil, settings, false, nil, err
+	}
+	if stored && settings.Legacy() {
+		if settings, err = recordMembers(ctx, cc, settings); err != nil {
+			return nil, settings, false, nil, err
+		}
+	}
+	members, err := cc.Members(ctx)
+	if err != nil {
+		return nil, settings, false, nil, fmt.Errorf("producer: read members: %w", err)
+	}
+	return cc, settings, stored, members, nil
 }
 
 // loadSettings returns the cluster settings, storing want first if there are
@@ -404,7 +428,8 @@ func (p *Producer) PutOf(key string, value []byte, c protocol.Codec, ifAbsent bo
 func (p *Producer) Settings() layout.Settings { return p.st.Load().settings }
 
 // SettingsStored reports whether the settings in use are stored in Consul;
-// false only with Config.NoInit on a cluster no producer has written to yet.
+// false with Config.NoInit on a cluster no producer has written to yet, and
+// for a static cluster (Config.Static), whose settings are the producer's.
 func (p *Producer) SettingsStored() bool { return p.stored.Load() }
 
 // Members returns the passing members in use, sorted by name.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/hlc"
 	"github.com/zshard/zshard/internal/producer"
@@ -17,41 +19,6 @@ import (
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
-
-// group runs functions concurrently and keeps the first error; the context
-// it returns is cancelled when one fails.
-type group struct {
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	err    error
-	cancel context.CancelFunc
-}
-
-func newGroup(ctx context.Context) (*group, context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	return &group{cancel: cancel}, ctx
-}
-
-func (g *group) Go(f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil {
-			g.mu.Lock()
-			if g.err == nil {
-				g.err = err
-				g.cancel()
-			}
-			g.mu.Unlock()
-		}
-	}()
-}
-
-func (g *group) Wait() error {
-	g.wg.Wait()
-	g.cancel()
-	return g.err
-}
 
 // scanLimit is the page of one partition SCAN inside a BATCH; scanTarget
 // the entries one BATCH of SCANs aims at.
@@ -184,7 +151,7 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	// while the other sources still copy: they write other partitions.
 	var mu sync.Mutex
 	copied, done := t0, 0 // when the last copy ended, and how many did
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	for src, parts := range bySource {
 		g.Go(func() error {
 			n, err := r.copyFrom(gctx, src, parts)
@@ -350,7 +317,7 @@ const setPage = 10000
 // read. Only keys of set reach fn, also from a node that ignores the
 // filter (one older than the partition fields; it sends every key).
 func (r *rebalancer) scanSet(ctx context.Context, node string, set *sharding.PartitionSet, fn func([]protocol.Entry) error) error {
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	pages := make(chan []protocol.Entry, 1)
 	g.Go(func() error {
 		defer close(pages)
@@ -446,7 +413,7 @@ func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[stri
 	var mu sync.Mutex
 	var want map[int]protocol.Digest            // nil: src does not know DIGEST
 	got := map[string]map[int]protocol.Digest{} // the same, by destination
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	digest := func(node string, set *sharding.PartitionSet, into func(map[int]protocol.Digest)) {
 		g.Go(func() error {
 			d, err := r.digests(gctx, node, set)
@@ -466,7 +433,7 @@ func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[stri
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	g, gctx = newGroup(ctx)
+	g, gctx = errgroup.WithContext(ctx)
 	for dst, parts := range dsts {
 		differ := parts
 		if want != nil && got[dst] != nil {
@@ -491,7 +458,7 @@ func (r *rebalancer) verifySource(ctx context.Context, src string, dsts map[stri
 // once, partition by partition) and repairs dst.
 func (r *rebalancer) verifyKeys(ctx context.Context, src, dst string, parts []int) error {
 	want, got := map[string]value{}, map[string]value{}
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	for node, m := range map[string]map[string]value{src: want, dst: got} {
 		g.Go(func() error {
 			return r.scanParts(gctx, node, parts, func(_ int, es []protocol.Entry) error {
@@ -704,7 +671,7 @@ func (r *rebalancer) cleanup(ctx context.Context, plan sharding.Plan, kind layou
 	for _, m := range r.p.Members() {
 		live[m.Name] = true
 	}
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	for d, parts := range byNode {
 		if !live[d] {
 			r.log.Warn("not cleaning a node that is not passing", "node", d, "partitions", len(parts))

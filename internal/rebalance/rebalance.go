@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -115,10 +113,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Holder == "" {
-		h, _ := os.Hostname()
-		c.Holder = fmt.Sprintf("%s pid %d on %s", strings.Join(os.Args, " "), os.Getpid(), h)
-	}
+	c.Holder = cmp.Or(c.Holder, DefaultHolder())
 	c.Producer.NoInit = true
 	if c.Producer.RequestTimeout == 0 {
 		// Scans and verification batches are big requests on busy nodes.
@@ -231,6 +226,9 @@ func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host 
 	if err := consul.ValidName(node); err != nil {
 		return rep, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
+	if len(cfg.Producer.Static) > 0 {
+		return rep, fmt.Errorf("%s %s: %w", kind, node, producer.ErrStatic)
+	}
 	r := &rebalancer{cfg: cfg, log: cfg.Logger, start: time.Now()}
 	r.phase.Store("starting")
 	if r.cc, err = consul.New(cfg.Producer.Consul); err != nil {
@@ -290,29 +288,7 @@ func (r *rebalancer) copyElapsed() time.Duration {
 }
 
 func (r *rebalancer) reportProgress() (stop func()) {
-	if r.cfg.Progress == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(r.cfg.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				r.cfg.Progress(r.snapshot())
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-		r.cfg.Progress(r.snapshot())
-	}
+	return ReportProgress(r.cfg.ProgressEvery, r.cfg.Progress, r.snapshot)
 }
 
 func (r *rebalancer) setPhase(name string) {

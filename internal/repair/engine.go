@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/sharding"
 )
@@ -423,7 +425,7 @@ func (e *engine) fixOnce(ctx context.Context, parts []int) error {
 		return nil
 	}
 	hr := spanOf(parts, e.parts)
-	g, gctx := newGroup(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	names := slices.Sorted(maps.Keys(sets))
 	streams := make([]*stream, len(names))
 	for i, n := range names {
@@ -638,7 +640,7 @@ type writers struct {
 }
 
 // startWriters starts one writer per node of names in g.
-func (e *engine) startWriters(g *group, ctx context.Context, names []string) *writers {
+func (e *engine) startWriters(g *errgroup.Group, ctx context.Context, names []string) *writers {
 	w := &writers{e: e, ch: map[string]chan []protocol.Request{}, pending: map[string][]protocol.Request{}, bytes: map[string]int{}}
 	for _, n := range names {
 		ch := make(chan []protocol.Request, 2)
@@ -727,39 +729,4 @@ func (e *engine) writeLoop(ctx context.Context, node string, ch <-chan []protoco
 		e.addFixed(node, fixed)
 	}
 	return nil
-}
-
-// group runs functions concurrently and keeps the first error; the context
-// it returns is cancelled when one fails.
-type group struct {
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	err    error
-	cancel context.CancelFunc
-}
-
-func newGroup(ctx context.Context) (*group, context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	return &group{cancel: cancel}, ctx
-}
-
-// Go runs f in a goroutine of the group.
-func (g *group) Go(f func() error) {
-	g.wg.Go(func() {
-		if err := f(); err != nil {
-			g.mu.Lock()
-			if g.err == nil {
-				g.err = err
-				g.cancel()
-			}
-			g.mu.Unlock()
-		}
-	})
-}
-
-// Wait waits for every function and returns the first error.
-func (g *group) Wait() error {
-	g.wg.Wait()
-	g.cancel()
-	return g.err
 }

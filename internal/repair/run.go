@@ -1,11 +1,11 @@
 package repair
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -83,10 +83,7 @@ func (c Config) withDefaults() Config {
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = 200 * time.Millisecond
 	}
-	if c.Holder == "" {
-		h, _ := os.Hostname()
-		c.Holder = fmt.Sprintf("%s pid %d on %s", strings.Join(os.Args, " "), os.Getpid(), h)
-	}
+	c.Holder = cmp.Or(c.Holder, rebalance.DefaultHolder())
 	if !strings.HasPrefix(c.Holder, "repair") {
 		c.Holder = "repair: " + c.Holder
 	}
@@ -144,6 +141,9 @@ type State struct {
 // Replicas down are skipped and named in Report.Down.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
+	if len(cfg.Producer.Static) > 0 {
+		return Report{}, fmt.Errorf("repair: %w", producer.ErrStatic)
+	}
 	r := &runner{cfg: cfg, start: time.Now()}
 	r.phase.Store("starting")
 	cc, err := consul.New(cfg.Producer.Consul)
@@ -392,26 +392,5 @@ func (r *runner) snapshot() Progress {
 // reportProgress calls Config.Progress every ProgressEvery until stop,
 // which calls it once more.
 func (r *runner) reportProgress() (stop func()) {
-	if r.cfg.Progress == nil {
-		return func() {}
-	}
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(r.cfg.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				r.cfg.Progress(r.snapshot())
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-		r.cfg.Progress(r.snapshot())
-	}
+	return rebalance.ReportProgress(r.cfg.ProgressEvery, r.cfg.Progress, r.snapshot)
 }
