@@ -1,11 +1,14 @@
 package main
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/curve"
 )
 
 // The supervisor starts each node process with nodeFlags.args(): every node
@@ -35,4 +38,32 @@ func TestNodeFlagsReachChildProcesses(t *testing.T) {
 	f, _ := parse(given...)
 	child, _ := parse(f.args()...)
 	require.Equal(t, f, child)
+}
+
+// TestCurveNodeKeys: with --curve-node-keys a node uses its own key when
+// the directory has one, else the shared --curve-secret-file.
+func TestCurveNodeKeys(t *testing.T) {
+	if err := curve.Available(); err != nil {
+		t.Skip(err)
+	}
+	dir, nodeKeys := t.TempDir(), t.TempDir()
+	shared, err := curve.Generate()
+	require.NoError(t, err)
+	_, _, err = curve.WriteKeypair(filepath.Join(dir, "shared"), shared)
+	require.NoError(t, err)
+	own, err := curve.Generate()
+	require.NoError(t, err)
+	_, _, err = curve.WriteKeypair(filepath.Join(nodeKeys, "node-1"), own)
+	require.NoError(t, err)
+	f := curveFlags{secretFile: filepath.Join(dir, "shared.secret"), clients: dir, nodeKeys: nodeKeys}
+	for name, want := range map[string]curve.Keypair{"node-0": shared, "node-1": own} {
+		sc, cc, err := f.server(name)
+		require.NoError(t, err)
+		require.Equal(t, want, sc.Key, name)
+		require.Nil(t, cc, "no --curve-client-secret-file: the node's own key")
+	}
+	sc, cc, err := (&curveFlags{}).server("node-0")
+	require.NoError(t, err)
+	require.Nil(t, sc)
+	require.Nil(t, cc)
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -127,10 +130,33 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	err = noderun.Run(ctx, rc)
+	// SIGHUP re-reads the CURVE allowlists at once (they are also re-read
+	// when they change); registered before the node starts, so that an
+	// early one does not end the process.
+	hup := make(chan os.Signal, 1)
+	if rc.Node.Curve != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	s, err := noderun.Start(ctx, rc)
 	var se *noderun.StoreError
 	if errors.As(err, &se) {
 		return fmt.Errorf("--data-dir: %w", se.Err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			s.Stop()
+			return nil
+		case <-hup:
+			if err := s.ReloadAllowlist(); err != nil {
+				logger.Warn("SIGHUP: CURVE allowlist not reloaded; the previous one stays in force", "err", err)
+			} else {
+				logger.Info("SIGHUP: CURVE allowlist reloaded")
+			}
+		}
+	}
 }

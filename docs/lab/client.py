@@ -11,6 +11,8 @@ consistent hashing or HRW. Run it with Debian's Python, which has pyzmq
   /usr/bin/python3 docs/lab/client.py --node node-2 getall          # endpoint from Consul
   /usr/bin/python3 docs/lab/client.py --nodes 4 --hash hrw load 1000  # phase 1 sharding
   /usr/bin/python3 docs/lab/client.py --passing put user:9 v1         # the naive phase-2 client
+  /usr/bin/python3 docs/lab/client.py --curve-secret-file alice.secret \
+      --curve-server-key server.pub --endpoint tcp://127.0.0.1:2000 get user:1  # CURVE
 
 --node looks the node's request endpoint up in Consul's HTTP API (the agent
 at $CONSUL_HTTP_ADDR, default 127.0.0.1:8500): the Meta "rep" of the passing
@@ -20,6 +22,11 @@ cluster of `server_consumer --static N`: node-i at tcp://127.0.0.1:<2000+i>
 --passing shards over whoever passes in Consul right now: the naive phase-2
 client of the lab's lost-update exercise (docs/LAB.md), which shows why
 zshard places keys on the recorded members instead.
+
+--curve-secret-file connects with CURVE (docs/SECURITY.md) as the key in that
+file, as `client_producer keygen` writes it; the node's public key comes
+from --curve-server-key, or with --node from the node's Consul Meta "curve".
+A node that does not allow the key never answers.
 
 Its placement (md5, 100 ring points per node) is the lab's own phase-1
 exercise, not zshard's: client_producer places keys with xxh3 and a
@@ -38,37 +45,55 @@ import zmq
 
 TIMEOUT_MS = 3000
 
+# CURVE socket options (docs/SECURITY.md); empty: plaintext.
+CURVE = {}
+
 
 def request(ctx, endpoint, req):
     """Sends one request and returns the decoded reply (a dict)."""
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)  # a dead node must not hang us
+    for opt, value in CURVE.items():
+        sock.setsockopt(opt, value)
     sock.connect(endpoint)
     try:
         sock.send_json(req)
         return sock.recv_json()
     except zmq.Again:
-        sys.exit(f"no reply from {endpoint} within {TIMEOUT_MS} ms")
+        hint = " (is this CURVE key in the node's allowlist?)" if CURVE else ""
+        sys.exit(f"no reply from {endpoint} within {TIMEOUT_MS} ms{hint}")
     finally:
         sock.close()
 
 
-def consul_passing():
-    """The passing instances of service zshard: {node name: request endpoint}."""
+def consul_meta():
+    """The Meta of the passing instances of service zshard, by node name."""
     addr = os.environ.get("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
     if "://" not in addr:
         addr = "http://" + addr
     with urllib.request.urlopen(f"{addr}/v1/health/service/zshard?passing") as r:
-        return {e["Service"]["ID"]: e["Service"]["Meta"]["rep"] for e in json.load(r)}
+        return {e["Service"]["ID"]: e["Service"]["Meta"] for e in json.load(r)}
+
+
+def consul_passing():
+    """The passing instances of service zshard: {node name: request endpoint}."""
+    return {name: meta["rep"] for name, meta in consul_meta().items()}
 
 
 def consul_endpoint(node):
-    """The request endpoint node registered in Consul (passing only)."""
-    endpoint = consul_passing().get(node)
-    if endpoint is None:
+    """The request endpoint node registered in Consul (passing only), and
+    its CURVE public key (None when it runs without CURVE)."""
+    meta = consul_meta().get(node)
+    if meta is None:
         sys.exit(f"{node} is not a passing member of service zshard in Consul")
-    return endpoint
+    return meta["rep"], meta.get("curve")
+
+
+def read_key(path):
+    """The Z85 key (40 characters) in a key file of `client_producer keygen`."""
+    with open(path) as f:
+        return f.read().strip().encode()
 
 
 def h64(s):
@@ -117,7 +142,21 @@ def main():
     sub.add_parser("getall", help="GET_ALL")
     ld = sub.add_parser("load", help="PUT N keys key-0..key-{N-1}, sharded (with --nodes)")
     ld.add_argument("n", type=int)
+    ap.add_argument("--curve-secret-file", help="connect with CURVE as this secret key (PREFIX.secret of keygen)")
+    ap.add_argument("--curve-server-key", help="with CURVE: the node's public key file (default with --node: Meta curve)")
     args = ap.parse_args()
+
+    endpoint, server_key = args.endpoint, None
+    if args.node:
+        endpoint, server_key = consul_endpoint(args.node)
+    if args.curve_server_key:
+        server_key = read_key(args.curve_server_key)
+    if args.curve_secret_file:
+        if not server_key:
+            sys.exit("CURVE needs the node's public key: --curve-server-key FILE, or --node with Meta curve")
+        secret = read_key(args.curve_secret_file)
+        CURVE.update({zmq.CURVE_SECRETKEY: secret, zmq.CURVE_PUBLICKEY: zmq.curve_public(secret),
+                      zmq.CURVE_SERVERKEY: server_key if isinstance(server_key, bytes) else server_key.encode()})
 
     ctx = zmq.Context()
     if args.nodes or args.passing:
@@ -146,7 +185,6 @@ def main():
             print(f"{node}  {n:6d}  {'#' * round(60 * n / len(keys))}")
         return
 
-    endpoint = args.endpoint or consul_endpoint(args.node)
     if args.cmd == "put":
         req = {"op": "PUT", "key": args.key, "value": args.value}
     elif args.cmd == "get":

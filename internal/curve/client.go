@@ -84,12 +84,16 @@ func (c *Client) Connect(s *zmq.Socket, node, ep string) error {
 	if err := s.Monitor(addr, events); err != nil {
 		return fmt.Errorf("curve: monitor: %w", err)
 	}
-	defer func() { _ = s.Monitor("", 0) }()
 	m, err := zctx.NewSocket(zmq.PAIR)
 	if err != nil {
+		_ = s.Monitor("", 0)
 		return fmt.Errorf("curve: monitor socket: %w", err)
 	}
-	defer func() { _ = m.SetLinger(0); _ = m.Close() }()
+	defer func() {
+		_ = s.Monitor("", 0) // stop the monitor, then close its peer
+		_ = m.SetLinger(0)
+		_ = m.Close()
+	}()
 	if err := m.Connect(addr); err != nil {
 		return fmt.Errorf("curve: monitor: %w", err)
 	}

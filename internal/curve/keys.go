@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	zmq "github.com/pebbe/zmq4"
@@ -135,10 +134,4 @@ func LoadSecretFile(path string) (Keypair, error) {
 		return Keypair{}, fmt.Errorf("curve: %s: %w", path, err)
 	}
 	return Keypair{Public: pub, Secret: sec}, nil
-}
-
-// PublicFileFor returns the public key file next to the secret key file
-// secretPath (PREFIX.secret -> PREFIX.pub).
-func PublicFileFor(secretPath string) string {
-	return strings.TrimSuffix(secretPath, filepath.Ext(secretPath)) + ".pub"
 }

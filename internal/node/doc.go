@@ -15,7 +15,8 @@
 // request loop owns the ROUTER socket and the receiving end of an inproc
 // wake-up pipe; the ingest loop owns the PULL socket and the sending end of
 // that pipe, which it uses to tell the request loop that a SYNC token has
-// been applied. The purge loop, and on a durable store the loop recording
+// been applied. With Config.Curve, a curve loop owns the ZAP handler's
+// socket and the monitors of both endpoints (curve.go). The purge loop, and on a durable store the loop recording
 // that the node is up, own no socket. The store and the clock are shared
 // and safe for concurrent use.
 package node

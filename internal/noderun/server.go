@@ -282,3 +282,7 @@ func (s *Server) closeStore() {
 	}
 	s.store = nil
 }
+
+// ReloadAllowlist re-reads the node's CURVE allowlist directories now
+// (node.Node.ReloadAllowlist); without CURVE it does nothing.
+func (s *Server) ReloadAllowlist() error { return s.node.ReloadAllowlist() }

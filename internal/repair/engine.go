@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zshard/zshard/internal/curve"
+	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/sharding"
 )
@@ -129,6 +131,10 @@ type engine struct {
 	mu    sync.Mutex
 	down  map[string]string // node -> why it is skipped
 	fixed map[string]int64
+	// refused is the first error of a node refusing the repair's key
+	// (CURVE: not an admin's, or not allowed at all): the repair stops
+	// with it, since every node would refuse alike.
+	refused error
 
 	compared, differing, partial, skipped atomic.Int64
 	done                                  atomic.Int64 // partitions done, for progress
@@ -155,6 +161,9 @@ func newEngine(c Caller, table *sharding.Table, down map[string]string, opt opti
 func (e *engine) markDown(node string, why error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refused == nil && refusesKey(why) {
+		e.refused = fmt.Errorf("repair: %s: %w (run it with an admin key of the nodes)", node, why)
+	}
 	if _, ok := e.down[node]; !ok {
 		e.down[node] = why.Error()
 		e.opt.log.Warn("repair skips a replica", "node", node, "err", why)
@@ -273,6 +282,9 @@ func (e *engine) compareChunk(ctx context.Context, parts []int) error {
 	if err != nil {
 		return err
 	}
+	if err := e.refusal(); err != nil {
+		return err
+	}
 	var differ []int
 	width := e.table.Width()
 	for _, p := range parts {
@@ -300,9 +312,30 @@ func (e *engine) compareChunk(ctx context.Context, parts []int) error {
 		if err := e.fix(ctx, differ); err != nil {
 			return err
 		}
+		if err := e.refusal(); err != nil {
+			return err
+		}
 	}
 	e.done.Add(int64(len(parts)))
 	return nil
+}
+
+// refusal returns the error of a node that refused the repair's key, if
+// any.
+func (e *engine) refusal() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused
+}
+
+// refusesKey reports whether err is a node refusing the caller's key: a
+// forbidden reply or a CURVE refusal.
+func refusesKey(err error) bool {
+	var pe *protocol.Error      // from a NodeCaller
+	var re *producer.ReplyError // from a producer
+	return curve.IsRefused(err) || errors.Is(err, curve.ErrKeyNeeded) ||
+		errors.As(err, &pe) && pe.Code == protocol.CodeForbidden ||
+		errors.As(err, &re) && re.Code == protocol.CodeForbidden
 }
 
 // compareRange compares the partitions [lo, hi) chunk by chunk
