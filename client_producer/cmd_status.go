@@ -12,7 +12,9 @@ import (
 )
 
 func newStatusCmd(g *globalConfig) *cobra.Command {
-	return &cobra.Command{
+	var watch bool
+	var interval time.Duration
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster: settings, members, health and keys per node",
 		Long: `status prints the cluster settings stored in Consul, or with --static the
@@ -28,11 +30,26 @@ status 1 when a member is down or does not answer.
 
 The settings stored in Consul are the cluster's: the first producer stores
 them from its --hash and -R, and every later one uses them (with a warning if
-its flags differ), so that all producers place every key identically.`,
+its flags differ), so that all producers place every key identically.
+
+With --watch it refreshes a table every second (--interval) until Ctrl-C:
+per node its health, keys, operations per second and the p99 of its request
+durations, read from the node's Prometheus metrics (the URL in its Consul
+Meta "metrics"; a node without shows its STATS keys only), so that a
+benchmark or a rebalance can be watched. On a terminal each table replaces
+the last; otherwise the tables follow one another (with --json, one line of
+JSON per refresh).`,
 		Example: `  client_producer status
-  client_producer --json status`,
+  client_producer --json status
+  client_producer status --watch`,
 		Args: cobra.NoArgs,
 		RunE: runWithProducer(g, func(cmd *cobra.Command, _ []string, p *producer.Producer, out io.Writer) error {
+			if watch {
+				if interval <= 0 {
+					return fmt.Errorf("%w: --interval %v: want a positive duration", errUsage, interval)
+				}
+				return watchStatus(cmd.Context(), p, out, g.JSON, interval)
+			}
 			st, err := p.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -108,4 +125,7 @@ its flags differ), so that all producers place every key identically.`,
 			return nil
 		}, readOnly),
 	}
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh every --interval until Ctrl-C, with operations per second and p99 per node from their metrics")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch, the time between two refreshes")
+	return cmd
 }

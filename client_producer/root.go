@@ -151,6 +151,7 @@ the token lacks (docs/SECURITY.md).`,
 	root.AddCommand(newBenchCmd(g), newBenchNodeCmd(), newBenchEchoCmd())
 	root.AddCommand(newAddNodeCmd(g), newRemoveNodeCmd(g), newRepairCmd(g))
 	root.AddCommand(newKeygenCmd())
+	root.AddCommand(newGradeCmd(g))
 	return root
 }
 

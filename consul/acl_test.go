@@ -158,6 +158,12 @@ func TestACLPolicies(t *testing.T) {
 	ok, err := nodeC.EnsureSignal(ctx, consul.Signal{Name: "node-0", State: consul.NodeUp})
 	require.NoError(t, err)
 	require.True(t, ok)
+	wrote, err := nodeC.EnsureSignals(ctx, []consul.Signal{{Name: "node-2", State: consul.NodeUp}, {Name: "node-3", State: consul.NodeUp}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"node-2", "node-3"}, wrote)
+	// A transaction refused by an ACL is a refusal, not a race to retry.
+	_, err = producerC.EnsureSignals(ctx, []consul.Signal{{Name: "node-4", State: consul.NodeUp}})
+	requireDenied(t, err, "key:write", "zshard/nodes/node-4")
 	sess, err := nodeC.NewSession(ctx, "supervisor", 0)
 	require.NoError(t, err)
 	ok, err = sess.Claim(ctx, "node-0", "h1")

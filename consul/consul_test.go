@@ -195,6 +195,29 @@ func TestSignals(t *testing.T) {
 	require.Equal(t, consul.NodeUp, sigs[1].State)
 
 	require.Error(t, c.SignalAdd(ctx, "bad/name", ""))
+
+	// EnsureSignals writes the missing ones, in one transaction, and
+	// leaves the removed node-4 and the hand-written node-5 alone.
+	var want []consul.Signal
+	for _, n := range []string{"node-3", "node-4", "node-5", "node-6"} {
+		want = append(want, consul.Signal{Name: n, State: consul.NodeUp})
+	}
+	names, err := c.EnsureSignals(ctx, want)
+	require.NoError(t, err)
+	require.Equal(t, []string{"node-3", "node-6"}, names)
+	sigs, err = c.Signals(ctx)
+	require.NoError(t, err)
+	states := map[string]consul.NodeState{}
+	for _, s := range sigs {
+		states[s.Name] = s.State
+	}
+	require.Equal(t, map[string]consul.NodeState{"node-3": consul.NodeUp, "node-4": consul.NodeRemoved,
+		"node-5": consul.NodeUp, "node-6": consul.NodeUp}, states)
+	names, err = c.EnsureSignals(ctx, want)
+	require.NoError(t, err)
+	require.Empty(t, names)
+	_, err = c.EnsureSignals(ctx, []consul.Signal{{Name: "bad/name", State: consul.NodeUp}})
+	require.Error(t, err)
 }
 
 func TestClaimsAreExclusive(t *testing.T) {
@@ -354,4 +377,34 @@ func TestSettingsKeepLayoutAndMigration(t *testing.T) {
 	cl := got.Clone()
 	cl.Migration.To[0] = "x"
 	require.Equal(t, "n0", got.Migration.To[0], "Clone copies deeply")
+}
+
+// TestMetaMetricsFollowsTheRequestEndpoint: with MetricsPort, Meta
+// "metrics" is the metrics URL on the request endpoint's host, and moves
+// with it; without, there is no Meta "metrics".
+func TestMetaMetricsFollowsTheRequestEndpoint(t *testing.T) {
+	ctx := context.Background()
+	c, agent := newClient(t)
+	addr := "10.0.0.1"
+	r := reg("node-0", 2000)
+	r.RepURL, r.PullURL, r.MetricsPort = "tcp://"+addr+":2000", "tcp://"+addr+":2100", 2200
+	r.Refresh = func() (string, string, error) {
+		return "tcp://" + addr + ":2000", "tcp://" + addr + ":2100", nil
+	}
+	rr := mustRegister(t, c, r)
+	mustRegister(t, c, reg("node-1", 2001))
+	ms, err := c.Members(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:2200/metrics", ms[0].MetricsURL)
+	require.Empty(t, ms[1].MetricsURL)
+	svcs, _, err := agent.Client.Catalog().Service("zshard", "", nil)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.1:2200/metrics", svcs[0].ServiceMeta[consul.MetaMetrics])
+	require.NotContains(t, svcs[1].ServiceMeta, consul.MetaMetrics)
+
+	addr = "10.0.0.2"
+	rr.Beat(ctx, nil)
+	ms, err = c.Members(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "http://10.0.0.2:2200/metrics", ms[0].MetricsURL)
 }

@@ -3,8 +3,9 @@
 // It does these things, each in its own file:
 //
 //   - register.go: a node registers itself as an instance of the zshard
-//     service (ID = node name, Meta "rep" and "pull" = its endpoint URLs)
-//     with a TTL health check that its own serving loop keeps passing, and
+//     service (ID = node name, Meta "rep" and "pull" = its endpoint URLs,
+//     Meta "metrics" = the URL of its Prometheus metrics, if it serves
+//     them) with a TTL health check that its own serving loop keeps passing, and
 //     deregisters on graceful shutdown. If the agent forgets it (an agent
 //     restart), the next heartbeat registers it again.
 //   - members.go: clients read the passing instances and follow changes.

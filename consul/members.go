@@ -26,6 +26,9 @@ const (
 	// runs CURVE; clients must connect with CURVE, expecting this key.
 	// Absent: the node is plaintext.
 	MetaCurve = "curve"
+	// MetaMetrics is the URL of the node's Prometheus metrics, e.g.
+	// http://127.0.0.1:2200/metrics; absent when the node serves none.
+	MetaMetrics = "metrics"
 )
 
 // Member is one passing instance of the zshard service.
@@ -43,6 +46,9 @@ type Member struct {
 	// Curve is the node's CURVE public key (Meta "curve"); empty when the
 	// node runs without CURVE.
 	Curve string
+	// MetricsURL is the node's Prometheus endpoint (Meta "metrics"); empty
+	// when it serves none.
+	MetricsURL string
 }
 
 // Members returns the instances of the service whose checks all pass,
@@ -83,15 +89,16 @@ func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uin
 	for _, e := range entries {
 		s := e.Service
 		out = append(out, Member{
-			Name:    s.ID,
-			RepURL:  s.Meta[MetaRep],
-			PullURL: s.Meta[MetaPull],
-			Host:    s.Meta[MetaHost],
-			Curve:   s.Meta[MetaCurve],
-			Address: s.Address,
-			Port:    s.Port,
-			Agent:   e.Node.Node,
-			Ready:   s.Meta[MetaReady] != "false",
+			Name:       s.ID,
+			RepURL:     s.Meta[MetaRep],
+			PullURL:    s.Meta[MetaPull],
+			Host:       s.Meta[MetaHost],
+			Curve:      s.Meta[MetaCurve],
+			Address:    s.Address,
+			Port:       s.Port,
+			Agent:      e.Node.Node,
+			Ready:      s.Meta[MetaReady] != "false",
+			MetricsURL: s.Meta[MetaMetrics],
 		})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

@@ -46,6 +46,12 @@ type Registration struct {
 	// Curve is the node's CURVE public key (Z85), registered as Meta
 	// "curve". Default "": the node runs without CURVE (no Meta "curve").
 	Curve string
+	// MetricsPort, when not 0, is the port of the node's Prometheus
+	// endpoint, served on the host of the request endpoint: Meta "metrics"
+	// is its URL (http://host:port/metrics), following the request
+	// endpoint's host when Refresh changes it. Default 0: no Meta
+	// "metrics".
+	MetricsPort int
 }
 
 // Registrar keeps one node registered: Run heartbeats its check and
@@ -125,6 +131,9 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 	}
 	if r.reg.Curve != "" {
 		svc.Meta[MetaCurve] = r.reg.Curve
+	}
+	if r.reg.MetricsPort != 0 {
+		svc.Meta[MetaMetrics] = "http://" + net.JoinHostPort(host, strconv.Itoa(r.reg.MetricsPort)) + "/metrics"
 	}
 	r.svc = svc
 	return nil

@@ -3,7 +3,9 @@ package consul
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -119,6 +121,77 @@ func (c *Client) EnsureSignal(ctx context.Context, s Signal) (bool, error) {
 		return false, c.wrapErr("writing the signal for "+s.Name, err)
 	}
 	return ok, nil
+}
+
+// EnsureSignals is EnsureSignal for several nodes at once: the missing
+// signals are written in one transaction, so that a producer reading the
+// signals sees all of a starting cluster's nodes or none of them (a
+// layout recorded in between would hold only some). At most 64 signals
+// are written per transaction. It returns the names it wrote.
+func (c *Client) EnsureSignals(ctx context.Context, sigs []Signal) ([]string, error) {
+	for _, s := range sigs {
+		if err := ValidName(s.Name); err != nil {
+			return nil, err
+		}
+	}
+	var wrote []string
+	for chunk := range slices.Chunk(sigs, 64) {
+		for attempt := 0; ; attempt++ {
+			names, err := c.ensureSignalsOnce(ctx, chunk)
+			if err == nil {
+				wrote = append(wrote, names...)
+				break
+			}
+			if !errors.Is(err, errTxnRaced) || attempt == 4 {
+				return wrote, err
+			}
+		}
+	}
+	return wrote, nil
+}
+
+// errTxnRaced is a transaction that failed because a signal it was to
+// create appeared in the meantime.
+var errTxnRaced = errors.New("consul: a signal was written concurrently")
+
+func (c *Client) ensureSignalsOnce(ctx context.Context, sigs []Signal) ([]string, error) {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	existing, _, err := c.api.KV().Keys(c.key(signalsDir), "", q)
+	if err != nil {
+		return nil, c.wrapErr("reading node signals", err)
+	}
+	var ops api.TxnOps
+	var names []string
+	for _, s := range sigs {
+		key := c.key(signalsDir + s.Name)
+		if slices.Contains(existing, key) {
+			continue
+		}
+		data, _ := json.Marshal(s)
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: key, Value: data, Index: 0}})
+		names = append(names, s.Name)
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	ok, resp, _, err := c.api.Txn().Txn(ops, q)
+	if err != nil {
+		return nil, c.wrapErr("writing the signals for "+strings.Join(names, ", "), err)
+	}
+	if !ok {
+		if resp != nil && len(resp.Errors) > 0 {
+			// An ACL refusal comes back as an operation's error, not as
+			// a 403: it must not be retried as a race.
+			what := resp.Errors[0].What
+			refused := api.StatusError{Code: http.StatusForbidden, Body: what}
+			if pe := c.permissionError("writing the signals for "+strings.Join(names, ", "), refused); pe != nil {
+				return nil, pe
+			}
+			return nil, fmt.Errorf("%w: %s", errTxnRaced, what)
+		}
+		return nil, errTxnRaced
+	}
+	return names, nil
 }
 
 func (c *Client) putSignal(ctx context.Context, s Signal) error {

@@ -50,8 +50,9 @@ start_consul
 echo "Consul at $CONSUL_HTTP_ADDR"
 
 step "server_consumer 4: a supervisor launches node-0..node-3, each registers itself (log: $work/server.log)"
-base=$(free_base 210)
+base=$(free_base 211)
 "$BIN/server_consumer" 4 --base-rep-port "$base" --base-pull-port $((base + 100)) \
+	--base-metrics-port $((base + 200)) --metrics-port $((base + 210)) \
 	>"$work/server.log" 2>&1 &
 pids+=($!)
 wait_passing "node-0 node-1 node-2 node-3"

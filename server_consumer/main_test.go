@@ -28,8 +28,8 @@ func TestMain(m *testing.M) {
 // freeBases finds n consecutive free ports for requests and n for ingest.
 func freeBases(t *testing.T, n int) (req, ingest int) {
 	t.Helper()
-	base := testcluster.FreePortRange(t, 2*n)
-	return base, base + n
+	base := testcluster.FreePortRange(t, 3*n)
+	return base, base + n // metrics on base+2n..
 }
 
 type proc struct {
@@ -100,7 +100,8 @@ func TestStaticStartsAndStops(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			const n = 3
 			req, ingest := freeBases(t, n)
-			p := start(t, "--static", fmt.Sprint(n), "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest))
+			p := start(t, "--static", fmt.Sprint(n), "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest),
+				"--base-metrics-port", fmt.Sprint(ingest+n))
 			eps := p.ready(t, n)
 			for i := range n {
 				name := fmt.Sprintf("node-%d", i)
@@ -122,7 +123,8 @@ func TestStaticStopsAllWhenOneFails(t *testing.T) {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", req+1)) // node-1 cannot bind
 	require.NoError(t, err)
 	defer l.Close()
-	p := start(t, "--static", "2", "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest))
+	p := start(t, "--static", "2", "--base-rep-port", fmt.Sprint(req), "--base-pull-port", fmt.Sprint(ingest),
+		"--base-metrics-port", fmt.Sprint(ingest+2))
 	go func() {
 		for p.lines.Scan() {
 		}

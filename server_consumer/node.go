@@ -26,14 +26,17 @@ import (
 // the node runtime until the command's context ends.
 func newNodeCmd(nf *nodeFlags, stdout, stderr io.Writer) *cobra.Command {
 	var name string
-	var repPort, pullPort int
+	var repPort, pullPort, metricsPort int
 	var reg registerFlags
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "run one node in this process (what --static starts N times)",
 		Long: `node runs one storage node in this process until SIGINT or SIGTERM.
 Without --rep-port/--pull-port, node-<i> binds 2000+i and 2100+i and any other
-name binds free ports. With --consul it registers in Consul once serving (a
+name binds free ports. It serves Prometheus metrics over HTTP at /metrics on
+--metrics-port (node-<i>: 2200+i, other names: a free port; 0 turns them off),
+on the same address as its endpoints, registered in Consul as Meta metrics
+(docs/OPERATIONS.md). With --consul it registers in Consul once serving (a
 TTL check kept passing while its request endpoint answers PING) and
 deregisters when stopped. With --data-dir and --consul it first deletes the
 keys of partitions the current layout no longer gives it (moved away by a
@@ -59,6 +62,15 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use,
 			if !cmd.Flags().Changed("pull-port") {
 				pullPort = di
 			}
+			metrics := true
+			switch {
+			case !cmd.Flags().Changed("metrics-port"):
+				metricsPort = supervisor.MetricsPort(name, supervisor.DefaultBaseMetricsPort)
+			case metricsPort == 0:
+				metrics = false
+			case metricsPort < 0 || metricsPort > 65535:
+				return usageError{fmt.Errorf("--metrics-port %d: want a TCP port, or 0 for none", metricsPort)}
+			}
 			cfg := node.Config{
 				Name: name, Bind: nf.bind, RequestPort: repPort, IngestPort: pullPort,
 				Limits: protocol.Limits{
@@ -74,12 +86,13 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use,
 				return usageError{fmt.Errorf("--sync: %w", err)}
 			}
 			warnPlaintext(logger, nf.bind, &nf.curve)
-			return runNode(cmd.Context(), cfg, reg, nf, logger, stdout)
+			return runNode(cmd.Context(), cfg, reg, nf, metrics, metricsPort, logger, stdout)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "node-0", "node name (node-<i> selects the default ports)")
 	cmd.Flags().IntVar(&repPort, "rep-port", 0, "request endpoint TCP port; 0 = a free port (default 2000+i for node-<i>)")
 	cmd.Flags().IntVar(&pullPort, "pull-port", 0, "ingest endpoint TCP port; 0 = a free port (default 2100+i for node-<i>)")
+	cmd.Flags().IntVar(&metricsPort, "metrics-port", 0, "Prometheus /metrics HTTP port; 0 = no metrics (default 2200+i for node-<i>, a free port for other names)")
 	reg.register(cmd)
 	return cmd
 }
@@ -106,13 +119,14 @@ func (f *registerFlags) register(cmd *cobra.Command) {
 
 // runNode serves one node until ctx is done, registered in Consul when
 // --consul is given.
-func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFlags, logger *slog.Logger, stdout io.Writer) error {
+func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFlags, metrics bool, metricsPort int, logger *slog.Logger, stdout io.Writer) error {
 	rc := noderun.Config{
 		Node: cfg, Host: rf.host, Advertise: rf.advertise, TTL: rf.ttl,
 		DataDir: nf.dataDir, CacheBytes: int64(nf.cacheMB) << 20, CatchUpSettle: nf.catchUpSettle,
 		RepairInterval: cmp.Or(nf.repairInterval, -1), // the flag's 0: off
 		RepairRate:     nf.repairRate,
 		Ready:          stdout, Logger: logger,
+		Metrics: metrics, MetricsPort: metricsPort,
 	}
 	var err error
 	if rc.Node.Curve, rc.Curve, err = nf.curve.server(cfg.Name); err != nil {

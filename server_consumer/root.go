@@ -52,6 +52,11 @@ PUSH producers); the wire protocol is docs/PROTOCOL.md.
                                ports 2100+i, and stops them all on Ctrl-C.
   server_consumer node ...     runs one node in this process.
 
+Every node serves Prometheus metrics at http://<bind>:<port>/metrics, node-i
+on 2200+i (--base-metrics-port; 0: none), registered in Consul as Meta
+metrics; the supervisor serves its own on --metrics-port (2300; 0: none).
+See docs/OPERATIONS.md.
+
 Environment:
   CONSUL_HTTP_ADDR   Consul agent address (default 127.0.0.1:8500); --consul
                      overrides it. https://host:port uses TLS.
@@ -103,7 +108,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 				return usageError{err}
 			}
 			return runStatic(cmd.Context(), staticConfig{
-				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs,
+				N: static, BaseRequestPort: baseReq, BaseIngestPort: baseIngs, BaseMetricsPort: sf.baseMetricsPort,
 				NodeArgs: nf.args(), DataDir: nf.dataDir, Logger: logger, Stdout: stdout, Stderr: stderr,
 			})
 		},

@@ -20,6 +20,7 @@ type staticConfig struct {
 	N               int
 	BaseRequestPort int // node-i requests on BaseRequestPort+i
 	BaseIngestPort  int // node-i ingest on BaseIngestPort+i
+	BaseMetricsPort int // node-i metrics on BaseMetricsPort+i; 0: none
 	NodeArgs        []string
 	DataDir         string // node-i gets DataDir/node-i when set
 	Logger          *slog.Logger
@@ -73,7 +74,8 @@ func (sc *staticCluster) start(exe string) error {
 		name := "node-" + strconv.Itoa(i)
 		args := append([]string{"node", "--name", name,
 			"--rep-port", strconv.Itoa(cfg.BaseRequestPort + i),
-			"--pull-port", strconv.Itoa(cfg.BaseIngestPort + i)}, cfg.NodeArgs...)
+			"--pull-port", strconv.Itoa(cfg.BaseIngestPort + i),
+			"--metrics-port", strconv.Itoa(cfg.metricsPort(i))}, cfg.NodeArgs...)
 		if cfg.DataDir != "" {
 			args = append(args, "--data-dir", filepath.Join(cfg.DataDir, name))
 		}
@@ -144,4 +146,12 @@ func without(nodes []staticNode, name string) []staticNode {
 		}
 	}
 	return out
+}
+
+// metricsPort is node-i's metrics port; 0: none.
+func (c staticConfig) metricsPort(i int) int {
+	if c.BaseMetricsPort <= 0 {
+		return 0
+	}
+	return c.BaseMetricsPort + i
 }

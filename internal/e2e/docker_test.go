@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zshard/zshard/internal/metrics"
 )
 
 // The cluster of docker-compose.yml: one node per host container.
@@ -29,10 +33,12 @@ const (
 
 // instance is what Consul says about one registered node.
 type instance struct {
-	name   string
-	rep    string // Meta rep: the request endpoint URL
-	host   string // Meta host: the supervisor's host
-	status string // aggregated health: passing, warning or critical
+	name string
+	rep  string // Meta rep: the request endpoint URL
+	host string // Meta host: the supervisor's host
+	// metrics is Meta metrics: the URL of the node's Prometheus endpoint.
+	metrics string
+	status  string // aggregated health: passing, warning or critical
 }
 
 // instances returns every registered instance of the service, passing or
@@ -45,7 +51,7 @@ func instances(t *testing.T, cc *api.Client) map[string]instance {
 	for _, e := range entries {
 		out[e.Service.ID] = instance{
 			name: e.Service.ID, rep: e.Service.Meta["rep"], host: e.Service.Meta["host"],
-			status: e.Checks.AggregatedStatus(),
+			metrics: e.Service.Meta["metrics"], status: e.Checks.AggregatedStatus(),
 		}
 	}
 	return out
@@ -154,6 +160,23 @@ func TestDockerCluster(t *testing.T) {
 		readAll(t, name)
 	}
 
+	t.Run("metrics", func(t *testing.T) {
+		// Every node serves /metrics on 2200+i of its container address,
+		// registered as Meta metrics, and each supervisor on 2300.
+		for i, name := range nodes {
+			ip := c.containerIP(containers[name])
+			url := reg[name].metrics
+			require.Equal(t, fmt.Sprintf("http://%s:%d/metrics", ip, 2200+i), url, "%s Meta metrics", name)
+			f := scrapeMetrics(t, url)
+			assert.EqualValues(t, keysByNode, f.Sum("zshard_keys"), "%s keys", name)
+			assert.GreaterOrEqual(t, f.Sum("zshard_ops_total", "op", "PUT", "endpoint", "request"), float64(keysByNode), "%s PUTs", name)
+			assert.GreaterOrEqual(t, f.Sum("zshard_ops_total", "op", "GET_ONE", "endpoint", "request"), float64(keysByNode), "%s GET_ONEs", name)
+			assert.NotEmpty(t, f.Histogram("zshard_request_duration_seconds", "op", "PUT").Buckets, "%s durations", name)
+			sup := scrapeMetrics(t, fmt.Sprintf("http://%s:2300/metrics", ip))
+			assert.EqualValues(t, 1, sup.Sum("zshard_supervisor_node_running", "node", name), "%s supervisor", name)
+		}
+	})
+
 	t.Run("producer container", func(t *testing.T) {
 		// The producer service runs on the project network with
 		// CONSUL_HTTP_ADDR=consul:8500.
@@ -256,4 +279,14 @@ func TestDockerCluster(t *testing.T) {
 		readAll(t, "node-3")
 	})
 	// Adding and removing nodes with rebalancing: TestDockerRebalance.
+}
+
+// scrapeMetrics reads a /metrics endpoint with the Prometheus text parser.
+func scrapeMetrics(t *testing.T, url string) metrics.Families {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := metrics.Scrape(ctx, http.DefaultClient, url)
+	require.NoError(t, err, url)
+	return f
 }

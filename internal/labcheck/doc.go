@@ -32,9 +32,10 @@
 //
 // The guide uses the defaults (Consul on 127.0.0.1:8500, node-i on 2000+i and
 // 2100+i). The checker must not take them, so its bin/ directory wraps the
-// programs: bin/consul adds free ports to `consul agent`, bin/server_consumer
-// and bin/client_producer add --base-rep-port/--base-pull-port (where
-// --static nodes listen), CONSUL_HTTP_ADDR points at the private agent,
+// programs: bin/consul adds free ports to `consul agent` (unless it is given
+// its own, as by client_producer grade), bin/server_consumer and
+// bin/client_producer add --base-rep-port/--base-pull-port (where --static
+// nodes listen), CONSUL_HTTP_ADDR points at the private agent,
 // ZSHARD_BASE_PORT tells docs/lab/client.py the static ports. The guide's
 // own placer section runs bin/maglev/client_producer, a -tags maglev build.
 // Endpoints written in a command (127.0.0.1:2000) are mapped to the private

@@ -44,7 +44,7 @@ func freeBase() int {
 	for base := 11000 + int(time.Now().UnixNano()%19000); ; base = 11000 + (base-11000+211)%19000 {
 		var ls []net.Listener
 		ok := true
-		for _, r := range [][2]int{{base, base + 13}, {base + 100, base + 110}} {
+		for _, r := range [][2]int{{base, base + 13}, {base + 100, base + 110}, {base + 200, base + 211}} {
 			for p := r[0]; p < r[1] && ok; p++ {
 				l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 				if err != nil {
@@ -75,7 +75,7 @@ type bg struct {
 // lab is one run of the guide.
 type lab struct {
 	t        *testing.T
-	dir      string // the working directory: bin/, docs/lab/client.py
+	dir      string // the working directory: bin/, the Python programs
 	env      []string
 	ports    Ports
 	consul   string // private agent's HTTP address
@@ -129,27 +129,32 @@ func setup(t *testing.T, root string) *lab {
 	}
 	for name, exe := range map[string]string{"client_producer": real, "maglev/client_producer": realMaglev} {
 		write(name, fmt.Sprintf(`#!/bin/sh
-# lab-check: --static finds node-i on the private ports instead of 2000+i/2100+i
-exec %q "$@" --base-rep-port=%d --base-pull-port=%d
-`, filepath.Join(exe, "client_producer"), base, base+100))
+# lab-check: --static finds node-i on the private ports instead of 2000+i/2100+i;
+# grade --consul finds bin/consul on PATH, as it would next to the program
+PATH=%q:"$PATH" exec %q "$@" --base-rep-port=%d --base-pull-port=%d
+`, bin, filepath.Join(exe, "client_producer"), base, base+100))
 	}
 	write("server_consumer", fmt.Sprintf(`#!/bin/sh
-# lab-check: node-i on private ports instead of 2000+i/2100+i
-exec %q "$@" --base-rep-port %d --base-pull-port %d
-`, filepath.Join(real, "server_consumer"), base, base+100))
+# lab-check: node-i on private ports instead of 2000+i/2100+i/2200+i
+exec %q "$@" --base-rep-port %d --base-pull-port %d --base-metrics-port %d --metrics-port %d
+`, filepath.Join(real, "server_consumer"), base, base+100, base+200, base+210))
 	write("consul", fmt.Sprintf(`#!/bin/sh
-# lab-check: the agent on private ports instead of 8500 and friends
-if [ "$1" = agent ]; then
+# lab-check: the agent on private ports instead of 8500 and friends (an agent
+# given its own ports, as client_producer grade starts one, keeps them)
+if [ "$1" = agent ] && ! printf '%%s\n' "$@" | grep -qx -- -http-port; then
 	exec %q "$@" -http-port %d -serf-lan-port %d -server-port %d -serf-wan-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1
 fi
 exec %q "$@"
 `, consulBin, httpPort, serfPort, serverPort, consulBin))
 
-	docs := filepath.Join(dir, "docs", "lab")
-	require.NoError(t, os.MkdirAll(docs, 0o755))
-	client, err := os.ReadFile(filepath.Join(root, "docs", "lab", "client.py"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(docs, "client.py"), client, 0o755))
+	// The Python programs the guide runs, at the same paths.
+	for _, py := range []string{"docs/lab/client.py", "internal/grade/testdata/server.py"} {
+		data, err := os.ReadFile(filepath.Join(root, py))
+		require.NoError(t, err)
+		to := filepath.Join(dir, filepath.FromSlash(py))
+		require.NoError(t, os.MkdirAll(filepath.Dir(to), 0o755))
+		require.NoError(t, os.WriteFile(to, data, 0o755))
+	}
 
 	l := &lab{
 		t: t, dir: dir, ports: p, consul: "127.0.0.1:" + strconv.Itoa(httpPort),

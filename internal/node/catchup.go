@@ -76,6 +76,7 @@ func (c *CatchUp) Apply(ctx context.Context, entries []store.Entry) (applied int
 		}
 	}
 	c.applied.Add(int64(applied))
+	n.stats.catchUp.Add(uint64(applied))
 	return applied, nil
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/zshard/zshard/internal/protocol"
 )
@@ -90,13 +91,15 @@ type heldReply struct {
 	envelope [][]byte
 	codec    protocol.Codec
 	rep      protocol.Reply
-	write    bool
+	write    bool        // the request writes: its reply waits for the sync
+	op       protocol.Op // the request's, for its duration
+	start    time.Time   // when the request arrived; zero when not timed
 }
 
 // hold queues a reply behind the next group commit. Replies queued after
 // a write wait too, so a pipelining client sees its replies in order.
-func (rl *reqLoop) hold(envelope [][]byte, c protocol.Codec, rep protocol.Reply, write bool) {
-	rl.held = append(rl.held, heldReply{envelope: envelope, codec: c, rep: rep, write: write})
+func (rl *reqLoop) hold(h heldReply) {
+	rl.held = append(rl.held, h)
 }
 
 // commit fsyncs once for every held write and sends the held replies in
@@ -115,6 +118,7 @@ func (rl *reqLoop) commit() {
 			h.rep = protocol.Reply{Status: protocol.StatusError, Err: pe, ID: h.rep.ID}
 		}
 		rl.send(h.envelope, h.codec, &h.rep)
+		rl.n.observeRequest(h.op, h.start)
 	}
 	clear(rl.held)
 	rl.held = rl.held[:0]

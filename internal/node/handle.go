@@ -241,7 +241,7 @@ func storeErr(err error) error {
 // and measured slower on 2 cores, so one goroutine applies everything.
 func (n *Node) ingest(in *ingester, c protocol.Codec, r *protocol.Request) (failed int, first error) {
 	if r.Op != protocol.OpBatch {
-		n.stats.op(r.Op)
+		n.stats.ingestOp(r.Op)
 		in.flush()
 		var st stamp
 		var err error
@@ -253,7 +253,7 @@ func (n *Node) ingest(in *ingester, c protocol.Codec, r *protocol.Request) (fail
 		}
 		return 0, nil
 	}
-	n.stats.op(protocol.OpBatch)
+	n.stats.ingestOp(protocol.OpBatch)
 	var counts [16]uint64
 	bs := n.newBatchStamps(r)
 	fail := func(i int, err error) {
@@ -291,12 +291,12 @@ func (n *Node) ingest(in *ingester, c protocol.Codec, r *protocol.Request) (fail
 	}
 	for op, k := range counts {
 		if k > 0 {
-			n.stats.ops[op].Add(k)
+			n.stats.ingestOps[op].Add(k)
 		}
 	}
 	for i := range r.Ops {
 		if r.Ops[i].Op == protocol.OpSync {
-			n.stats.op(protocol.OpSync)
+			n.stats.ingestOp(protocol.OpSync)
 			in.flush()
 			_ = n.ingestOne(c, &r.Ops[i], stamp{}, nil) // a SYNC marker cannot fail
 		}

@@ -118,6 +118,7 @@ func splitEnvelope(frames [][]byte) (envelope, body [][]byte) {
 
 func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 	n := rl.n
+	t0 := n.requestStart()
 	ep := &n.stats.request
 	ep.messages.Add(1)
 	for _, f := range frames {
@@ -149,6 +150,7 @@ func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 		n.stats.op(protocol.OpSync)
 		if n.tokens.has(req.Token) {
 			rl.send(envelope, c, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: req.ID, Token: req.Token})
+			n.observeSync(t0)
 			return
 		}
 		timeout := n.cfg.SyncTimeout
@@ -156,7 +158,7 @@ func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 			timeout = min(time.Duration(req.TimeoutMS)*time.Millisecond, n.cfg.MaxSyncTimeout)
 		}
 		rl.waiters = append(rl.waiters, &syncWaiter{envelope: envelope, codec: c, id: req.ID,
-			token: req.Token, deadline: time.Now().Add(timeout)})
+			token: req.Token, deadline: time.Now().Add(timeout), start: t0})
 		return
 	}
 	rep := n.execute(c, &req)
@@ -165,11 +167,12 @@ func (rl *reqLoop) handle(frames [][]byte, role curve.Role) {
 	}
 	if n.syncer != nil && n.cfg.Sync == SyncAlways {
 		if w := isWrite(&req); w || len(rl.held) > 0 {
-			rl.hold(envelope, c, rep, w)
+			rl.hold(heldReply{envelope: envelope, codec: c, rep: rep, write: w, op: req.Op, start: t0})
 			return
 		}
 	}
 	rl.send(envelope, c, &rep)
+	n.observeRequest(req.Op, t0)
 }
 
 func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err error) {
@@ -179,7 +182,7 @@ func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err erro
 	rl.n.log.Debug("bad request", "code", pe.Code, "err", pe.Message)
 	rep := protocol.Reply{Status: protocol.StatusError, Err: pe, ID: id}
 	if len(rl.held) > 0 {
-		rl.hold(envelope, c, rep, false) // keep the replies in order
+		rl.hold(heldReply{envelope: envelope, codec: c, rep: rep}) // keep the replies in order
 		return
 	}
 	rl.send(envelope, c, &rep)
@@ -254,6 +257,7 @@ func (rl *reqLoop) settleWaiters(now time.Time, closing bool) {
 		switch {
 		case n.tokens.has(w.token):
 			rl.send(w.envelope, w.codec, &protocol.Reply{Op: protocol.OpSync, Status: protocol.StatusOK, ID: w.id, Token: w.token})
+			n.observeSync(w.start)
 		case closing:
 			rl.failSync(w, protocol.Errorf(protocol.CodeInternal, "node is shutting down"))
 		case !now.Before(w.deadline):
@@ -270,6 +274,7 @@ func (rl *reqLoop) failSync(w *syncWaiter, pe *protocol.Error) {
 	rl.n.stats.err(pe.Code)
 	rl.n.stats.request.errors.Add(1)
 	rl.send(w.envelope, w.codec, &protocol.Reply{Status: protocol.StatusError, Err: pe, ID: w.id})
+	rl.n.observeSync(w.start)
 }
 
 // ingestLoop owns the PULL socket and the sending end of the wake-up pipe.
@@ -388,8 +393,9 @@ func (n *Node) onIngest(frames [][]byte, in *ingester, role curve.Role) {
 		if err = n.authorize(role, &req); err != nil {
 			break
 		}
+		n.observeIngest(&req)
 		if !req.Op.Ingestible() {
-			n.stats.op(req.Op)
+			n.stats.ingestOp(req.Op)
 			err = protocol.Errorf(protocol.CodeBadRequest, "op %v is not accepted on the ingest endpoint (PUT, DELETE, BATCH and SYNC are)", req.Op)
 			break
 		}

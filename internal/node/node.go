@@ -40,6 +40,7 @@ type Node struct {
 	batcher   bulkStore // the store, when its ApplyMany is cheaper than Applies; else nil
 	clock     *hlc.Clock
 	stats     counters
+	hist      *histograms // nil unless Config.Metrics
 	tokens    *tokenSet
 	started   time.Time
 	catchup   atomic.Pointer[CatchUp] // nil unless catching up
@@ -74,6 +75,9 @@ func New(cfg Config) (*Node, error) {
 	n.log = n.log.With("node", cfg.Name)
 	if err := n.newCurve(cfg.Curve); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.Metrics {
+		n.hist = newHistograms()
 	}
 	if n.store == nil {
 		n.store = store.NewMemory(store.MemoryOptions{})

@@ -21,15 +21,22 @@ func (e *endpointCounters) snapshot() protocol.EndpointStats {
 	return protocol.EndpointStats{Messages: e.messages.Load(), Bytes: e.bytes.Load(), Errors: e.errors.Load()}
 }
 
-// counters are updated by both loops, hence atomics.
+// counters are updated by both loops, hence atomics. STATS and the
+// Prometheus collector (metrics.go) read the same counters.
 type counters struct {
-	ops     [16]atomic.Uint64 // by protocol.Op
-	errs    [16]atomic.Uint64 // by index in protocol.Codes
-	request endpointCounters
-	ingest  endpointCounters
+	ops       [16]atomic.Uint64 // request endpoint, by protocol.Op
+	ingestOps [16]atomic.Uint64 // ingest endpoint, by protocol.Op
+	errs      [16]atomic.Uint64 // by index in protocol.Codes
+	request   endpointCounters
+	ingest    endpointCounters
+	catchUp   atomic.Uint64 // records applied by catch-ups
 }
 
+// op counts an operation received on the request endpoint.
 func (c *counters) op(op protocol.Op) { c.ops[op&15].Add(1) }
+
+// ingestOp counts an operation received on the ingest endpoint.
+func (c *counters) ingestOp(op protocol.Op) { c.ingestOps[op&15].Add(1) }
 
 func (c *counters) err(code protocol.Code) {
 	for i, k := range protocol.Codes {
@@ -63,7 +70,7 @@ func (n *Node) Stats() protocol.Stats {
 	}
 	n.mu.Unlock()
 	for _, op := range protocol.Ops {
-		s.Ops[op.String()] = n.stats.ops[op].Load()
+		s.Ops[op.String()] = n.stats.ops[op].Load() + n.stats.ingestOps[op].Load()
 	}
 	for i, code := range protocol.Codes {
 		s.Errors[string(code)] = n.stats.errs[i].Load()

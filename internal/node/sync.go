@@ -53,4 +53,5 @@ type syncWaiter struct {
 	id       []byte
 	token    string
 	deadline time.Time
+	start    time.Time // when it arrived; zero unless Config.Metrics
 }

@@ -75,6 +75,14 @@ type Config struct {
 	// theirs. Default: with Node.Curve set, the node's own keypair (which
 	// every node sharing it admits as an admin); else nil, plaintext.
 	Curve *curve.Client
+	// Metrics serves the node's Prometheus metrics over HTTP at /metrics
+	// on MetricsPort of the node's bind address, registered in Consul as
+	// Meta "metrics", and turns on the node's histograms
+	// (node.Config.Metrics). Default false.
+	Metrics bool
+	// MetricsPort is the port of the metrics endpoint; 0 binds a free one.
+	// Default 0.
+	MetricsPort int
 	// Logger receives lifecycle events. Default: discard.
 	Logger *slog.Logger
 }
@@ -98,6 +106,9 @@ func (e *StoreError) Unwrap() error { return e.Err }
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics {
+		c.Node.Metrics = true
 	}
 	if c.CatchUpSettle == 0 {
 		c.CatchUpSettle = DefaultCatchUpSettle

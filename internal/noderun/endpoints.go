@@ -54,3 +54,12 @@ func withHost(endpoint, host string) string {
 	u.Host = net.JoinHostPort(host, port)
 	return u.String()
 }
+
+// splitHostPort returns the host and port of a tcp://host:port endpoint.
+func splitHostPort(endpoint string) (host, port string, err error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", "", err
+	}
+	return net.SplitHostPort(u.Host)
+}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/metrics"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/internal/repair"
@@ -26,8 +27,10 @@ type Server struct {
 	catchUp  *node.CatchUp   // non-nil while the node catches up
 	settings layout.Settings // the cluster's settings, for the catch-up
 	reg      *consul.Registrar
-	rep      string // the request endpoint as registered (or bound)
-	pull     string // the ingest endpoint as registered (or bound)
+	rep      string          // the request endpoint as registered (or bound)
+	pull     string          // the ingest endpoint as registered (or bound)
+	metrics  *metrics.Server // nil unless Config.Metrics
+	repair   repairStats     // the background repair's figures
 
 	bgCtx    context.Context // ends the background loops
 	stopBg   context.CancelFunc
@@ -65,7 +68,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.closeStore()
 		return nil, err
 	}
+	if err := s.serveMetrics(); err != nil {
+		s.closeNode()
+		return nil, err
+	}
 	if err := s.register(ctx); err != nil {
+		s.closeMetrics()
 		s.closeNode()
 		return nil, err
 	}
@@ -94,7 +102,7 @@ func (s *Server) backgroundRepair() {
 		rate = -1 // the flag's 0: no bound
 	}
 	err := repair.Background(s.bgCtx, repair.BackgroundConfig{Node: s.node.Name(), Consul: s.cfg.Consul,
-		Interval: s.cfg.RepairInterval, MaxRate: rate, Curve: s.cfg.curveClient(), Logger: s.cfg.Logger})
+		Interval: s.cfg.RepairInterval, MaxRate: rate, Curve: s.cfg.curveClient(), Logger: s.cfg.Logger, OnRound: s.repair.onRound})
 	if err != nil {
 		s.cfg.Logger.Error("background repair did not start", "err", err)
 	}
@@ -120,6 +128,7 @@ func (s *Server) Stop() {
 		s.stopBg()
 		s.bg.Wait()
 		s.deregister()
+		s.closeMetrics()
 		s.closeNode()
 	})
 }
@@ -225,6 +234,9 @@ func (s *Server) register(ctx context.Context) error {
 	}
 	r := consul.Registration{Name: s.node.Name(), RepURL: rep, PullURL: pull, Host: s.cfg.Host, TTL: s.cfg.TTL, CatchingUp: s.catchUp != nil,
 		Curve: s.node.CurvePublicKey()}
+	if s.metrics != nil {
+		r.MetricsPort = s.metrics.Port()
+	}
 	if s.cfg.Advertise == "" && isWildcard(s.node.Bind()) {
 		r.Refresh = endpoints
 	}

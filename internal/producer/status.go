@@ -27,7 +27,10 @@ type NodeStatus struct {
 	Name    string `json:"name"`
 	RepURL  string `json:"rep"`
 	PullURL string `json:"pull"`
-	Healthy bool   `json:"healthy"`
+	// MetricsURL is the node's Prometheus endpoint (Consul Meta
+	// "metrics"); empty when it serves none.
+	MetricsURL string `json:"metrics,omitempty"`
+	Healthy    bool   `json:"healthy"`
 	// Passing is whether the node passes its Consul health check; a member
 	// of the layout that does not is down: skipped, not replaced.
 	Passing bool `json:"passing"`
@@ -73,7 +76,7 @@ func (p *Producer) Status(ctx context.Context) (Status, error) {
 	var wg sync.WaitGroup
 	for i, m := range st.members {
 		ns := &out.Nodes[i]
-		ns.Name, ns.RepURL, ns.PullURL = m.Name, m.RepURL, m.PullURL
+		ns.Name, ns.RepURL, ns.PullURL, ns.MetricsURL = m.Name, m.RepURL, m.PullURL, m.MetricsURL
 		ns.Partitions = owned[m.Name]
 		ns.Passing, ns.Member = true, inLayout[m.Name] || st.settings.Legacy()
 		wg.Go(func() {

@@ -19,6 +19,12 @@ import (
 const (
 	DefaultBaseRequestPort = 2000
 	DefaultBaseIngestPort  = 2100
+	// DefaultBaseMetricsPort places node-<i>'s metrics endpoint on
+	// DefaultBaseMetricsPort+i.
+	DefaultBaseMetricsPort = 2200
+	// DefaultMetricsPort is the port of `server_consumer N`'s own metrics
+	// endpoint.
+	DefaultMetricsPort = 2300
 )
 
 // Exit codes of a node process that tell the supervisor not to restart it:
@@ -53,6 +59,17 @@ type Config struct {
 	DataDir string
 	// BaseRequestPort and BaseIngestPort place node-<i>. Default 2000/2100.
 	BaseRequestPort, BaseIngestPort int
+	// BaseMetricsPort places node-<i>'s Prometheus endpoint on
+	// BaseMetricsPort+i (other names: a free port). Default
+	// DefaultBaseMetricsPort; negative: the nodes serve no metrics.
+	BaseMetricsPort int
+	// MetricsPort, when not 0, is the port of the supervisor's own
+	// Prometheus endpoint (nodes running, restarts, claims), on
+	// MetricsBind. Default 0: none.
+	MetricsPort int
+	// MetricsBind is the address the supervisor's metrics endpoint binds.
+	// Default "127.0.0.1".
+	MetricsBind string
 	// StopTimeout is how long a node gets to exit after SIGTERM before it is
 	// killed. Default 10s.
 	StopTimeout time.Duration
@@ -88,6 +105,11 @@ func (c *Config) fill() error {
 	}
 	c.BaseRequestPort = cmp.Or(c.BaseRequestPort, DefaultBaseRequestPort)
 	c.BaseIngestPort = cmp.Or(c.BaseIngestPort, DefaultBaseIngestPort)
+	c.BaseMetricsPort = cmp.Or(c.BaseMetricsPort, DefaultBaseMetricsPort)
+	c.MetricsBind = cmp.Or(c.MetricsBind, "127.0.0.1")
+	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
+		return fmt.Errorf("supervisor: metrics port %d is not a TCP port", c.MetricsPort)
+	}
 	c.StopTimeout = cmp.Or(c.StopTimeout, 10*time.Second)
 	c.RestartMin = cmp.Or(c.RestartMin, 500*time.Millisecond)
 	c.RestartMax = cmp.Or(c.RestartMax, 30*time.Second)
@@ -127,4 +149,11 @@ func hostname() string {
 		return "localhost"
 	}
 	return h
+}
+
+// MetricsPort returns the port of a node name's metrics endpoint: base+i
+// for node-<i> (i < 100), else 0 (a free port chosen at bind time).
+func MetricsPort(name string, base int) int {
+	port, _ := Ports(name, base, base)
+	return port
 }

@@ -35,6 +35,9 @@ type supervisor struct {
 	done     chan struct{} // closed when Run returns
 	// refused is set when Consul refused a claim: Run stops with it.
 	refused error
+	metrics *supervisorMetrics
+	known   map[string]bool // nodes launched at least once, for the metrics
+	claimed map[string]bool // nodes whose claim this supervisor holds
 }
 
 // Run supervises nodes until ctx is cancelled, then stops them all and
@@ -53,15 +56,26 @@ func Run(ctx context.Context, cfg Config) error {
 		running: map[string]*child{}, pending: map[string]*time.Timer{},
 		backoff: map[string]time.Duration{}, failed: map[string]uint64{},
 		exits: make(chan exitEvent), restarts: make(chan string),
-		done: make(chan struct{}),
+		done: make(chan struct{}), metrics: newSupervisorMetrics(),
+		known: map[string]bool{}, claimed: map[string]bool{},
 	}
 	defer close(s.done)
-	for i := range cfg.Nodes {
-		name := "node-" + strconv.Itoa(i)
-		s.initial[name] = true
-		if _, err := c.EnsureSignal(ctx, consul.Signal{Name: name, State: consul.NodeUp}); err != nil {
+	if cfg.MetricsPort > 0 {
+		srv, err := s.serveMetrics()
+		if err != nil {
 			return err
 		}
+		defer srv.Close()
+	}
+	initial := make([]consul.Signal, cfg.Nodes)
+	for i := range initial {
+		initial[i] = consul.Signal{Name: "node-" + strconv.Itoa(i), State: consul.NodeUp}
+		s.initial[initial[i].Name] = true
+	}
+	// All at once: a producer that records the layout meanwhile sees the
+	// whole cluster, not the first nodes written.
+	if _, err := c.EnsureSignals(ctx, initial); err != nil {
+		return err
 	}
 	var err error
 	if s.sess, err = s.newSession(ctx); err != nil {
@@ -98,6 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 			s.shutdown()
 			return s.refused
 		}
+		s.updateMetrics()
 		select {
 		case <-ctx.Done():
 			stopWatches()
@@ -230,6 +245,7 @@ func (s *supervisor) reconcile(ctx context.Context) {
 		}
 		delete(s.failed, name)
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		s.countClaim(name, ok, err)
 		if errors.Is(err, consul.ErrPermissionDenied) {
 			s.refused = err
 			return
@@ -254,11 +270,13 @@ func (s *supervisor) reconcile(ctx context.Context) {
 func (s *supervisor) launch(name string) {
 	req, ingest := Ports(name, s.cfg.BaseRequestPort, s.cfg.BaseIngestPort)
 	args := append([]string{"node", "--name", name,
-		"--rep-port", strconv.Itoa(req), "--pull-port", strconv.Itoa(ingest),
+		"--rep-port", strconv.Itoa(req), "--pull-port", strconv.Itoa(ingest)},
+		s.metricsArgs(name)...)
+	args = append(append(args,
 		"--consul", s.cfg.Consul.Config().Addr,
 		"--service", s.cfg.Consul.Config().Service,
 		"--host", s.cfg.Host,
-	}, consulflag.Args(s.cfg.Consul.Config())...)
+	), consulflag.Args(s.cfg.Consul.Config())...)
 	args = append(args, s.cfg.NodeArgs...)
 	if s.cfg.DataDir != "" {
 		args = append(args, "--data-dir", filepath.Join(s.cfg.DataDir, name))
@@ -270,6 +288,7 @@ func (s *supervisor) launch(name string) {
 		return
 	}
 	s.running[name] = c
+	s.known[name] = true
 	s.log.Info("node launched", "node", name, "pid", c.pid(), "rep_port", req, "pull_port", ingest)
 }
 
@@ -283,6 +302,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) error {
 	}
 	if c.stopping {
 		s.log.Info("node stopped", "node", c.name, "pid", c.pid())
+		delete(s.claimed, c.name)
 		if err := s.sess.Release(ctx, c.name); err != nil && ctx.Err() == nil {
 			s.log.Warn("cannot release claim", "node", c.name, "err", err)
 		}
@@ -299,6 +319,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) error {
 		s.log.Error("node failed and will not be restarted until its signal changes",
 			"node", c.name, "exit_code", code, "hint", "see the node's error above")
 		s.failed[c.name] = s.signals[c.name].ModifyIndex
+		delete(s.claimed, c.name)
 		_ = s.sess.Release(ctx, c.name) // another host may be able to run it
 		return nil
 	}
@@ -322,6 +343,7 @@ func (s *supervisor) nextBackoff(name string) time.Duration {
 func (s *supervisor) scheduleRestart(name string) {
 	d := s.nextBackoff(name)
 	s.backoff[name] = min(d*2, s.cfg.RestartMax)
+	s.metrics.restarts.WithLabelValues(name).Inc()
 	s.pending[name] = time.AfterFunc(d, func() {
 		select {
 		case s.restarts <- name:
@@ -350,6 +372,7 @@ func (s *supervisor) recheckC() <-chan time.Time {
 func (s *supervisor) reclaim(ctx context.Context) {
 	for name, c := range s.running {
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
+		s.countClaim(name, ok, err)
 		if err == nil && !ok {
 			s.log.Warn("another supervisor claimed a node this one runs; stopping it", "node", name)
 			c.stop(s.cfg.StopTimeout)

@@ -73,14 +73,16 @@ func (p *Process) Wait(t testing.TB, d time.Duration) error {
 }
 
 // ServerArgs returns the arguments of `server_consumer N` with request
-// ports base..base+9 and ingest ports base+100..base+109 that are free now
-// (see FreePortRange), so test packages running in parallel do not clash on
-// 2000+i, followed by extra.
+// ports base..base+9, ingest ports base+100..base+109, metrics ports
+// base+200..base+209 and the supervisor's metrics port base+210 that are
+// free now (see FreePortRange), so test packages running in parallel do not
+// clash on 2000+i, followed by extra.
 func ServerArgs(t testing.TB, n int, extra ...string) []string {
 	t.Helper()
-	base := FreePortRange(t, 110)
+	base := FreePortRange(t, 211)
 	return append([]string{strconv.Itoa(n), "--base-rep-port", strconv.Itoa(base),
-		"--base-pull-port", strconv.Itoa(base + 100)}, extra...)
+		"--base-pull-port", strconv.Itoa(base + 100), "--base-metrics-port", strconv.Itoa(base + 200),
+		"--metrics-port", strconv.Itoa(base + 210)}, extra...)
 }
 
 // FreePortRange returns a port P such that P..P+n-1 are free on 127.0.0.1
