@@ -109,9 +109,9 @@ docker-images: bootstrap ## build zshard/zshard:local and zshard/consul:local wi
 	docker/build-images.sh
 
 .PHONY: e2e-docker
-e2e-docker: docker-images ## end-to-end test on containers: compose up, node faults, compose down (internal/e2e)
+e2e-docker: docker-images ## end-to-end test on containers: compose up, node faults, rebalancing, the secure variant, compose down (internal/e2e)
 	$(GO) vet -tags e2e ./internal/e2e
-	$(GO) test -tags e2e -count=1 -v -timeout 20m ./internal/e2e
+	$(GO) test -tags e2e -count=1 -v -timeout 30m ./internal/e2e
 
 # ---- the classroom lab guide: every command run, every output compared ----
 

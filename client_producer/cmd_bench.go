@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/bench"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/protocol"
@@ -122,7 +121,7 @@ func (o *benchOptions) run(cmd *cobra.Command, g *globalConfig) error {
 // config checks the flags and returns the bench.Config they describe.
 func (o *benchOptions) config(cmd *cobra.Command, g *globalConfig) (bench.Config, error) {
 	cfg := o.cfg
-	cfg.Consul = consul.Config{Addr: g.Consul}
+	cfg.Consul = g.consulConfig()
 	cfg.Static = g.Static > 0
 	cfg.Replicas = g.Replicas
 	cfg.Algorithms = o.algorithms

@@ -52,7 +52,7 @@ func (g *globalConfig) consistency() (write, read producer.Consistency, err erro
 func (g *globalConfig) producerConfig(stderr io.Writer) producer.Config {
 	write, read, _ := g.consistency()
 	return producer.Config{
-		Consul:           consul.Config{Addr: g.Consul},
+		Consul:           g.consulConfig(),
 		Settings:         layout.Settings{Algorithm: g.Hash, Replicas: g.Replicas},
 		WriteConsistency: write, ReadConsistency: read,
 		Codec: g.codec(),

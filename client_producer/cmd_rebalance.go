@@ -174,7 +174,7 @@ func printLayout(ctx context.Context, w io.Writer, g *globalConfig, s layout.Set
 	}
 	fmt.Fprintf(w, "UNFINISHED REBALANCE: %s %s in phase %s (%v -> %v)\n", m.Kind, m.Node, m.Phase, m.From, m.To)
 	resume := rebalance.ResumeCommand(m)
-	if cc, err := consul.New(consul.Config{Addr: g.Consul}); err == nil {
+	if cc, err := consul.New(g.consulConfig()); err == nil {
 		if holder, err := cc.LockHolder(ctx, rebalance.LockName); err == nil && holder != "" {
 			fmt.Fprintf(w, "  the rebalance lock is held by %s: it is running, or died less than about 20 s ago\n", holder)
 			resume += " --wait"

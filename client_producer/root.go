@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/internal/curve"
 	"github.com/zshard/zshard/internal/producer"
 	"github.com/zshard/zshard/internal/supervisor"
@@ -32,11 +34,20 @@ type globalConfig struct {
 	Static                    int
 	NodeHost                  string
 	BaseRepPort, BasePullPort int
+	// Access is the Consul ACL token and TLS settings.
+	Access consulflag.Flags
 	// CurveSecretFile and CurveServerKeyFile select CURVE (docs/SECURITY.md):
 	// the client's secret key file and, optionally, the nodes' public key
 	// file (default: each node's, from Consul Meta "curve").
 	CurveSecretFile, CurveServerKeyFile string
 	curve                               *curve.Client // loaded by validate
+}
+
+// consulConfig is the Consul client configuration of the global flags.
+func (g *globalConfig) consulConfig() consul.Config {
+	c := consul.Config{Addr: g.Consul}
+	g.Access.Apply(&c)
+	return c
 }
 
 // needsConsul annotates a command that a static cluster cannot run.
@@ -100,7 +111,14 @@ With --static N it needs no Consul: it routes to node-0..node-{N-1} as
 ` + "`server_consumer --static N`" + ` runs them (requests on 2000+i, ingest on
 2100+i of --node-host), placing keys with --hash and -R. Every producer of a
 static cluster must be given the same N, --hash and -R; add-node, remove-node
-and repair need Consul.`,
+and repair need Consul.
+
+Consul: the agent address comes from --consul or CONSUL_HTTP_ADDR
+(https://host:port for TLS), the ACL token from --consul-token-file,
+CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN, TLS from CONSUL_HTTP_SSL,
+CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY or the --consul-* flags.
+A call refused by a Consul ACL exits with code 4 and names the permission
+the token lacks (docs/SECURITY.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,6 +142,7 @@ and repair need Consul.`,
 	pf.IntVar(&g.BaseRepPort, "base-rep-port", supervisor.DefaultBaseRequestPort, "with --static: request port of node-0 (node-i uses base+i)")
 	pf.IntVar(&g.BasePullPort, "base-pull-port", supervisor.DefaultBaseIngestPort, "with --static: ingest port of node-0 (node-i uses base+i)")
 	pf.StringVar(&g.ReadConsistency, "read-consistency", "one", "replicas of a key a read asks: one, quorum or all")
+	g.Access.Register(pf)
 	pf.StringVar(&g.CurveSecretFile, "curve-secret-file", "", "connect to the nodes with CURVE using this secret key file (from keygen; its public key must be in the nodes' allowlist)")
 	pf.StringVar(&g.CurveServerKeyFile, "curve-server-key", "", "with --curve-secret-file: the nodes' public key file (default: each node's key as registered in Consul, Meta curve)")
 
@@ -147,9 +166,16 @@ func run(args []string) int {
 		if errors.Is(err, errUsage) {
 			return 2
 		}
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			return exitPermission
+		}
 		return 1
 	}
 	return 0
 }
 
 var errUsage = errors.New("usage")
+
+// exitPermission is the exit code of a call refused by a Consul ACL, as
+// server_consumer's.
+const exitPermission = 4

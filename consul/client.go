@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ var (
 	ErrConflict = errors.New("concurrent update conflict")
 	// ErrNotFound means a key the caller asked for does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrPermissionDenied means a Consul ACL refused a call. The wrapping
+	// *PermissionError names the permission the token lacked.
+	ErrPermissionDenied = errors.New("permission denied by a Consul ACL")
 )
 
 // maxRequestTime bounds any HTTP request to the agent; see New.
@@ -44,7 +48,28 @@ type Config struct {
 	Prefix string
 	// Logger receives watch errors and re-registrations. Default: discard.
 	Logger *slog.Logger
+	// TokenFile is a file holding the ACL token to send (its first line;
+	// surrounding space is ignored). Default: the token file named by
+	// CONSUL_HTTP_TOKEN_FILE, else the token in CONSUL_HTTP_TOKEN, else no
+	// token (Consul's anonymous token).
+	TokenFile string
+	// TLS configures HTTPS to the agent. Default: the CONSUL_CACERT,
+	// CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY and CONSUL_TLS_SERVER_NAME
+	// variables.
+	TLS TLSConfig
 }
+
+// TLSConfig configures HTTPS to the agent. HTTPS is used when Addr starts
+// with https://, when CONSUL_HTTP_SSL is true, or when any field is set.
+// Each field's zero value means the matching environment variable.
+type TLSConfig struct {
+	CAFile     string // PEM CA certificate(s) the agent's certificate must chain to (CONSUL_CACERT)
+	CertFile   string // PEM client certificate, when the agent verifies clients (CONSUL_CLIENT_CERT)
+	KeyFile    string // PEM key of CertFile (CONSUL_CLIENT_KEY)
+	ServerName string // name to verify the agent's certificate against (CONSUL_TLS_SERVER_NAME)
+}
+
+func (t TLSConfig) set() bool { return t != TLSConfig{} }
 
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
@@ -83,6 +108,9 @@ func (c Config) Validate() error {
 	if strings.HasPrefix(c.Prefix, "/") {
 		return fmt.Errorf("consul: KV prefix %q must not start with '/'", c.Prefix)
 	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("consul: a TLS client certificate and its key go together: give both or neither")
+	}
 	return nil
 }
 
@@ -91,6 +119,8 @@ type Client struct {
 	cfg Config
 	api *api.Client
 	log *slog.Logger
+	// tokenSource names the token sent, for PermissionError.
+	tokenSource string
 }
 
 // New returns a client for cfg.Addr. It does not contact the agent; call
@@ -100,14 +130,37 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg.fill()
+	// DefaultConfig reads the CONSUL_* variables; the configuration's own
+	// fields win over them.
 	ac := api.DefaultConfig()
 	ac.Address = cfg.Addr
+	tokenSource, err := applyToken(ac, cfg.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	if t := cfg.TLS; t.set() {
+		ac.Scheme = "https"
+		ac.TLSConfig.CAFile = cmp.Or(t.CAFile, ac.TLSConfig.CAFile)
+		ac.TLSConfig.CertFile = cmp.Or(t.CertFile, ac.TLSConfig.CertFile)
+		ac.TLSConfig.KeyFile = cmp.Or(t.KeyFile, ac.TLSConfig.KeyFile)
+		ac.TLSConfig.Address = cmp.Or(t.ServerName, ac.TLSConfig.Address)
+	}
+	for _, f := range []struct{ what, path string }{
+		{"CA certificate", ac.TLSConfig.CAFile}, {"client certificate", ac.TLSConfig.CertFile}, {"client key", ac.TLSConfig.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return nil, fmt.Errorf("consul: TLS %s: %w", f.what, err)
+		}
+	}
 	// A safety net under the per-call contexts: no request may hang on a
 	// dead connection (a peer whose address changed answers nothing) for
 	// longer than the longest blocking query plus Consul's jitter.
 	hc, err := api.NewHttpClient(ac.Transport, ac.TLSConfig)
 	if err != nil {
-		return nil, fmt.Errorf("consul: http client: %w", err)
+		return nil, fmt.Errorf("consul: TLS to the agent: %w", err)
 	}
 	hc.Timeout = maxRequestTime
 	ac.HttpClient = hc
@@ -115,7 +168,34 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul: client for %s: %w", cfg.Addr, err)
 	}
-	return &Client{cfg: cfg, api: c, log: cfg.Logger}, nil
+	return &Client{cfg: cfg, api: c, log: cfg.Logger, tokenSource: tokenSource}, nil
+}
+
+// applyToken sets the token ac sends, from tokenFile when given (the
+// variables otherwise: the api client's own rules), and describes it.
+func applyToken(ac *api.Config, tokenFile string) (source string, err error) {
+	envFile := os.Getenv(api.HTTPTokenFileEnvName)
+	switch {
+	case tokenFile != "":
+		source = "the token in " + tokenFile
+	case envFile != "":
+		tokenFile, source = envFile, "the token in "+api.HTTPTokenFileEnvName+"="+envFile
+	case ac.Token != "":
+		return "the token in " + api.HTTPTokenEnvName, nil
+	default:
+		return "the anonymous token (no token given: set " + api.HTTPTokenEnvName + ", " +
+			api.HTTPTokenFileEnvName + " or --consul-token-file)", nil
+	}
+	data, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("consul: ACL token file: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("consul: ACL token file %s: want one token on one line", tokenFile)
+	}
+	ac.Token, ac.TokenFile = token, tokenFile
+	return source, nil
 }
 
 // API returns the underlying hashicorp/consul/api client.

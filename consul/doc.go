@@ -20,7 +20,10 @@
 // Every long-running read is a blocking query (watch.go) that follows
 // Consul's documented rules: the index is reset when it goes backwards or to
 // zero, calls are rate limited, errors back off, and cancelling the context
-// stops the watch promptly.
+// stops the watch promptly. A call refused by a Consul ACL fails with a
+// *PermissionError naming the permission the token lacked (acl.go); a watch
+// ends with it rather than retry. The ACL token and TLS to the agent come
+// from Config or the CONSUL_* variables the Consul CLI reads (client.go).
 //
 // KV layout, relative to the prefix (default "zshard/"):
 //

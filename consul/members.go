@@ -81,6 +81,10 @@ func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uin
 	if err != nil {
 		return nil, 0, err
 	}
+	if meta.ResultsFilteredByACLs {
+		return nil, 0, c.filteredError("reading the instances of service "+c.cfg.Service,
+			"service:read and node:read", c.cfg.Service)
+	}
 	out := make([]Member, 0, len(entries))
 	for _, e := range entries {
 		s := e.Service
@@ -103,9 +107,11 @@ func (c *Client) instances(q *api.QueryOptions, passingOnly bool) ([]Member, uin
 
 // WatchMembers calls fn with the passing members now and after every
 // change, until ctx is cancelled (then it returns nil). fn runs on the
-// watching goroutine. Errors are logged and retried with backoff.
+// watching goroutine. Errors are logged and retried with backoff, except
+// an ACL refusal: it ends the watch with a *PermissionError (every Watch
+// method does so).
 func (c *Client) WatchMembers(ctx context.Context, fn func([]Member)) error {
-	return watch(ctx, defaultWatch, c.members, fn, c.logWatchErr("members"))
+	return watch(ctx, defaultWatch, refusals(c, "reading members", c.members), fn, c.logWatchErr("members"))
 }
 
 // readOnce runs read, one of the reads a watch repeats as a blocking query,
@@ -123,6 +129,13 @@ func readOnce[T any](ctx context.Context, c *Client, what string, read func(*api
 func (c *Client) wrapErr(what string, err error) error {
 	if isTransport(err) {
 		return c.unreachable(err)
+	}
+	if pe := c.permissionError(what, err); pe != nil {
+		return pe
+	}
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return err // already says what was refused
 	}
 	return fmt.Errorf("consul: %s: %w", what, err)
 }

@@ -168,16 +168,20 @@ func (c *Client) checkNameFree(ctx context.Context, name, repURL string) error {
 		return fmt.Errorf("%w: %s is the ID of an instance of service %q on this agent; "+
 			"choose another name", ErrNameTaken, name, other.Service)
 	}
-	self, err := c.api.Agent().NodeName()
-	if err != nil {
-		return c.wrapErr("reading the agent's node name", err)
-	}
 	for _, e := range entries {
 		if e.Service.ID != name || e.Checks.AggregatedStatus() != api.HealthPassing {
 			continue
 		}
-		if e.Node.Node == self && e.Service.Meta[MetaRep] == repURL {
-			continue
+		if e.Service.Meta[MetaRep] == repURL {
+			// Read only now: it needs agent:read, which a restart within
+			// the TTL is the only reason to ask for.
+			self, err := c.api.Agent().NodeName()
+			if err != nil {
+				return c.wrapErr("reading the agent's node name", err)
+			}
+			if e.Node.Node == self {
+				continue
+			}
 		}
 		return fmt.Errorf("%w: %s is passing on agent %s with request endpoint %s; "+
 			"stop that process or choose another name", ErrNameTaken, name, e.Node.Node, e.Service.Meta[MetaRep])
@@ -239,6 +243,13 @@ func (r *Registrar) Beat(ctx context.Context, health error) {
 	}
 	if isTransport(err) {
 		r.c.log.Warn("heartbeat failed: agent unreachable", "node", r.reg.Name, "err", err)
+		return
+	}
+	if pe := r.c.permissionError("heartbeat of "+r.reg.Name, err); pe != nil {
+		// The token lost its rights while the node ran (they were checked
+		// at registration): the check turns critical, clients stop using
+		// the node, and registering again would be refused as well.
+		r.c.log.Error("heartbeat refused", "node", r.reg.Name, "err", pe)
 		return
 	}
 	// The agent answered but does not know the check: it forgot us.

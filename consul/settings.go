@@ -177,7 +177,7 @@ func (c *Client) WatchSettings(ctx context.Context, fn func(s layout.Settings, e
 		}
 		return result{s, true}, meta.LastIndex, nil
 	}
-	return watch(ctx, defaultWatch, fetch, func(r result) { fn(r.s, r.ok) }, c.logWatchErr("settings"))
+	return watch(ctx, defaultWatch, refusals(c, "reading settings", fetch), func(r result) { fn(r.s, r.ok) }, c.logWatchErr("settings"))
 }
 
 // WatchPrefix calls fn with every pair under the relative prefix rel now
@@ -190,5 +190,5 @@ func (c *Client) WatchPrefix(ctx context.Context, rel string, fn func(api.KVPair
 		}
 		return pairs, meta.LastIndex, nil
 	}
-	return watch(ctx, defaultWatch, fetch, fn, c.logWatchErr(c.key(rel)))
+	return watch(ctx, defaultWatch, refusals(c, "reading "+c.key(rel), fetch), fn, c.logWatchErr(c.key(rel)))
 }

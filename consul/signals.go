@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -179,7 +180,14 @@ func (c *Client) ensureSignalsOnce(ctx context.Context, sigs []Signal) ([]string
 	}
 	if !ok {
 		if resp != nil && len(resp.Errors) > 0 {
-			return nil, fmt.Errorf("%w: %s", errTxnRaced, resp.Errors[0].What)
+			// An ACL refusal comes back as an operation's error, not as
+			// a 403: it must not be retried as a race.
+			what := resp.Errors[0].What
+			refused := api.StatusError{Code: http.StatusForbidden, Body: what}
+			if pe := c.permissionError("writing the signals for "+strings.Join(names, ", "), refused); pe != nil {
+				return nil, pe
+			}
+			return nil, fmt.Errorf("%w: %s", errTxnRaced, what)
 		}
 		return nil, errTxnRaced
 	}
@@ -201,7 +209,7 @@ func (c *Client) putSignal(ctx context.Context, s Signal) error {
 // WatchSignals calls fn with every node's desired state now and after
 // every change (the supervisors' push notification), until ctx is cancelled.
 func (c *Client) WatchSignals(ctx context.Context, fn func([]Signal)) error {
-	return watch(ctx, defaultWatch, c.signals, fn, c.logWatchErr("node signals"))
+	return watch(ctx, defaultWatch, refusals(c, "reading node signals", c.signals), fn, c.logWatchErr("node signals"))
 }
 
 // ValidName accepts node names that are safe as a Consul service ID, a KV

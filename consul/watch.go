@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -49,7 +50,9 @@ type fetchFunc[T any] func(q *api.QueryOptions) (T, uint64, error)
 //     index, and a blocking query on the old, higher one would wait its whole
 //     wait time before the backwards index showed;
 //   - a query that outlives wait plus the agent's jitter is abandoned as an
-//     error (a connection that died silently never answers).
+//     error (a connection that died silently never answers);
+//   - an error wrapping ErrPermissionDenied (see refusals) ends the watch
+//     and is returned: a refused token stays refused, retrying cannot help.
 //
 // fn runs on the watching goroutine: a slow fn delays the next query, never
 // causes a missed change (the next query returns at once with the newest
@@ -76,6 +79,9 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 		cancel()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrPermissionDenied) {
+			return err
 		}
 		if err != nil {
 			d := jitter(backoff)
@@ -108,4 +114,16 @@ func watch[T any](ctx context.Context, o watchOptions, fetch fetchFunc[T], fn fu
 // jitter returns d scaled by a random factor in [0.5, 1.5).
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+// refusals wraps fetch so that an ACL refusal comes back as a
+// *PermissionError (which ends the watch) saying what was being read.
+func refusals[T any](c *Client, what string, fetch fetchFunc[T]) fetchFunc[T] {
+	return func(q *api.QueryOptions) (T, uint64, error) {
+		v, idx, err := fetch(q)
+		if pe := c.permissionError(what, err); pe != nil {
+			return v, idx, pe
+		}
+		return v, idx, err
+	}
 }

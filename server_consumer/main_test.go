@@ -163,11 +163,11 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 			require.Contains(t, string(out), flag)
 		}
 		if args[0] == "node" {
-			for _, flag := range []string{"--name", "--rep-port", "--pull-port", "--consul", "--service", "--host", "--advertise", "--ttl"} {
+			for _, flag := range []string{"--name", "--rep-port", "--pull-port", "--consul", "--service", "--host", "--advertise", "--ttl", "--consul-token-file", "--consul-cacert"} {
 				require.Contains(t, string(out), flag)
 			}
 		} else {
-			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port", "--consul", "--service", "--host", "--advertise", "CONSUL_HTTP_ADDR"} {
+			for _, flag := range []string{"--static", "--base-rep-port", "--base-pull-port", "--consul", "--service", "--host", "--advertise", "CONSUL_HTTP_ADDR", "--consul-token-file", "--consul-cacert", "--consul-client-cert", "--consul-client-key", "CONSUL_HTTP_TOKEN_FILE"} {
 				require.Contains(t, string(out), flag)
 			}
 		}

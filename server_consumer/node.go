@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/internal/node"
 	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/protocol"
@@ -46,7 +47,8 @@ do not), copies its partitions from its ready replicas, applied by version,
 and registers ready=true (docs/DURABILITY.md). Once serving (and registered)
 it prints one line to stdout:
   READY <name> <request endpoint> <ingest endpoint>
-Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use.`,
+Exit codes: 0 stopped by a signal, 1 failure, 2 usage error, 3 port in use,
+4 refused by a Consul ACL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := nf.logger(stderr)
@@ -109,6 +111,7 @@ type registerFlags struct {
 	host      string
 	advertise string
 	ttl       time.Duration
+	access    consulflag.Flags
 }
 
 func (f *registerFlags) register(cmd *cobra.Command) {
@@ -118,6 +121,7 @@ func (f *registerFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.host, "host", "", "supervisor host recorded in the registration (Meta host)")
 	fs.StringVar(&f.advertise, "advertise", "", "address written into the registered endpoints (default: the bind address, or this host's first IPv4 address when binding 0.0.0.0)")
 	fs.DurationVar(&f.ttl, "ttl", consul.DefaultTTL, "TTL of the health check; heartbeats every TTL/3")
+	f.access.Register(fs)
 }
 
 // runNode serves one node until ctx is done, registered in Consul when
@@ -136,7 +140,9 @@ func runNode(ctx context.Context, cfg node.Config, rf registerFlags, nf *nodeFla
 		return usageError{err}
 	}
 	if rf.consul != "" {
-		c, err := consul.New(consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger})
+		cc := consul.Config{Addr: rf.consul, Service: rf.service, Logger: logger}
+		rf.access.Apply(&cc)
+		c, err := consul.New(cc)
 		if err != nil {
 			return usageError{err}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/noderun"
 	"github.com/zshard/zshard/internal/supervisor"
 )
@@ -58,7 +59,13 @@ See docs/OPERATIONS.md.
 
 Environment:
   CONSUL_HTTP_ADDR   Consul agent address (default 127.0.0.1:8500); --consul
-                     overrides it.
+                     overrides it. https://host:port uses TLS.
+  CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE
+                     the ACL token (--consul-token-file overrides them).
+  CONSUL_HTTP_SSL, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY
+                     TLS to the agent (--consul-cacert etc. override them).
+  A call refused by a Consul ACL ends the program with exit code 4 and names
+  the permission the token lacks (docs/SECURITY.md).
 
 Signals (written by client_producer add-node/remove-node, or by hand):
   consul kv put zshard/nodes/node-4 '{"state":"up"}'       # add node-4
@@ -138,6 +145,9 @@ func run(args []string) int {
 		}
 		if errors.Is(err, noderun.ErrPortTaken) {
 			return supervisor.ExitPortTaken
+		}
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			return supervisor.ExitPermission
 		}
 		return 1
 	}

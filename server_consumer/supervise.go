@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/internal/supervisor"
 )
 
@@ -17,6 +18,7 @@ type supervisorFlags struct {
 	service   string
 	host      string
 	advertise string
+	access    consulflag.Flags
 	// metricsPort is the supervisor's own metrics endpoint; 0: none.
 	metricsPort int
 	// baseMetricsPort places node-<i>'s metrics endpoint; 0: none.
@@ -31,10 +33,13 @@ func (f *supervisorFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.metricsPort, "metrics-port", supervisor.DefaultMetricsPort, "Prometheus /metrics HTTP port of the supervisor itself (nodes running, restarts, claims), on the --bind address; 0 = none")
 	fs.IntVar(&f.baseMetricsPort, "base-metrics-port", supervisor.DefaultBaseMetricsPort, "Prometheus /metrics port of node-0 (node-i uses base+i, other names free ports); 0 = the nodes serve no metrics")
 	fs.StringVar(&f.advertise, "advertise", "", "address the nodes register as reachable at (default: the bind address, or this host's first IPv4 address when binding 0.0.0.0, looked up again before every heartbeat)")
+	f.access.Register(fs)
 }
 
 func runSupervisor(ctx context.Context, n int, sf supervisorFlags, nf *nodeFlags, baseReq, baseIngest int, logger *slog.Logger, stdout, stderr io.Writer) error {
-	c, err := consul.New(consul.Config{Addr: sf.consul, Service: sf.service, Logger: logger})
+	cc := consul.Config{Addr: sf.consul, Service: sf.service, Logger: logger}
+	sf.access.Apply(&cc)
+	c, err := consul.New(cc)
 	if err != nil {
 		return usageError{err}
 	}

@@ -92,11 +92,12 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-// newCluster prepares a compose project with a random name and a free
-// loopback port for Consul's HTTP API. Its cleanup brings everything down
-// (containers, networks, volumes) and fails the test if anything of the
-// project remains.
-func newCluster(t *testing.T) *cluster {
+// newCluster prepares a compose project of docker-compose.yml and the
+// override files extra (relative to the repository root), with a random
+// name and a free loopback port for Consul's HTTP API. Its cleanup brings
+// everything down (containers, networks, volumes) and fails the test if
+// anything of the project remains.
+func newCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Fatal("docker is not installed")
@@ -126,7 +127,11 @@ func newCluster(t *testing.T) *cluster {
 	override := filepath.Join(t.TempDir(), "docker-compose.e2e.yml")
 	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(
 		"networks:\n  cluster:\n    ipam:\n      config:\n        - subnet: %s\n", c.subnet)), 0o644))
-	c.files = []string{filepath.Join(repoRoot(t), "docker-compose.yml"), override}
+	c.files = []string{filepath.Join(repoRoot(t), "docker-compose.yml")}
+	for _, f := range extra {
+		c.files = append(c.files, filepath.Join(repoRoot(t), f))
+	}
+	c.files = append(c.files, override)
 	c.env = append(os.Environ(),
 		"ZSHARD_IMAGE="+zshardImage,
 		"CONSUL_IMAGE="+consulImage,

@@ -6,13 +6,16 @@
 // nothing left behind (TestDockerCluster); and node-4 added on a spare host
 // container and node-0 removed with client_producer's rebalancing while a
 // producer keeps writing, with R=0 and R=2, after which every acknowledged
-// write is read back (TestDockerRebalance).
+// write is read back (TestDockerRebalance); and the secure variant
+// (docker-compose.secure.yml: Consul with ACLs on, a token per program)
+// refusing anonymous callers and each token what is not its job
+// (TestDockerSecure).
 //
 // The tests carry the build tag e2e, so `go test ./...` does not run them.
 // Run them with `make e2e-docker`, which builds the images first, or by hand:
 //
 //	docker/build-images.sh
-//	go test -tags e2e -count=1 -v -timeout 20m ./internal/e2e
+//	go test -tags e2e -count=1 -v -timeout 30m ./internal/e2e
 //
 // Environment: ZSHARD_IMAGE and CONSUL_IMAGE name the images (default the
 // local tags zshard/zshard:local and zshard/consul:local); ZSHARD_COMPOSE

@@ -123,15 +123,22 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if cc == nil {
 		return p, nil
 	}
+	// A watch ends early only when a Consul ACL refuses it (the token lost
+	// its rights): the producer keeps the view it has and says so.
 	p.goTracked(func() {
-		_ = cc.WatchMembers(wctx, func(m []consul.Member) { p.onMembers(m) })
+		if err := cc.WatchMembers(wctx, func(m []consul.Member) { p.onMembers(m) }); err != nil {
+			p.log.Error("no longer following the members", "err", err)
+		}
 	})
 	p.goTracked(func() {
-		_ = cc.WatchSettings(wctx, func(s layout.Settings, exists bool) {
+		err := cc.WatchSettings(wctx, func(s layout.Settings, exists bool) {
 			if exists {
 				p.onSettings(s)
 			}
 		})
+		if err != nil {
+			p.log.Error("no longer following the settings", "err", err)
+		}
 	})
 	return p, nil
 }

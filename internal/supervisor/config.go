@@ -32,6 +32,9 @@ const (
 const (
 	ExitUsage     = 2 // bad flags or configuration
 	ExitPortTaken = 3 // a port is in use (noderun.ErrPortTaken)
+	// ExitPermission: a Consul ACL refused the node (consul.ErrPermissionDenied).
+	// The supervisor stops too: its nodes share one token.
+	ExitPermission = 4
 )
 
 // Config configures a supervisor. Zero values mean the documented defaults.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/zshard/zshard/consul"
+	"github.com/zshard/zshard/internal/consulflag"
 	"github.com/zshard/zshard/internal/proc"
 )
 
@@ -31,9 +33,11 @@ type supervisor struct {
 	restarts chan string
 	recheck  *time.Timer   // a pending reconcile, see recheckAfter
 	done     chan struct{} // closed when Run returns
-	metrics  *supervisorMetrics
-	known    map[string]bool // nodes launched at least once, for the metrics
-	claimed  map[string]bool // nodes whose claim this supervisor holds
+	// refused is set when Consul refused a claim: Run stops with it.
+	refused error
+	metrics *supervisorMetrics
+	known   map[string]bool // nodes launched at least once, for the metrics
+	claimed map[string]bool // nodes whose claim this supervisor holds
 }
 
 // Run supervises nodes until ctx is cancelled, then stops them all and
@@ -82,8 +86,10 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopWatches()
 	sigCh := make(chan []consul.Signal)
 	claimCh := make(chan struct{}, 1)
+	// A watch ends early only when an ACL refuses it; Run then stops.
+	watchErr := make(chan error, 2)
 	go func() {
-		_ = c.WatchSignals(watchCtx, func(sigs []consul.Signal) {
+		watchErr <- c.WatchSignals(watchCtx, func(sigs []consul.Signal) {
 			select {
 			case sigCh <- sigs:
 			case <-watchCtx.Done():
@@ -91,7 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}()
 	go func() {
-		_ = c.WatchClaims(watchCtx, func(api.KVPairs) {
+		watchErr <- c.WatchClaims(watchCtx, func(api.KVPairs) {
 			select { // coalesce: one pending reconcile is enough
 			case claimCh <- struct{}{}:
 			default:
@@ -101,12 +107,24 @@ func Run(ctx context.Context, cfg Config) error {
 	s.log.Info("supervisor started", "host", cfg.Host, "consul", c.Config().Addr, "nodes", cfg.Nodes)
 
 	for {
+		if s.refused != nil {
+			stopWatches()
+			s.shutdown()
+			return s.refused
+		}
 		s.updateMetrics()
 		select {
 		case <-ctx.Done():
 			stopWatches()
 			s.shutdown()
 			return nil
+		case err := <-watchErr:
+			if err == nil {
+				continue // ctx is done: the case above follows
+			}
+			stopWatches()
+			s.shutdown()
+			return err
 		case sigs := <-sigCh:
 			s.signals = make(map[string]consul.Signal, len(sigs))
 			for _, sg := range sigs {
@@ -116,7 +134,11 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-claimCh:
 			s.reconcile(ctx)
 		case ev := <-s.exits:
-			s.onExit(ctx, ev)
+			if err := s.onExit(ctx, ev); err != nil {
+				stopWatches()
+				s.shutdown()
+				return err
+			}
 		case name := <-s.restarts:
 			delete(s.pending, name)
 			s.reconcile(ctx)
@@ -126,8 +148,12 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-s.sess.Lost():
 			s.log.Warn("consul session lost; claiming running nodes again")
 			if s.sess, err = s.newSession(ctx); err != nil {
+				stopWatches()
 				s.shutdown()
-				return nil // ctx was cancelled while retrying
+				if ctx.Err() != nil {
+					return nil // cancelled while retrying
+				}
+				return err
 			}
 			s.reclaim(ctx)
 			s.reconcile(ctx)
@@ -136,7 +162,8 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // newSession creates the supervisor's session, retrying with backoff while
-// the agent is unreachable (it may be restarting). It fails only when ctx ends.
+// the agent is unreachable (it may be restarting). It fails when ctx ends,
+// or at once when an ACL refuses the session.
 func (s *supervisor) newSession(ctx context.Context) (*consul.Session, error) {
 	delay := s.cfg.RestartMin
 	for {
@@ -146,6 +173,9 @@ func (s *supervisor) newSession(ctx context.Context) (*consul.Session, error) {
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			return nil, err
 		}
 		s.log.Warn("cannot create consul session; retrying", "err", err, "retry_in", delay)
 		select {
@@ -216,6 +246,10 @@ func (s *supervisor) reconcile(ctx context.Context) {
 		delete(s.failed, name)
 		ok, err := s.sess.Claim(ctx, name, fmt.Sprintf("%s pid %d", s.cfg.Host, os.Getpid()))
 		s.countClaim(name, ok, err)
+		if errors.Is(err, consul.ErrPermissionDenied) {
+			s.refused = err
+			return
+		}
 		if err != nil {
 			s.log.Warn("cannot claim node", "node", name, "err", err)
 			continue
@@ -242,7 +276,8 @@ func (s *supervisor) launch(name string) {
 		"--consul", s.cfg.Consul.Config().Addr,
 		"--service", s.cfg.Consul.Config().Service,
 		"--host", s.cfg.Host,
-	), s.cfg.NodeArgs...)
+	), consulflag.Args(s.cfg.Consul.Config())...)
+	args = append(args, s.cfg.NodeArgs...)
 	if s.cfg.DataDir != "" {
 		args = append(args, "--data-dir", filepath.Join(s.cfg.DataDir, name))
 	}
@@ -257,7 +292,10 @@ func (s *supervisor) launch(name string) {
 	s.log.Info("node launched", "node", name, "pid", c.pid(), "rep_port", req, "pull_port", ingest)
 }
 
-func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
+// onExit handles the end of a node process. It fails when the node was
+// refused by a Consul ACL: every node runs with the same token, so the
+// others would be refused too.
+func (s *supervisor) onExit(ctx context.Context, ev exitEvent) error {
 	c := ev.c
 	if s.running[c.name] == c {
 		delete(s.running, c.name)
@@ -269,17 +307,21 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 			s.log.Warn("cannot release claim", "node", c.name, "err", err)
 		}
 		s.reconcile(ctx)
-		return
+		return nil
 	}
 	code := proc.ExitCode(ev.err)
 	ran := time.Since(c.started)
+	if code == ExitPermission {
+		return fmt.Errorf("%w: node %s was refused by Consul (its error above names the permission); "+
+			"the nodes' token needs the node policy of docs/SECURITY.md", consul.ErrPermissionDenied, c.name)
+	}
 	if code == ExitUsage || code == ExitPortTaken {
 		s.log.Error("node failed and will not be restarted until its signal changes",
 			"node", c.name, "exit_code", code, "hint", "see the node's error above")
 		s.failed[c.name] = s.signals[c.name].ModifyIndex
 		delete(s.claimed, c.name)
 		_ = s.sess.Release(ctx, c.name) // another host may be able to run it
-		return
+		return nil
 	}
 	if ran >= s.cfg.StableAfter {
 		delete(s.backoff, c.name)
@@ -287,6 +329,7 @@ func (s *supervisor) onExit(ctx context.Context, ev exitEvent) {
 	s.log.Error("node exited unexpectedly; restarting", "node", c.name, "pid", c.pid(),
 		"err", ev.err, "ran", ran.Round(time.Millisecond), "restart_in", s.nextBackoff(c.name))
 	s.scheduleRestart(c.name)
+	return nil
 }
 
 func (s *supervisor) nextBackoff(name string) time.Duration {

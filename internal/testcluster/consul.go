@@ -3,10 +3,12 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,10 +28,18 @@ const ConsulBinEnv = "ZSHARD_CONSUL_BIN"
 
 // Consul is a running Consul dev agent owned by one test.
 type Consul struct {
-	// Addr is the agent's HTTP address, host:port, as CONSUL_HTTP_ADDR takes it.
+	// Addr is the agent's HTTP address, host:port, as CONSUL_HTTP_ADDR
+	// takes it; https://host:port for an agent started with TLS.
 	Addr string
-	// Client is an API client for Addr, ready to use: the agent has a leader.
+	// Client is an API client for Addr, ready to use: the agent has a
+	// leader. With ACLs on it sends the management token; with TLS it
+	// verifies the agent and presents a client certificate.
 	Client *api.Client
+	// ManagementToken is the secret of the agent's management token, with
+	// ACLs on; empty otherwise.
+	ManagementToken string
+	// TLS holds the certificate files, with TLS on; zero otherwise.
+	TLS ConsulTLS
 
 	bin     string
 	args    []string
@@ -37,10 +47,36 @@ type Consul struct {
 	logPath string
 }
 
+// ConsulOptions select how a test agent is secured. The zero value is a
+// plain dev agent: HTTP, no ACLs.
+type ConsulOptions struct {
+	// ACL turns ACLs on with default_policy "deny": a request without a
+	// token is the anonymous token's, which may do nothing. The agent's
+	// own token is the management token.
+	ACL bool
+	// TLS serves the HTTP API over HTTPS only, with a certificate from
+	// `consul tls ca create` and `consul tls cert create -server`, and
+	// requires client certificates (from `consul tls cert create -client`).
+	TLS bool
+}
+
+// ConsulTLS names the PEM files of an agent started with TLS.
+type ConsulTLS struct {
+	CAFile   string // the CA that signed the agent's and the client's certificates
+	CertFile string // a client certificate the agent accepts
+	KeyFile  string // its key
+}
+
 // StartConsul starts a Consul dev agent on free loopback ports, waits until
 // it has elected itself leader, and registers its shutdown with t.Cleanup.
 // It skips the test under -short.
 func StartConsul(t testing.TB) *Consul {
+	t.Helper()
+	return StartConsulWith(t, ConsulOptions{})
+}
+
+// StartConsulWith is StartConsul with ACLs and TLS as opts asks.
+func StartConsulWith(t testing.TB, opts ConsulOptions) *Consul {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping: needs a real Consul agent (runs without -short)")
@@ -49,7 +85,7 @@ func StartConsul(t testing.TB) *Consul {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := startConsul(bin, t.TempDir())
+	c, err := startConsul(bin, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +141,7 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-func startConsul(bin, dir string) (*Consul, error) {
+func startConsul(bin, dir string, opts ConsulOptions) (*Consul, error) {
 	ports, err := FreePorts(4)
 	if err != nil {
 		return nil, err
@@ -118,7 +154,6 @@ func startConsul(bin, dir string) (*Consul, error) {
 		args: []string{"agent", "-dev",
 			"-bind", "127.0.0.1", "-client", "127.0.0.1",
 			"-node", "zshard-test-" + strconv.Itoa(ports[3]),
-			"-http-port", strconv.Itoa(httpPort),
 			"-serf-lan-port", strconv.Itoa(serfLAN),
 			"-server-port", strconv.Itoa(server),
 			// Ports no test uses are switched off, so nothing else can clash.
@@ -126,8 +161,51 @@ func startConsul(bin, dir string) (*Consul, error) {
 			"-grpc-port", "-1", "-grpc-tls-port", "-1",
 		},
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = c.Addr
+	// The client of the test: the CONSUL_* variables of the test's
+	// environment must not change what it talks to.
+	cfg := &api.Config{Address: c.Addr, Scheme: "http"}
+	var hcl []string
+	if opts.ACL {
+		c.ManagementToken = newUUID()
+		cfg.Token = c.ManagementToken
+		hcl = append(hcl, fmt.Sprintf(`acl {
+  enabled = true
+  default_policy = "deny"
+  tokens { initial_management = %q  agent = %q }
+}`, c.ManagementToken, c.ManagementToken))
+	}
+	if opts.TLS {
+		if c.TLS, err = makeCerts(bin, filepath.Join(dir, "tls")); err != nil {
+			return nil, err
+		}
+		certs := filepath.Join(dir, "tls")
+		hcl = append(hcl, fmt.Sprintf(`ports { http = -1  https = %d }
+tls {
+  defaults {
+    ca_file = %q
+    cert_file = %q
+    key_file = %q
+  }
+  https { verify_incoming = true }
+}`, httpPort, c.TLS.CAFile, filepath.Join(certs, "dc1-server-consul-0.pem"), filepath.Join(certs, "dc1-server-consul-0-key.pem")))
+		c.Addr = "https://" + c.Addr
+		cfg.Address, cfg.Scheme = c.Addr, "https"
+		cfg.TLSConfig = api.TLSConfig{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile}
+	} else {
+		c.args = append(c.args, "-http-port", strconv.Itoa(httpPort))
+	}
+	if len(hcl) > 0 {
+		conf := filepath.Join(dir, "secure.hcl")
+		if err := os.WriteFile(conf, []byte(strings.Join(hcl, "\n")+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		c.args = append(c.args, "-config-file", conf)
+	}
+	// A transport of its own, without TLS settings yet (the shared default
+	// transport gets some once used): NewHttpClient adds cfg's.
+	if cfg.HttpClient, err = api.NewHttpClient(api.DefaultConfig().Transport, cfg.TLSConfig); err != nil {
+		return nil, err
+	}
 	if c.Client, err = api.NewClient(cfg); err != nil {
 		return nil, err
 	}
@@ -249,4 +327,56 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// makeCerts makes, in dir, a CA, a server certificate for the agent
+// (valid for 127.0.0.1 and localhost) and a client certificate, as the
+// Consul documentation does: `consul tls ca create`, `consul tls cert
+// create -server` and `consul tls cert create -client`.
+func makeCerts(bin, dir string) (ConsulTLS, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ConsulTLS{}, err
+	}
+	for _, args := range [][]string{
+		{"tls", "ca", "create"},
+		{"tls", "cert", "create", "-server", "-dc", "dc1"},
+		{"tls", "cert", "create", "-client", "-dc", "dc1"},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return ConsulTLS{}, fmt.Errorf("consul %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return ConsulTLS{
+		CAFile:   filepath.Join(dir, "consul-agent-ca.pem"),
+		CertFile: filepath.Join(dir, "dc1-client-consul-0.pem"),
+		KeyFile:  filepath.Join(dir, "dc1-client-consul-0-key.pem"),
+	}, nil
+}
+
+// CreateToken creates, on an agent started with ACLs, a policy called name
+// with the given HCL rules and a token holding it, and returns the token's
+// secret. It fails the test on error.
+func (c *Consul) CreateToken(t testing.TB, name, rules string) string {
+	t.Helper()
+	acl := c.Client.ACL()
+	pol, _, err := acl.PolicyCreate(&api.ACLPolicy{Name: name, Rules: rules}, nil)
+	if err != nil {
+		t.Fatalf("creating policy %s: %v", name, err)
+	}
+	tok, _, err := acl.TokenCreate(&api.ACLToken{Description: name, Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatalf("creating a token for policy %s: %v", name, err)
+	}
+	return tok.SecretID
+}
+
+// newUUID returns a random UUID, the form Consul's tokens take.
+func newUUID() string {
+	var b [16]byte
+	_, _ = cryptorand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
