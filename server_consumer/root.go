@@ -50,6 +50,7 @@ PUSH producers); the wire protocol is docs/PROTOCOL.md.
                                processes on request ports 2000+i and ingest
                                ports 2100+i, and stops them all on Ctrl-C.
   server_consumer node ...     runs one node in this process.
+  server_consumer ping [EP]    sends PING to a node (a probe): exit 0 if it answers.
 
 Environment:
   CONSUL_HTTP_ADDR   Consul agent address (default 127.0.0.1:8500); --consul
@@ -111,6 +112,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 	root.Flags().IntVar(&baseIngs, "base-pull-port", BaseIngestPort, "ingest port of node-0 (node-i uses base+i; other names get free ports)")
 	sf.register(root)
 	root.AddCommand(newNodeCmd(&nf, stdout, stderr))
+	root.AddCommand(newPingCmd(stdout))
 	return root
 }
 
