@@ -119,6 +119,12 @@ e2e-swarm: docker-images ## end-to-end test on Docker Swarm: deploy/swarm stack,
 	$(GO) vet -tags e2e ./internal/e2e
 	$(GO) test -tags e2e -count=1 -v -timeout 20m -run '^TestSwarmStack$$' ./internal/e2e
 
+# ---- Kubernetes: the Helm chart checked without a cluster ----------------------
+
+.PHONY: k8s-check
+k8s-check: ## render the Helm chart (deploy/helm/zshard) for several value sets, lint it, decode every object strictly
+	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -count=1 ./...
+
 # ---- the classroom lab guide: every command run, every output compared ----
 
 .PHONY: lab-check
