@@ -6,13 +6,20 @@
 // nothing left behind (TestDockerCluster); and node-4 added on a spare host
 // container and node-0 removed with client_producer's rebalancing while a
 // producer keeps writing, with R=0 and R=2, after which every acknowledged
-// write is read back (TestDockerRebalance).
+// write is read back (TestDockerRebalance). TestSwarmStack deploys
+// deploy/swarm/zshard-stack.yml on the engine made a single-node swarm,
+// kills a node's task, adds node-4 and removes node-0 with the orchestrator's
+// scale steps and client_producer, and reads every key back; its steps that
+// need the stack's overlay network run this test binary in a container on
+// that network (TestSwarmStep).
 //
 // The tests carry the build tag e2e, so `go test ./...` does not run them.
-// Run them with `make e2e-docker`, which builds the images first, or by hand:
+// Run them with `make e2e-docker` and `make e2e-swarm`, which build the
+// images first, or by hand:
 //
 //	docker/build-images.sh
-//	go test -tags e2e -count=1 -v -timeout 20m ./internal/e2e
+//	go test -tags e2e -count=1 -v -timeout 20m -run TestDocker ./internal/e2e
+//	go test -tags e2e -count=1 -v -timeout 20m -run TestSwarmStack ./internal/e2e
 //
 // Environment: ZSHARD_IMAGE and CONSUL_IMAGE name the images (default the
 // local tags zshard/zshard:local and zshard/consul:local); ZSHARD_COMPOSE

@@ -200,3 +200,19 @@ func TestRenderRejectsBadValues(t *testing.T) {
 	_, err = Render(chartDir, "demo", "data", []string{"serviceMonitor.enabled=true"})
 	assert.ErrorContains(t, err, "metrics.enabled")
 }
+
+// FuzzDecode: any input is decoded or refused with an error, never a panic.
+func FuzzDecode(f *testing.F) {
+	manifests, err := Render(chartDir, "demo", "data", []string{"producer.job.enabled=true"})
+	require.NoError(f, err)
+	for _, doc := range manifests {
+		f.Add([]byte(doc))
+	}
+	f.Add([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: x}]}\n"))
+	f.Fuzz(func(t *testing.T, manifest []byte) {
+		obj, err := Decode("fuzz", manifest)
+		if err == nil && (obj.Name == "" || obj.Value == nil) {
+			t.Fatalf("decoded without a name or a value: %+v", obj)
+		}
+	})
+}
