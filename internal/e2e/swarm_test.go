@@ -87,7 +87,10 @@ func TestSwarmStack(t *testing.T) {
 	after := []string{"node-1", "node-2", "node-3", "node-4"}
 	s.waitNodes(after)
 	s.step("check", after)
-	t.Logf("status:\n%s", s.producer(2*time.Minute, "status"))
+	status := s.producer(2*time.Minute, "status")
+	t.Logf("status:\n%s", status)
+	assert.NotContains(t, status, "node-0")
+	assert.Contains(t, status, "node-4")
 }
 
 // TestSwarmStep is one step of TestSwarmStack, run inside the stack's
@@ -115,6 +118,12 @@ func TestSwarmStep(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		return p
 	}
+	// The stack's Consul may still be starting (or its name not yet in
+	// the overlay network's DNS).
+	waitFor(t, "Consul has a leader", func() (bool, string) {
+		leader, err := cc.Status().Leader()
+		return err == nil && leader != "", fmt.Sprintf("leader %q, error %v", leader, err)
+	})
 	switch step {
 	case "wait":
 		waitFor(t, "passing: "+strings.Join(want, " "), func() (bool, string) {
