@@ -96,7 +96,7 @@ func Render(dir, release, namespace string, sets []string) (map[string]string, e
 	if err != nil {
 		return nil, err
 	}
-	install := action.NewInstall(&action.Configuration{})
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	install.ClientOnly = true
 	install.DryRun = true
 	install.Replace = true

@@ -9,12 +9,19 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "zshard.labels" -}}
+{{/* The labels of every object; zshard.labels adds the nodes' component. */}}
+{{- define "zshard.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: zshard
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-{{ include "zshard.selectorLabels" . }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "zshard.labels" -}}
+{{ include "zshard.commonLabels" . }}
+app.kubernetes.io/component: node
 {{- end -}}
 
 {{/* The storage nodes' selector. */}}
