@@ -123,6 +123,11 @@ func TestChartRendersStrictly(t *testing.T) {
 				assert.Equal(t, []string{"load", "--keys", "100000"}, pc.Args)
 				assert.Equal(t, "zshard/zshard:v1", pc.Image)
 				assert.Equal(t, corev1.RestartPolicyNever, job.Spec.Template.Spec.RestartPolicy)
+				// It waits for every node, by its DNS name under the headless Service.
+				require.Len(t, job.Spec.Template.Spec.InitContainers, 1)
+				wait := strings.Join(job.Spec.Template.Spec.InitContainers[0].Command, " ")
+				assert.Contains(t, wait, "seq 0 3")
+				assert.Contains(t, wait, "tcp://demo-zshard-$i.demo-zshard-nodes.data.svc:2000")
 			} else {
 				assert.NotContains(t, objs, "Job")
 			}
