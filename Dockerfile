@@ -21,10 +21,13 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -o /out/ ./server_consumer ./client_producer
 
 FROM ${RUNTIME_IMAGE}
+# /data: where a volume for --data-dir is mounted; a new named volume takes
+# this directory's owner, so the node (not root) can write it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libzmq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin zshard
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin zshard \
+ && mkdir /data && chown zshard:zshard /data
 COPY --from=build /out/server_consumer /out/client_producer /usr/local/bin/
 USER zshard
 ENTRYPOINT ["server_consumer"]

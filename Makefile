@@ -85,9 +85,10 @@ lint: bootstrap tools ## gofmt, go vet and staticcheck
 	$(BIN)/staticcheck ./...
 
 .PHONY: tidy-check
-tidy-check: ## fail if go.mod/go.sum of either module are not tidy
+tidy-check: ## fail if go.mod/go.sum of any module (main, tools, deploy/helm/check) are not tidy
 	$(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
+	cd deploy/helm/check && $(GO) mod tidy -diff
 
 .PHONY: consul
 consul: tools ## run a Consul dev agent in the foreground on 127.0.0.1:8500 (Ctrl-C stops it)
@@ -111,7 +112,18 @@ docker-images: bootstrap ## build zshard/zshard:local and zshard/consul:local wi
 .PHONY: e2e-docker
 e2e-docker: docker-images ## end-to-end test on containers: compose up, node faults, rebalancing, the secure variant, compose down (internal/e2e)
 	$(GO) vet -tags e2e ./internal/e2e
-	$(GO) test -tags e2e -count=1 -v -timeout 30m ./internal/e2e
+	$(GO) test -tags e2e -count=1 -v -timeout 30m -run '^TestDocker' ./internal/e2e
+
+.PHONY: e2e-swarm
+e2e-swarm: docker-images ## end-to-end test on Docker Swarm: deploy/swarm stack, task killed, node added and removed, stack removed
+	$(GO) vet -tags e2e ./internal/e2e
+	$(GO) test -tags e2e -count=1 -v -timeout 20m -run '^TestSwarmStack$$' ./internal/e2e
+
+# ---- Kubernetes: the Helm chart checked without a cluster ----------------------
+
+.PHONY: k8s-check
+k8s-check: ## render the Helm chart (deploy/helm/zshard) for several value sets, lint it, decode every object strictly
+	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # ---- the classroom lab guide: every command run, every output compared ----
 

@@ -173,3 +173,28 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestPing(t *testing.T) {
+	p := start(t, "node", "--name", "solo")
+	ep := p.ready(t, 1)["solo"]
+	out, err := exec.Command(binary, "ping", ep, "--name", "solo").Output()
+	require.NoError(t, err)
+	require.Equal(t, "OK solo "+ep+"\n", string(out))
+
+	// Another node's name, and a port nobody answers on: exit 1.
+	for _, args := range [][]string{
+		{"ping", ep, "--name", "node-7"},
+		{"ping", fmt.Sprintf("tcp://127.0.0.1:%d", testcluster.FreePortRange(t, 1)), "--timeout", "300ms"},
+	} {
+		err := exec.Command(binary, args...).Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%v", args)
+		require.Equal(t, 1, ee.ExitCode(), "%v", args)
+	}
+	err = exec.Command(binary, "ping", ep, "--timeout", "0s").Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode(), "--timeout 0 is a usage error")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, p.cmd.Wait())
+}

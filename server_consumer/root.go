@@ -51,6 +51,7 @@ PUSH producers); the wire protocol is docs/PROTOCOL.md.
                                processes on request ports 2000+i and ingest
                                ports 2100+i, and stops them all on Ctrl-C.
   server_consumer node ...     runs one node in this process.
+  server_consumer ping [EP]    sends PING to a node (a probe): exit 0 if it answers.
 
 Every node serves Prometheus metrics at http://<bind>:<port>/metrics, node-i
 on 2200+i (--base-metrics-port; 0: none), registered in Consul as Meta
@@ -123,6 +124,7 @@ Signals (written by client_producer add-node/remove-node, or by hand):
 	root.Flags().IntVar(&baseIngs, "base-pull-port", BaseIngestPort, "ingest port of node-0 (node-i uses base+i; other names get free ports)")
 	sf.register(root)
 	root.AddCommand(newNodeCmd(&nf, stdout, stderr))
+	root.AddCommand(newPingCmd(stdout))
 	return root
 }
 

@@ -9,13 +9,20 @@
 // write is read back (TestDockerRebalance); and the secure variant
 // (docker-compose.secure.yml: Consul with ACLs on, a token per program)
 // refusing anonymous callers and each token what is not its job
-// (TestDockerSecure).
+// (TestDockerSecure). TestSwarmStack deploys
+// deploy/swarm/zshard-stack.yml on the engine made a single-node swarm,
+// kills a node's task, adds node-4 and removes node-0 with the orchestrator's
+// scale steps and client_producer, and reads every key back; its steps that
+// need the stack's overlay network run this test binary in a container on
+// that network (TestSwarmStep).
 //
 // The tests carry the build tag e2e, so `go test ./...` does not run them.
-// Run them with `make e2e-docker`, which builds the images first, or by hand:
+// Run them with `make e2e-docker` and `make e2e-swarm`, which build the
+// images first, or by hand:
 //
 //	docker/build-images.sh
-//	go test -tags e2e -count=1 -v -timeout 30m ./internal/e2e
+//	go test -tags e2e -count=1 -v -timeout 30m -run TestDocker ./internal/e2e
+//	go test -tags e2e -count=1 -v -timeout 20m -run TestSwarmStack ./internal/e2e
 //
 // Environment: ZSHARD_IMAGE and CONSUL_IMAGE name the images (default the
 // local tags zshard/zshard:local and zshard/consul:local); ZSHARD_COMPOSE
