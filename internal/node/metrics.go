@@ -24,6 +24,12 @@ const (
 	MetricIngestBatchOps  = "zshard_ingest_batch_ops"
 	MetricSyncWait        = "zshard_sync_wait_seconds"
 	MetricNodeInfo        = "zshard_node_info"
+	MetricMemoryBudget    = "zshard_memory_budget_bytes"
+	MetricMemoryInUse     = "zshard_memory_in_use_bytes"
+	MetricMemoryPeak      = "zshard_memory_peak_bytes"
+	MetricMemoryRejected  = "zshard_memory_rejected_total"
+	MetricCurveRefused    = "zshard_curve_refused_total"
+	MetricCurveForbidden  = "zshard_curve_forbidden_total"
 )
 
 // histograms are what a node observes per request when Config.Metrics is
@@ -119,6 +125,11 @@ func (n *Node) observeIngest(r *protocol.Request) {
 //   - zshard_keys, zshard_bytes, zshard_tombstones: live keys, their bytes
 //     (keys and values), and tombstones, which are not keys;
 //   - zshard_catchup_active, zshard_catchup_records_applied_total;
+//   - zshard_memory_budget_bytes, zshard_memory_in_use_bytes,
+//     zshard_memory_peak_bytes and zshard_memory_rejected_total: the
+//     memory budget for replies, as STATS "memory" reports it;
+//   - zshard_curve_refused_total and zshard_curve_forbidden_total, on a
+//     node running CURVE only, as STATS "curve";
 //   - zshard_node_info{name}: always 1.
 //
 // With Config.Metrics it also collects the histograms
@@ -149,11 +160,23 @@ var (
 	descCatchUpApplied = prometheus.NewDesc(MetricCatchUpApplied,
 		"Records copied from replicas and applied by catch-ups since the node started.", nil, nil)
 	descInfo = prometheus.NewDesc(MetricNodeInfo, "Always 1; its label name is the node's name.", []string{"name"}, nil)
+
+	descMemoryBudget = prometheus.NewDesc(MetricMemoryBudget,
+		"The memory budget for replies being built or not yet written to their clients (--memory-budget).", nil, nil)
+	descMemoryInUse    = prometheus.NewDesc(MetricMemoryInUse, "Bytes of the memory budget in use now.", nil, nil)
+	descMemoryPeak     = prometheus.NewDesc(MetricMemoryPeak, "The most bytes of the memory budget in use at once since the node started.", nil, nil)
+	descMemoryRejected = prometheus.NewDesc(MetricMemoryRejected,
+		"Requests answered busy because the memory budget, or the client's share of it, was spent.", nil, nil)
+	descCurveRefused = prometheus.NewDesc(MetricCurveRefused,
+		"CURVE connections and messages refused: keys not allowed, plaintext clients, wrong server keys.", nil, nil)
+	descCurveForbidden = prometheus.NewDesc(MetricCurveForbidden,
+		"Maintenance operations refused to an allowed key that is not an admin's (error forbidden).", nil, nil)
 )
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOps, descErrors, descMessages, descReceivedBytes, descFailed,
-		descKeys, descBytes, descTombstones, descCatchingUp, descCatchUpApplied, descInfo} {
+		descKeys, descBytes, descTombstones, descCatchingUp, descCatchUpApplied, descInfo,
+		descMemoryBudget, descMemoryInUse, descMemoryPeak, descMemoryRejected, descCurveRefused, descCurveForbidden} {
 		ch <- d
 	}
 	if h := c.n.hist; h != nil {
@@ -197,6 +220,15 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descCatchingUp, catching)
 	counter(descCatchUpApplied, n.stats.catchUp.Load())
 	gauge(descInfo, 1, n.cfg.Name)
+	mem := n.large.budget.stats()
+	gauge(descMemoryBudget, float64(mem.BudgetBytes))
+	gauge(descMemoryInUse, float64(mem.InUseBytes))
+	gauge(descMemoryPeak, float64(mem.PeakBytes))
+	counter(descMemoryRejected, mem.Rejected)
+	if cs := n.curveStats(); cs != nil {
+		counter(descCurveRefused, cs.Refused)
+		counter(descCurveForbidden, cs.Forbidden)
+	}
 	if h := n.hist; h != nil {
 		h.requestVec.Collect(ch)
 		h.batchOps.Collect(ch)

@@ -111,6 +111,33 @@ func requireAgreesWithStats(t *testing.T, st protocol.Stats, f metrics.Families)
 	require.EqualValues(t, st.Keys, f.Sum(MetricKeys))
 	require.EqualValues(t, st.Bytes, f.Sum(MetricBytes))
 	require.EqualValues(t, st.Tombstones, f.Sum(MetricTombstones))
+	require.NotNil(t, st.Memory)
+	require.EqualValues(t, st.Memory.BudgetBytes, f.Sum(MetricMemoryBudget))
+	require.EqualValues(t, st.Memory.PeakBytes, f.Sum(MetricMemoryPeak))
+	require.EqualValues(t, st.Memory.Rejected, f.Sum(MetricMemoryRejected))
+	if st.Curve != nil {
+		require.EqualValues(t, st.Curve.Refused, f.Sum(MetricCurveRefused))
+		require.EqualValues(t, st.Curve.Forbidden, f.Sum(MetricCurveForbidden))
+	}
+}
+
+// TestMetricsMemoryBudget: the budget's rejections and peak show in the
+// metrics as in STATS.
+func TestMetricsMemoryBudget(t *testing.T) {
+	n, req, _ := startWithClients(t, Config{MemoryBudget: 1 << 20})
+	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpPut, Key: "k", Value: val(t, protocol.JSON, 1)}))
+	mustOK(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpGetAll}))
+	require.Eventually(t, func() bool { return n.large.budget.inUse() == 0 }, safety, time.Millisecond)
+	require.True(t, n.large.budget.reserve("someone", 1<<20))
+	mustErr(t, call(t, req, protocol.JSON, protocol.Request{Op: protocol.OpGetAll}), protocol.CodeBusy)
+	n.large.budget.release("someone", 1<<20)
+
+	f := scrape(t, n)
+	require.EqualValues(t, 1<<20, f.Sum(MetricMemoryBudget))
+	require.EqualValues(t, 1, f.Sum(MetricMemoryRejected))
+	require.EqualValues(t, 1, f.Sum(MetricErrors, "code", string(protocol.CodeBusy)))
+	require.GreaterOrEqual(t, f.Sum(MetricMemoryPeak), float64(1<<20))
+	requireAgreesWithStats(t, n.Stats(), f)
 }
 
 // TestMetricsOff: without Config.Metrics the counters are still there
