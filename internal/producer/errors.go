@@ -71,7 +71,11 @@ func (e *NodesError) Error() string {
 	names := slices.Sorted(maps.Keys(e.Failed))
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = n + ": " + e.Failed[n].Error()
+		err := e.Failed[n]
+		if ne, ok := err.(*NodeError); ok && ne.Node == n {
+			err = ne.Err // named once
+		}
+		parts[i] = n + ": " + err.Error()
 	}
 	msg := e.Kind.Error()
 	if e.Op != "" {

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -166,4 +167,14 @@ func TestPushSendWaitsForALateConnection(t *testing.T) {
 	got, err := pull.RecvBytes(0)
 	require.NoError(t, err)
 	require.Equal(t, "hello", string(got))
+}
+
+// TestNodesErrorNamesEachNodeOnce: a node's own NodeError is not prefixed
+// with its name a second time.
+func TestNodesErrorNamesEachNodeOnce(t *testing.T) {
+	err := &NodesError{Op: `GET_ONE "k"`, Kind: ErrUnavailable, Failed: map[string]error{
+		"node-0": &NodeError{Node: "node-0", Err: errors.New("not authorized (CURVE)")},
+		"node-1": errDown,
+	}}
+	require.Equal(t, `GET_ONE "k": `+ErrUnavailable.Error()+`: node-0: not authorized (CURVE); node-1: `+errDown.Error(), err.Error())
 }
