@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -222,10 +223,19 @@ func applyAll(t *testing.T, p *producer.Producer, ops []r2Op, want map[string]st
 // (SIGSTOP) until the cluster sees it down, stays down while a third of the
 // keys are overwritten, a seventh deleted and new keys written, is then
 // killed with SIGKILL and restarted by the supervisor on its directory.
-// While it catches up more keys are overwritten and deleted. Reads never
-// return a stale value: not through the producer while it catches up, and
-// not from node-1 itself (GET_ONE on its endpoint) once it is passing and
-// ready; every acknowledged write reads back through the producer.
+// While it catches up more keys are overwritten and deleted. Reads of the
+// keys node-1 holds never return a value it missed: not through the
+// producer while it catches up, and not from node-1 itself (GET_ONE on its
+// endpoint) once it is passing and ready; every acknowledged write reads
+// back through the producer.
+//
+// Writes are acknowledged at the producer's default write consistency,
+// quorum (2 of a key's 3 replicas), and read at one. A replica that is
+// slow or briefly seen down on a loaded host may miss a write the two
+// others acknowledged, and a read at one that it serves returns the older
+// value until repair reaches it (docs/REPLICATION.md, "Consistency
+// levels"): that is the contract, not a catch-up fault, and the checks
+// below allow for it where it can occur.
 func TestDurableR2NodeCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -280,20 +290,35 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		return ok
 	})
 	m, _ := member(t, cc, "node-1")
+	table := p.Table()
+	onNode1 := func(key string) bool { return slices.Contains(table.AppendPrefs(nil, key), "node-1") }
+	mu.Lock()
+	before := maps.Clone(want) // the acknowledged values before the writes during the catch-up
+	mu.Unlock()
 	during := r2Changes(initial, "c", func(i int) bool { return i%5 == 2 }, func(i int) bool { return i%11 == 3 })
+	changing := map[string]bool{}
+	for _, o := range during {
+		changing[o.key] = true
+	}
 	writesDone := make(chan struct{})
 	go func() {
 		defer close(writesDone)
 		applyAll(t, p, during, want, &mu)
 	}()
+	// Only keys node-1 holds are read (every third is overwritten in the
+	// down phase). While node-1 was down, a quorum of such a key's
+	// replicas was both of the others, so each of them holds the down
+	// phase's write and a stale read can come from node-1 alone, which
+	// must not be read before it has caught up. A key of the three other
+	// nodes may have one replica behind (see above), whatever node-1 does.
 	readsWhileCatchingUp := 0
-	for i := 0; i < initial && !memberReady(t, cc, "node-1"); i += 3 * 97 { // keys of the down phase only
-		mu.Lock()
-		w, changing := want[r2Key(i)], i%5 == 2 || i%11 == 3
-		mu.Unlock()
-		if changing {
+	for i := 0; i < initial && !memberReady(t, cc, "node-1"); i += 3 * 97 {
+		if changing[r2Key(i)] || !onNode1(r2Key(i)) {
 			continue
 		}
+		mu.Lock()
+		w := want[r2Key(i)]
+		mu.Unlock()
 		b, err := p.Get(context.Background(), r2Key(i))
 		require.NoError(t, err)
 		require.Equal(t, strconv.Quote(w), string(b), "stale read of %s while node-1 catches up", r2Key(i))
@@ -311,14 +336,13 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 	}
 
 	// Every key, from node-1 itself and through the producer.
-	table := p.Table()
 	keys := make([]string, 0, initial+added)
 	for i := range initial + added {
 		keys = append(keys, r2Key(i))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	onNode1, stale := 0, 0
+	held, stale, missedDuring := 0, 0, 0
 	var firstStale string
 	for start := 0; start < len(keys); start += 500 {
 		chunk := keys[start:min(start+500, len(keys))]
@@ -337,10 +361,22 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 			} else {
 				require.Equal(t, protocol.CodeNotFound, r.Err.Code, "%s: %s", k, r.Err.Message)
 			}
-			exp := ""
-			if w := want[k]; w != "" && slices.Contains(table.AppendPrefs(nil, k), "node-1") {
-				exp = strconv.Quote(w)
-				onNode1++
+			exp, prev := "", ""
+			if onNode1(k) {
+				held++
+				if w := want[k]; w != "" {
+					exp = strconv.Quote(w)
+				}
+				if w := before[k]; w != "" {
+					prev = strconv.Quote(w)
+				}
+			}
+			if got != exp && got == prev && changing[k] {
+				// A write during the catch-up that node-1, busy, did not
+				// acknowledge (its two peers did) after it had copied
+				// the key: behind like any slow replica, until repair.
+				missedDuring++
+				continue
 			}
 			if got != exp {
 				if stale == 0 {
@@ -351,27 +387,51 @@ func TestDurableR2NodeCatchesUp(t *testing.T) {
 		}
 	}
 	require.Zero(t, stale, "%d keys differ on node-1 after its catch-up; first: %s", stale, firstStale)
-	require.Positive(t, onNode1)
+	require.Positive(t, held)
+	t.Logf("node-1 holds %d keys; %d writes made during its catch-up missed it, to be repaired", held, missedDuring)
 
-	missing := 0
-	var first error
+	// Through the producer, at one. A key read from a replica left behind
+	// is read again at quorum, which overlaps every quorum write: it must
+	// then be the last acknowledged write.
+	readBack := func(key string, value []byte, err error) error {
+		w := want[key]
+		switch {
+		case w == "" && errors.Is(err, producer.ErrNotFound):
+			return nil
+		case err == nil && w != "" && string(value) == strconv.Quote(w):
+			return nil
+		case err == nil:
+			return fmt.Errorf("key %s: got %s, want %q", key, value, w)
+		}
+		return err
+	}
+	var behind []string
 	require.NoError(t, p.Do(ctx, len(keys), func(i int) producer.Op {
 		return producer.Op{Kind: producer.OpGet, Key: keys[i]}
 	}, func(i int, r producer.Result) {
-		w := want[keys[i]]
-		switch {
-		case w == "" && errors.Is(r.Err, producer.ErrNotFound):
-			return
-		case r.Err == nil && w != "" && string(r.Value) == strconv.Quote(w):
-			return
-		case r.Err == nil:
-			r.Err = fmt.Errorf("key %s: got %s, want %q", keys[i], r.Value, w)
+		if readBack(keys[i], r.Value, r.Err) != nil {
+			behind = append(behind, keys[i])
 		}
-		if first == nil {
-			first = r.Err
-		}
-		missing++
 	}))
+	pq, err := producer.New(context.Background(), producer.Config{
+		Consul:          consul.Config{Addr: agent.Addr},
+		Settings:        layout.Settings{Replicas: 2, Members: members, Epoch: 1},
+		ReadConsistency: producer.Quorum,
+	})
+	require.NoError(t, err)
+	defer pq.Close()
+	missing := 0
+	var first error
+	for _, k := range behind {
+		v, err := pq.Get(ctx, k)
+		if err := readBack(k, v, err); err != nil {
+			if first == nil {
+				first = err
+			}
+			missing++
+		}
+	}
+	t.Logf("%d keys read at one from a replica behind; at quorum %d do not read back", len(behind), missing)
 	require.Zero(t, missing, "%d of %d keys do not read back as last acknowledged; first: %v", missing, len(keys), first)
 }
 
