@@ -379,21 +379,35 @@ func (s *swarmStack) step(step string, members []string) string {
 // the overlay network, with its port 2000+i.
 func (s *swarmStack) waitNodes(members []string) {
 	s.t.Helper()
-	reg := map[string]string{}
-	for _, line := range strings.Split(s.step("wait", members), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "REGISTERED" {
-			reg[f[1]] = f[2]
+	// A restarted task may be refused registration while its predecessor's
+	// check has not expired ("name taken") and exit, to be restarted again:
+	// Consul can show the old registration passing meanwhile. So wait until
+	// every member is registered under its running task's address.
+	waitFor(s.t, "every node registered with its running task's overlay address", func() (bool, string) {
+		reg := map[string]string{}
+		for _, line := range strings.Split(s.step("wait", members), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "REGISTERED" {
+				reg[f[1]] = f[2]
+			}
 		}
-	}
-	for _, name := range members {
-		i, err := strconv.Atoi(strings.TrimPrefix(name, "node-"))
-		require.NoError(s.t, err)
-		format := fmt.Sprintf(`{{with index .NetworkSettings.Networks %q}}{{.IPAddress}}{{end}}`, s.network())
-		ip := s.docker("inspect", "--format", format, s.container(name))
-		require.NotEmpty(s.t, ip, "%s's task has no address on %s", name, s.network())
-		assert.Equal(s.t, fmt.Sprintf("tcp://%s:%d", ip, 2000+i), reg[name],
-			"%s must register its task's address on the overlay network", name)
-	}
+		for _, name := range members {
+			i, err := strconv.Atoi(strings.TrimPrefix(name, "node-"))
+			require.NoError(s.t, err)
+			id, err := s.tryContainer(name)
+			if err != nil {
+				return false, err.Error()
+			}
+			format := fmt.Sprintf(`{{with index .NetworkSettings.Networks %q}}{{.IPAddress}}{{end}}`, s.network())
+			ip, err := tryDocker("inspect", "--format", format, id)
+			if ip = strings.TrimSpace(ip); err != nil || ip == "" {
+				return false, fmt.Sprintf("%s's task %.12s has no address on %s yet", name, id, s.network())
+			}
+			if want := fmt.Sprintf("tcp://%s:%d", ip, 2000+i); reg[name] != want {
+				return false, fmt.Sprintf("%s registered as %q, its task is at %s", name, reg[name], want)
+			}
+		}
+		return true, ""
+	})
 }
 
 // remove removes the stack and then its volumes (docker stack rm leaves
