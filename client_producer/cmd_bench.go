@@ -36,11 +36,16 @@ agent of --consul, N fresh node processes), then:
                  baseline that saw the same host load)
   keys per node  after the load, with the peak over the mean
 
+Each throughput phase also reports its CPU cost: the CPU time (user +
+system) of the node processes and of this process over the phase, per
+operation (CPU/op; cpu_seconds_per_million in --json, the same number).
+
 In the same run it measures the baselines: raw ZeroMQ PUSH/PULL (V-byte
 messages) and REQ/REP echo round trips, and redis-benchmark SET/GET with and
-without pipelining against a private redis-server when one is installed
-(scripts/bootstrap.sh --bench). It ends with each goal of docs/BENCHMARKS.md
-as a ratio. scripts/bench.sh runs it with a private Consul agent.`
+without pipelining over K random keys (-r K) against a private redis-server
+when one is installed (scripts/bootstrap.sh --bench), with the CPU time of
+redis-server and redis-benchmark per request. It ends with each goal of
+docs/BENCHMARKS.md as a ratio. scripts/bench.sh runs it with a private Consul agent.`
 
 // benchOptions are the flags of `client_producer bench`: those that map
 // one to one onto bench.Config are parsed into cfg, the others are turned
@@ -231,6 +236,7 @@ func printBench(w io.Writer, r *bench.Result) {
 			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), us(run.Echo.P50), ratio, run.PeakOverMean)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "CPU/op: CPU time (user + system) of the node processes and the producer over the phase, per operation")
 	fmt.Fprintln(w)
 	for _, run := range r.Runs {
 		names := slices.Sorted(maps.Keys(run.KeysPerNode))
@@ -240,7 +246,6 @@ func printBench(w io.Writer, r *bench.Result) {
 		}
 		fmt.Fprintf(w, "keys per node, %s/%s/%s: %s\n", run.Algorithm, run.Codec, run.Storage, strings.Join(parts, ", "))
 	}
-	fmt.Fprintln(w, "\nCPU/op: CPU time (user + system) of the node processes and the producer over the phase, per operation")
 	fmt.Fprintln(w, "\nbaselines (same run, same machine):")
 	if r.PushPull != nil {
 		fmt.Fprintf(w, "  raw ZeroMQ PUSH/PULL, %d-byte messages   %s msg/s%s\n", r.ValueSize, rate(r.PushPull.OpsPerSec), cpuNote(r.PushPull.CPUCost))

@@ -61,7 +61,7 @@ func TestGoals(t *testing.T) {
 	res.RedisCPU = &RedisCPU{Name: "SET -P 16 -c 50", CPUCost: CPUCost{CPUSecondsPerMillion: 4}}
 	g = goals(res)
 	require.Len(t, g, 5)
-	require.Contains(t, g[4].Name, "json bulk PUT CPU per op")
+	require.Contains(t, g[4].Name, "json bulk PUT CPU/op")
 	require.InDelta(t, 0.75, g[4].Ratio, 1e-9, "the cheapest in-memory run")
 	require.True(t, g[4].Lower)
 	require.True(t, g[4].Met)

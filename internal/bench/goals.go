@@ -63,7 +63,7 @@ func goals(res *Result) []Goal {
 			float64(bestRun.Get.P50), true, float64(bestRun.Echo.P50), true, 1.2, true)
 	}
 	if c := cheapestBulkPut(res.Runs); c != nil && res.RedisCPU != nil {
-		add(fmt.Sprintf("%s bulk PUT CPU per op (nodes + producer) vs redis SET -P 16 -c 50 (server + benchmark)", c.Codec),
+		add(fmt.Sprintf("%s bulk PUT CPU/op vs redis SET -P 16 -c 50", c.Codec),
 			c.BulkPut.CPUSecondsPerMillion, true, res.RedisCPU.CPUSecondsPerMillion, true, 1.0, true)
 	}
 	return append(out, durableGoals(res, redis)...)
