@@ -36,11 +36,16 @@ agent of --consul, N fresh node processes), then:
                  baseline that saw the same host load)
   keys per node  after the load, with the peak over the mean
 
+Each throughput phase also reports its CPU cost: the CPU time (user +
+system) of the node processes and of this process over the phase, per
+operation (CPU/op; cpu_seconds_per_million in --json, the same number).
+
 In the same run it measures the baselines: raw ZeroMQ PUSH/PULL (V-byte
 messages) and REQ/REP echo round trips, and redis-benchmark SET/GET with and
-without pipelining against a private redis-server when one is installed
-(scripts/bootstrap.sh --bench). It ends with each goal of docs/BENCHMARKS.md
-as a ratio. scripts/bench.sh runs it with a private Consul agent.`
+without pipelining over K random keys (-r K) against a private redis-server
+when one is installed (scripts/bootstrap.sh --bench), with the CPU time of
+redis-server and redis-benchmark per request. It ends with each goal of
+docs/BENCHMARKS.md as a ratio. scripts/bench.sh runs it with a private Consul agent.`
 
 // benchOptions are the flags of `client_producer bench`: those that map
 // one to one onto bench.Config are parsed into cfg, the others are turned
@@ -219,17 +224,19 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(w, "zshard producer benchmark: %d keys, %d-byte values, %d nodes (%s), R=%d, %d CPUs, %s\n\n",
 		r.Keys, r.ValueSize, r.Nodes, r.NodeMode, r.Replicas, r.CPUs, r.Started.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "algorithm\tcodec\tstorage\tbulk PUT/s\tack PUT/s\tpipelined GET/s\tGET/s\tGET p50\tp99\tp999\techo p50\tGET/echo p50\tpeak/mean\t")
+	fmt.Fprintln(tw, "algorithm\tcodec\tstorage\tbulk PUT/s\tCPU/op\tack PUT/s\tCPU/op\tpipelined GET/s\tCPU/op\tGET/s\tGET p50\tp99\tp999\techo p50\tGET/echo p50\tpeak/mean\t")
 	for _, run := range r.Runs {
 		ratio := 0.0
 		if run.Echo.P50 > 0 {
 			ratio = float64(run.Get.P50) / float64(run.Echo.P50)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2fx\t%.3f\t\n", run.Algorithm, run.Codec, run.Storage,
-			rate(run.BulkPut.OpsPerSec), rate(run.AckPut.OpsPerSec), rate(run.PipeGet.OpsPerSec), rate(run.Get.OpsPerSec),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2fx\t%.3f\t\n", run.Algorithm, run.Codec, run.Storage,
+			rate(run.BulkPut.OpsPerSec), cpuPerOp(run.BulkPut.CPUCost), rate(run.AckPut.OpsPerSec), cpuPerOp(run.AckPut.CPUCost),
+			rate(run.PipeGet.OpsPerSec), cpuPerOp(run.PipeGet.CPUCost), rate(run.Get.OpsPerSec),
 			us(run.Get.P50), us(run.Get.P99), us(run.Get.P999), us(run.Echo.P50), ratio, run.PeakOverMean)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "CPU/op: CPU time (user + system) of the node processes and the producer over the phase, per operation")
 	fmt.Fprintln(w)
 	for _, run := range r.Runs {
 		names := slices.Sorted(maps.Keys(run.KeysPerNode))
@@ -241,14 +248,14 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	fmt.Fprintln(w, "\nbaselines (same run, same machine):")
 	if r.PushPull != nil {
-		fmt.Fprintf(w, "  raw ZeroMQ PUSH/PULL, %d-byte messages   %s msg/s\n", r.ValueSize, rate(r.PushPull.OpsPerSec))
+		fmt.Fprintf(w, "  raw ZeroMQ PUSH/PULL, %d-byte messages   %s msg/s%s\n", r.ValueSize, rate(r.PushPull.OpsPerSec), cpuNote(r.PushPull.CPUCost))
 	}
 	if r.ReqRep != nil {
 		fmt.Fprintf(w, "  raw ZeroMQ REQ/REP echo, alone         p50 %s  p99 %s  p999 %s  (%s round trips/s)\n",
 			us(r.ReqRep.P50), us(r.ReqRep.P99), us(r.ReqRep.P999), rate(r.ReqRep.OpsPerSec))
 	}
 	for _, rr := range r.Redis {
-		fmt.Fprintf(w, "  redis %-32s %s req/s\n", rr.Name, rate(rr.RPS))
+		fmt.Fprintf(w, "  redis %-32s %s req/s%s\n", rr.Name, rate(rr.RPS), cpuNote(rr.CPUCost))
 	}
 	if r.RedisError != "" {
 		fmt.Fprintf(w, "  redis: %s\n", r.RedisError)
@@ -276,6 +283,29 @@ func rate(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// cpuPerOp renders a CPU cost as microseconds of CPU per operation; "-"
+// when it was not measured.
+func cpuPerOp(c *bench.CPUCost) string {
+	if c == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fus", c.CPUSecondsPerMillion)
+}
+
+// cpuNote renders a baseline's CPU cost after its rate: the CPU per
+// operation and how it splits over the processes.
+func cpuNote(c *bench.CPUCost) string {
+	if c == nil {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(c.ByProcess))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.2fs", n, c.ByProcess[n])
+	}
+	return fmt.Sprintf("  %s CPU/op (%s)", cpuPerOp(c), strings.Join(parts, ", "))
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/1e3) }

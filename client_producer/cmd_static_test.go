@@ -177,10 +177,20 @@ func TestStaticBench(t *testing.T) {
 	buildCommands(t)
 	out, err := cli(t, "--static", "1", "--json", "bench", "--keys", "500", "--nodes", "2", "--algorithms", "hrw", "--codecs", "msgpack", "--latency-ops", "100")
 	require.NoError(t, err)
-	var res struct{ Runs []struct{ Errors int } }
+	var res struct {
+		Runs []struct {
+			Errors  int
+			BulkPut struct {
+				CPUSecondsPerMillion float64            `json:"cpu_seconds_per_million"`
+				ByProcess            map[string]float64 `json:"cpu_seconds_by_process"`
+			} `json:"bulk_put"`
+		}
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	require.Len(t, res.Runs, 1)
 	require.Zero(t, res.Runs[0].Errors)
+	require.Positive(t, res.Runs[0].BulkPut.CPUSecondsPerMillion, "the CPU cost of the bulk PUT")
+	require.Contains(t, res.Runs[0].BulkPut.ByProcess, "nodes")
 }
 
 func TestStaticFlags(t *testing.T) {

@@ -94,7 +94,8 @@ func (l *loopback) close() {
 }
 
 // pushPull measures raw ZeroMQ PUSH/PULL over loopback TCP: n messages of
-// size bytes, one sender and one receiver goroutine on separate contexts.
+// size bytes, one sender and one receiver goroutine on separate contexts,
+// and the CPU time this process spent on them (both ends).
 func pushPull(n, size int) (Throughput, error) {
 	l, err := newLoopback(zmq.PULL, zmq.PUSH)
 	if err != nil {
@@ -108,6 +109,8 @@ func pushPull(n, size int) (Throughput, error) {
 		_, _ = pull.RecvBytes(0)
 	}
 	done := make(chan error, 1)
+	meter := cpuMeter{self: "push+pull"}
+	cpu := meter.read()
 	go func() { // owns pull until it reports
 		for i := 0; i < n; i++ {
 			if _, err := pull.RecvBytes(0); err != nil {
@@ -125,7 +128,9 @@ func pushPull(n, size int) (Throughput, error) {
 		}
 	}
 	err = <-done
-	return throughput(n, time.Since(start)), err
+	t := throughput(n, time.Since(start))
+	t.CPUCost = meter.since(cpu, n)
+	return t, err
 }
 
 // reqRep measures raw ZeroMQ REQ/REP echo round trips over loopback TCP.

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,7 +45,7 @@ func TestGoals(t *testing.T) {
 		Redis:  []RedisRun{{Name: "SET -P 16 -c 50", RPS: 1000}, {Name: "SET -c 50", RPS: 100}, {Name: "GET -P 16 -c 50", RPS: 100}},
 	}
 	g := goals(res)
-	require.Len(t, g, 4)
+	require.Len(t, g, 4, "no CPU figures: no CPU goal")
 	require.InDelta(t, 0.5, g[0].Ratio, 1e-9)
 	require.False(t, g[0].Met)
 	require.InDelta(t, 3.0, g[1].Ratio, 1e-9)
@@ -52,6 +54,17 @@ func TestGoals(t *testing.T) {
 	require.True(t, g[2].Met)
 	require.InDelta(t, 1.1, g[3].Ratio, 1e-9) // the run with the best p50, against its own paired echo
 	require.True(t, g[3].Met)
+
+	res.Runs[0].BulkPut.CPUCost = &CPUCost{CPUSecondsPerMillion: 5}
+	res.Runs[1].BulkPut.CPUCost = &CPUCost{CPUSecondsPerMillion: 3}
+	res.Runs = append(res.Runs, RunResult{Algorithm: "hrw", Codec: "msgpack", Storage: "always", BulkPut: Throughput{CPUCost: &CPUCost{CPUSecondsPerMillion: 1}}})
+	res.RedisCPU = &RedisCPU{Name: "SET -P 16 -c 50", CPUCost: CPUCost{CPUSecondsPerMillion: 4}}
+	g = goals(res)
+	require.Len(t, g, 5)
+	require.Contains(t, g[4].Name, "json bulk PUT CPU/op")
+	require.InDelta(t, 0.75, g[4].Ratio, 1e-9, "the cheapest in-memory run")
+	require.True(t, g[4].Lower)
+	require.True(t, g[4].Met)
 }
 
 // runBench runs the benchmark as cfg says against a real Consul agent of
@@ -91,7 +104,15 @@ func TestRunSmall(t *testing.T) {
 		require.Positive(t, r.BulkPut.OpsPerSec)
 		require.Equal(t, 500, r.Get.Ops)
 		require.Equal(t, 500, r.Echo.Ops)
+		for _, phase := range []Throughput{r.BulkPut, r.AckPut, r.PipeGet} {
+			require.NotNil(t, phase.CPUCost)
+			// The nodes run in this process: all of it is the producer's.
+			require.Equal(t, []string{"producer"}, slices.Collect(maps.Keys(phase.ByProcess)))
+			require.Positive(t, phase.CPUSecondsPerMillion)
+		}
+		require.Nil(t, r.Get.CPUCost)
 	}
+	require.NotNil(t, res.PushPull.CPUCost)
 	require.NotNil(t, res.ReqRep)
 	require.NotNil(t, res.PushPull)
 	require.Len(t, res.Goals, 1) // no redis asked: only the latency goal

@@ -7,7 +7,11 @@
 // in this process), loads K keys of V-byte values through the bulk PUSH path
 // (acknowledged by SYNC barriers) and through pipelined acknowledged PUT
 // requests, reads them back with pipelined GET_ONE and measures the latency of
-// one-at-a-time GET_ONE, then records the keys per node. `client_producer
+// one-at-a-time GET_ONE, then records the keys per node. Each throughput
+// phase records its CPU time (user and system) over the node processes and
+// this process, and each redis-benchmark run that of redis-server and
+// redis-benchmark, run over as many keys as the producer's (-r K): a cost
+// per operation beside every rate. `client_producer
 // bench` is its command line; scripts/bench.sh runs it with a private Consul.
 //
 // The package sits above both the producer and the node: it runs the nodes

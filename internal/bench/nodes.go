@@ -85,6 +85,8 @@ type cluster struct {
 	stops []func()
 	// members are the nodes' names and endpoints, for a static producer.
 	members []consul.Member
+	// procs are the node processes; none when the nodes run in this process.
+	procs []*proc.Process
 }
 
 func (c *cluster) stop() {
@@ -137,6 +139,7 @@ func (cl *cluster) spawn(cc *consul.Config, name string, spawn []string, profile
 	if err != nil {
 		return err
 	}
+	cl.procs = append(cl.procs, p)
 	cl.stops = append(cl.stops, func() {
 		_ = p.Stdin().Close() // the node exits at the end of its stdin
 		_ = p.Stop(nil, nodeStopTimeout)

@@ -55,6 +55,30 @@ type RedisRun struct {
 	Name string  `json:"name"` // e.g. "SET -P 16 -c 50"
 	Args string  `json:"args"` // the exact command line
 	RPS  float64 `json:"rps"`  // requests per second, as reported
+	// CPUCost is the CPU time of redis-server and redis-benchmark over the
+	// run, when it was measured.
+	*CPUCost
+}
+
+// RedisCPU is the CPU cost of one redis run, named.
+type RedisCPU struct {
+	Name string `json:"name"`
+	CPUCost
+}
+
+// redisCPURun names the redis run whose CPU cost Result.RedisCPU reports:
+// the one the bulk PUT is compared with.
+const redisCPURun = "SET -P 16 -c 50"
+
+// redisCPU returns the CPU cost of the run redisCPURun, nil if it was not
+// measured.
+func redisCPU(runs []RedisRun) *RedisCPU {
+	for _, r := range runs {
+		if r.Name == redisCPURun && r.CPUCost != nil {
+			return &RedisCPU{Name: r.Name, CPUCost: *r.CPUCost}
+		}
+	}
+	return nil
 }
 
 // redisSpec is one redis-benchmark measurement to take: its name in the
@@ -80,7 +104,10 @@ var redisAOFRuns = []redisSpec{
 var errNoRedis = errors.New("redis-server/redis-benchmark not installed (scripts/bootstrap.sh --bench installs them)")
 
 // redisBench starts a private redis-server on a free port and runs
-// redis-benchmark runs against it: n requests, size-byte values. With
+// redis-benchmark runs against it: n requests, size-byte values, over a
+// key space of n keys (-r n: the keys of a run are random among n, not one
+// single key written over and over), each with the CPU time of the server
+// and of redis-benchmark over it. With
 // appendfsync "" the server keeps nothing on disk; else it runs with
 // appendonly yes and that appendfsync policy, its AOF in a temporary
 // directory, and the run names end in "(AOF <policy>)".
@@ -118,9 +145,10 @@ func redisBench(ctx context.Context, n, size int, appendfsync string, runs []red
 	}
 	var out []RedisRun
 	for _, r := range runs {
-		args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", r.test, "-n", strconv.Itoa(n), "-d", strconv.Itoa(size), "--csv"}
-		args = append(args, strings.Fields(r.extra)...)
-		b, err := exec.CommandContext(ctx, client, args...).Output()
+		args := redisArgs(port, n, size, r)
+		before, cpuErr := srv.CPUTime()
+		cmd := exec.CommandContext(ctx, client, args...)
+		b, err := cmd.Output()
 		if err != nil {
 			return out, fmt.Errorf("redis-benchmark %s: %w", strings.Join(args, " "), err)
 		}
@@ -128,9 +156,27 @@ func redisBench(ctx context.Context, n, size int, appendfsync string, runs []red
 		if err != nil {
 			return out, err
 		}
-		out = append(out, RedisRun{Name: r.name + suffix, Args: "redis-benchmark " + strings.Join(args, " "), RPS: rps})
+		run := RedisRun{Name: r.name + suffix, Args: "redis-benchmark " + strings.Join(args, " "), RPS: rps}
+		after, err := srv.CPUTime()
+		if cpuErr == nil && err == nil {
+			st := cmd.ProcessState
+			run.CPUCost = newCPUCost(n, map[string]time.Duration{
+				"redis-server":    after - before,
+				"redis-benchmark": st.UserTime() + st.SystemTime(),
+			})
+		}
+		out = append(out, run)
 	}
 	return out, nil
+}
+
+// redisArgs returns the redis-benchmark arguments of run r against the
+// server on port: n requests of test r.test with size-byte values, over a
+// key space of n keys, CSV output.
+func redisArgs(port, n, size int, r redisSpec) []string {
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", r.test,
+		"-n", strconv.Itoa(n), "-r", strconv.Itoa(n), "-d", strconv.Itoa(size), "--csv"}
+	return append(args, strings.Fields(r.extra)...)
 }
 
 func waitRedis(port int) error {

@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// Throughput is a count of operations over a duration.
+// Throughput is a count of operations over a duration and, when it was
+// measured, their CPU cost.
 type Throughput struct {
 	Ops       int     `json:"ops"`
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"ops_per_sec"`
+	*CPUCost
 }
 
 func throughput(n int, d time.Duration) Throughput {
@@ -66,19 +68,22 @@ type RunResult struct {
 
 // Result is everything one bench run measured.
 type Result struct {
-	Keys       int         `json:"keys"`
-	ValueSize  int         `json:"value_size"`
-	Nodes      int         `json:"nodes"`
-	NodeMode   string      `json:"node_mode"` // "processes" or "in-process"
-	Replicas   int         `json:"replicas"`
-	CPUs       int         `json:"cpus"`
-	Runs       []RunResult `json:"runs"`
-	PushPull   *Throughput `json:"zmq_push_pull,omitempty"`
-	ReqRep     *Latency    `json:"zmq_req_rep_echo,omitempty"`
-	Redis      []RedisRun  `json:"redis,omitempty"`
-	RedisError string      `json:"redis_error,omitempty"`
-	Goals      []Goal      `json:"goals"`
-	Started    time.Time   `json:"started"`
+	Keys      int         `json:"keys"`
+	ValueSize int         `json:"value_size"`
+	Nodes     int         `json:"nodes"`
+	NodeMode  string      `json:"node_mode"` // "processes" or "in-process"
+	Replicas  int         `json:"replicas"`
+	CPUs      int         `json:"cpus"`
+	Runs      []RunResult `json:"runs"`
+	PushPull  *Throughput `json:"zmq_push_pull,omitempty"`
+	ReqRep    *Latency    `json:"zmq_req_rep_echo,omitempty"`
+	Redis     []RedisRun  `json:"redis,omitempty"`
+	// RedisCPU is the CPU cost of redis' SET -P 16 -c 50, the run the bulk
+	// PUT is compared with, when it was measured.
+	RedisCPU   *RedisCPU `json:"redis_cpu,omitempty"`
+	RedisError string    `json:"redis_error,omitempty"`
+	Goals      []Goal    `json:"goals"`
+	Started    time.Time `json:"started"`
 }
 
 // Goal is one comparison with a baseline.

@@ -43,6 +43,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Redis {
 		runRedisBaselines(ctx, cfg, res)
+		res.RedisCPU = redisCPU(res.Redis)
 	}
 	res.Goals = goals(res)
 	return res, nil
@@ -67,7 +68,8 @@ func runOne(ctx context.Context, cfg Config, alg string, codec protocol.Codec, s
 	if len(value) != cfg.ValueSize {
 		return out, fmt.Errorf("value encodes to %d bytes, want %d (ValueSize must be 34..255)", len(value), cfg.ValueSize)
 	}
-	w := &workload{cfg: cfg, p: rc.p, keys: keys, value: value, prefix: prefix}
+	w := &workload{cfg: cfg, p: rc.p, keys: keys, value: value, prefix: prefix,
+		cpu: cpuMeter{nodes: rc.nodes.procs, log: cfg.Logger}}
 	out.BulkPut = w.bulkPut(ctx)
 	if out.AckPut, err = w.ackPut(ctx); err != nil {
 		return out, err

@@ -74,6 +74,12 @@ func TestRunNodeProcesses(t *testing.T) {
 		require.Zero(t, r.Errors, r.Storage)
 		require.Equal(t, int64(2000*2), storedKeys(r), "%s: every key on R+1 nodes", r.Storage)
 		require.Equal(t, 100, r.Echo.Ops, r.Storage)
+		for _, phase := range []Throughput{r.BulkPut, r.AckPut, r.PipeGet} {
+			require.NotNil(t, phase.CPUCost, r.Storage)
+			require.Contains(t, phase.ByProcess, "nodes", r.Storage) // read in clock ticks: may be 0 on so few keys
+			require.Positive(t, phase.ByProcess["producer"], r.Storage)
+			require.InDelta(t, phase.ByProcess["nodes"]+phase.ByProcess["producer"], phase.CPUSeconds, 1e-9, r.Storage)
+		}
 	}
 }
 

@@ -19,16 +19,19 @@ type workload struct {
 	keys   []string
 	value  []byte
 	prefix string // names the run in progress lines
+	cpu    cpuMeter
 	fails  failures
 }
 
 // bulkPut puts every key through Bulk (PUSH, batched) from cfg.Loaders
 // goroutines, each with its own Bulk over its own range of keys, and times
-// it until every node's SYNC barrier confirmed the writes.
+// it (wall and CPU time) until every node's SYNC barrier confirmed the
+// writes.
 func (w *workload) bulkPut(ctx context.Context) Throughput {
 	n := len(w.keys)
 	var doneOps atomic.Int64
 	stopTick := ticker(w.cfg.Progress(w.prefix+"bulk PUT (PUSH+SYNC)", n), &doneOps, n)
+	cpu := w.cpu.read()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for l := range w.cfg.Loaders {
@@ -37,6 +40,7 @@ func (w *workload) bulkPut(ctx context.Context) Throughput {
 	}
 	wg.Wait()
 	t := throughput(n, time.Since(start))
+	t.CPUCost = w.cpu.since(cpu, n)
 	stopTick()
 	return t
 }
@@ -87,12 +91,14 @@ func (w *workload) pipelinedGet(ctx context.Context) (Throughput, error) {
 }
 
 // timedDo runs one operation per key through Do from cfg.Loaders
-// goroutines, each over its own range of the keys (and its own sockets).
+// goroutines, each over its own range of the keys (and its own sockets),
+// and times it (wall and CPU time).
 func (w *workload) timedDo(ctx context.Context, phase string, op func(int) producer.Op, done func(int, producer.Result)) (Throughput, error) {
 	n := len(w.keys)
 	var count atomic.Int64
 	stop := ticker(w.cfg.Progress(w.prefix+phase, n), &count, n)
 	defer stop()
+	cpu := w.cpu.read()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, w.cfg.Loaders)
@@ -106,7 +112,9 @@ func (w *workload) timedDo(ctx context.Context, phase string, op func(int) produ
 		})
 	}
 	wg.Wait()
-	return throughput(n, time.Since(start)), errors.Join(errs...)
+	t := throughput(n, time.Since(start))
+	t.CPUCost = w.cpu.since(cpu, n)
+	return t, errors.Join(errs...)
 }
 
 // pairedGet times cfg.LatencyOps GET_ONE, one at a time, each followed by

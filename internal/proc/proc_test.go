@@ -28,7 +28,11 @@ const (
 	envGreeting  = "ZSHARD_PROC_TEST_GREETING" // role "print": what it prints on stdout
 	longSleep    = time.Hour
 	neverTimeout = time.Hour // a stop timeout the tests do not expect to expire
+	burnCPU      = 300 * time.Millisecond
 )
+
+// sink keeps the "burn" child's loop from being optimised away.
+var sink int
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(envChild); role != "" {
@@ -46,6 +50,20 @@ func playChild(role string) int {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
+		time.Sleep(longSleep)
+	case "burn": // uses burnCPU of CPU time, prints it in ns, then sleeps
+		used, err := proc.SelfCPUTime()
+		for err == nil && used < burnCPU {
+			for i := 0; i < 1_000_000; i++ {
+				sink += i
+			}
+			used, err = proc.SelfCPUTime()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("ready %d\n", used)
 		time.Sleep(longSleep)
 	case "cat": // exits 0 once stdin closes
 		_, _ = io.Copy(io.Discard, os.Stdin)
