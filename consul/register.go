@@ -62,6 +62,11 @@ type Registrar struct {
 	// mu guards svc and reg.CatchingUp: SetReady runs beside Run.
 	mu  sync.Mutex
 	svc *api.AgentServiceRegistration
+	// sending serialises the registrations sent to the agent, each reading
+	// svc once it may send: the last one sent is the newest definition, so
+	// a heartbeat's re-registration never lands after SetReady's with the
+	// old Meta "ready" = "false".
+	sending sync.Mutex
 	// moved is set while the agent still holds endpoints the node has left:
 	// a re-registration with the new ones failed and is retried on the
 	// next beat, which does not report the node passing until it succeeds.
@@ -140,6 +145,8 @@ func (r *Registrar) setEndpoints(repURL, pullURL string) error {
 }
 
 func (r *Registrar) register(ctx context.Context) error {
+	r.sending.Lock()
+	defer r.sending.Unlock()
 	r.mu.Lock()
 	svc := r.svc
 	r.mu.Unlock()
