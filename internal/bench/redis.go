@@ -117,12 +117,11 @@ func redisBench(ctx context.Context, n, size int, appendfsync string, runs []red
 	if err1 != nil || err2 != nil {
 		return nil, errNoRedis
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := ports[0]
 	persist := []string{"--appendonly", "no"}
 	suffix := ""
 	if appendfsync != "" {

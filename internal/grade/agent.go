@@ -26,7 +26,7 @@ type agent struct {
 // startAgent starts a Consul dev agent from bin and waits until it has a
 // leader and serves KV reads.
 func startAgent(ctx context.Context, bin string, timeout time.Duration) (*agent, error) {
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -69,23 +69,3 @@ func startAgent(ctx context.Context, bin string, timeout time.Duration) (*agent,
 }
 
 func (a *agent) stop() { _ = a.p.Stop(syscall.SIGINT, 10*time.Second) }
-
-// freePorts returns n TCP ports that were free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}

@@ -308,26 +308,9 @@ func (c *Consul) dumpLog(t testing.TB) {
 }
 
 // FreePorts returns n distinct TCP ports that were free on 127.0.0.1 a moment
-// ago. Another process may take one before it is used; tests that bind
-// ZeroMQ sockets should prefer binding port 0 and reading the endpoint back.
-func FreePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// ago (proc.FreePorts). Tests that bind ZeroMQ sockets should prefer binding
+// port 0 and reading the endpoint back.
+func FreePorts(n int) ([]int, error) { return proc.FreePorts(n) }
 
 // makeCerts makes, in dir, a CA, a server certificate for the agent
 // (valid for 127.0.0.1 and localhost) and a client certificate, as the
