@@ -94,6 +94,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// saveTimeout bounds the recording of a chunk's progress in Consul.
+const saveTimeout = 10 * time.Second
+
 // Progress is a snapshot of a running repair.
 type Progress struct {
 	// Phase is "starting", "waiting for the lock held by ...",
@@ -235,7 +238,11 @@ func (r *runner) run(ctx context.Context, p *producer.Producer) (Report, error) 
 	r.phase.Store("comparing")
 	err = e.compareRange(ctx, st.LastPartition+1, P, func(last int) error {
 		st.LastPartition = last
-		return r.save(ctx, &st)
+		// A chunk done is recorded even when ctx was cancelled meanwhile
+		// (an interrupted run then resumes after it, not a chunk before).
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+		defer cancel()
+		return r.save(sctx, &st)
 	})
 	if err != nil {
 		return r.report(st), err
