@@ -203,13 +203,7 @@ func (n *Node) largeWorker(jobs <-chan largeJob, wake *zmq.Socket) {
 		if int64(cap(buf)) < j.reserved {
 			buf = make([]byte, 0, j.reserved) // spare the copies of growing it
 		}
-		b, err := protocol.AppendReply(buf[:0], j.codec, &rep)
-		if err != nil {
-			n.log.Error("encode reply", "err", err)
-			fallback := protocol.ErrorReply(protocol.Errorf(protocol.CodeInternal, "cannot encode reply"))
-			fallback.ID = rep.ID
-			b, _ = protocol.AppendReply(buf[:0], j.codec, &fallback)
-		}
+		b := n.appendReply(buf[:0], j.codec, &rep)
 		body := newCReply(b)
 		size := int64(len(b))
 		if buf = b; cap(buf) > keepEncodeBuffer {

@@ -204,12 +204,7 @@ func (rl *reqLoop) fail(envelope [][]byte, c protocol.Codec, id []byte, err erro
 }
 
 func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply) {
-	b, err := protocol.AppendReply(rl.buf[:0], c, rep)
-	if err != nil {
-		rl.n.log.Error("encode reply", "err", err)
-		fallback := protocol.ErrorReply(protocol.Errorf(protocol.CodeInternal, "cannot encode reply"))
-		b, _ = protocol.AppendReply(rl.buf[:0], c, &fallback)
-	}
+	b := rl.n.appendReply(rl.buf[:0], c, rep)
 	if cap(b) <= 1<<20 {
 		rl.buf = b // keep a modest buffer for the next reply
 	}
@@ -224,6 +219,19 @@ func (rl *reqLoop) send(envelope [][]byte, c protocol.Codec, rep *protocol.Reply
 	if err := sendReply(rl.router, envelope, b); err != nil {
 		rl.n.log.Debug("reply dropped", "err", err)
 	}
+}
+
+// appendReply appends rep encoded in c to buf; a reply that cannot be
+// encoded is answered with an internal error carrying its ID.
+func (n *Node) appendReply(buf []byte, c protocol.Codec, rep *protocol.Reply) []byte {
+	b, err := protocol.AppendReply(buf, c, rep)
+	if err != nil {
+		n.log.Error("encode reply", "err", err)
+		fallback := protocol.ErrorReply(protocol.Errorf(protocol.CodeInternal, "cannot encode reply"))
+		fallback.ID = rep.ID
+		b, _ = protocol.AppendReply(buf, c, &fallback)
+	}
+	return b
 }
 
 // recvMessage receives one multipart message, as RecvMessageBytes does, into
