@@ -61,3 +61,15 @@ func TestConsulRestartForgetsEverything(t *testing.T) {
 	_, err = c.Client.KV().Put(&api.KVPair{Key: "zshard/after", Value: []byte("2")}, nil)
 	require.NoError(t, err)
 }
+
+// TestFreePortRangeClaims checks that a range handed out stays promised to
+// its test: a second claim, here or in another process, never overlaps it.
+func TestFreePortRangeClaims(t *testing.T) {
+	seen := map[int]bool{}
+	for range 8 {
+		base := FreePortRange(t, 211)
+		require.Zero(t, (base-10240)%portBlock, "range %d not at a block start", base)
+		require.False(t, seen[base], "block %d handed out twice", base)
+		seen[base] = true
+	}
+}

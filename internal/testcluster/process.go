@@ -85,23 +85,54 @@ func ServerArgs(t testing.TB, n int, extra ...string) []string {
 		"--metrics-port", strconv.Itoa(base + 210)}, extra...)
 }
 
+// portBlock is the size of the port ranges FreePortRange hands out; every
+// caller asks for at most this many ports.
+const portBlock = 256
+
 // FreePortRange returns a port P such that P..P+n-1 are free on 127.0.0.1
-// now. The range lies below Linux's ephemeral ports (32768 and up), which
-// every outgoing connection of every test takes from: a node started later
-// in a test must still find its port free.
+// now and are promised to no other test on this machine until t ends.
+//
+// A probe alone is not enough: test packages run in parallel processes, and
+// two of them that probe overlapping ranges both find them free and then
+// clash when their nodes bind (a supervisor's metrics port did, in CI). So
+// the ports 10240..32767 are cut into blocks of 256, and a caller holds an
+// flock on the block's file in the temporary directory for the rest of the
+// test; other processes skip a locked block. The blocks lie below Linux's
+// ephemeral ports (32768 and up), which every outgoing connection of every
+// test takes from: a node started later in a test must still find its port
+// free.
 func FreePortRange(t testing.TB, n int) int {
 	t.Helper()
-	for range 1000 {
-		base := 10000 + rand.IntN(32768-10000-n)
+	if n > portBlock {
+		t.Fatalf("FreePortRange: %d ports asked, at most %d", n, portBlock)
+	}
+	dir := filepath.Join(os.TempDir(), "zshard-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatalf("FreePortRange: %v", err)
+	}
+	const first, blocks = 10240, (32768 - 10240) / portBlock
+	for range 4 * blocks {
+		base := first + rand.IntN(blocks)*portBlock
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(base)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatalf("FreePortRange: %v", err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another test holds this block
+			continue
+		}
 		free := true
 		for p := base; p < base+n && free; p++ {
 			free = PortFree(p)
 		}
-		if free {
-			return base
+		if !free {
+			f.Close()
+			continue
 		}
+		t.Cleanup(func() { f.Close() }) // closing releases the lock
+		return base
 	}
-	t.Fatalf("no %d consecutive free ports", n)
+	t.Fatalf("no block of %d free ports left", n)
 	return 0
 }
 
