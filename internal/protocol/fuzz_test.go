@@ -296,7 +296,14 @@ func FuzzDecodeReplyJSONDiff(f *testing.F) {
 		`{"status":"OK","collection":[{"key":"j","deleted":true,"raw_value":"MQ==","value_codec":"json"}]}`,
 		`{"status":"OK","collection":[{"key":"j","deleted":true,"value_codec":"json"}]}`,
 		`{"status":"OK","collection":[{"key":"j","value":1,"version":"x"}]}`,
-		`{"status":"OK","collection":[{"key":"j","value":1,"version":1}]}`} {
+		`{"status":"OK","collection":[{"key":"j","value":1,"version":1}]}`,
+		`{"status":"OK","id":7,"results":[{"status":"OK","key":"a","value":{"x":[1,2]}},` +
+			`{"status":"error","error":"not_found","message":"no key \"b\""},{"status":"OK","deleted":true}]}`,
+		`{"status":"OK","results":[]}`, `{"status":"OK","results":null}`, `{"status":"OK","results":[1]}`,
+		`{"status":"OK","results":[{"status":"OK","results":[]}]}`,
+		`{"status":"OK","results":[{"status":"OK","collection":[]}]}`,
+		`{"status":"OK","results":[{"status":"weird"}]}`,
+		`{"status":"OK","results":[{"status":"OK","version":"0000018c6d4a3b2c0001a1b2c3d4e5f6","superseded":true}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -328,8 +335,14 @@ func repliesEqual(a, b Reply) bool {
 		(a.Value == nil) != (b.Value == nil) || a.Version != b.Version || a.Cursor != b.Cursor || a.Deleted != b.Deleted ||
 		a.Superseded != b.Superseded || a.Token != b.Token ||
 		a.Count != b.Count || len(a.Collection) != len(b.Collection) || (a.Collection == nil) != (b.Collection == nil) ||
-		!slices.Equal(a.Digests, b.Digests) || (a.Digests == nil) != (b.Digests == nil) || len(a.Results) != 0 || len(b.Results) != 0 {
+		!slices.Equal(a.Digests, b.Digests) || (a.Digests == nil) != (b.Digests == nil) ||
+		len(a.Results) != len(b.Results) || (a.Results == nil) != (b.Results == nil) {
 		return false
+	}
+	for i := range a.Results {
+		if !repliesEqual(a.Results[i], b.Results[i]) {
+			return false
+		}
 	}
 	for i := range a.Collection {
 		if a.Collection[i].Key != b.Collection[i].Key || !bytes.Equal(a.Collection[i].Value, b.Collection[i].Value) ||

@@ -1,6 +1,10 @@
 package protocol
 
-import "github.com/zshard/zshard/internal/hlc"
+import (
+	"strings"
+
+	"github.com/zshard/zshard/internal/hlc"
+)
 
 // Version is the protocol version a node reports in its PING reply.
 const Version = 1
@@ -175,4 +179,20 @@ func DecodeReply(msg []byte) (Reply, Codec, error) {
 	}
 	r, err := decodeReply(msg, c)
 	return r, c, err
+}
+
+// ownCode returns c as a string of its own: the constant when c is a code
+// of this protocol (no allocation for the not_found of every missing key),
+// else a copy. The hand-written reply decoders use it, since an error
+// outlives the message it came in.
+func ownCode(c Code) Code {
+	for _, k := range Codes {
+		if c == k {
+			return k
+		}
+	}
+	if c == CodeForbidden {
+		return CodeForbidden
+	}
+	return Code(strings.Clone(string(c)))
 }

@@ -38,7 +38,7 @@ func (rd *mpReader) fastReply(depth int) (Reply, bool) {
 		r.Status = StatusOK // not aliasing msg
 	case StatusError:
 		r.Status = StatusError
-		r.Err = &Error{Code: Code(strings.Clone(string(e.Code))), Message: strings.Clone(e.Message)}
+		r.Err = &Error{Code: ownCode(e.Code), Message: strings.Clone(e.Message)}
 	default:
 		return r, false // decodeReply words the error
 	}
