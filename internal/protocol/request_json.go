@@ -1,7 +1,5 @@
 package protocol
 
-import "bytes"
-
 // The JSON request decoder. It is hand-written (like the msgpack one) so a
 // request costs one pass over the message and almost no allocations, and it
 // accepts and rejects exactly what the encoding/json-based decoder it
@@ -228,13 +226,16 @@ func (p *jsonParser) batch(r *Request, sp jsonSpan, bt *jsonBatch) error {
 // ops parses the top-level "ops" array, decoding its elements into bt.
 func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
 	// A repeated "ops" replaces the earlier one.
-	if bt.ops == nil {
-		bt.ops = make([]Request, 0, opsHint(p.b[p.i:], p.lim.MaxBatchOps))
-	}
 	*bt = jsonBatch{ops: bt.ops[:0]}
 	// The loop of elements, without its call per element.
 	if empty, ok := p.open(depth, ']'); empty || !ok {
+		if bt.ops == nil {
+			bt.ops = []Request{} // "ops":[] is a BATCH of nothing, not none
+		}
 		return ok
+	}
+	if bt.ops == nil {
+		bt.ops = make([]Request, 0, p.opsHint(depth))
 	}
 	for {
 		if p.i >= len(p.b) {
@@ -249,15 +250,23 @@ func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
 	}
 }
 
-// opsHint guesses how many requests the "ops" array at the start of b
-// holds, for its capacity: the "op" names after it, at most max+1 (the
-// one past the limit makes the error). Values that spell "op" make it
-// high, names spelt otherwise ("OP", escapes) low, which only costs a
-// larger slice or a regrowth. Growing from a small slice instead cost a
-// BATCH of 512 PUTs nine copies of its requests, under write barriers:
-// the profile of JSON bulk ingest put half the decoder's time there.
-func opsHint(b []byte, max int) int {
-	return min(max+1, 1+bytes.Count(b, []byte(`"op"`)))
+// opsHint guesses, with p.i at the first element of the "ops" array, how
+// many elements the array holds, for its capacity: the bytes left over the
+// length of the first element (skipped over, then read again), at most
+// Limits.MaxBatchOps+1 (the one past the limit makes the error). The
+// elements of a bulk BATCH are alike, so it is close; a wrong guess costs
+// only a larger slice or a regrowth. Growing from a small slice instead
+// cost a BATCH of 512 PUTs nine copies of its requests, under write
+// barriers: the profile of JSON bulk ingest put half the decoder's time
+// there.
+func (p *jsonParser) opsHint(depth int) int {
+	start := p.i
+	defer func() { p.i, p.err = start, nil }()
+	if !p.value(depth + 1) {
+		return 1
+	}
+	first := p.i - start + 1 // and its comma
+	return min(p.lim.MaxBatchOps+1, 1+(len(p.b)-p.i)/first)
 }
 
 // batchElement parses one element of the "ops" array at depth+1 and
