@@ -158,8 +158,8 @@ func ErrorReply(err error) Reply {
 
 // DecodeReply decodes one reply message (for clients). The replies
 // clients read most (JSON: SCAN, GET_ALL and DIGEST pages, GET_ONE,
-// writes, errors; msgpack: GET_ONE, PUT, DELETE, SYNC, errors and BATCHes
-// of those) are decoded by hand-written decoders whose strings and raw
+// writes, errors and BATCHes of those; msgpack: the same but DIGEST) are
+// decoded by hand-written decoders whose strings and raw
 // values alias msg, which must then not be modified while the reply is in
 // use; everything else by the standard decoders (decodeReply), with the
 // same result.

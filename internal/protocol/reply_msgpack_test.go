@@ -3,6 +3,8 @@ package protocol
 import (
 	"testing"
 
+	"github.com/zshard/zshard/internal/hlc"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -12,7 +14,10 @@ import (
 // byte as the JSON decoders keep null.
 func fastFields(r Reply) Reply {
 	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Deleted,
-		Superseded: r.Superseded, Token: r.Token}
+		Superseded: r.Superseded, Token: r.Token, Cursor: r.Cursor, Count: r.Count, Collection: r.Collection}
+	if len(out.Collection) == 0 {
+		out.Collection = nil
+	}
 	if len(out.ID) == 0 || string(out.ID) == "\xc0" {
 		out.ID = nil
 	}
@@ -49,6 +54,16 @@ func sampleMsgpackReplies(t testing.TB) [][]byte {
 		}},
 	}
 	reps = append(reps, versionedReplies(c, val)...)
+	v1 := hlc.Version{Time: 1 << 40, Writer: 7}
+	reps = append(reps,
+		Reply{Op: OpScan, Status: StatusOK, Cursor: "00000000000000ffk", Collection: []Entry{
+			{Key: "a", Value: val}, {Key: "b", Value: enc(t, c, 1), Version: v1}, {Key: "c", Deleted: true, Version: v1},
+			{Key: "d", Value: []byte(`{"j": 1}`), Codec: JSON}, {Key: "e", Value: []byte{0xc4, 1, 0}, Codec: Msgpack, Version: v1},
+		}},
+		Reply{Op: OpScan, Status: StatusOK, Collection: []Entry{}},
+		Reply{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{Key: "x", Value: val}}},
+		Reply{Op: OpDeletePartitions, Status: StatusOK, Count: 12345},
+	)
 	var out [][]byte
 	for _, r := range reps {
 		b, err := AppendReply(nil, c, &r)
