@@ -8,7 +8,8 @@ import "strings"
 // put 40% of a client's time in the reflective decoder, and that of a
 // rebalance 20% of the rebalancer's in decoding its SCAN pages. It knows
 // the fields status, error, message, id, key, value, version, deleted,
-// superseded, token, cursor, count, collection (at the top) and results; ok is
+// superseded, token, cursor, count, collection and digests (at the top)
+// and results; ok is
 // false for anything else (another field, a value of another type, a
 // status that is neither StatusOK nor StatusError, malformed input), which
 // the caller leaves to decodeReply. Raw fields (ID, Value) and the strings Key and Token alias
@@ -92,6 +93,8 @@ func (rd *mpReader) fastReplyField(f field, r *Reply, e *Error, depth int) bool 
 		r.Count = int(u)
 	case fieldCollection:
 		return depth == 0 && rd.fastCollection(r)
+	case fieldDigests:
+		return depth == 0 && rd.fastDigests(r)
 	case fieldResults:
 		return rd.fastResults(r, depth)
 	default:
@@ -173,6 +176,34 @@ func (rd *mpReader) fastEntry(e *Entry) bool {
 		return false
 	}
 	e.Value = raw
+	return true
+}
+
+// fastDigests decodes the "digests" of a DIGEST reply,
+// [[partition, keys, sum], ...], each an unsigned integer.
+func (rd *mpReader) fastDigests(r *Reply) bool {
+	n, ok, err := rd.arrayLen()
+	if err != nil || !ok {
+		return false
+	}
+	r.Digests = make([]Digest, n)
+	for i := range n {
+		if m, ok, err := rd.arrayLen(); err != nil || !ok || m != 3 {
+			return false
+		}
+		var v [3]uint64
+		for j := range v {
+			u, neg, ok, err := rd.integer()
+			if err != nil || !ok || neg {
+				return false
+			}
+			v[j] = u
+		}
+		if v[0] >= MaxPartitions {
+			return false
+		}
+		r.Digests[i] = Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}
+	}
 	return true
 }
 

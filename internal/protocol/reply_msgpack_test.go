@@ -14,7 +14,7 @@ import (
 // byte as the JSON decoders keep null.
 func fastFields(r Reply) Reply {
 	out := Reply{Status: r.Status, ID: r.ID, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Deleted,
-		Superseded: r.Superseded, Token: r.Token, Cursor: r.Cursor, Count: r.Count, Collection: r.Collection}
+		Superseded: r.Superseded, Token: r.Token, Cursor: r.Cursor, Count: r.Count, Collection: r.Collection, Digests: r.Digests}
 	if len(out.Collection) == 0 {
 		out.Collection = nil
 	}
@@ -63,6 +63,7 @@ func sampleMsgpackReplies(t testing.TB) [][]byte {
 		Reply{Op: OpScan, Status: StatusOK, Collection: []Entry{}},
 		Reply{Op: OpGetAll, Status: StatusOK, Collection: []Entry{{Key: "x", Value: val}}},
 		Reply{Op: OpDeletePartitions, Status: StatusOK, Count: 12345},
+		Reply{Op: OpDigest, Status: StatusOK, Digests: []Digest{{Partition: 3, Keys: 2, Sum: 1 << 63}, {Partition: 70000, Keys: 1, Sum: 9}}},
 	)
 	var out [][]byte
 	for _, r := range reps {

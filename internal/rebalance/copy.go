@@ -2,6 +2,7 @@ package rebalance
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,6 +137,9 @@ func (r *rebalancer) copyAndVerify(ctx context.Context, plan sharding.Plan, from
 	if r.raw, r.versions, err = r.features(ctx, nodes); err != nil {
 		return err
 	}
+	if err := r.useCodecFor(ctx); err != nil {
+		return err
+	}
 	sources := map[string]bool{}
 	for src := range bySource {
 		sources[src] = true
@@ -250,6 +254,23 @@ func (r *rebalancer) features(ctx context.Context, nodes map[string]bool) (raw, 
 		}
 	}
 	return raw, versions, nil
+}
+
+// useCodecFor switches the rebalancer's producer to the configured codec
+// when the copy moves values converted to it (not raw): run opens it
+// with msgpack, which raw copies carry best.
+func (r *rebalancer) useCodecFor(ctx context.Context) error {
+	want := cmp.Or(r.cfg.Producer.Codec, protocol.JSON)
+	if r.raw || r.p.Codec() == want {
+		return nil
+	}
+	p, err := producer.New(ctx, r.cfg.Producer)
+	if err != nil {
+		return err
+	}
+	r.p.Close()
+	r.p = p
+	return nil
 }
 
 // copyOf is the write that copies e, a record read from a source: with

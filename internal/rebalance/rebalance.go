@@ -13,6 +13,7 @@ import (
 	"github.com/zshard/zshard/consul"
 	"github.com/zshard/zshard/internal/ctxtime"
 	"github.com/zshard/zshard/internal/producer"
+	"github.com/zshard/zshard/internal/protocol"
 	"github.com/zshard/zshard/layout"
 	"github.com/zshard/zshard/sharding"
 )
@@ -255,10 +256,17 @@ func run(ctx context.Context, cfg Config, kind layout.MigrationKind, node, host 
 			}
 		}()
 	}
-	if r.p, err = producer.New(ctx, cfg.Producer); err != nil {
+	// The copy and its verification move values raw, each in its own
+	// codec, so the wire's codec is the rebalancer's choice: msgpack
+	// carries a value as bytes where JSON carries it in base64. The copy
+	// falls back to the configured codec when a node is older than raw
+	// values (useCodecFor).
+	wire := cfg.Producer
+	wire.Codec = protocol.Msgpack
+	if r.p, err = producer.New(ctx, wire); err != nil {
 		return rep, err
 	}
-	defer r.p.Close()
+	defer func() { r.p.Close() }() // r.p may be replaced by then
 	stop := r.reportProgress()
 	defer stop()
 	defer func() { rep.Total = time.Since(r.start) }()
