@@ -47,12 +47,18 @@ func (m member) String() string { return string(m) }
 
 func zshardTable(alg string) func([]string) router {
 	return func(nodes []string) router {
-		t, err := sharding.NewTable(sharding.Config{Algorithm: alg}, sharding.NodesNamed(nodes...))
-		if err != nil {
-			panic(err)
-		}
+		t := zshardTableOf(alg, nodes)
 		return routerFunc(func(k string, _ []byte) string { return t.Owner(k) })
 	}
+}
+
+// zshardTableOf is the partition table the producer routes by.
+func zshardTableOf(alg string, nodes []string) *sharding.Table {
+	t, err := sharding.NewTable(sharding.Config{Algorithm: alg}, sharding.NodesNamed(nodes...))
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 func zshardDirect(alg string) func([]string) router {

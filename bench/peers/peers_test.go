@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/zshard/zshard/sharding"
 )
 
 var benchKeys = sync.OnceValues(func() ([]string, [][]byte) { return makeKeys(1 << 20) })
@@ -49,5 +51,25 @@ func TestPeers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLocateDirect routes one key with zshard's partition table
+// called directly, as the producer does, over the keys of BenchmarkLocate:
+// the figure BenchmarkLocate's adapters add an indirect call to.
+func BenchmarkLocateDirect(b *testing.B) {
+	keys, _ := benchKeys()
+	mask := len(keys) - 1
+	for _, alg := range []string{sharding.Consistent, sharding.Rendezvous} {
+		for _, n := range []int{10, 100} {
+			b.Run(fmt.Sprintf("zshard_%s_table/nodes=%d", alg, n), func(b *testing.B) {
+				t := zshardTableOf(alg, nodeNames(n))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					sink = t.Owner(keys[i&mask])
+				}
+			})
+		}
 	}
 }
