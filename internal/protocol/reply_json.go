@@ -268,9 +268,9 @@ func (p *jsonParser) digest(d *Digest) bool {
 const maxArrayGuess = 1 << 14
 
 // replyArray parses an array of a reply's top-level field into *dst, each
-// element with elem (p.i at it). The slice is allocated once the first
-// element is parsed, at the length that element's size suggests for the
-// bytes left: the elements of a page or a BATCH are alike, and growing a
+// element with elem (p.i at it). The slice is allocated at the first
+// element, which is skipped over first: its size over the bytes left
+// gives the capacity. The elements of a page or a BATCH are alike, and growing a
 // SCAN page of 10,000 entries from a small slice was a third of a
 // rebalancer's CPU (copies and write barriers, then GC).
 func replyArray[T any](p *jsonParser, dst *[]T, elem func(*T) bool) bool {
