@@ -118,7 +118,11 @@ func TestRunSmall(t *testing.T) {
 	require.NotNil(t, res.PushPull.CPUCost)
 	require.NotNil(t, res.ReqRep)
 	require.NotNil(t, res.PushPull)
-	require.Len(t, res.Goals, 1) // no redis asked: only the latency goal
+	// No redis asked: only the goals without it, JSON against msgpack and
+	// the latency.
+	require.Len(t, res.Goals, 2)
+	require.Equal(t, "JSON bulk PUT ops/s vs msgpack bulk PUT", res.Goals[0].Name)
+	require.Contains(t, res.Goals[1].Name, "one-at-a-time GET_ONE p50")
 }
 
 func TestDurableGoals(t *testing.T) {
