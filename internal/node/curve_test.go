@@ -210,3 +210,29 @@ func TestCurveConfigErrors(t *testing.T) {
 	_, err = New(Config{Curve: &curve.ServerConfig{Key: cs.cfg.Key, ClientsDir: filepath.Join(t.TempDir(), "none")}})
 	require.Error(t, err)
 }
+
+// TestCurveServesWhilePolling: while a SYNC waits, the request loop polls
+// its ROUTER before receiving, and libzmq (4.3.4) then hands over the
+// routing-id frame without the connection's metadata. A request arriving
+// meanwhile must still be served with its sender's role, not dropped as
+// refused.
+func TestCurveServesWhilePolling(t *testing.T) {
+	cs := newCurveSetup(t)
+	n := curveNode(t, cs)
+	srv := cs.cfg.Key.Public
+	waiting := curveSocket(t, zmq.REQ, n.RequestEndpoint(), srv, cs.alice)
+	_, err := waiting.SendBytes(encodeReq(t, protocol.JSON, protocol.Request{Op: protocol.OpSync, Token: "never", TimeoutMS: 60000}), 0)
+	require.NoError(t, err)
+	// The node takes the SYNC within milliseconds; the later rounds below
+	// are in the polling loop whatever the first one met.
+	time.Sleep(100 * time.Millisecond)
+
+	before := n.Stats().Curve.Refused
+	for range 5 {
+		alice := curveSocket(t, zmq.REQ, n.RequestEndpoint(), srv, cs.alice)
+		mustOK(t, call(t, alice, protocol.JSON, protocol.Request{Op: protocol.OpPing}))
+		ops := curveSocket(t, zmq.REQ, n.RequestEndpoint(), srv, cs.ops)
+		mustOK(t, call(t, ops, protocol.JSON, protocol.Request{Op: protocol.OpDigest, Partitions: 8, Bitmap: []byte{0xff}}))
+	}
+	require.Equal(t, before, n.Stats().Curve.Refused, "a request refused while the loop polled")
+}
