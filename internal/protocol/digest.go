@@ -20,6 +20,15 @@ type Digest struct {
 	Sum       uint64
 }
 
+// digestOf is the Digest of a wire digest [partition, keys, sum]; ok is
+// false for a partition beyond MaxPartitions.
+func digestOf(v [3]uint64) (d Digest, ok bool) {
+	if v[0] >= MaxPartitions {
+		return Digest{}, false
+	}
+	return Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}, true
+}
+
 // RawEntryHash is the hash of one key and its value as stored that a DIGEST
 // with "raw" sums: XXH64(uvarint(len(key)) || key || codec || value), codec
 // being one byte, 1 for JSON and 2 for msgpack. Two nodes agree on it

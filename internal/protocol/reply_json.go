@@ -220,14 +220,8 @@ func (p *jsonParser) entry(e *Entry) bool {
 	}) {
 		return false
 	}
-	if e.Deleted && (e.Value != nil || haveRaw || haveCodec) {
-		return false // a tombstone has no value: the standard decoder words the error
-	}
-	if !haveRaw && !haveCodec {
-		return true
-	}
-	if !haveRaw || !haveCodec || e.Value != nil {
-		return false
+	if isRaw, ok := entryShape(e, haveRaw, haveCodec); !isRaw || !ok {
+		return ok
 	}
 	b, err := decodeBase64(fieldRawValue, aliasBytes(raw))
 	if e.Codec = ParseCodec(codec); err != nil || e.Codec == 0 {
@@ -235,6 +229,23 @@ func (p *jsonParser) entry(e *Entry) bool {
 	}
 	e.Value = b
 	return true
+}
+
+// entryShape checks the fields a hand-written decoder found in a
+// collection entry: a tombstone carries no value, and a raw value comes as
+// both "raw_value" and "value_codec", without "value". isRaw reports that
+// the entry's value is the raw one, still to be set; ok false leaves the
+// entry to the standard decoder, which words the error.
+func entryShape(e *Entry, haveRaw, haveCodec bool) (isRaw, ok bool) {
+	switch {
+	case e.Deleted && (e.Value != nil || haveRaw || haveCodec):
+		return false, false
+	case !haveRaw && !haveCodec:
+		return false, true
+	case !haveRaw || !haveCodec || e.Value != nil:
+		return false, false
+	}
+	return true, true
 }
 
 // digests parses [[partition,keys,sum],...].
@@ -255,11 +266,12 @@ func (p *jsonParser) digest(d *Digest) bool {
 		}
 		n++
 		return true
-	}) || n != 3 || v[0] >= MaxPartitions {
+	}) || n != 3 {
 		return false
 	}
-	*d = Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}
-	return true
+	var ok bool
+	*d, ok = digestOf(v)
+	return ok
 }
 
 // maxArrayGuess bounds replyArray's guess of an array's length, so an
@@ -268,25 +280,16 @@ func (p *jsonParser) digest(d *Digest) bool {
 const maxArrayGuess = 1 << 14
 
 // replyArray parses an array of a reply's top-level field into *dst, each
-// element with elem (p.i at it). The slice is allocated at the first
-// element, which is skipped over first: its size over the bytes left
-// gives the capacity. The elements of a page or a BATCH are alike, and growing a
-// SCAN page of 10,000 entries from a small slice was a third of a
-// rebalancer's CPU (copies and write barriers, then GC).
+// element with elem (p.i at it), into a slice sized by arrayGuess at the
+// first element.
 func replyArray[T any](p *jsonParser, dst *[]T, elem func(*T) bool) bool {
 	if p.i >= len(p.b) || p.b[p.i] != '[' {
 		return false
 	}
 	var out []T
 	ok := p.elements(2, func() bool {
-		if out == nil { // the first element: skipped over to size the slice
-			start := p.i
-			if !p.value(3) {
-				return false
-			}
-			guess := 1 + (len(p.b)-p.i)/(p.i-start+1)
-			out = make([]T, 0, min(guess, maxArrayGuess))
-			p.i = start
+		if out == nil {
+			out = make([]T, 0, p.arrayGuess(3, maxArrayGuess))
 		}
 		// Parsed in place: a T of its own would escape to the heap.
 		var zero T

@@ -163,14 +163,8 @@ func (rd *mpReader) fastEntry(e *Entry) bool {
 			return false
 		}
 	}
-	if e.Deleted && (e.Value != nil || haveRaw || haveCodec) {
-		return false // a tombstone has no value: decodeReply words the error
-	}
-	if !haveRaw && !haveCodec {
-		return true
-	}
-	if !haveRaw || !haveCodec || e.Value != nil {
-		return false
+	if isRaw, ok := entryShape(e, haveRaw, haveCodec); !isRaw || !ok {
+		return ok
 	}
 	if e.Codec = ParseCodec(aliasString(codec)); e.Codec == 0 {
 		return false
@@ -199,10 +193,9 @@ func (rd *mpReader) fastDigests(r *Reply) bool {
 			}
 			v[j] = u
 		}
-		if v[0] >= MaxPartitions {
+		if r.Digests[i], ok = digestOf(v); !ok {
 			return false
 		}
-		r.Digests[i] = Digest{Partition: int(v[0]), Keys: v[1], Sum: v[2]}
 	}
 	return true
 }

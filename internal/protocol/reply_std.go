@@ -137,10 +137,10 @@ func fromWire[Raw any](wr wireReply[Raw], c Codec, bytesOf func(Raw) []byte) (Re
 	if wr.Digests != nil {
 		r.Digests = make([]Digest, len(wr.Digests))
 		for i, d := range wr.Digests {
-			if d[0] >= MaxPartitions {
+			var ok bool
+			if r.Digests[i], ok = digestOf(d); !ok {
 				return Reply{}, errorf(CodeBadRequest, "digest of partition %d", d[0])
 			}
-			r.Digests[i] = Digest{Partition: int(d[0]), Keys: d[1], Sum: d[2]}
 		}
 	}
 	r.Count = wr.Count

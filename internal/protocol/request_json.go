@@ -235,7 +235,8 @@ func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
 		return ok
 	}
 	if bt.ops == nil {
-		bt.ops = make([]Request, 0, p.opsHint(depth))
+		// At most one past the limit: that one makes the error.
+		bt.ops = make([]Request, 0, p.arrayGuess(depth+1, p.lim.MaxBatchOps+1))
 	}
 	for {
 		if p.i >= len(p.b) {
@@ -250,23 +251,23 @@ func (p *jsonParser) ops(bt *jsonBatch, depth int) bool {
 	}
 }
 
-// opsHint guesses, with p.i at the first element of the "ops" array, how
-// many elements the array holds, for its capacity: the bytes left over the
-// length of the first element (skipped over, then read again), at most
-// Limits.MaxBatchOps+1 (the one past the limit makes the error). The
-// elements of a bulk BATCH are alike, so it is close; a wrong guess costs
-// only a larger slice or a regrowth. Growing from a small slice instead
-// cost a BATCH of 512 PUTs nine copies of its requests, under write
-// barriers: the profile of decoding JSON BATCHes of PUTs put most of the
-// time in that growth and the GC work it caused.
-func (p *jsonParser) opsHint(depth int) int {
+// arrayGuess guesses, with p.i at the first element of an array at
+// nesting depth depth, how many elements the array holds, for the
+// capacity of the slice they are decoded into: the bytes left over the
+// length of the first element (skipped over; p.i is left where it was),
+// at most limit. The elements of a bulk BATCH or a page are alike, so it
+// is close; a wrong guess costs only a larger slice or a regrowth. Growing
+// from a small slice instead cost a BATCH of 512 PUTs nine copies of its
+// requests, under write barriers, and a SCAN page of 10,000 entries grown
+// from 64 a third of a rebalancer's CPU.
+func (p *jsonParser) arrayGuess(depth, limit int) int {
 	start := p.i
 	defer func() { p.i, p.err = start, nil }()
-	if !p.value(depth + 1) {
-		return 1
+	if !p.value(depth) {
+		return 1 // the caller's parse meets the error
 	}
 	first := p.i - start + 1 // and its comma
-	return min(p.lim.MaxBatchOps+1, 1+(len(p.b)-p.i)/first)
+	return min(limit, 1+(len(p.b)-p.i)/first)
 }
 
 // batchElement parses one element of the "ops" array at depth+1 and
